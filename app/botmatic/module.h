@@ -1,0 +1,185 @@
+/*
+ * <botmatic/module.h> - the interface between botmatic-fcgi and a handler
+ * module.
+ *
+ * A module is a shared object that exports exactly one symbol,
+ * bm_module_entry, a struct bm_module (write it with BM_MODULE_DECLARE()).
+ * The server loads every module named in BM_MODULES once, in the master
+ * process, before it forks its responders: init() runs there and registers
+ * handlers through the struct bm_host it is given.  init_process() then runs
+ * in every responder after fork (open connections there, never in init()).
+ *
+ * Both structs that cross this boundary start with their own size and are
+ * only ever extended at the end, so a module built against an older header
+ * keeps working with a newer server as long as BM_MODULE_ABI is unchanged.
+ *
+ * JSON values are Jansson's json_t.  A module must link the same libjansson
+ * soname as the server (pkg-config --cflags --libs botmatic-module).
+ * Ownership, everywhere below:
+ *   borrowed - valid until the handler returns; do not decref or keep it.
+ *   new      - a new reference handed over; the receiver decrefs it.
+ * Memory is never freed across the boundary: a module frees what it
+ * allocates, or allocates with bm_host.req_alloc (freed with the request).
+ */
+#ifndef BOTMATIC_MODULE_H
+#define BOTMATIC_MODULE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bumped only on an incompatible change; the loader refuses a mismatch. */
+#define BM_MODULE_ABI 1
+
+/* What a handler, hook or auth function returns. */
+enum bm_rc {
+	BM_OK = 0,   /* success: *reply (an object) is sent with "success":true */
+	BM_FAIL,     /* handled, failed: *reply is sent with "success":false, status 200 */
+	BM_DECLINED, /* not mine: the next matching handler runs */
+	BM_EINPUT,   /* the request is invalid: 400 */
+	BM_EAUTH,    /* not authorized: 401 */
+	BM_ETEMP,    /* temporary failure, Botmatic may retry: 503 */
+	BM_ERROR,    /* internal error: 500 */
+	BM_RC__MAX
+};
+
+/* Log levels for bm_host.log. */
+enum bm_log_level {
+	BM_LOG_ERROR = 0,
+	BM_LOG_WARN,
+	BM_LOG_INFO,
+	BM_LOG_DEBUG,
+	BM_LOG__MAX
+};
+
+struct bm_host;
+struct bm_reg;    /* opaque: the registration handle given to init() */
+struct bm_req;    /* opaque: the request, for req_alloc */
+
+/*
+ * The context of one request, built by the server; every field is borrowed
+ * and valid until the handler returns.  Append-only.
+ */
+struct bm_ctx {
+	uint32_t size;              /* sizeof(struct bm_ctx) of the server */
+	const char *request_id;     /* the id the server logs this request with */
+	const char *kind;           /* "event" or "action" */
+	const char *name;           /* the event's or action's name */
+	const char *token;          /* auth.token: the bearer token (never log it) */
+	json_t *client;             /* auth.client: the installation record, or
+	                               what the auth function returned; may be NULL */
+	json_t *body;               /* the whole request body */
+	const struct bm_host *host; /* the server's services */
+	struct bm_req *req;         /* for host->req_alloc */
+	const char *module;         /* the name of the module being called */
+};
+
+/*
+ * An event or action handler.  data is the request's "data" member
+ * (borrowed; JSON null when absent).  On BM_OK and BM_FAIL, store a new
+ * reference to an object in *reply, normally {"data":...,"type":"data"}; the
+ * server steals it.  A handler that returns BM_OK or BM_FAIL without an
+ * object gets a 500 answer, logged with the module's name.
+ */
+typedef enum bm_rc (*bm_handler_fn)(struct bm_ctx *ctx, json_t *data,
+    json_t **reply, void *arg);
+
+/*
+ * An install or uninstall hook, run after the token was validated with
+ * Botmatic.  Returning anything but BM_OK fails the webhook (the hooks of
+ * other modules still run on uninstall).
+ */
+typedef enum bm_rc (*bm_hook_fn)(struct bm_ctx *ctx, json_t *data, void *arg);
+
+/*
+ * An auth function, selected with BM_AUTH=module:<name>.  Return BM_OK to
+ * accept the token, optionally storing a new reference in *client (the
+ * handler's auth.client); BM_EAUTH to refuse it (401); BM_ETEMP or BM_ERROR
+ * when it cannot tell (503 / 500).
+ */
+typedef enum bm_rc (*bm_auth_fn)(struct bm_ctx *ctx, const char *token,
+    json_t **client, void *arg);
+
+/*
+ * A mapping transform, named in a mappings file.  in and params are
+ * borrowed; params is the transform's object in the mappings file for a
+ * parameterised transform, NULL for a bare name.  On success store a new
+ * reference in *out and return 0; when the value cannot be converted write a
+ * short reason into err (errlen bytes, always NUL-terminated) and return -1.
+ */
+typedef int (*bm_transform_fn)(const json_t *in, const json_t *params,
+    json_t **out, char *err, size_t errlen);
+
+/*
+ * Services of the server, given to init() and reachable from every context.
+ * Append-only: check size before using a member added after your header.
+ */
+struct bm_host {
+	uint32_t size;   /* sizeof(struct bm_host) of the server */
+	uint32_t abi;    /* BM_MODULE_ABI of the server */
+
+	/* Logs one line at level lvl, tagged with the module and the request
+	 * id when ctx is not NULL.  Never pass a token. */
+	void (*log)(const struct bm_ctx *ctx, enum bm_log_level lvl,
+	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+	/* Memory freed with the request; NULL when out of memory. */
+	void *(*req_alloc)(struct bm_req *req, size_t size);
+	/* The value of BM_MOD_<MODULE>_<KEY> (upper case) read at start, or
+	 * NULL.  Borrowed, valid for the life of the process. */
+	const char *(*conf)(struct bm_reg *reg, const char *key);
+
+	/* Registration, only valid inside init().  Each returns 0, or -1 with
+	 * the reason logged (bad pattern, duplicate name, out of memory). */
+	/* An action: pattern is a POSIX extended regex that must match the
+	 * whole action name (it is anchored ^(...)$). */
+	int (*reg_action)(struct bm_reg *reg, const char *pattern,
+	    bm_handler_fn fn, void *arg);
+	/* An event, by exact name (any name, not only Botmatic's). */
+	int (*reg_event)(struct bm_reg *reg, const char *name,
+	    bm_handler_fn fn, void *arg);
+	int (*reg_install)(struct bm_reg *reg, bm_hook_fn fn, void *arg);
+	int (*reg_uninstall)(struct bm_reg *reg, bm_hook_fn fn, void *arg);
+	/* An auth function, selected with BM_AUTH=module:<name>. */
+	int (*reg_auth)(struct bm_reg *reg, const char *name, bm_auth_fn fn,
+	    void *arg);
+	/* A transform usable in the mappings file under name. */
+	int (*reg_transform)(struct bm_reg *reg, const char *name,
+	    bm_transform_fn fn);
+};
+
+/* What a module exports as bm_module_entry.  Append-only. */
+struct bm_module {
+	uint32_t size;          /* set by BM_MODULE_DECLARE */
+	uint32_t abi;           /* set by BM_MODULE_DECLARE */
+	const char *name;       /* [a-z0-9_]+, unique among loaded modules */
+	const char *version;    /* free text, logged at load */
+	/* Master, before fork: register handlers.  0 or -1 (the start stops,
+	 * naming the module).  Required. */
+	int (*init)(const struct bm_host *host, struct bm_reg *reg);
+	/* Each responder, after fork: 0 or -1 (the responder exits).  Optional. */
+	int (*init_process)(const struct bm_host *host);
+	/* Each responder, before it exits.  Optional. */
+	void (*exit_process)(void);
+	/* Master, before the module is unloaded (exit or reload).  Optional. */
+	void (*fini)(void);
+};
+
+/* Declares the module's entry point. */
+#define BM_MODULE_DECLARE(...)                                              \
+	__attribute__((visibility("default")))                              \
+	const struct bm_module bm_module_entry = {                          \
+		.size = sizeof(struct bm_module),                           \
+		.abi = BM_MODULE_ABI,                                       \
+		__VA_ARGS__                                                 \
+	}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BOTMATIC_MODULE_H */

@@ -1,0 +1,2 @@
+## tests/: harness pieces shared by every folder's tests.
+EXTRA_DIST += tests/run-python.sh

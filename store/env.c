@@ -78,6 +78,18 @@ errcall(const DB_ENV *env, const char *pfx, const char *msg)
 		snprintf(s->bdbmsg, sizeof(s->bdbmsg), "%s", msg);
 }
 
+/*
+ * BDB's informational messages (failchk's "Freeing read locks...") would go
+ * to stdout, which in a responder may be anything: they are not errors, so
+ * they are dropped.
+ */
+static void
+msgcall(const DB_ENV *env, const char *msg)
+{
+	(void)env;
+	(void)msg;
+}
+
 /* A panic anywhere means no further call may touch the environment. */
 static void
 event(DB_ENV *env, u_int32_t ev, void *info)
@@ -100,6 +112,7 @@ store__env_create(DB_ENV **out, struct store *app, unsigned cache_mb)
 		goto out;
 	env->app_private = app;
 	env->set_errcall(env, errcall);
+	env->set_msgcall(env, msgcall);
 	if ((ret = env->set_event_notify(env, event)) != 0 ||
 	    (ret = env->set_thread_count(env, THREAD_COUNT)) != 0 ||
 	    (ret = env->set_isalive(env, is_alive)) != 0 ||

@@ -10,3 +10,10 @@ check_PROGRAMS += tests/store/test-store
 tests_store_test_store_SOURCES = tests/store/test-store.c tests/store/tap.h
 tests_store_test_store_LDADD = $(STORE_TEST_LIBS)
 TESTS += tests/store/test-store
+check_PROGRAMS += tests/store/test-concurrent tests/store/test-chaos
+tests_store_test_concurrent_SOURCES = tests/store/test-concurrent.c \
+	tests/store/tap.h
+tests_store_test_concurrent_LDADD = $(STORE_TEST_LIBS)
+tests_store_test_chaos_SOURCES = tests/store/test-chaos.c tests/store/tap.h
+tests_store_test_chaos_LDADD = $(STORE_TEST_LIBS)
+TESTS += tests/store/test-concurrent tests/store/test-chaos

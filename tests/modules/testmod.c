@@ -121,6 +121,59 @@ tm_user_reply(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
 	return BM_OK;
 }
 
+/* Keystore through the module API: {"bid":..,"eid":..} */
+static enum bm_rc
+tm_save(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
+{
+	const char *bid = json_string_value(json_object_get(data, "bid"));
+	const char *eid = json_string_value(json_object_get(data, "eid"));
+
+	(void)arg;
+	if (bid == NULL || eid == NULL)
+		return BM_EINPUT;
+	if (ctx->host->ids_save(ctx, bid, eid) != 0)
+		return BM_ETEMP;
+	*reply = json_pack("{s:{s:s, s:s}, s:s}", "data", "bid", bid, "eid",
+	    eid, "type", "data");
+	return BM_OK;
+}
+
+static enum bm_rc
+tm_get(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
+{
+	const char *bid = json_string_value(json_object_get(data, "bid"));
+	const char *eid = NULL;
+	int rc;
+
+	(void)arg;
+	if (bid == NULL)
+		return BM_EINPUT;
+	if ((rc = ctx->host->ext_id_get(ctx, bid, &eid)) < 0)
+		return BM_ETEMP;
+	*reply = json_pack("{s:{s:s?}, s:s}", "data", "eid", eid, "type",
+	    "data");
+	return rc == 0 ? BM_OK : BM_FAIL;
+}
+
+/* {"name":..,"value":..}: sets, then reads back. */
+static enum bm_rc
+tm_state(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
+{
+	const char *name = json_string_value(json_object_get(data, "name"));
+	json_t *value = json_object_get(data, "value"), *back = NULL;
+
+	(void)arg;
+	if (name == NULL)
+		return BM_EINPUT;
+	if (value != NULL && ctx->host->state_set(ctx, name, value) != 0)
+		return BM_ETEMP;
+	if (ctx->host->state_get(ctx, name, &back) < 0)
+		return BM_ETEMP;
+	*reply = json_pack("{s:{s:o?}, s:s}", "data", "value", back, "type",
+	    "data");
+	return BM_OK;
+}
+
 static enum bm_rc
 tm_install(struct bm_ctx *ctx, json_t *data, void *arg)
 {
@@ -146,6 +199,9 @@ tm_init(const struct bm_host *host, struct bm_reg *reg)
 	    host->reg_action(reg, "whoami", tm_whoami, NULL) < 0 ||
 	    host->reg_action(reg, "decline", tm_decline, NULL) < 0 ||
 	    host->reg_action(reg, "decl.*", tm_second, NULL) < 0 ||
+	    host->reg_action(reg, "save", tm_save, NULL) < 0 ||
+	    host->reg_action(reg, "get", tm_get, NULL) < 0 ||
+	    host->reg_action(reg, "state", tm_state, NULL) < 0 ||
 	    host->reg_event(reg, "user_reply", tm_user_reply, NULL) < 0 ||
 	    host->reg_install(reg, tm_install, NULL) < 0)
 		return -1;

@@ -187,7 +187,8 @@ send:
 void
 app_worker_main(const struct app_worker_args *args)
 {
-	struct app_env env = { args->conf, args->reg, NULL, NULL, args->neg };
+	struct app_env env = { args->conf, args->reg, NULL, NULL, args->neg,
+	    args->map };
 	struct app_keystore ks;
 	char err[512];
 	struct app_slot *slot = args->slot;

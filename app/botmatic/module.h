@@ -48,6 +48,13 @@ enum bm_rc {
 	BM_RC__MAX
 };
 
+/* Directions for bm_host.map. */
+enum bm_map_dir {
+	BM_MAP_TO_BOTMATIC = 0,  /* an external record -> a Botmatic contact */
+	BM_MAP_TO_EXT,           /* a Botmatic contact -> an external record */
+	BM_MAP_DIR__MAX
+};
+
 /* Log levels for bm_host.log. */
 enum bm_log_level {
 	BM_LOG_ERROR = 0,
@@ -175,6 +182,16 @@ struct bm_host {
 	int (*state_set)(struct bm_ctx *ctx, const char *name,
 	    const json_t *value);
 	int (*state_delete)(struct bm_ctx *ctx, const char *name);
+
+	/*
+	 * Maps record (borrowed) through the mappings file (BM_MAPPINGS) in
+	 * direction dir, as js-mapper's map() did.  On 0 *out is a new
+	 * object; -1 when no mappings file is loaded or a "strict" entry
+	 * failed (logged).  Fields a transform could not convert are left out
+	 * and logged as warnings.
+	 */
+	int (*map)(struct bm_ctx *ctx, const json_t *record,
+	    enum bm_map_dir dir, json_t **out);
 };
 
 /* What a module exports as bm_module_entry.  Append-only. */

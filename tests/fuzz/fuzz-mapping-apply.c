@@ -143,6 +143,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rec == NULL)
 		goto out;
 	check_text(rec);
+	/* The default conversion toward ext skips the parse only for text
+	 * that cannot be JSON: it must agree with a plain parse. */
+	if (json_is_string(rec)) {
+		json_t *parsed = json_loadb(json_string_value(rec),
+		    json_string_length(rec), JSON_DECODE_ANY | JSON_ALLOW_NUL,
+		    NULL);
+
+		d = map_default(MAP_EXT, rec);
+		if (d != NULL && !same(d, parsed != NULL ? parsed : rec))
+			abort();
+		json_decref(parsed);
+		json_decref(d);
+	}
 	for (s = 0; s < MAP_SIDE__MAX; s++) {
 		if ((d = map_default((enum map_side)s, rec)) != NULL)
 			check_text(d);

@@ -24,11 +24,10 @@ dist_man_MANS += man/botmatic-map.1
 check_PROGRAMS += tests/unit/test-mapping tests/unit/test-mapping-data
 TESTS += tests/unit/test-mapping tests/unit/test-mapping-data \
 	tests/unit/test-botmatic-map.sh tests/fuzz/fuzz-mapping.sh
-tests_unit_test_mapping_SOURCES = tests/unit/test-mapping.c tests/unit/tap.h
+tests_unit_test_mapping_SOURCES = tests/unit/test-mapping.c
 tests_unit_test_mapping_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_mapping_LDADD = $(MAPPING_LIBS)
-tests_unit_test_mapping_data_SOURCES = tests/unit/test-mapping-data.c \
-	tests/unit/tap.h
+tests_unit_test_mapping_data_SOURCES = tests/unit/test-mapping-data.c
 tests_unit_test_mapping_data_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_mapping_data_LDADD = $(MAPPING_LIBS)
 EXTRA_DIST += tests/data/mapping tests/unit/test-botmatic-map.sh \

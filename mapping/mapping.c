@@ -300,28 +300,73 @@ map_free(struct mapping *m)
 	free(m);
 }
 
-/* JSON.parse(s) when s parses, else s: only text that can start a JSON
- * value is tried, so names and e-mail addresses cost no parse. */
+static int
+json_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* 0 when s[0..len) certainly is not JSON text; 1 when jansson must tell.
+ * Most values (names, e-mail addresses, dates such as "2018-02-09 ...")
+ * are ruled out here at no cost: a failed parse is the dear part of the
+ * default conversion toward ext, and it runs up to three times a field. */
+static int
+maybe_json(const char *s, size_t len)
+{
+	size_t i = 0, j;
+
+	while (i < len && json_ws(s[i]))
+		i++;
+	while (len > i && json_ws(s[len - 1]))
+		len--;
+	if (i == len)
+		return 0;
+	switch (s[i]) {
+	case '{': case '[': case '"':
+		return 1;
+	case 't':
+		return len - i == 4 && memcmp(s + i, "true", 4) == 0;
+	case 'f':
+		return len - i == 5 && memcmp(s + i, "false", 5) == 0;
+	case 'n':
+		return len - i == 4 && memcmp(s + i, "null", 4) == 0;
+	default:
+		break;
+	}
+	/* A number, loosely: [-] digits [. digits] [e [+-] digits]. */
+	if (s[i] == '-')
+		i++;
+	for (j = i; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+		;
+	if (i == j)
+		return 0;
+	if (i < len && s[i] == '.')
+		for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+			;
+	if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+		i++;
+		if (i < len && (s[i] == '+' || s[i] == '-'))
+			i++;
+		for (; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+			;
+	}
+	return i == len;
+}
+
+/* JSON.parse(s) when s parses, else s. */
 static json_t *
 dflt_ext(const json_t *v)
 {
-	const char *s;
-	size_t len, i;
 	json_t *parsed;
 	json_error_t jerr;
 
-	if (!json_is_string(v))
-		return json_deep_copy(v);
-	s = json_string_value(v);
-	len = json_string_length(v);
-	for (i = 0; i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' ||
-	    s[i] == '\r'); i++)
-		;
-	if (i == len || strchr("{[\"-0123456789tfn", s[i]) == NULL)
+	if (!json_is_string(v) ||
+	    !maybe_json(json_string_value(v), json_string_length(v)))
 		return json_deep_copy(v);
 	/* JSON.parse takes any value and "\u0000"; a number jansson cannot
 	 * hold (beyond 64 bits, or 1e400) leaves the text as it was. */
-	parsed = json_loadb(s, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+	parsed = json_loadb(json_string_value(v), json_string_length(v),
+	    JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
 	if (parsed == NULL)
 		return json_deep_copy(v);
 	return parsed;

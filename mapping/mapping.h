@@ -17,6 +17,16 @@
  * JavaScript's JSON.stringify); toward ext it turns a string that parses as
  * JSON into that value.
  *
+ * Where this differs from JavaScript, on purpose: integers are kept exactly
+ * up to 64 bits (JavaScript rounds past 2^53; jansson refuses a record
+ * holding a wider integer, and text holding one is left as text by the
+ * default conversion); object keys keep their order even when they look
+ * like array indices (JavaScript would move "1", "2" first); lower and
+ * upper use one-to-one case mappings of Latin, Greek and Cyrillic (plus
+ * sharp s to "SS"), not Unicode's full tables; a transform that cannot
+ * convert a value leaves the field out (or fails a "strict" entry) where
+ * js-mapper's functions would have thrown or produced NaN.
+ *
  * This folder is pure: it reads the mappings file when asked to, and
  * otherwise does no I/O, keeps no global mutable state and prints nothing.
  * Every function is safe to call from several threads on distinct objects; a

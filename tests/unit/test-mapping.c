@@ -15,7 +15,12 @@
 
 #include <jansson.h>
 
+#include "botmatic/module.h"
 #include "mapping/mapping.h"
+
+/* A module's transform is handed to the registry as is. */
+_Static_assert(__builtin_types_compatible_p(map_transform_fn,
+    bm_transform_fn), "map_transform_fn must match bm_transform_fn");
 
 static int ntest, nfail;
 
@@ -205,6 +210,14 @@ test_default(void)
 		{ MAP_EXT, "\"\\\"x\\\"\"", "\"x\"" },
 		{ MAP_EXT, "\"12px\"", "\"12px\"" },
 		{ MAP_EXT, "\"null\"", "null" },
+		{ MAP_EXT, "\" -1.5e+3 \\n\"", "-1500" },
+		{ MAP_EXT, "\"1.\"", "\"1.\"" },
+		{ MAP_EXT, "\"-\"", "\"-\"" },
+		{ MAP_EXT, "\"01\"", "\"01\"" },
+		{ MAP_EXT, "\"tru\"", "\"tru\"" },
+		{ MAP_EXT, "\"nulls\"", "\"nulls\"" },
+		{ MAP_EXT, "\"2018-02-09\"", "\"2018-02-09\"" },
+		{ MAP_EXT, "\"[1,\"", "\"[1,\"" },
 		/* beyond 64 bits: kept as text rather than rounded */
 		{ MAP_EXT, "\"99999999999999999999\"", "\"99999999999999999999\"" },
 		{ MAP_EXT, "\"1e400\"", "\"1e400\"" },

@@ -17,6 +17,7 @@
 #include "master.h"
 #include "module.h"
 #include "registry.h"
+#include "sync.h"
 #include "worker.h"
 #include "store/store.h"
 
@@ -148,6 +149,27 @@ master_gen_load(struct master_gen *g, char *const *envp)
 	}
 	if (g->conf.mappings != NULL && master_gen_mappings(g) < 0)
 		goto fail;
+	if (g->conf.mappings != NULL) {
+		if (app_sync_register(g->reg, err, sizeof(err)) < 0) {
+			app_log(BM_LOG_ERROR, NULL, "master", "%s", err);
+			goto fail;
+		}
+		if (strcmp(g->conf.ext_consumer, "rest") == 0 &&
+		    g->conf.ext_base_url == NULL) {
+			app_log(BM_LOG_ERROR, NULL, "conf", "BM_EXT_BASE_URL: "
+			    "required when BM_MAPPINGS is set with the REST "
+			    "consumer (BM_EXT_CONSUMER=rest)");
+			goto fail;
+		}
+		if (strncmp(g->conf.ext_consumer, "module:", 7) == 0 &&
+		    app_registry_consumer(g->reg, g->conf.ext_consumer + 7) ==
+		    NULL) {
+			app_log(BM_LOG_ERROR, NULL, "conf", "BM_EXT_CONSUMER: no "
+			    "loaded module registered a consumer named \"%s\"",
+			    g->conf.ext_consumer + 7);
+			goto fail;
+		}
+	}
 	if (g->conf.auth == APP_AUTH_MODULE &&
 	    app_registry_auth(g->reg, g->conf.auth_module) == NULL) {
 		app_log(BM_LOG_ERROR, NULL, "conf", "BM_AUTH: no loaded module "

@@ -1,0 +1,46 @@
+/*
+ * dispatch.h - from a parsed envelope to an answer: authentication as
+ * SPEC §3, then the event or action handlers, then the success envelope.
+ * HTTP statuses are decided here and in proto.c only.
+ */
+#ifndef APP_DISPATCH_H
+#define APP_DISPATCH_H
+
+#include <jansson.h>
+
+#include "botmatic.h"
+#include "conf.h"
+#include "proto.h"
+#include "registry.h"
+#include "req.h"
+
+/* What a responder holds for the life of its process. */
+struct app_env {
+	const struct app_conf *conf;       /* borrowed */
+	const struct app_registry *reg;    /* borrowed */
+	struct app_botmatic *botmatic;     /* owned by the responder */
+};
+
+/* An answer to send. */
+struct app_answer {
+	int status;
+	const char *content_type;   /* static string */
+	json_t *json;               /* body when JSON (owned) */
+	const char *text;           /* body when plain text (static) */
+	const char *what;           /* "event install", ... for the log line */
+};
+
+/*
+ * Answers one webhook.  authorization is the raw header value or NULL.
+ * Fills ans (release with app_answer_clear).
+ */
+void app_dispatch(struct app_env *env, struct bm_req *req,
+    const struct app_envelope *envl, const char *authorization,
+    struct app_answer *ans);
+
+/* Sets ans to a JSON error {"success":false,"error":msg} with status. */
+void app_answer_error(struct app_answer *ans, int status, const char *msg);
+
+void app_answer_clear(struct app_answer *ans);
+
+#endif

@@ -1,0 +1,17 @@
+/*
+ * master.h - the pre-fork master: owns the listening socket, forks the
+ * responders, restarts one that dies (with a backoff so a crash loop does
+ * not spin), stops gracefully on SIGTERM/SIGINT and reloads on SIGHUP by
+ * replacing responders one at a time.  It holds no database handle.
+ */
+#ifndef APP_MASTER_H
+#define APP_MASTER_H
+
+/*
+ * Runs the server with the environment envp (kept for reloads).  Returns
+ * the process exit status: 0 after a graceful stop, 1 when the start
+ * failed (reason logged).
+ */
+int app_master_run(char *const *envp);
+
+#endif

@@ -1,0 +1,35 @@
+/*
+ * req.h - per-request memory: an arena freed in one go when the request
+ * ends, after FCGX_Finish_r.  Nothing allocated here outlives the request.
+ */
+#ifndef APP_REQ_H
+#define APP_REQ_H
+
+#include <stddef.h>
+
+#include <botmatic/module.h>
+
+/* Most a request may allocate from its arena (modules included). */
+#define APP_REQ_ARENA_MAX (64UL * 1024 * 1024)
+
+struct app_req_block;
+
+struct bm_req {
+	char id[72];                  /* request id, for logs and X-Request-Id */
+	struct app_req_block *blocks; /* arena allocations, newest first */
+	size_t used;                  /* bytes allocated from the arena */
+};
+
+/* Starts a request: sets its id, empties the arena. */
+void app_req_init(struct bm_req *req, const char *id);
+
+/*
+ * Returns size bytes (aligned for any type) freed by app_req_release, or
+ * NULL when out of memory or over APP_REQ_ARENA_MAX.
+ */
+void *app_req_alloc(struct bm_req *req, size_t size);
+
+/* Frees every allocation of the request. */
+void app_req_release(struct bm_req *req);
+
+#endif

@@ -1,0 +1,281 @@
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <fcgiapp.h>
+
+#include "botmatic.h"
+#include "dispatch.h"
+#include "log.h"
+#include "proto.h"
+#include "req.h"
+#include "worker.h"
+
+/* Set by the signal handler only; read between requests. */
+static volatile sig_atomic_t worker_stop;
+
+static void
+worker_on_term(int sig)
+{
+	(void)sig;
+	worker_stop = 1;
+}
+
+int64_t
+app_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sends ans as the whole response. */
+static void
+worker_send(FCGX_Request *fr, const struct bm_req *req,
+    const struct app_answer *ans, size_t *sent)
+{
+	char head[512], *body = NULL;
+	const char *b;
+	size_t len;
+	int hlen;
+
+	if (ans->json != NULL)
+		body = json_dumps(ans->json, JSON_COMPACT);
+	b = body != NULL ? body : ans->text != NULL ? ans->text : "";
+	len = strlen(b);
+	/* libfcgi's own printf knows no %zu: format here. */
+	hlen = snprintf(head, sizeof(head), "Status: %d %s\r\nContent-Type: "
+	    "%s\r\nContent-Length: %zu\r\nX-Request-Id: %s\r\n%s\r\n",
+	    ans->status, app_proto_reason(ans->status),
+	    ans->content_type != NULL ? ans->content_type : "application/json",
+	    len, req->id, ans->status == 405 ? "Allow: POST\r\n" : "");
+	if (hlen > 0 && (size_t)hlen < sizeof(head)) {
+		FCGX_PutStr(head, hlen, fr->out);
+		FCGX_PutStr(b, (int)len, fr->out);
+	}
+	*sent = len;
+	free(body);
+}
+
+/* Reads exactly len bytes of body.  Returns a new buffer, or NULL. */
+static char *
+worker_read_body(FCGX_Request *fr, size_t len)
+{
+	char *buf;
+	size_t got = 0;
+
+	if ((buf = malloc(len + 1)) == NULL)
+		return NULL;
+	while (got < len) {
+		size_t want = len - got > 65536 ? 65536 : len - got;
+		int n = FCGX_GetStr(buf + got, (int)want, fr->in);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got != len) {
+		free(buf);
+		return NULL;
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
+/* The path of the request without its query string. */
+static const char *
+worker_path(FCGX_Request *fr, char *buf, size_t cap)
+{
+	const char *p = FCGX_GetParam("DOCUMENT_URI", fr->envp);
+	size_t len;
+
+	if (p != NULL && *p != '\0')
+		return p;
+	if ((p = FCGX_GetParam("REQUEST_URI", fr->envp)) == NULL)
+		p = FCGX_GetParam("SCRIPT_NAME", fr->envp);
+	if (p == NULL)
+		return NULL;
+	len = strcspn(p, "?");
+	if (len >= cap)
+		return NULL;
+	memcpy(buf, p, len);
+	buf[len] = '\0';
+	return buf;
+}
+
+/* Serves one accepted request from start to answer. */
+static void
+worker_serve(struct app_env *env, FCGX_Request *fr, uint64_t seq)
+{
+	char err[512], idbuf[72], pathbuf[2048];
+	struct app_envelope envl;
+	struct app_answer ans;
+	const char *path, *rest, *method;
+	struct bm_req req;
+	char *body = NULL;
+	size_t len = 0, sent = 0;
+	int64_t t0 = app_now_ms();
+	int status;
+
+	memset(&envl, 0, sizeof(envl));
+	memset(&ans, 0, sizeof(ans));
+	if (app_proto_request_id(FCGX_GetParam("REQUEST_ID", fr->envp), idbuf,
+	    sizeof(idbuf)) < 0)
+		snprintf(idbuf, sizeof(idbuf), "%lx-%llx", (unsigned long)getpid(),
+		    (unsigned long long)seq);
+	app_req_init(&req, idbuf);
+	method = FCGX_GetParam("REQUEST_METHOD", fr->envp);
+	path = worker_path(fr, pathbuf, sizeof(pathbuf));
+	app_log(BM_LOG_DEBUG, req.id, "request", "start %s %s",
+	    method != NULL ? method : "-", path != NULL ? path : "-");
+
+	switch (app_proto_route(path, env->conf->endpoint, &rest)) {
+	case APP_ROUTE_WEBHOOK:
+		break;
+	case APP_ROUTE_EXT:
+	case APP_ROUTE_NONE:
+	case APP_ROUTE__MAX:
+	default:
+		app_answer_error(&ans, 404, "not found");
+		goto send;
+	}
+	status = app_proto_check_head(method,
+	    FCGX_GetParam("CONTENT_LENGTH", fr->envp),
+	    FCGX_GetParam("CONTENT_TYPE", fr->envp), env->conf->max_body, &len,
+	    err, sizeof(err));
+	if (status != 0) {
+		app_log(BM_LOG_INFO, req.id, "request", "%s", err);
+		app_answer_error(&ans, status, err);
+		goto send;
+	}
+	if ((body = worker_read_body(fr, len)) == NULL) {
+		app_log(BM_LOG_INFO, req.id, "request", "body shorter than "
+		    "Content-Length or out of memory");
+		app_answer_error(&ans, 400, "request body shorter than "
+		    "Content-Length");
+		goto send;
+	}
+	if ((status = app_proto_envelope(body, len, &envl, err,
+	    sizeof(err))) != 0) {
+		app_log(BM_LOG_INFO, req.id, "request", "%s", err);
+		app_answer_error(&ans, status, err);
+		goto send;
+	}
+	app_dispatch(env, &req, &envl, FCGX_GetParam("HTTP_AUTHORIZATION",
+	    fr->envp), &ans);
+	if (ans.status == 0)
+		app_answer_error(&ans, 500, "internal error");
+send:
+	worker_send(fr, &req, &ans, &sent);
+	app_log(BM_LOG_INFO, req.id, "request", "done status=%d bytes=%zu "
+	    "ms=%lld%s%s", ans.status, sent, (long long)(app_now_ms() - t0),
+	    ans.what != NULL ? " name=" : "", ans.what != NULL ? ans.what : "");
+	app_answer_clear(&ans);
+	app_proto_envelope_free(&envl);
+	free(body);
+	app_req_release(&req);
+}
+
+void
+app_worker_main(const struct app_worker_args *args)
+{
+	struct app_env env = { args->conf, args->reg, NULL };
+	struct app_slot *slot = args->slot;
+	struct sigaction sa;
+	sigset_t blocked, waitmask;
+	struct pollfd pfd;
+	FCGX_Request fr;
+	uint64_t seq = 0;
+	int code = 1, draining = 0;
+
+	/* SIGTERM/SIGINT are blocked except inside ppoll(), see worker.h. */
+	sigemptyset(&blocked);
+	sigaddset(&blocked, SIGTERM);
+	sigaddset(&blocked, SIGINT);
+	sigaddset(&blocked, SIGHUP);
+	sigprocmask(SIG_SETMASK, &blocked, &waitmask);
+	sigdelset(&waitmask, SIGTERM);
+	sigdelset(&waitmask, SIGINT);
+	sigaddset(&waitmask, SIGHUP);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = worker_on_term;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGCHLD, &sa, NULL);
+
+	if (FCGX_Init() != 0) {
+		app_log(BM_LOG_ERROR, NULL, "worker", "FCGX_Init failed");
+		goto out;
+	}
+	if (FCGX_InitRequest(&fr, args->listen_fd, 0) != 0) {
+		app_log(BM_LOG_ERROR, NULL, "worker", "FCGX_InitRequest failed");
+		goto out;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
+	    (env.botmatic = app_botmatic_new(args->conf)) == NULL) {
+		app_log(BM_LOG_ERROR, NULL, "worker", "libcurl init failed");
+		goto out;
+	}
+	if (app_modules_init_process(args->mods) < 0)
+		goto out;
+	atomic_store(&slot->state, APP_SLOT_IDLE);
+
+	pfd.fd = args->listen_fd;
+	pfd.events = POLLIN;
+	for (;;) {
+		int rc;
+
+		if (worker_stop && !draining) {
+			draining = 1;
+			atomic_store(&slot->state, APP_SLOT_STOPPING);
+		}
+		if (!draining) {
+			rc = ppoll(&pfd, 1, NULL, &waitmask);
+			if (rc < 0 && errno != EINTR) {
+				app_log_errno(BM_LOG_ERROR, NULL, "worker", "poll");
+				goto out;
+			}
+			if (rc <= 0 || worker_stop)
+				continue;
+		}
+		/* Non-blocking: another responder may have taken it. */
+		rc = FCGX_Accept_r(&fr);
+		if (rc < 0) {
+			if (draining)
+				break;
+			if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR)
+				continue;
+			app_log(BM_LOG_ERROR, NULL, "worker", "accept failed (%d)",
+			    rc);
+			goto out;
+		}
+		atomic_store(&slot->busy_since, app_now_ms());
+		if (!draining)
+			atomic_store(&slot->state, APP_SLOT_BUSY);
+		worker_serve(&env, &fr, ++seq);
+		FCGX_Finish_r(&fr);
+		atomic_fetch_add(&slot->requests, 1);
+		atomic_store(&slot->busy_since, 0);
+		if (!draining)
+			atomic_store(&slot->state, APP_SLOT_IDLE);
+	}
+	code = 0;
+out:
+	app_modules_exit_process(args->mods);
+	app_botmatic_free(env.botmatic);
+	curl_global_cleanup();
+	exit(code);
+}

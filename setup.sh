@@ -1,0 +1,97 @@
+#!/bin/sh
+# setup.sh - from a fresh clone on Debian 12 (as root) to a running server
+# or a tested build.
+#
+#   ./setup.sh run [--port N]   install what is missing, build, and serve
+#                               127.0.0.1:8080 through nginx in the foreground
+#   ./setup.sh test             install what is missing, build with
+#                               AddressSanitizer and UBSan, run every test
+#
+# Builds go to _build/ (run) and _build-test/ (test); nothing outside the
+# clone is written except the Debian packages it installs.
+set -eu
+
+top=$(cd "$(dirname "$0")" && pwd)
+cd "$top"
+
+PACKAGES="build-essential autoconf automake libtool pkg-config \
+libfcgi-dev libjansson-dev libcurl4-openssl-dev libdb5.3-dev \
+nginx-light apache2 libapache2-mod-fcgid python3 clang valgrind wrk curl \
+ca-certificates"
+
+install_packages() {
+	missing=""
+	for p in $PACKAGES; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q "install ok installed" || missing="$missing $p"
+	done
+	# nginx (any flavour) already there is fine.
+	case "$missing" in
+	*nginx-light*)
+		if command -v nginx >/dev/null 2>&1 ||
+			[ -x /usr/sbin/nginx ]; then
+			missing=$(echo "$missing" | sed 's/ nginx-light//')
+		fi ;;
+	esac
+	[ -z "$missing" ] && return 0
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "setup.sh: missing packages:$missing (run as root)" >&2
+		exit 1
+	fi
+	echo "setup.sh: installing$missing"
+	# Installing nginx and apache2 must not start them on port 80.
+	policy=""
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+		chmod 755 /usr/sbin/policy-rc.d
+		policy=yes
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	rc=0
+	{ apt-get update -q && apt-get install -y -q --no-install-recommends \
+		$missing; } || rc=$?
+	[ -n "$policy" ] && rm -f /usr/sbin/policy-rc.d
+	[ "$rc" -eq 0 ] || { echo "setup.sh: apt-get failed" >&2; exit 1; }
+}
+
+build() {
+	dir=$1
+	shift
+	[ -x configure ] || ./autogen.sh
+	mkdir -p "$dir"
+	if [ ! -f "$dir/Makefile" ]; then
+		(cd "$dir" && "$top/configure" "$@")
+	fi
+	make -C "$dir" -j"$(nproc)"
+}
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+run)
+	install_packages
+	build _build
+	exec "$top/nginx/run.sh" --builddir "$top/_build" "$@"
+	;;
+test)
+	install_packages
+	build _build-test --enable-sanitizers --enable-werror
+	rc=0
+	make -C _build-test -j"$(nproc)" check "$@" || rc=$?
+	log=_build-test/test-suite.log
+	if [ -f "$log" ]; then
+		awk '/^# (PASS|XFAIL):/ { p += $3 }
+		     /^# SKIP:/ { s += $3 }
+		     /^# (FAIL|XPASS|ERROR):/ { f += $3 }
+		     END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' \
+			"$log"
+	else
+		echo "0 passed, 1 failed"
+	fi
+	exit "$rc"
+	;;
+*)
+	echo "usage: ./setup.sh run [--port N] | ./setup.sh test" >&2
+	exit 2
+	;;
+esac

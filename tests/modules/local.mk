@@ -1,0 +1,26 @@
+## tests/modules/: fixture modules loaded by the real server in the tests.
+FIXTURE_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
+check_LTLIBRARIES += tests/modules/testmod.la tests/modules/abimod.la \
+	tests/modules/nosym.la tests/modules/initfail.la
+tests_modules_testmod_la_SOURCES = tests/modules/testmod.c
+tests_modules_testmod_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+tests_modules_testmod_la_LDFLAGS = $(AM_LDFLAGS) $(FIXTURE_LDFLAGS)
+tests_modules_testmod_la_LIBADD = $(JANSSON_LIBS)
+tests_modules_abimod_la_SOURCES = tests/modules/abimod.c
+tests_modules_abimod_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+tests_modules_abimod_la_LDFLAGS = $(AM_LDFLAGS) $(FIXTURE_LDFLAGS)
+tests_modules_nosym_la_SOURCES = tests/modules/nosym.c
+tests_modules_nosym_la_LDFLAGS = $(AM_LDFLAGS) $(FIXTURE_LDFLAGS)
+tests_modules_initfail_la_SOURCES = tests/modules/initfail.c
+tests_modules_initfail_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+tests_modules_initfail_la_LDFLAGS = $(AM_LDFLAGS) $(FIXTURE_LDFLAGS)
+
+## tests/unit/: the protocol pieces, without FastCGI.
+check_PROGRAMS += tests/unit/test-proto tests/unit/test-conf
+TESTS += tests/unit/test-proto tests/unit/test-conf
+tests_unit_test_proto_SOURCES = tests/unit/test-proto.c tests/unit/tap.h
+tests_unit_test_proto_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_proto_LDADD = $(APP_LIBS)
+tests_unit_test_conf_SOURCES = tests/unit/test-conf.c tests/unit/tap.h
+tests_unit_test_conf_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_conf_LDADD = $(APP_LIBS)

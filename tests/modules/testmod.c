@@ -1,0 +1,171 @@
+/*
+ * testmod - the fixture module the integration tests load: an auth
+ * function, actions covering every kind of handler result, an event and an
+ * install hook.  Settings: BM_MOD_TESTMOD_TOKENS (comma-separated tokens the
+ * "fixed" auth accepts), BM_MOD_TESTMOD_FAIL_PROCESS=1 (init_process fails).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <botmatic/module.h>
+
+/* Copied in init() (master, before fork); read-only afterwards. */
+static char tm_tokens[1024];
+static int tm_fail_process;
+
+static enum bm_rc
+tm_auth(struct bm_ctx *ctx, const char *token, json_t **client, void *arg)
+{
+	size_t tlen = strlen(token);
+	const char *p;
+
+	(void)ctx;
+	(void)arg;
+	if (tlen == 0)
+		return BM_EAUTH;
+	for (p = tm_tokens; *p != '\0';) {
+		size_t len = strcspn(p, ",");
+		if (len == tlen && memcmp(p, token, len) == 0) {
+			*client = json_pack("{s:s}", "name", "fixture");
+			return BM_OK;
+		}
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return BM_EAUTH;
+}
+
+static enum bm_rc
+tm_sleep(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
+{
+	json_int_t ms = json_integer_value(json_object_get(data, "ms"));
+	struct timespec ts;
+
+	(void)arg;
+	if (ms < 0 || ms > 60000)
+		return BM_EINPUT;
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	ctx->host->log(ctx, BM_LOG_INFO, "sleeping %lld ms", (long long)ms);
+	while (nanosleep(&ts, &ts) != 0)
+		continue;
+	*reply = json_pack("{s:{s:I}, s:s}", "data", "slept", ms, "type",
+	    "data");
+	return BM_OK;
+}
+
+static enum bm_rc
+tm_fail(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
+{
+	(void)ctx;
+	(void)data;
+	(void)arg;
+	*reply = json_pack("{s:{s:s}, s:s}", "data", "error", "it failed",
+	    "type", "data");
+	return BM_FAIL;
+}
+
+static enum bm_rc
+tm_null_reply(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
+{
+	(void)ctx;
+	(void)data;
+	(void)arg;
+	*reply = NULL;
+	return BM_OK;
+}
+
+static enum bm_rc
+tm_whoami(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
+{
+	(void)data;
+	(void)arg;
+	*reply = json_pack("{s:{s:O?, s:I, s:s, s:s}, s:s}", "data", "client",
+	    ctx->client, "token_length", (json_int_t)strlen(ctx->token),
+	    "name", ctx->name, "request_id", ctx->request_id, "type", "data");
+	return BM_OK;
+}
+
+static enum bm_rc
+tm_decline(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
+{
+	(void)ctx;
+	(void)data;
+	(void)reply;
+	(void)arg;
+	return BM_DECLINED;
+}
+
+static enum bm_rc
+tm_second(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
+{
+	(void)ctx;
+	(void)data;
+	(void)arg;
+	*reply = json_pack("{s:{s:b}, s:s}", "data", "second", 1, "type",
+	    "data");
+	return BM_OK;
+}
+
+static enum bm_rc
+tm_user_reply(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
+{
+	(void)ctx;
+	(void)arg;
+	*reply = json_pack("{s:{s:O}, s:s}", "data", "got", data, "type",
+	    "data");
+	return BM_OK;
+}
+
+static enum bm_rc
+tm_install(struct bm_ctx *ctx, json_t *data, void *arg)
+{
+	(void)data;
+	(void)arg;
+	ctx->host->log(ctx, BM_LOG_INFO, "install hook ran");
+	return BM_OK;
+}
+
+static int
+tm_init(const struct bm_host *host, struct bm_reg *reg)
+{
+	const char *tokens = host->conf(reg, "TOKENS");
+	const char *fail = host->conf(reg, "FAIL_PROCESS");
+
+	if (tokens != NULL && strlen(tokens) < sizeof(tm_tokens))
+		strcpy(tm_tokens, tokens);
+	tm_fail_process = fail != NULL && strcmp(fail, "1") == 0;
+	if (host->reg_auth(reg, "fixed", tm_auth, NULL) < 0 ||
+	    host->reg_action(reg, "sleep", tm_sleep, NULL) < 0 ||
+	    host->reg_action(reg, "fail", tm_fail, NULL) < 0 ||
+	    host->reg_action(reg, "null_reply", tm_null_reply, NULL) < 0 ||
+	    host->reg_action(reg, "whoami", tm_whoami, NULL) < 0 ||
+	    host->reg_action(reg, "decline", tm_decline, NULL) < 0 ||
+	    host->reg_action(reg, "decl.*", tm_second, NULL) < 0 ||
+	    host->reg_event(reg, "user_reply", tm_user_reply, NULL) < 0 ||
+	    host->reg_install(reg, tm_install, NULL) < 0)
+		return -1;
+	return 0;
+}
+
+static int
+tm_init_process(const struct bm_host *host)
+{
+	if (tm_fail_process) {
+		host->log(NULL, BM_LOG_ERROR, "testmod: failing init_process "
+		    "as asked");
+		return -1;
+	}
+	return 0;
+}
+
+BM_MODULE_DECLARE(
+	.name = "testmod",
+	.version = "test",
+	.init = tm_init,
+	.init_process = tm_init_process,
+);

@@ -1,0 +1,141 @@
+/* Unit tests of the configuration table (app/conf.c). */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "tap.h"
+
+static int nwarn;
+
+static void
+count_warn(const char *msg)
+{
+	(void)msg;
+	nwarn++;
+}
+
+/* Loads from a NULL-terminated list; returns app_conf_load's result. */
+static int
+load(struct app_conf *c, char *err, size_t errlen, const char **env)
+{
+	return app_conf_load(c, (char *const *)env, err, errlen, count_warn);
+}
+
+static int
+refused(const char *var, const char *val)
+{
+	char kv[512], err[512];
+	const char *env[] = { "BM_DB_HOME=/tmp/x", kv, NULL };
+	struct app_conf c;
+	int rc;
+
+	snprintf(kv, sizeof(kv), "%s=%s", var, val);
+	rc = load(&c, err, sizeof(err), env);
+	if (rc == 0) {
+		app_conf_free(&c);
+		return 0;
+	}
+	/* The message names the variable. */
+	if (strstr(err, var) != err) {
+		tap_diag("message does not start with %s: %s", var, err);
+		return 0;
+	}
+	return 1;
+}
+
+int
+main(void)
+{
+	char err[512], path[] = "/tmp/bm-conf-XXXXXX";
+	struct app_conf c;
+	FILE *fp;
+	int fd;
+
+	tap_plan(21);
+	{
+		const char *env[] = { "BM_DB_HOME=/tmp/x", "PATH=/bin", NULL };
+		tap_ok(load(&c, err, sizeof(err), env) == 0, "defaults load");
+		tap_ok(c.listen == NULL && c.listen_mode == 0660 &&
+		    strcmp(c.endpoint, "/") == 0 && c.max_body == 1048576 &&
+		    c.auth == APP_AUTH_INSTALLED && c.workers >= 1 &&
+		    c.log_level == BM_LOG_INFO && c.mappings == NULL &&
+		    c.durability == APP_DURABILITY_WRITE &&
+		    strcmp(c.botmatic_base_url, "https://app.botmatic.ai") == 0,
+		    "defaults are SPEC's");
+		app_conf_free(&c);
+	}
+	{
+		const char *env[] = { NULL };
+		tap_ok(load(&c, err, sizeof(err), env) < 0 &&
+		    strncmp(err, "BM_DB_HOME", 10) == 0,
+		    "missing BM_DB_HOME named");
+	}
+	{
+		const char *env[] = { "BM_DB_HOME=/d", "BM_WORKERS=3",
+		    "BM_AUTH=module:fixed", "BOTMATIC_BASE_URL=http://h:1/x//",
+		    "BM_MOD_ECHO_A=b", "BM_LOG_LEVEL=debug", "BM_TYPO=1", NULL };
+		nwarn = 0;
+		tap_ok(load(&c, err, sizeof(err), env) == 0 && c.workers == 3 &&
+		    c.auth == APP_AUTH_MODULE &&
+		    strcmp(c.auth_module, "fixed") == 0 &&
+		    strcmp(c.botmatic_base_url, "http://h:1/x") == 0 &&
+		    c.log_level == BM_LOG_DEBUG,
+		    "values parsed, trailing slashes of a URL dropped");
+		tap_ok(c.mod_env != NULL && c.mod_env[0] != NULL &&
+		    strcmp(c.mod_env[0], "BM_MOD_ECHO_A=b") == 0 &&
+		    c.mod_env[1] == NULL, "module settings kept");
+		tap_ok(nwarn == 1, "unknown BM_ variable warned about");
+		app_conf_free(&c);
+	}
+	tap_ok(refused("BM_WORKERS", "0"), "BM_WORKERS=0 refused");
+	tap_ok(refused("BM_WORKERS", "257"), "BM_WORKERS=257 refused");
+	tap_ok(refused("BM_WORKERS", "2x"), "BM_WORKERS=2x refused");
+	tap_ok(refused("BM_WORKERS", "-1"), "BM_WORKERS=-1 refused");
+	tap_ok(refused("BM_MAX_BODY", "99999999999999999999999"),
+	    "BM_MAX_BODY overflow refused");
+	tap_ok(refused("BM_AUTH", "sometimes"), "BM_AUTH=sometimes refused");
+	tap_ok(refused("BM_AUTH", "module:"), "BM_AUTH=module: refused");
+	tap_ok(refused("BM_LOG_LEVEL", "loud"), "BM_LOG_LEVEL=loud refused");
+	tap_ok(refused("BOTMATIC_BASE_URL", "ftp://x"), "ftp URL refused");
+	tap_ok(refused("BM_ENDPOINT", "hook"), "relative endpoint refused");
+	tap_ok(refused("BM_LISTEN_MODE", "0999"), "bad mode refused");
+	tap_ok(refused("BM_DB_DURABILITY", "nosync"),
+	    "durability nosync refused (it loses commits)");
+	tap_ok(refused("BM_EXT_AUTH_HEADER", "novalue"),
+	    "header without colon refused");
+
+	if ((fd = mkstemp(path)) < 0 || (fp = fdopen(fd, "w")) == NULL)
+		return 1;
+	fprintf(fp, "# comment\n\nBM_WORKERS=5\nBM_ENDPOINT=\"/hook\"\n"
+	    "OTHER=1\n");
+	fclose(fp);
+	{
+		char kv[600];
+		const char *env[] = { "BM_DB_HOME=/d", "BM_WORKERS=2", kv, NULL };
+		snprintf(kv, sizeof(kv), "BM_ENV_FILE=%s", path);
+		int lrc = load(&c, err, sizeof(err), env);
+		if (lrc < 0)
+			tap_diag("%s", err);
+		tap_ok(lrc == 0 && c.workers == 5 &&
+		    strcmp(c.endpoint, "/hook") == 0,
+		    "BM_ENV_FILE overrides the environment");
+		app_conf_free(&c);
+	}
+	fp = fopen(path, "w");
+	fprintf(fp, "this is not an assignment\n");
+	fclose(fp);
+	{
+		char kv[600];
+		const char *env[] = { "BM_DB_HOME=/d", kv, NULL };
+		snprintf(kv, sizeof(kv), "BM_ENV_FILE=%s", path);
+		tap_ok(load(&c, err, sizeof(err), env) < 0 &&
+		    strstr(err, ":1:") != NULL, "bad env file line refused "
+		    "with its number");
+	}
+	unlink(path);
+	return 0;
+}

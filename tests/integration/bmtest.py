@@ -119,6 +119,25 @@ def children_of(pid):
     return sorted(kids)
 
 
+def procs_with_env(name, value):
+    """PIDs of live processes whose environment holds name=value (only
+    those this user may read): how a test finds the servers a web server
+    or a script started for it."""
+    want = ("%s=%s" % (name, value)).encode()
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/environ" % d, "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            continue
+        if want in env and pid_alive(int(d)):
+            pids.append(int(d))
+    return sorted(pids)
+
+
 # ---------------------------------------------------------------- HTTP client
 
 class Response:

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Apache httpd in front of botmatic-fcgi, from the shipped
-nginx/apache-botmatic-fcgi.conf:
+"""Apache httpd in front of botmatic-fcgi (testmod's auth function), from
+the shipped nginx/apache-botmatic-fcgi.conf:
 
 1. mod_proxy_fcgi to the app's unix socket: the protocol's core rows, and
    the bearer token arrives (CGIPassAuth On).  A control Apache without
@@ -33,12 +33,13 @@ def expect(r, status, ctype_json, body, name):
 
 
 def core_rows(web, botmatic, label):
-    """The protocol's core rows through web; GOOD gets installed."""
+    """The protocol's core rows through web (testmod's auth function
+    accepts GOOD only)."""
     botmatic.clear()
-    r = web.post({"event": "install", "data": {}}, token=GOOD)
-    t.ok(r.status == 200 and r.is_json_type and
-         (r.json() or {}).get("success") is True,
-         "%s: install with a valid token: 200" % label, r)
+    install = {"event": "install", "data": {"via": label}}
+    expect(web.post(install, token=GOOD), 200, True,
+           {"data": install, "type": "data", "success": True},
+           "%s: install with a valid token: 200" % label)
     t.is_([c.form() for c in botmatic.received()],
           [{"token": [GOOD]}],
           "%s: the bearer token reached Botmatic's validation" % label)
@@ -59,7 +60,7 @@ def core_rows(web, botmatic, label):
             "data": {"error": "No action \"nope\" defined"}},
            "%s: no handler" % label)
     expect(web.post({"action": "echo", "data": {}}, token=OTHER), 401,
-           False, b"Not authorized", "%s: token not installed: 401" % label)
+           False, b"Not authorized", "%s: token refused: 401" % label)
     expect(web.post({"data": {}}, token=GOOD), 403, False, b"Bad Request",
            "%s: neither event nor action: 403" % label)
     r = web.post(b'{"action":', token=GOOD)
@@ -81,6 +82,8 @@ botmatic = t.botmatic({GOOD, OTHER})
 # --- 1. mod_proxy_fcgi --------------------------------------------------------
 srv = t.server({
     "BM_MODULES": t.module("echo") + ":" + t.module("testmod"),
+    "BM_AUTH": "module:fixed",
+    "BM_MOD_TESTMOD_TOKENS": GOOD,
     "BOTMATIC_BASE_URL": botmatic.url,
     "BM_WORKERS": 2,
 })
@@ -113,7 +116,7 @@ t.ok(all(tok not in log for tok in (GOOD, OTHER, BAD)),
 # --- 2. mod_fcgid ---------------------------------------------------------------
 moddir = os.environ.get("BM_TEST_APACHE_MODULES", bmtest.APACHE_MODULES)
 if not os.path.exists(os.path.join(moddir, "mod_fcgid.so")):
-    t.skip("mod_fcgid not installed", 3)
+    t.skip("mod_fcgid not installed", 6)
     t.done()
 
 db = os.path.join(t.tmp, "fcgid-db")
@@ -130,10 +133,12 @@ FcgidProcessTableFile "%(dir)s/shm"
 FcgidInitialEnv BM_MODULES %(mods)s
 FcgidInitialEnv BOTMATIC_BASE_URL %(url)s
 FcgidInitialEnv BM_LOG_LEVEL debug
+FcgidInitialEnv BM_AUTH module:fixed
+FcgidInitialEnv BM_MOD_TESTMOD_TOKENS %(good)s
 FcgidMinProcessesPerClass 0
 FcgidMaxProcessesPerClass 2
 """ % {"dir": fcgid_dir, "url": botmatic.url,
-       "mods": t.module("echo") + ":" + t.module("testmod")}
+       "mods": t.module("echo") + ":" + t.module("testmod"), "good": GOOD}
 fc = t.apache(None, name="apache-fcgid", modules=("fcgid",),
               defines={"BOTMATIC_USE_FCGID": None,
                        "BOTMATIC_BINARY": srv.binary,
@@ -148,7 +153,12 @@ expect(fc.post({"action": "echo", "data": data}, token=GOOD), 200, True,
        {"data": {"echo": data}, "type": "data", "success": True},
        "mod_fcgid: echo action")
 expect(fc.post({"action": "echo", "data": {}}, token=OTHER), 401, False,
-       b"Not authorized", "mod_fcgid: token not installed: 401")
-fc.stop()
+       b"Not authorized", "mod_fcgid: token refused: 401")
+apps = bmtest.procs_with_env("BM_DB_HOME", db)
+t.ok(apps, "mod_fcgid started the server (pids %s)" % apps)
+t.is_(fc.stop(), 0, "mod_fcgid: Apache stops with 0")
+t.ok(bmtest.wait_until(lambda: not any(bmtest.pid_alive(p) for p in apps),
+                       15), "mod_fcgid: its servers are gone with Apache",
+     [p for p in apps if bmtest.pid_alive(p)])
 
 t.done()

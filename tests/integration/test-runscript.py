@@ -2,8 +2,8 @@
 """nginx/run.sh, the README's way to run the server: started with
 --port <free> --builddir $BM_TEST_BUILDDIR --prefix <tmp>, it prints the
 URL once nginx and the server are up; an install and an echo webhook
-succeed through it (BOTMATIC_BASE_URL passed through to the server, the
-keystore defaulted into the prefix); SIGINT to the script stops both
+succeed through it (BM_AUTH=any and BOTMATIC_BASE_URL passed through to
+the server, the keystore defaulted into the prefix); SIGINT to the script stops both
 children, by PID.  A port already in use makes it fail cleanly, leaving
 no process behind."""
 
@@ -27,26 +27,14 @@ botmatic = t.botmatic({TOKEN})
 
 def servers_on(sock):
     """PIDs of botmatic-fcgi processes whose BM_LISTEN is sock."""
-    want = b"BM_LISTEN=" + sock.encode()
-    pids = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/environ" % d, "rb") as f:
-                env = f.read().split(b"\0")
-        except OSError:
-            continue
-        if want in env and pid_alive(int(d)):
-            pids.append(int(d))
-    return pids
+    return bmtest.procs_with_env("BM_LISTEN", sock)
 
 
 def run(port, prefix):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("BM_", "BOTMATIC_"))}
     env.update({"BOTMATIC_BASE_URL": botmatic.url, "BM_WORKERS": "2",
-                "NGINX": t.nginx_bin})
+                "BM_AUTH": "any", "NGINX": t.nginx_bin})
     out = open(os.path.join(t.tmp, "run-%d.log" % port), "wb")
     p = bmtest.Proc("run.sh", [script, "--port", str(port), "--builddir",
                                t.builddir, "--prefix", prefix],
@@ -78,19 +66,24 @@ app_pid, nginx_pid = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
 kids = bmtest.children_of(p.pid)
 t.ok(m and app_pid in kids and nginx_pid in kids,
      "server and nginx are the script's children", kids, text)
+if not ready:
+    t.done()
 
 web = bmtest.WebServer()
 web.port = port
 r = web.post({"event": "install", "data": {}}, token=TOKEN)
 t.ok(r.status == 200 and (r.json() or {}).get("success") is True,
      "install through run.sh (BOTMATIC_BASE_URL passed through)", r)
+r = web.post({"action": "echo", "data": {}}, token="any-token-at-all")
+t.is_(r.status, 200, "BM_AUTH=any passed through")
 t.is_([c.form() for c in botmatic.received()], [{"token": [TOKEN]}],
       "the server validated the token with the stand-in")
 r = web.post({"action": "echo", "data": {"hello": "world"}}, token=TOKEN)
 t.is_((r.status, r.json()), (200, {"data": {"echo": {"hello": "world"}},
                                    "type": "data", "success": True}),
       "echo webhook through run.sh (the echo module loaded by default)")
-t.ok(os.path.isdir(os.path.join(prefix, "db")),
+t.ok(app_pid in bmtest.procs_with_env("BM_DB_HOME",
+                                      os.path.join(prefix, "db")),
      "BM_DB_HOME defaults into the prefix")
 
 p.kill(signal.SIGINT)

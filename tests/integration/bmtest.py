@@ -543,9 +543,10 @@ class Server:
         self.test = test
         self.name = name
         self.binary = os.path.join(test.builddir, "botmatic-fcgi")
-        self.sock = listen or os.path.join(test.tmp, name + ".sock")
+        sfx = "" if name == "server" else "-" + name
+        self.sock = listen or os.path.join(test.tmp, "app%s.sock" % sfx)
         self.log_path = os.path.join(test.tmp, name + ".log")
-        self.db = os.path.join(test.tmp, name + "-db")
+        self.db = os.path.join(test.tmp, "db" + sfx)
         self.env = {k: v for k, v in os.environ.items()
                     if not k.startswith(("BM_", "BOTMATIC_"))}
         self.env.update({
@@ -977,6 +978,23 @@ def _executable(path):
 APACHE_MODULES = "/usr/lib/apache2/modules"
 
 
+def apache_user():
+    """The (user, group) Apache's children run as when started by root:
+    www-data where it exists (Debian), else nobody."""
+    import grp
+    import pwd
+    for user in ("www-data", "nobody"):
+        try:
+            pw = pwd.getpwnam(user)
+        except KeyError:
+            continue
+        try:
+            return user, grp.getgrgid(pw.pw_gid).gr_name
+        except KeyError:
+            return user, "#%d" % pw.pw_gid
+    raise RuntimeError("no www-data or nobody user for Apache")
+
+
 class Apache(WebServer):
     """Apache httpd (BM_TEST_APACHE) in the tempdir, run with -DFOREGROUND
     from a generated minimal httpd.conf that Includes the shipped
@@ -1010,7 +1028,9 @@ class Apache(WebServer):
         if body is None:
             body = "Include %s" % test.src_file("nginx",
                                                 "apache-botmatic-fcgi.conf")
-        user = "User www-data\nGroup www-data\n" if IS_ROOT else ""
+        user = ""
+        if IS_ROOT:     # Apache refuses to run its children as root
+            user = "User %s\nGroup %s\n" % apache_user()
         with open(self.conf, "w") as f:
             f.write("""\
 ServerRoot "%(dir)s"

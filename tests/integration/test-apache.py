@@ -124,7 +124,7 @@ os.makedirs(db)
 fcgid_dir = os.path.join(t.tmp, "fcgid")
 os.makedirs(fcgid_dir)
 if bmtest.IS_ROOT:          # mod_fcgid runs the app as Apache's User
-    pw = pwd.getpwnam("www-data")
+    pw = pwd.getpwnam(bmtest.apache_user()[0])
     for d in (db, fcgid_dir):
         os.chown(d, pw.pw_uid, pw.pw_gid)
 extra = """\

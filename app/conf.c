@@ -79,6 +79,9 @@ static const struct conf_var conf_vars[] = {
 	  3600, "seconds a stopping responder may take before SIGKILL" },
 	{ "BM_AUTH_CACHE_TTL", CONF_UINT, OFF(auth_cache_ttl), "60", 0, 86400,
 	  "seconds a token refused by Botmatic stays refused (BM_AUTH=validate)" },
+	{ "BM_DB_WATCHDOG", CONF_UINT, OFF(db_watchdog), "10", 1, 3600,
+	  "seconds a keystore call may last before the master recovers the "
+	  "environment" },
 	{ "BM_ENV_FILE", CONF_STR, OFF(env_file), NULL, 0, 0,
 	  "file of KEY=VALUE lines overriding the environment, re-read on "
 	  "SIGHUP" },

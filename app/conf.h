@@ -34,7 +34,7 @@ struct app_conf {
 	unsigned listen_mode;     /* BM_LISTEN_MODE, for a unix socket */
 	unsigned backlog;         /* BM_BACKLOG */
 	unsigned workers;         /* BM_WORKERS */
-	char *endpoint;           /* BM_ENDPOINT, starts and ends with '/' */
+	char *endpoint;           /* BM_ENDPOINT, an absolute path */
 	unsigned long max_body;   /* BM_MAX_BODY, bytes */
 	enum app_auth_policy auth;/* BM_AUTH */
 	char *auth_module;        /* the <name> of BM_AUTH=module:<name> */
@@ -50,6 +50,7 @@ struct app_conf {
 	unsigned long http_timeout;         /* BM_HTTP_TIMEOUT, ms */
 	unsigned shutdown_timeout;/* BM_SHUTDOWN_TIMEOUT, seconds */
 	unsigned auth_cache_ttl;  /* BM_AUTH_CACHE_TTL, seconds */
+	unsigned db_watchdog;     /* BM_DB_WATCHDOG, seconds */
 	char *env_file;           /* BM_ENV_FILE or NULL */
 	char **mod_env;           /* "BM_MOD_<NAME>_<KEY>=value", NULL-terminated */
 };

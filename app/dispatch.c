@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "dispatch.h"
 #include "log.h"
@@ -145,6 +146,23 @@ dispatch_lifecycle(struct app_env *env, struct bm_ctx *ctx,
 	    reg->installs;
 	size_t n = uninstall ? reg->nuninstalls : reg->ninstalls, i, pos = 0;
 	enum bm_rc failed = BM_OK;
+	json_t *client = NULL;
+	int created = 0, rc;
+
+	/* Record first, so hooks and handlers see auth.client. */
+	if (!uninstall)
+		rc = app_ks_install_record(env->ks, ctx->request_id, ctx->token,
+		    json_is_null(envl->data) ? NULL : envl->data, &client,
+		    &created);
+	else
+		rc = app_ks_install_get(env->ks, ctx->request_id, ctx->token,
+		    &client);
+	if (rc < 0) {
+		answer_result(ans, ctx->req, "keystore", ctx->name, BM_ETEMP,
+		    NULL);
+		return;
+	}
+	ctx->client = client;
 
 	for (i = 0; i < n; i++) {
 		enum bm_rc rc;
@@ -161,6 +179,12 @@ dispatch_lifecycle(struct app_env *env, struct bm_ctx *ctx,
 		}
 	}
 	ctx->module = NULL;
+	/* A failed first install leaves nothing behind; Botmatic retries. */
+	if (failed != BM_OK && created)
+		app_ks_install_delete(env->ks, ctx->request_id, ctx->token, NULL);
+	if (uninstall && app_ks_install_delete(env->ks, ctx->request_id,
+	    ctx->token, NULL) < 0 && failed == BM_OK)
+		failed = BM_ETEMP;
 	if (failed != BM_OK) {
 		json_t *reply = json_pack("{s:s, s:{s:s}}", "type", "data",
 		    "data", "error", uninstall ? "uninstall failed" :
@@ -168,11 +192,11 @@ dispatch_lifecycle(struct app_env *env, struct bm_ctx *ctx,
 		answer_result(ans, ctx->req, "dispatch", ctx->name,
 		    failed == BM_FAIL || failed == BM_DECLINED ? BM_FAIL : failed,
 		    reply);
-		return;
+		goto out;
 	}
 	if (app_registry_next(reg, 0, ctx->name, &pos) != NULL) {
 		dispatch_handlers(env, ctx, envl, 0, ans);
-		return;
+		goto out;
 	}
 	/* What the Node integrations answered: the request itself. */
 	ans->status = 200;
@@ -181,6 +205,9 @@ dispatch_lifecycle(struct app_env *env, struct bm_ctx *ctx,
 	    "data", "success", 1);
 	if (ans->json == NULL)
 		app_answer_error(ans, 500, "out of memory");
+out:
+	ctx->client = NULL;
+	json_decref(client);
 }
 
 /*
@@ -192,6 +219,8 @@ dispatch_auth(struct app_env *env, struct bm_ctx *ctx, json_t **client)
 {
 	const struct app_authfn *fn;
 	enum bm_rc rc;
+	int64_t now;
+	int created;
 
 	*client = NULL;
 	switch (env->conf->auth) {
@@ -211,12 +240,40 @@ dispatch_auth(struct app_env *env, struct bm_ctx *ctx, json_t **client)
 		return rc;
 	case APP_AUTH_INSTALLED:
 	case APP_AUTH_VALIDATE:
+		if (ctx->token[0] == '\0')
+			return BM_EAUTH;
+		switch (app_ks_install_get(env->ks, ctx->request_id, ctx->token,
+		    client)) {
+		case 0:
+			return BM_OK;
+		case 1:
+			break;
+		default:
+			return BM_ETEMP;
+		}
+		if (env->conf->auth == APP_AUTH_INSTALLED) {
+			app_log(BM_LOG_INFO, ctx->request_id, "auth", "token of "
+			    "no installation");
+			return BM_EAUTH;
+		}
+		now = time(NULL);
+		if (app_negcache_hit(env->neg, ctx->token, now)) {
+			app_log(BM_LOG_INFO, ctx->request_id, "auth", "token "
+			    "refused by Botmatic less than %us ago",
+			    env->conf->auth_cache_ttl);
+			return BM_EAUTH;
+		}
+		if (!app_botmatic_validate(env->botmatic, ctx->request_id,
+		    ctx->token)) {
+			app_negcache_put(env->neg, ctx->token, now,
+			    env->conf->auth_cache_ttl);
+			return BM_EAUTH;
+		}
+		return app_ks_install_record(env->ks, ctx->request_id,
+		    ctx->token, NULL, client, &created) == 0 ? BM_OK : BM_ETEMP;
 	case APP_AUTH__MAX:
 	default:
-		/* Installations live in the keystore, not built yet. */
-		app_log(BM_LOG_ERROR, ctx->request_id, "auth", "policy %s "
-		    "needs the keystore", app_conf_auth_name(env->conf->auth));
-		return BM_EAUTH;
+		return BM_ERROR;
 	}
 }
 

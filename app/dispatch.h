@@ -10,6 +10,8 @@
 
 #include "botmatic.h"
 #include "conf.h"
+#include "keystore.h"
+#include "negcache.h"
 #include "proto.h"
 #include "registry.h"
 #include "req.h"
@@ -19,6 +21,8 @@ struct app_env {
 	const struct app_conf *conf;       /* borrowed */
 	const struct app_registry *reg;    /* borrowed */
 	struct app_botmatic *botmatic;     /* owned by the responder */
+	struct app_keystore *ks;           /* owned by the responder */
+	struct app_negcache *neg;          /* shared by every responder */
 };
 
 /* An answer to send. */

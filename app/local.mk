@@ -7,16 +7,18 @@ app_libbmapp_a_SOURCES = \
 	app/botmatic.c app/botmatic.h \
 	app/conf.c app/conf.h \
 	app/dispatch.c app/dispatch.h \
+	app/keystore.c app/keystore.h \
 	app/listen.c app/listen.h \
 	app/log.c app/log.h \
 	app/master.c app/master.h \
 	app/module.c app/module.h \
+	app/negcache.c app/negcache.h \
 	app/proto.c app/proto.h \
 	app/registry.c app/registry.h \
 	app/req.c app/req.h \
 	app/worker.c app/worker.h
 app_libbmapp_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS) $(FCGI_CFLAGS)
-APP_LIBS = app/libbmapp.a $(JANSSON_LIBS) $(CURL_LIBS) $(FCGI_LIBS) $(DB_LIBS) $(DL_LIBS)
+APP_LIBS = app/libbmapp.a store/libbmstore.a $(JANSSON_LIBS) $(CURL_LIBS) $(FCGI_LIBS) $(DB_LIBS) $(DL_LIBS)
 
 botmatic_fcgi_SOURCES = app/main.c
 botmatic_fcgi_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)

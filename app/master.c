@@ -11,12 +11,14 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "keystore.h"
 #include "listen.h"
 #include "log.h"
 #include "master.h"
 #include "module.h"
 #include "registry.h"
 #include "worker.h"
+#include "store/store.h"
 
 /* Slots: BM_WORKERS at most 256, plus the overlap of a reload. */
 #define MASTER_SLOTS 512
@@ -26,6 +28,9 @@
 #define MASTER_BACKOFF_MAX_MS 10000
 /* How long a new responder may take to become ready during a reload. */
 #define MASTER_READY_TIMEOUT_MS 10000
+/* The failchk checker and the recovery run under these timeouts. */
+#define MASTER_CHECK_TIMEOUT_MS 5000
+#define MASTER_RECOVER_TIMEOUT_MS 60000
 
 /* The master's private bookkeeping for one slot. */
 struct master_proc {
@@ -49,13 +54,17 @@ struct master {
 	struct master_gen cur;
 	unsigned generation;
 	struct app_slot *slots;           /* shared with responders */
+	struct app_negcache *neg;         /* shared with responders */
 	struct master_proc procs[MASTER_SLOTS];
 	int stopping;
 	int reloading;
 	int64_t next_spawn;               /* backoff: no spawn before */
 	unsigned fast_deaths;             /* consecutive */
+	unsigned escalations;             /* recoveries run */
 	int exit_code;
 };
+
+static void master_check_store(struct master *m);
 
 static void
 master_conf_warn(const char *msg)
@@ -103,13 +112,6 @@ master_gen_load(struct master_gen *g, char *const *envp)
 		app_log(BM_LOG_ERROR, NULL, "conf", "BM_AUTH: no loaded module "
 		    "registered an auth function named \"%s\"",
 		    g->conf.auth_module);
-		goto fail;
-	}
-	if (g->conf.auth == APP_AUTH_INSTALLED ||
-	    g->conf.auth == APP_AUTH_VALIDATE) {
-		app_log(BM_LOG_ERROR, NULL, "conf", "BM_AUTH=%s needs the "
-		    "keystore, which this build does not have yet: use any or "
-		    "module:<name>", app_conf_auth_name(g->conf.auth));
 		goto fail;
 	}
 	return 0;
@@ -175,6 +177,7 @@ master_spawn(struct master *m, int64_t now)
 		args.reg = m->cur.reg;
 		args.mods = m->cur.mods;
 		args.slot = &m->slots[i];
+		args.neg = m->neg;
 		app_worker_main(&args);
 	}
 	m->procs[i].pid = pid;
@@ -232,6 +235,13 @@ master_reaped(struct master *m, int i, int status, int64_t now)
 	}
 	atomic_store(&m->slots[i].state, APP_SLOT_FREE);
 	memset(p, 0, sizeof(*p));
+	/*
+	 * A responder that did not close its handle may have died inside
+	 * Berkeley DB, holding locks.  Only a clean failchk lets the others
+	 * carry on; anything else is recovered from scratch (BDB-NOTES).
+	 */
+	if (!(expected && WIFEXITED(status) && WEXITSTATUS(status) == 0))
+		master_check_store(m);
 }
 
 static void
@@ -247,6 +257,135 @@ master_reap(struct master *m, int64_t now)
 				break;
 			}
 	}
+}
+
+/*
+ * SIGKILLs and reaps every responder, then recovers the environment in a
+ * fresh process; the next tick forks new responders.
+ */
+static void
+master_escalate(struct master *m, const char *why)
+{
+	char err[512];
+	int i, n = 0;
+
+	m->escalations++;
+	app_log(BM_LOG_WARN, NULL, "master", "%s: stopping every responder "
+	    "and recovering the keystore", why);
+	for (i = 0; i < MASTER_SLOTS; i++)
+		if (m->procs[i].pid != 0)
+			kill(m->procs[i].pid, SIGKILL);
+	for (i = 0; i < MASTER_SLOTS; i++) {
+		if (m->procs[i].pid == 0)
+			continue;
+		while (waitpid(m->procs[i].pid, NULL, 0) < 0 && errno == EINTR)
+			continue;
+		atomic_store(&m->slots[i].state, APP_SLOT_FREE);
+		memset(&m->procs[i], 0, sizeof(m->procs[i]));
+		n++;
+	}
+	if (store_recover(m->cur.conf.db_home, MASTER_RECOVER_TIMEOUT_MS, err,
+	    sizeof(err)) != STORE_OK)
+		app_log(BM_LOG_ERROR, NULL, "master", "recovery failed: %s", err);
+	else
+		app_log(BM_LOG_INFO, NULL, "master", "keystore recovered after "
+		    "stopping %d responders", n);
+	m->next_spawn = 0;
+}
+
+static void
+master_check_store(struct master *m)
+{
+	char err[512];
+	int rc;
+
+	rc = store_check_after_death(m->cur.conf.db_home,
+	    MASTER_CHECK_TIMEOUT_MS, err, sizeof(err));
+	switch (rc) {
+	case STORE_CHECK_CLEAN:
+		return;
+	case STORE_CHECK_RECOVERY_NEEDED:
+		master_escalate(m, "the keystore needs recovery");
+		return;
+	case STORE_CHECK_HUNG:
+		master_escalate(m, "the keystore check hung");
+		return;
+	default:
+		app_log(BM_LOG_ERROR, NULL, "master", "keystore check: %s", err);
+		master_escalate(m, "the keystore check failed");
+		return;
+	}
+}
+
+/*
+ * The watchdog: a keystore call that lasts longer than BM_DB_WATCHDOG
+ * means a lock no live process will release (a responder or a tool killed
+ * inside Berkeley DB).  Requests that are merely slow are left alone.
+ */
+static void
+master_watchdog(struct master *m, int64_t now)
+{
+	char why[128];
+	int i;
+
+	for (i = 0; i < MASTER_SLOTS; i++) {
+		int64_t since = atomic_load(&m->slots[i].db_since);
+		if (m->procs[i].pid == 0 || since == 0 ||
+		    now - since < (int64_t)m->cur.conf.db_watchdog * 1000)
+			continue;
+		snprintf(why, sizeof(why), "responder %ld stuck in a keystore "
+		    "call for %lld ms", (long)m->procs[i].pid,
+		    (long long)(now - since));
+		master_escalate(m, why);
+		return;
+	}
+}
+
+/*
+ * Opens and closes the store once in a child process, so a store that
+ * cannot be opened stops the start with its reason while the master itself
+ * never holds a handle.  Returns 0, or -1 (logged).
+ */
+static int
+master_probe_store(const struct app_conf *conf)
+{
+	struct app_keystore ks;
+	char err[512] = "";
+	int fds[2], status = 0;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe(fds) < 0) {
+		app_log_errno(BM_LOG_ERROR, NULL, "master", "pipe");
+		return -1;
+	}
+	if ((pid = fork()) < 0) {
+		app_log_errno(BM_LOG_ERROR, NULL, "master", "fork");
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		if (app_ks_open(&ks, conf, NULL, err, sizeof(err)) < 0) {
+			(void)!write(fds[1], err, strlen(err));
+			_exit(1);
+		}
+		app_ks_close(&ks);
+		_exit(0);
+	}
+	close(fds[1]);
+	n = read(fds[0], err, sizeof(err) - 1);
+	err[n > 0 ? n : 0] = '\0';
+	close(fds[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		continue;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		app_log(BM_LOG_ERROR, NULL, "keystore", "BM_DB_HOME: %s",
+		    err[0] != '\0' ? err : "cannot open the keystore");
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -297,6 +436,15 @@ master_begin_reload(struct master *m)
 	    strcmp(next.conf.listen, m->cur.conf.listen) != 0))
 		app_log(BM_LOG_WARN, NULL, "master", "BM_LISTEN changed: it "
 		    "takes effect at the next start");
+	if (strcmp(next.conf.db_home, m->cur.conf.db_home) != 0) {
+		char *home = strdup(m->cur.conf.db_home);
+		if (home != NULL) {
+			app_log(BM_LOG_WARN, NULL, "master", "BM_DB_HOME changed: "
+			    "it takes effect at the next start");
+			free(next.conf.db_home);
+			next.conf.db_home = home;
+		}
+	}
 	master_gen_free(&m->cur);
 	m->cur = next;
 	m->generation++;
@@ -415,6 +563,12 @@ app_master_run(char *const *envp)
 
 	if (master_gen_load(&m->cur, envp) < 0)
 		goto out;
+	if ((m->neg = app_negcache_new()) == NULL) {
+		app_log_errno(BM_LOG_ERROR, NULL, "master", "mmap");
+		goto out;
+	}
+	if (master_probe_store(&m->cur.conf) < 0)
+		goto out;
 	if (app_listen_open(&m->lst, &m->cur.conf, err, sizeof(err)) < 0) {
 		app_log(BM_LOG_ERROR, NULL, "master", "%s", err);
 		goto out;
@@ -432,8 +586,10 @@ app_master_run(char *const *envp)
 			live += m->procs[i].pid != 0;
 		if (m->stopping && live == 0)
 			break;
-		if (!m->stopping)
+		if (!m->stopping) {
 			master_check_starting(m, now);
+			master_watchdog(m, now);
+		}
 		master_tick(m, now);
 
 		ts.tv_sec = 0;
@@ -450,6 +606,7 @@ out:
 	if (m->lst.fd >= 0)
 		app_listen_close(&m->lst, 1);
 	master_gen_free(&m->cur);
+	app_negcache_free(m->neg);
 	if (m->slots != NULL)
 		munmap(m->slots, sizeof(struct app_slot) * MASTER_SLOTS);
 	free(m);

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "dispatch.h"
+#include "keystore.h"
 #include "log.h"
 #include "module.h"
 #include "req.h"
@@ -136,6 +138,118 @@ host_reg_transform(struct bm_reg *reg, const char *name, bm_transform_fn fn)
 	return 0;
 }
 
+/*
+ * The keystore of ctx's installation, or NULL (logged) when the request
+ * has none: no token, or a process without a store.
+ */
+static struct app_keystore *
+host_ks(const struct bm_ctx *ctx)
+{
+	struct app_env *env;
+
+	if (ctx == NULL || ctx->req == NULL || (env = ctx->req->env) == NULL ||
+	    env->ks == NULL || env->ks->st == NULL) {
+		app_log(BM_LOG_ERROR, ctx != NULL ? ctx->request_id : NULL,
+		    "module", "keystore used outside a request");
+		return NULL;
+	}
+	if (ctx->token == NULL || ctx->token[0] == '\0') {
+		app_log(BM_LOG_WARN, ctx->request_id, ctx->module, "keystore: "
+		    "the request has no token, so no integration");
+		return NULL;
+	}
+	return env->ks;
+}
+
+/* Copies a malloc()ed string into the request arena and frees it. */
+static const char *
+host_req_strdup(struct bm_req *req, char *s)
+{
+	size_t len = strlen(s) + 1;
+	char *copy = app_req_alloc(req, len);
+
+	if (copy != NULL)
+		memcpy(copy, s, len);
+	free(s);
+	return copy;
+}
+
+static int
+host_ids_save(struct bm_ctx *ctx, const char *bid, const char *eid)
+{
+	struct app_keystore *ks = host_ks(ctx);
+
+	return ks == NULL ? -1 :
+	    app_ks_ids_save(ks, ctx->request_id, ctx->token, bid, eid);
+}
+
+static int
+host_id_get(struct bm_ctx *ctx, const char *id, const char **out, int ext)
+{
+	struct app_keystore *ks = host_ks(ctx);
+	char *found = NULL;
+	int rc;
+
+	*out = NULL;
+	if (ks == NULL)
+		return -1;
+	rc = ext ? app_ks_ext_id_get(ks, ctx->request_id, ctx->token, id,
+	    &found) : app_ks_botmatic_id_get(ks, ctx->request_id, ctx->token,
+	    id, &found);
+	if (rc == 0 && (*out = host_req_strdup(ctx->req, found)) == NULL)
+		return -1;
+	return rc;
+}
+
+static int
+host_ext_id_get(struct bm_ctx *ctx, const char *bid, const char **eid)
+{
+	return host_id_get(ctx, bid, eid, 1);
+}
+
+static int
+host_botmatic_id_get(struct bm_ctx *ctx, const char *eid, const char **bid)
+{
+	return host_id_get(ctx, eid, bid, 0);
+}
+
+static int
+host_ids_delete(struct bm_ctx *ctx, const char *bid, const char *eid)
+{
+	struct app_keystore *ks = host_ks(ctx);
+
+	return ks == NULL ? -1 :
+	    app_ks_ids_delete(ks, ctx->request_id, ctx->token, bid, eid);
+}
+
+static int
+host_state_get(struct bm_ctx *ctx, const char *name, json_t **value)
+{
+	struct app_keystore *ks = host_ks(ctx);
+
+	*value = NULL;
+	return ks == NULL ? -1 :
+	    app_ks_state_get(ks, ctx->request_id, ctx->token, name, value);
+}
+
+static int
+host_state_set(struct bm_ctx *ctx, const char *name, const json_t *value)
+{
+	struct app_keystore *ks = host_ks(ctx);
+
+	return ks == NULL ? -1 :
+	    app_ks_state_set(ks, ctx->request_id, ctx->token, name, value);
+}
+
+static int
+host_state_delete(struct bm_ctx *ctx, const char *name)
+{
+	struct app_keystore *ks = host_ks(ctx);
+
+	return ks == NULL ? -1 :
+	    app_ks_state_delete(ks, ctx->request_id, ctx->token, name);
+}
+
 static const struct bm_host host = {
 	.size = sizeof(struct bm_host),
 	.abi = BM_MODULE_ABI,
@@ -148,6 +262,13 @@ static const struct bm_host host = {
 	.reg_uninstall = host_reg_uninstall,
 	.reg_auth = host_reg_auth,
 	.reg_transform = host_reg_transform,
+	.ids_save = host_ids_save,
+	.ext_id_get = host_ext_id_get,
+	.botmatic_id_get = host_botmatic_id_get,
+	.ids_delete = host_ids_delete,
+	.state_get = host_state_get,
+	.state_set = host_state_set,
+	.state_delete = host_state_delete,
 };
 
 const struct bm_host *

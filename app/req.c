@@ -13,8 +13,9 @@ struct app_req_block {
 };
 
 void
-app_req_init(struct bm_req *req, const char *id)
+app_req_init(struct bm_req *req, struct app_env *env, const char *id)
 {
+	req->env = env;
 	snprintf(req->id, sizeof(req->id), "%s", id);
 	req->blocks = NULL;
 	req->used = 0;

@@ -13,15 +13,17 @@
 #define APP_REQ_ARENA_MAX (64UL * 1024 * 1024)
 
 struct app_req_block;
+struct app_env;
 
 struct bm_req {
+	struct app_env *env;          /* the responder's services (borrowed) */
 	char id[72];                  /* request id, for logs and X-Request-Id */
 	struct app_req_block *blocks; /* arena allocations, newest first */
 	size_t used;                  /* bytes allocated from the arena */
 };
 
-/* Starts a request: sets its id, empties the arena. */
-void app_req_init(struct bm_req *req, const char *id);
+/* Starts a request of responder env: sets its id, empties the arena. */
+void app_req_init(struct bm_req *req, struct app_env *env, const char *id);
 
 /*
  * Returns size bytes (aligned for any type) freed by app_req_release, or

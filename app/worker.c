@@ -131,7 +131,7 @@ worker_serve(struct app_env *env, FCGX_Request *fr, uint64_t seq)
 	    sizeof(idbuf)) < 0)
 		snprintf(idbuf, sizeof(idbuf), "%lx-%llx", (unsigned long)getpid(),
 		    (unsigned long long)seq);
-	app_req_init(&req, idbuf);
+	app_req_init(&req, env, idbuf);
 	method = FCGX_GetParam("REQUEST_METHOD", fr->envp);
 	path = worker_path(fr, pathbuf, sizeof(pathbuf));
 	app_log(BM_LOG_DEBUG, req.id, "request", "start %s %s",
@@ -187,7 +187,9 @@ send:
 void
 app_worker_main(const struct app_worker_args *args)
 {
-	struct app_env env = { args->conf, args->reg, NULL };
+	struct app_env env = { args->conf, args->reg, NULL, NULL, args->neg };
+	struct app_keystore ks;
+	char err[512];
 	struct app_slot *slot = args->slot;
 	struct sigaction sa;
 	sigset_t blocked, waitmask;
@@ -229,6 +231,12 @@ app_worker_main(const struct app_worker_args *args)
 		app_log(BM_LOG_ERROR, NULL, "worker", "libcurl init failed");
 		goto out;
 	}
+	/* One environment handle per process, opened after fork. */
+	if (app_ks_open(&ks, args->conf, slot, err, sizeof(err)) < 0) {
+		app_log(BM_LOG_ERROR, NULL, "keystore", "%s", err);
+		goto out;
+	}
+	env.ks = &ks;
 	if (app_modules_init_process(args->mods) < 0)
 		goto out;
 	atomic_store(&slot->state, APP_SLOT_IDLE);
@@ -271,10 +279,14 @@ app_worker_main(const struct app_worker_args *args)
 		atomic_store(&slot->busy_since, 0);
 		if (!draining)
 			atomic_store(&slot->state, APP_SLOT_IDLE);
+		if (ks.broken)
+			goto out;
 	}
 	code = 0;
 out:
 	app_modules_exit_process(args->mods);
+	if (env.ks != NULL)
+		app_ks_close(env.ks);
 	app_botmatic_free(env.botmatic);
 	curl_global_cleanup();
 	exit(code);

@@ -15,6 +15,7 @@
 
 #include "conf.h"
 #include "module.h"
+#include "negcache.h"
 #include "registry.h"
 
 enum app_slot_state {
@@ -36,6 +37,7 @@ struct app_slot {
 	_Atomic int state;             /* enum app_slot_state */
 	_Atomic uint64_t requests;     /* requests finished */
 	_Atomic int64_t busy_since;    /* CLOCK_MONOTONIC ms of the current request */
+	_Atomic int64_t db_since;      /* ms since the current keystore call, or 0 */
 };
 
 /* What a new responder inherits from the master. */
@@ -45,6 +47,7 @@ struct app_worker_args {
 	const struct app_registry *reg;
 	struct app_modules *mods;
 	struct app_slot *slot;
+	struct app_negcache *neg;   /* shared refusal cache */
 };
 
 /* Runs a responder; never returns (exits 0 on a clean stop, 1 on error). */

@@ -1,1 +1,19 @@
-# filled by the keystore issue
+## store/: the Berkeley DB keystore, its CLI, tests and benchmark.
+noinst_LIBRARIES += store/libbmstore.a
+store_libbmstore_a_SOURCES = store/store.h store/store_int.h \
+	store/env.c store/ids.c store/install.c store/state.c store/dump.c \
+	store/supervise.c
+
+## Tests: TAP programs.
+STORE_TEST_LIBS = store/libbmstore.a $(DB_LIBS)
+check_PROGRAMS += tests/store/test-store
+tests_store_test_store_SOURCES = tests/store/test-store.c tests/store/tap.h
+tests_store_test_store_LDADD = $(STORE_TEST_LIBS)
+TESTS += tests/store/test-store
+check_PROGRAMS += tests/store/test-concurrent tests/store/test-chaos
+tests_store_test_concurrent_SOURCES = tests/store/test-concurrent.c \
+	tests/store/tap.h
+tests_store_test_concurrent_LDADD = $(STORE_TEST_LIBS)
+tests_store_test_chaos_SOURCES = tests/store/test-chaos.c tests/store/tap.h
+tests_store_test_chaos_LDADD = $(STORE_TEST_LIBS)
+TESTS += tests/store/test-concurrent tests/store/test-chaos

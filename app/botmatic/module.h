@@ -150,6 +150,31 @@ struct bm_host {
 	/* A transform usable in the mappings file under name. */
 	int (*reg_transform)(struct bm_reg *reg, const char *name,
 	    bm_transform_fn fn);
+
+	/*
+	 * The keystore of the request's installation: the integration id is
+	 * auth.token, as in the Node libraries.  Ids are strings (write
+	 * numbers in decimal), 1 to 512 bytes.  Each returns 0 done or found,
+	 * 1 not found, -1 error (logged; also when the request has no token).
+	 * Strings handed back are allocated from the request: valid until it
+	 * ends, never freed by the module.
+	 */
+	/* Links the two ids; a stale link of either is removed in the same
+	 * transaction, so the two directions stay a bijection. */
+	int (*ids_save)(struct bm_ctx *ctx, const char *botmatic_id,
+	    const char *ext_id);
+	int (*ext_id_get)(struct bm_ctx *ctx, const char *botmatic_id,
+	    const char **ext_id);
+	int (*botmatic_id_get)(struct bm_ctx *ctx, const char *ext_id,
+	    const char **botmatic_id);
+	int (*ids_delete)(struct bm_ctx *ctx, const char *botmatic_id,
+	    const char *ext_id);
+	/* Named JSON values kept per installation, forgotten at uninstall.
+	 * state_get stores a new reference in *value; state_set borrows. */
+	int (*state_get)(struct bm_ctx *ctx, const char *name, json_t **value);
+	int (*state_set)(struct bm_ctx *ctx, const char *name,
+	    const json_t *value);
+	int (*state_delete)(struct bm_ctx *ctx, const char *name);
 };
 
 /* What a module exports as bm_module_entry.  Append-only. */

@@ -1,0 +1,496 @@
+/*
+ * store/install.c - installations, keyed by token, with a secondary index
+ * install id -> token kept in the same transactions.
+ *
+ * Record layout (big-endian, so a dump reads the same on any host):
+ *   version (1 byte) | created (8) | install id (32 hex) | secret (64 hex) |
+ *   settings (the rest)
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "store/store_int.h"
+
+static int
+random_hex(char *out, size_t hexlen)
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char raw[STORE_SECRET_LEN / 2];
+	size_t n = hexlen / 2, got = 0, i;
+	ssize_t r;
+
+	while (got < n) {
+		r = getrandom(raw + got, n - got, 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno;
+		}
+		got += (size_t)r;
+	}
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[raw[i] >> 4];
+		out[2 * i + 1] = digits[raw[i] & 15];
+	}
+	out[hexlen] = '\0';
+	return 0;
+}
+
+static int
+is_hex(const char *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+			return 0;
+	return p[len] == '\0';
+}
+
+int
+store__install_decode(const DBT *key, const DBT *data,
+    struct store_install *in)
+{
+	const unsigned char *p = data->data;
+	uint64_t t = 0;
+	size_t i, n;
+
+	memset(in, 0, sizeof(*in));
+	if (data->size < STORE__INST_HEAD || p[0] != STORE__INST_VERSION)
+		return -1;
+	for (i = 0; i < 8; i++)
+		t = t << 8 | p[1 + i];
+	in->created = (int64_t)t;
+	memcpy(in->install_id, p + 9, STORE_INSTALL_ID_LEN);
+	memcpy(in->secret, p + 9 + STORE_INSTALL_ID_LEN, STORE_SECRET_LEN);
+	n = data->size - STORE__INST_HEAD;
+	if ((in->token = malloc(key->size + 1)) == NULL ||
+	    (in->settings = malloc(n + 1)) == NULL) {
+		free(in->token);
+		in->token = NULL;
+		return -1;
+	}
+	memcpy(in->token, key->data, key->size);
+	in->token[key->size] = '\0';
+	memcpy(in->settings, p + STORE__INST_HEAD, n);
+	in->settings[n] = '\0';
+	in->settings_len = n;
+	return 0;
+}
+
+/* Writes in's record under its token (tlen bytes). */
+static int
+put_record(struct store *s, DB_TXN *txn, const struct store_install *in,
+    size_t tlen)
+{
+	unsigned char *buf;
+	uint64_t t = (uint64_t)in->created;
+	DBT key, data;
+	size_t i;
+	int ret;
+
+	if ((buf = malloc(STORE__INST_HEAD + in->settings_len + 1)) == NULL)
+		return ENOMEM;
+	buf[0] = STORE__INST_VERSION;
+	for (i = 0; i < 8; i++)
+		buf[1 + i] = (unsigned char)(t >> (56 - 8 * i));
+	memcpy(buf + 9, in->install_id, STORE_INSTALL_ID_LEN);
+	memcpy(buf + 9 + STORE_INSTALL_ID_LEN, in->secret, STORE_SECRET_LEN);
+	if (in->settings_len > 0)
+		memcpy(buf + STORE__INST_HEAD, in->settings, in->settings_len);
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	key.data = in->token;
+	key.size = (u_int32_t)tlen;
+	data.data = buf;
+	data.size = (u_int32_t)(STORE__INST_HEAD + in->settings_len);
+	ret = s->inst->put(s->inst, txn, &key, &data, 0);
+	free(buf);
+	return ret;
+}
+
+/* Reads token's record into *in (emptied first); 0, DB_NOTFOUND or error. */
+static int
+get_record(struct store *s, DB_TXN *txn, const char *token, size_t tlen,
+    struct store_install *in, u_int32_t flags)
+{
+	DBT key, data;
+	int ret;
+
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	key.data = (void *)token;
+	key.size = (u_int32_t)tlen;
+	data.flags = DB_DBT_MALLOC;
+	if ((ret = s->inst->get(s->inst, txn, &key, &data, flags)) != 0)
+		return ret;
+	/* A record that does not decode is damage, not absence. */
+	ret = store__install_decode(&key, &data, in) == 0 ? 0 : EINVAL;
+	free(data.data);
+	return ret;
+}
+
+/* Frees what an installation points to, keeping the struct. */
+static void
+install_clear(struct store_install *in)
+{
+	free(in->token);
+	free(in->settings);
+	memset(in, 0, sizeof(*in));
+}
+
+void
+store_install_free(struct store_install *in)
+{
+	if (in == NULL)
+		return;
+	install_clear(in);
+	free(in);
+}
+
+struct inst_args {
+	const char *token;
+	size_t tlen;
+	const void *settings;
+	size_t settings_len;
+	const char *install_id;
+	const struct store_install *put;
+	struct store_install rec; /* the result */
+	size_t pairs;
+	store_install_fn fn;
+	void *arg;
+};
+
+static int
+record_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
+{
+	struct inst_args *a = arg;
+	struct store_install *r = &a->rec;
+	DBT key, data;
+	unsigned tries;
+	char *set;
+	int ret;
+
+	(void)rc;
+	install_clear(r);
+	ret = get_record(s, txn, a->token, a->tlen, r, DB_RMW);
+	if (ret != 0 && ret != DB_NOTFOUND)
+		return ret;
+	if (ret == DB_NOTFOUND) {
+		/* First install: draw a fresh id, unique in the index. */
+		if ((r->token = strdup(a->token)) == NULL)
+			return ENOMEM;
+		r->created = (int64_t)time(NULL);
+		memset(&key, 0, sizeof(key));
+		memset(&data, 0, sizeof(data));
+		key.data = r->install_id;
+		key.size = STORE_INSTALL_ID_LEN;
+		data.data = (void *)a->token;
+		data.size = (u_int32_t)a->tlen;
+		for (tries = 0;; tries++) {
+			if ((ret = random_hex(r->install_id,
+			    STORE_INSTALL_ID_LEN)) != 0)
+				return ret;
+			ret = s->instid->put(s->instid, txn, &key, &data,
+			    DB_NOOVERWRITE);
+			if (ret != DB_KEYEXIST || tries > 8)
+				break;
+		}
+		if (ret != 0)
+			return ret;
+		if ((ret = random_hex(r->secret, STORE_SECRET_LEN)) != 0)
+			return ret;
+	} else if (a->settings == NULL)
+		return 0; /* same token, no new settings: nothing changes */
+	if (a->settings != NULL) {
+		if ((set = malloc(a->settings_len + 1)) == NULL)
+			return ENOMEM;
+		memcpy(set, a->settings, a->settings_len);
+		set[a->settings_len] = '\0';
+		free(r->settings);
+		r->settings = set;
+		r->settings_len = a->settings_len;
+	} else if (r->settings == NULL && (r->settings = strdup("")) == NULL)
+		return ENOMEM;
+	return put_record(s, txn, r, a->tlen);
+}
+
+/* Hands the result over, or frees it. */
+static int
+finish(struct inst_args *a, int rc, struct store_install **out)
+{
+	if (out != NULL && rc == STORE_OK) {
+		if ((*out = malloc(sizeof(**out))) == NULL) {
+			install_clear(&a->rec);
+			return STORE_ERROR;
+		}
+		**out = a->rec;
+	} else
+		install_clear(&a->rec);
+	return rc;
+}
+
+int
+store_install_record(struct store *s, const char *token,
+    const void *settings, size_t settings_len, struct store_install **out)
+{
+	struct inst_args a = { .token = token, .settings = settings,
+	    .settings_len = settings_len };
+	int rc;
+
+	if (out != NULL)
+		*out = NULL;
+	if ((rc = store__check_id(s, "token", token, &a.tlen)) != STORE_OK ||
+	    (settings != NULL &&
+	    (rc = store__check_value(s, "settings", settings_len)) != STORE_OK))
+		return rc;
+	rc = store__run(s, STORE__RUN_TXN, "recording installation",
+	    record_fn, &a);
+	rc = finish(&a, rc, out);
+	if (rc == STORE_ERROR && s->err[0] == '\0')
+		store__fail(s, ENOMEM, "recording installation");
+	return rc;
+}
+
+static int
+get_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
+{
+	struct inst_args *a = arg;
+	char tok[STORE_ID_MAX + 1];
+	DBT key;
+	int ret;
+
+	install_clear(&a->rec);
+	if (a->install_id != NULL) {
+		memset(&key, 0, sizeof(key));
+		key.data = (void *)a->install_id;
+		key.size = STORE_INSTALL_ID_LEN;
+		ret = store__get_id(s->instid, txn, &key, tok, 0);
+		if (ret == 0)
+			ret = get_record(s, txn, tok, strlen(tok), &a->rec, 0);
+	} else
+		ret = get_record(s, txn, a->token, a->tlen, &a->rec, 0);
+	if (ret == DB_NOTFOUND) {
+		*rc = STORE_NOTFOUND;
+		return 0;
+	}
+	return ret;
+}
+
+int
+store_install_get(struct store *s, const char *token,
+    struct store_install **out)
+{
+	struct inst_args a = { .token = token };
+	int rc;
+
+	*out = NULL;
+	if ((rc = store__check_id(s, "token", token, &a.tlen)) != STORE_OK)
+		return rc;
+	rc = store__run(s, STORE__RUN_READ, "getting installation", get_fn,
+	    &a);
+	return finish(&a, rc, out);
+}
+
+int
+store_install_get_by_id(struct store *s, const char *install_id,
+    struct store_install **out)
+{
+	struct inst_args a = { .install_id = install_id };
+	int rc;
+
+	*out = NULL;
+	if (install_id == NULL || strlen(install_id) != STORE_INSTALL_ID_LEN ||
+	    !is_hex(install_id, STORE_INSTALL_ID_LEN))
+		return store__einval(s, "install id is not %d lowercase hex "
+		    "digits", STORE_INSTALL_ID_LEN);
+	/* Two reads that must agree: a transaction. */
+	rc = store__run(s, STORE__RUN_TXN, "getting installation", get_fn,
+	    &a);
+	return finish(&a, rc, out);
+}
+
+int
+store__check_install(struct store *s, const struct store_install *in)
+{
+	size_t tlen;
+	int rc;
+
+	if ((rc = store__check_id(s, "token", in->token, &tlen)) != STORE_OK)
+		return rc;
+	if (!is_hex(in->install_id, STORE_INSTALL_ID_LEN))
+		return store__einval(s, "install id is not %d lowercase hex "
+		    "digits", STORE_INSTALL_ID_LEN);
+	if (!is_hex(in->secret, STORE_SECRET_LEN))
+		return store__einval(s, "secret is not %d lowercase hex digits",
+		    STORE_SECRET_LEN);
+	if (in->settings == NULL && in->settings_len > 0)
+		return store__einval(s, "settings missing");
+	return store__check_value(s, "settings", in->settings_len);
+}
+
+int
+store__install_put(struct store *s, DB_TXN *txn,
+    const struct store_install *in, int *rc)
+{
+	struct store_install old = { 0 };
+	char tok[STORE_ID_MAX + 1];
+	size_t tlen = strlen(in->token);
+	DBT key, data;
+	int ret;
+
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	key.data = (void *)in->install_id;
+	key.size = STORE_INSTALL_ID_LEN;
+	ret = store__get_id(s->instid, txn, &key, tok, DB_RMW);
+	if (ret == 0 && (strlen(tok) != tlen || memcmp(tok, in->token, tlen))) {
+		*rc = store__einval(s, "install id %s belongs to another "
+		    "installation", in->install_id);
+		return 0;
+	}
+	if (ret != 0 && ret != DB_NOTFOUND)
+		return ret;
+	ret = get_record(s, txn, in->token, tlen, &old, DB_RMW);
+	if (ret == 0 && strcmp(old.install_id, in->install_id) != 0) {
+		/* Re-keyed: the old id no longer leads here. */
+		key.data = old.install_id;
+		ret = s->instid->del(s->instid, txn, &key, 0);
+		key.data = (void *)in->install_id;
+	}
+	install_clear(&old);
+	if (ret != 0 && ret != DB_NOTFOUND)
+		return ret;
+	data.data = in->token;
+	data.size = (u_int32_t)tlen;
+	if ((ret = s->instid->put(s->instid, txn, &key, &data, 0)) != 0)
+		return ret;
+	return put_record(s, txn, in, tlen);
+}
+
+static int
+put_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
+{
+	struct inst_args *a = arg;
+
+	return store__install_put(s, txn, a->put, rc);
+}
+
+int
+store_install_put(struct store *s, const struct store_install *in)
+{
+	struct inst_args a = { .put = in };
+	int rc;
+
+	if ((rc = store__check_install(s, in)) != STORE_OK)
+		return rc;
+	return store__run(s, STORE__RUN_TXN, "writing installation", put_fn,
+	    &a);
+}
+
+static int
+delete_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
+{
+	struct inst_args *a = arg;
+	struct store_install old = { 0 };
+	size_t m = 0, st = 0;
+	DBT key;
+	int ret, found;
+
+	a->pairs = 0;
+	ret = get_record(s, txn, a->token, a->tlen, &old, DB_RMW);
+	if (ret != 0 && ret != DB_NOTFOUND)
+		return ret;
+	found = ret == 0;
+	memset(&key, 0, sizeof(key));
+	if (found) {
+		key.data = old.install_id;
+		key.size = STORE_INSTALL_ID_LEN;
+		ret = s->instid->del(s->instid, txn, &key, 0);
+		install_clear(&old);
+		if (ret != 0 && ret != DB_NOTFOUND)
+			return ret;
+		key.data = (void *)a->token;
+		key.size = (u_int32_t)a->tlen;
+		if ((ret = s->inst->del(s->inst, txn, &key, 0)) != 0)
+			return ret;
+	}
+	if ((ret = store__delete_range(s->b2e, txn, a->token, a->tlen,
+	    &a->pairs)) != 0 ||
+	    (ret = store__delete_range(s->e2b, txn, a->token, a->tlen, &m))
+	    != 0 ||
+	    (ret = store__delete_range(s->state, txn, a->token, a->tlen, &st))
+	    != 0)
+		return ret;
+	*rc = found || a->pairs > 0 || m > 0 || st > 0 ? STORE_OK :
+	    STORE_NOTFOUND;
+	return 0;
+}
+
+int
+store_install_delete(struct store *s, const char *token, size_t *pairs)
+{
+	struct inst_args a = { .token = token };
+	int rc;
+
+	if (pairs != NULL)
+		*pairs = 0;
+	if ((rc = store__check_id(s, "token", token, &a.tlen)) != STORE_OK)
+		return rc;
+	rc = store__run(s, STORE__RUN_TXN, "deleting installation",
+	    delete_fn, &a);
+	if (pairs != NULL && rc == STORE_OK)
+		*pairs = a.pairs;
+	return rc;
+}
+
+static int
+foreach_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
+{
+	struct inst_args *a = arg;
+	struct store_install in;
+	DBC *c = NULL;
+	DBT key, data;
+	int ret, t;
+
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	key.flags = DB_DBT_REALLOC;
+	data.flags = DB_DBT_REALLOC;
+	if ((ret = s->inst->cursor(s->inst, txn, &c, 0)) != 0)
+		goto out;
+	while ((ret = c->get(c, &key, &data, DB_NEXT)) == 0) {
+		if (store__install_decode(&key, &data, &in) != 0) {
+			ret = EINVAL;
+			goto out;
+		}
+		t = a->fn(a->arg, &in);
+		install_clear(&in);
+		if (t != 0) {
+			*rc = t;
+			break;
+		}
+	}
+	if (ret == DB_NOTFOUND)
+		ret = 0;
+out:
+	if (c != NULL && (t = c->close(c)) != 0 && ret == 0)
+		ret = t;
+	free(key.data);
+	free(data.data);
+	return ret;
+}
+
+int
+store_install_foreach(struct store *s, store_install_fn fn, void *arg)
+{
+	struct inst_args a = { .fn = fn, .arg = arg };
+
+	return store__run(s, STORE__RUN_SCAN, "listing installations",
+	    foreach_fn, &a);
+}

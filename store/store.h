@@ -1,0 +1,307 @@
+/*
+ * store/store.h - the keystore: id pairs, installations and integration
+ * state in a transactional Berkeley DB environment shared by many processes.
+ *
+ * Processes.  Every process that uses the store opens exactly one handle
+ * (struct store) of its own, AFTER fork, and never hands it to a child: BDB's
+ * DB_REGISTER allows one environment handle per process and a handle copied
+ * across fork corrupts the registry.  Handles are for single-threaded
+ * processes.  When any call returns STORE_RUNRECOVERY the environment has
+ * panicked: the process should call store_close() (which then leaves the
+ * environment alone) and exit; the next process to open recovers it.  The
+ * supervising process (the pre-fork master) holds no handle at all; it uses
+ * store_check_after_death() and store_recover() below.
+ *
+ * Strings.  Integration ids (an installation's token), botmatic ids, external
+ * ids and state names are NUL-terminated byte strings: any bytes but NUL, of
+ * length 1 to STORE_ID_MAX.  Empty or longer ones are refused with
+ * STORE_EINVAL.  Numbers are stored as their decimal text: the caller
+ * converts.  Values (installation settings, state values) are byte strings of
+ * 0 to STORE_VALUE_MAX bytes; the server stores JSON text in them.
+ *
+ * Errors.  Functions return an enum store_rc.  After a failure,
+ * store_strerror() tells what went wrong, with the environment's path and
+ * BDB's reason; messages never contain an integration id (it is a secret).
+ *
+ * Ownership.  "new" results are malloc()ed and freed by the caller with the
+ * function named; "borrowed" ones are valid until the named event.
+ */
+#ifndef BM_STORE_H
+#define BM_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Longest id, integration id or state name, in bytes (without the NUL). */
+#define STORE_ID_MAX 512
+/* Largest settings or state value, in bytes. */
+#define STORE_VALUE_MAX (16u * 1024 * 1024)
+/* An install id: 128 random bits as 32 lowercase hex digits. */
+#define STORE_INSTALL_ID_LEN 32
+/* An install secret: 256 random bits as 64 lowercase hex digits. */
+#define STORE_SECRET_LEN 64
+
+enum store_rc {
+	STORE_OK = 0,           /* done, or found */
+	STORE_NOTFOUND = 1,     /* no such key: not an error */
+	STORE_ERROR = -1,       /* failed; see store_strerror() */
+	STORE_EINVAL = -2,      /* an argument was refused (empty or long id...) */
+	STORE_RUNRECOVERY = -3, /* the environment panicked: close and exit */
+	STORE_RC__MAX
+};
+
+/*
+ * How far a commit has gone when it returns.  Both survive the death of any
+ * process; only SYNC survives a power cut.  (BDB's DB_TXN_NOSYNC is not
+ * offered: it loses commits when a mere process dies.)
+ */
+enum store_durability {
+	STORE_DURABILITY_WRITE = 0, /* written to the OS (DB_TXN_WRITE_NOSYNC) */
+	STORE_DURABILITY_SYNC,      /* fsync()ed to disk */
+	STORE_DURABILITY__MAX
+};
+
+struct store_opts {
+	const char *home;                 /* environment directory; created 0700 */
+	enum store_durability durability; /* of this handle's commits */
+	unsigned cache_mb;    /* cache size when the environment is created; 0: 32 */
+	unsigned retries;     /* times a deadlocked transaction is retried; 0: 20 */
+};
+
+struct store; /* one per process, opened after fork */
+
+/*
+ * Opens (creating if needed) the environment opts->home and its databases,
+ * running whatever recovery BDB's registry says a dead process left behind.
+ * *out is new, closed with store_close().  On failure *out is NULL and err
+ * (errlen bytes, may be 0) holds one line with the path and the reason.
+ * Returns STORE_OK, STORE_EINVAL, STORE_ERROR or STORE_RUNRECOVERY.
+ */
+int store_open(struct store **out, const struct store_opts *opts,
+    char *err, size_t errlen);
+
+/*
+ * Checkpoints and closes.  After STORE_RUNRECOVERY it only frees memory, so
+ * the next opener sees the failure and recovers.  NULL is accepted.
+ */
+void store_close(struct store *s);
+
+/* The last error's text: borrowed, valid until the next call on s. */
+const char *store_strerror(const struct store *s);
+
+/* --- id pairs ---------------------------------------------------------- */
+
+/*
+ * Links bid <-> eid in integration integ, in one transaction.  A link either
+ * id had before is removed, both directions, so the store stays a bijection.
+ * Returns STORE_OK or an error.
+ */
+int store_ids_save(struct store *s, const char *integ, const char *bid,
+    const char *eid);
+
+/*
+ * Looks up the external id of bid (store_ext_id_get) or the botmatic id of
+ * eid (store_botmatic_id_get).  On STORE_OK *out is new (free()); otherwise
+ * it is NULL.  Returns STORE_OK, STORE_NOTFOUND or an error.
+ */
+int store_ext_id_get(struct store *s, const char *integ, const char *bid,
+    char **out);
+int store_botmatic_id_get(struct store *s, const char *integ, const char *eid,
+    char **out);
+
+/*
+ * Forgets bid's pair and eid's pair (both directions of each), as the Node
+ * library deleted both keys.  Normally they are the same pair.  Returns
+ * STORE_OK if anything was removed, STORE_NOTFOUND if neither was known.
+ */
+int store_ids_delete(struct store *s, const char *integ, const char *bid,
+    const char *eid);
+
+/*
+ * Forgets every pair of integ in one transaction, walking only that
+ * integration's key range.  *deleted (may be NULL) gets the number of pairs.
+ * Returns STORE_OK (also when there was none) or an error.
+ */
+int store_ids_delete_all(struct store *s, const char *integ, size_t *deleted);
+
+/*
+ * Calls fn for each pair of integ, in botmatic id order, in one read
+ * transaction.  The strings are borrowed until fn returns.  A non-zero return
+ * from fn stops the walk and is returned.  Otherwise returns STORE_OK or an
+ * error.
+ */
+typedef int (*store_pair_fn)(void *arg, const char *integ, const char *bid,
+    const char *eid);
+int store_ids_foreach(struct store *s, const char *integ, store_pair_fn fn,
+    void *arg);
+
+/* --- installations ----------------------------------------------------- */
+
+struct store_install {
+	char *token;         /* the integration id, NUL-terminated */
+	char install_id[STORE_INSTALL_ID_LEN + 1]; /* stable, reveals no token */
+	char secret[STORE_SECRET_LEN + 1];         /* for HMAC of webhooks */
+	int64_t created;     /* unix time of the first record */
+	char *settings;      /* opaque bytes, NUL-terminated for convenience */
+	size_t settings_len; /* bytes in settings, without that NUL */
+};
+
+/* Frees an installation returned by the functions below.  NULL is accepted. */
+void store_install_free(struct store_install *in);
+
+/*
+ * Records the installation of token.  The first record draws its install id
+ * and secret at random and sets created; recording the same token again keeps
+ * them (install is idempotent) and replaces the settings, unless settings is
+ * NULL, which keeps them too.  *out (may be NULL) gets the record: new, freed
+ * with store_install_free().  Returns STORE_OK or an error.
+ */
+int store_install_record(struct store *s, const char *token,
+    const void *settings, size_t settings_len, struct store_install **out);
+
+/*
+ * Looks up an installation by token or by install id.  *out is new (freed
+ * with store_install_free()), NULL unless STORE_OK.  Returns STORE_OK,
+ * STORE_NOTFOUND or an error.
+ */
+int store_install_get(struct store *s, const char *token,
+    struct store_install **out);
+int store_install_get_by_id(struct store *s, const char *install_id,
+    struct store_install **out);
+
+/*
+ * Writes an installation exactly as given (token, install id, secret,
+ * created, settings): how an import restores one.  The ids must be lowercase
+ * hex of the right lengths and the install id must not belong to another
+ * token.  Returns STORE_OK, STORE_EINVAL or an error.
+ */
+int store_install_put(struct store *s, const struct store_install *in);
+
+/*
+ * Forgets the installation of token, all its id pairs (integration = token)
+ * and all its state, in one transaction.  *pairs (may be NULL) gets the
+ * number of pairs removed.  Returns STORE_OK if anything was removed,
+ * STORE_NOTFOUND if there was nothing, or an error.
+ */
+int store_install_delete(struct store *s, const char *token, size_t *pairs);
+
+/*
+ * Calls fn for each installation, in token order, in one read transaction;
+ * in is borrowed until fn returns.  A non-zero return from fn stops the walk
+ * and is returned.  Otherwise returns STORE_OK or an error.
+ */
+typedef int (*store_install_fn)(void *arg, const struct store_install *in);
+int store_install_foreach(struct store *s, store_install_fn fn, void *arg);
+
+/* --- integration state: named values per installation ------------------ */
+
+/*
+ * Gets, sets or deletes the value called name of integration token.  Get:
+ * *val is new (free()), NUL-terminated after *len bytes, NULL unless
+ * STORE_OK.  Values of a token go when store_install_delete(token) runs,
+ * whether or not the installation was recorded.  Return STORE_OK,
+ * STORE_NOTFOUND (get, delete) or an error.
+ */
+int store_state_get(struct store *s, const char *token, const char *name,
+    char **val, size_t *len);
+int store_state_set(struct store *s, const char *token, const char *name,
+    const void *val, size_t len);
+int store_state_delete(struct store *s, const char *token, const char *name);
+
+/* --- whole store: export, batches, verification ------------------------ */
+
+typedef int (*store_state_fn)(void *arg, const char *token, const char *name,
+    const char *val, size_t len);
+
+/* What store_export() calls; a NULL member skips that kind. */
+struct store_export_cbs {
+	store_install_fn install; /* every installation, first */
+	store_pair_fn pair;       /* then every pair, by integration */
+	store_state_fn state;     /* then every state value */
+};
+
+/*
+ * Walks the whole store in ONE read transaction, so what the callbacks see is
+ * a consistent snapshot.  Arguments are borrowed until each callback returns;
+ * a non-zero return stops the walk and is returned.  Otherwise returns
+ * STORE_OK or an error.  A long export delays writers to the pages it has
+ * read (they wait, they are not lost).
+ */
+int store_export(struct store *s, const struct store_export_cbs *cbs,
+    void *arg);
+
+/* One write in a batch given to store_apply(). */
+enum store_op_kind {
+	STORE_OP_IDS_SAVE = 0, /* a = integration, b = botmatic id, c = ext id */
+	STORE_OP_IDS_DELETE,   /* a, b, c as above */
+	STORE_OP_INSTALL_PUT,  /* install, as store_install_put() */
+	STORE_OP_STATE_SET,    /* a = token, b = name, val/len = value */
+	STORE_OP_STATE_DELETE, /* a = token, b = name */
+	STORE_OP__MAX
+};
+
+struct store_op {
+	enum store_op_kind kind;
+	const char *a, *b, *c;               /* strings, as the kind says */
+	const void *val;                     /* STORE_OP_STATE_SET's value */
+	size_t len;                          /* its length */
+	const struct store_install *install; /* STORE_OP_INSTALL_PUT's record */
+};
+
+/*
+ * Applies n writes in ONE transaction (all or none), retried as a whole on
+ * deadlock.  Every op is validated before anything is written; when one is
+ * refused, *bad (may be NULL) gets its index.  Meant for imports and bulk
+ * loads: keep batches to a few thousand ops.  Returns STORE_OK, STORE_EINVAL
+ * or an error.
+ */
+int store_apply(struct store *s, const struct store_op *ops, size_t n,
+    size_t *bad);
+
+/*
+ * Checks that the two directions are a bijection: every botmatic -> ext entry
+ * has the matching ext -> botmatic entry and the other way round.  Each
+ * problem found (confirmed inside a transaction, so writes running meanwhile
+ * do not cause false alarms) is passed to fn with a short description
+ * ("missing reverse", "reverse differs"), the integration and the pair as
+ * stored in the direction where it was seen (bid, eid).  *problems (may be
+ * NULL) gets the count.  Returns STORE_OK (whatever the count) or an error.
+ */
+typedef void (*store_problem_fn)(void *arg, const char *what,
+    const char *integ, const char *bid, const char *eid);
+int store_verify(struct store *s, store_problem_fn fn, void *arg,
+    size_t *problems);
+
+/* --- supervision: for the master, which holds no handle ----------------- */
+
+enum store_check {
+	STORE_CHECK_CLEAN = 0,          /* dead process cleaned up by failchk */
+	STORE_CHECK_RECOVERY_NEEDED = 1, /* failchk failed or recovery ran */
+	STORE_CHECK_HUNG = 2,           /* the checker overran: it was killed */
+	STORE_CHECK__MAX
+};
+
+/*
+ * Run by the supervisor after a process using home died.  The caller MUST
+ * have reaped the dead process with waitpid() first (an unreaped child still
+ * looks alive to kill(pid, 0) and its locks would never be freed), and must
+ * not reap other children with waitpid(-1, ...) meanwhile (this call forks
+ * and reaps its own checker).  The checker opens the environment as every
+ * process does, runs failchk and closes; after timeout_ms it is SIGKILLed and
+ * reaped.  Returns a STORE_CHECK_* value, or STORE_ERROR with err filled (the
+ * checker could not be started, or it failed for another reason).
+ * CLEAN means the survivors may carry on and only the dead one is restarted;
+ * anything else means escalate: SIGKILL and reap every process using home,
+ * then store_recover().
+ */
+int store_check_after_death(const char *home, int timeout_ms, char *err,
+    size_t errlen);
+
+/*
+ * Runs a full recovery of home in a fresh forked process, killed after
+ * timeout_ms.  No other process may have home open: the caller has SIGKILLed
+ * and reaped every one.  Returns STORE_OK, or STORE_ERROR with err filled.
+ */
+int store_recover(const char *home, int timeout_ms, char *err, size_t errlen);
+
+#endif /* BM_STORE_H */

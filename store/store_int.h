@@ -1,0 +1,119 @@
+/*
+ * store/store_int.h - what the store's own files share.  No other folder
+ * includes this (nor <db.h>): the rest of the program sees store/store.h.
+ */
+#ifndef BM_STORE_INT_H
+#define BM_STORE_INT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <db.h>
+
+#include "store/store.h"
+
+/* Key buffers: an integration id, a NUL and an id. */
+#define STORE__KEY_MAX (2 * STORE_ID_MAX + 1)
+
+/* An installation record as stored: version, created, ids, settings. */
+#define STORE__INST_VERSION 1
+#define STORE__INST_HEAD (1 + 8 + STORE_INSTALL_ID_LEN + STORE_SECRET_LEN)
+
+struct store {
+	DB_ENV *env;
+	DB *b2e;     /* "integ\0bid" -> eid */
+	DB *e2b;     /* "integ\0eid" -> bid */
+	DB *inst;    /* token -> installation record */
+	DB *instid;  /* install id -> token */
+	DB *state;   /* "token\0name" -> value */
+	char *home;  /* the environment's path, for messages */
+	unsigned retries;   /* deadlock retries per transaction */
+	unsigned commits;   /* since the last checkpoint attempt */
+	int dead;           /* DB_RUNRECOVERY seen: never touch env again */
+	char bdbmsg[256];   /* BDB's last own message, to complete ours */
+	char err[1024];     /* store_strerror() */
+};
+
+/*
+ * A transaction body: does its reads and writes in txn and returns 0 or the
+ * BDB error that stopped it (DB_LOCK_DEADLOCK makes the caller retry it from
+ * the start, so it must not keep anything from a previous try).  It sets
+ * *rc to the call's result: STORE_OK or STORE_NOTFOUND to commit, a
+ * negative store_rc (message already set) to abort.
+ */
+typedef int (*store__txn_fn)(struct store *s, DB_TXN *txn, void *arg,
+    int *rc);
+
+/* How store__run() runs a body. */
+enum store__run {
+	STORE__RUN_TXN = 0,   /* in a transaction, committed, retried */
+	STORE__RUN_READ,      /* without a transaction (single reads) */
+	STORE__RUN_SCAN,      /* in a read transaction favoured by the deadlock
+	                         detector, not retried: callbacks saw data */
+	STORE__RUN__MAX
+};
+
+int store__run(struct store *s, enum store__run how, const char *what,
+    store__txn_fn fn, void *arg);
+
+/* Records a BDB failure ("home: what: reason") and returns its store_rc. */
+int store__fail(struct store *s, int ret, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Records a refused argument and returns STORE_EINVAL. */
+int store__einval(struct store *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Checks an id (1..STORE_ID_MAX bytes); what names it in the message. */
+int store__check_id(struct store *s, const char *what, const char *id,
+    size_t *len);
+/* Checks a value's length. */
+int store__check_value(struct store *s, const char *what, size_t len);
+
+/* Fills key (buf, STORE__KEY_MAX bytes) with "a\0b". */
+void store__key(DBT *key, char *buf, const char *a, size_t alen,
+    const char *b, size_t blen);
+/*
+ * Reads an id-sized value into out (STORE_ID_MAX + 1 bytes, NUL added).
+ * Returns 0, DB_NOTFOUND or a BDB error.
+ */
+int store__get_id(DB *db, DB_TXN *txn, DBT *key, char *out, u_int32_t flags);
+/* Whether the key k (klen bytes) starts with "prefix\0". */
+int store__has_prefix(const DBT *k, const char *prefix, size_t plen);
+
+/*
+ * Deletes every key "prefix\0..." of db with a cursor positioned by
+ * DB_SET_RANGE: a walk of that range only.  *n (may be NULL) is increased by
+ * the number deleted.  Returns 0 or a BDB error.
+ */
+int store__delete_range(DB *db, DB_TXN *txn, const char *prefix, size_t plen,
+    size_t *n);
+
+/* The bodies store_apply() reuses; arg points at the op's arguments. */
+int store__ids_save(struct store *s, DB_TXN *txn, const char *integ,
+    size_t ilen, const char *bid, size_t blen, const char *eid, size_t elen,
+    int *rc);
+int store__ids_delete(struct store *s, DB_TXN *txn, const char *integ,
+    size_t ilen, const char *bid, size_t blen, const char *eid, size_t elen,
+    int *rc);
+int store__install_put(struct store *s, DB_TXN *txn,
+    const struct store_install *in, int *rc);
+int store__check_install(struct store *s, const struct store_install *in);
+int store__state_set(struct store *s, DB_TXN *txn, const char *token,
+    size_t tlen, const char *name, size_t nlen, const void *val, size_t len);
+int store__state_delete(struct store *s, DB_TXN *txn, const char *token,
+    size_t tlen, const char *name, size_t nlen, int *rc);
+/* Decodes an installation record; returns 0, or -1 if it is malformed. */
+int store__install_decode(const DBT *key, const DBT *data,
+    struct store_install *in);
+
+/*
+ * Creates and configures an environment handle exactly as every process
+ * must (thread count, isalive, deadlock detection, log removal...), for
+ * store_open() and the supervision helpers.  app is passed to BDB's
+ * callbacks (may be NULL).  Returns 0 or a BDB error.
+ */
+int store__env_create(DB_ENV **out, struct store *app, unsigned cache_mb);
+/* The flags every process opens with. */
+#define STORE__OPEN_FLAGS (DB_CREATE | DB_INIT_LOCK | DB_INIT_LOG | \
+    DB_INIT_MPOOL | DB_INIT_TXN | DB_RECOVER | DB_REGISTER | DB_FAILCHK)
+
+#endif /* BM_STORE_INT_H */

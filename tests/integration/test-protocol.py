@@ -362,19 +362,21 @@ def policy_server(policy, name):
            "BOTMATIC_BASE_URL": botmatic3.url, "BM_WORKERS": 2,
            "BM_AUTH": policy}
     srv = t.server(env, name=name, start=False)
-    st = srv.run_to_exit(timeout=3)
-    if st is not None and srv.grep(r"keystore"):
+    srv.start(wait=False)
+    bmtest.wait_until(lambda: not srv.proc.alive() or
+                      srv.grep(r"master: listening on "), 20)
+    if not srv.proc.alive() and srv.grep(r"keystore"):
         t.ok(False, "BM_AUTH=%s serves" % (policy or "installed (default)"),
              todo="the keystore has not landed: " +
              srv.grep(r"keystore")[0].split(": ", 1)[-1])
         return None
     srv.wait_ready()
-    return srv, t.nginx(srv, name="nginx-" + name)
+    return srv, t.nginx(srv, name="nginx-" + name), env
 
 
 ps = policy_server(None, "installed")
 if ps:
-    srv3, ngx3 = ps
+    srv3, ngx3, env3 = ps
     r = ngx3.post({"action": "echo", "data": {}}, token=GOOD)
     expect_text(r, 401, b"Not authorized",
                 "installed: a token before its install: 401")
@@ -396,6 +398,10 @@ if ps:
     r = ngx3.post({"action": "echo", "data": {}}, token=OTHER)
     expect_text(r, 401, b"Not authorized",
                 "installed: a token Botmatic knows but never installed: 401")
+    t.is_(srv3.stop(), 0, "installed: server stops with 0")
+    srv3 = t.server(env3, name="installed")     # same socket, same BM_DB_HOME
+    r = ngx3.post({"action": "echo", "data": {"b": 2}}, token=GOOD)
+    t.is_(r.status, 200, "installed: the installation survives a restart")
     uninstall = {"event": "uninstall", "data": {"bot": 1}}
     r = ngx3.post(uninstall, token=GOOD)
     expect_json(r, 200, {"data": uninstall, "type": "data", "success": True},
@@ -409,7 +415,7 @@ if ps:
 
 ps = policy_server("validate", "validate")
 if ps:
-    srv4, ngx4 = ps
+    srv4, ngx4, _ = ps
     botmatic3.clear()
     for i in range(3):
         r = ngx4.post({"action": "echo", "data": {"i": i}}, token=OTHER)

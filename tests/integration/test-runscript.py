@@ -2,8 +2,9 @@
 """nginx/run.sh, the README's way to run the server: started with
 --port <free> --builddir $BM_TEST_BUILDDIR --prefix <tmp>, it prints the
 URL once nginx and the server are up; an install and an echo webhook
-succeed through it (BM_AUTH=any and BOTMATIC_BASE_URL passed through to
-the server, the keystore defaulted into the prefix); SIGINT to the script stops both
+with the installed token succeed through it (the default auth policy;
+BM_WORKERS and BOTMATIC_BASE_URL passed through to the server, the
+keystore defaulted into the prefix); SIGINT to the script stops both
 children, by PID.  A port already in use makes it fail cleanly, leaving
 no process behind."""
 
@@ -34,7 +35,7 @@ def run(port, prefix):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("BM_", "BOTMATIC_"))}
     env.update({"BOTMATIC_BASE_URL": botmatic.url, "BM_WORKERS": "2",
-                "BM_AUTH": "any", "NGINX": t.nginx_bin})
+                "NGINX": t.nginx_bin})
     out = open(os.path.join(t.tmp, "run-%d.log" % port), "wb")
     p = bmtest.Proc("run.sh", [script, "--port", str(port), "--builddir",
                                t.builddir, "--prefix", prefix],
@@ -74,16 +75,19 @@ web.port = port
 r = web.post({"event": "install", "data": {}}, token=TOKEN)
 t.ok(r.status == 200 and (r.json() or {}).get("success") is True,
      "install through run.sh (BOTMATIC_BASE_URL passed through)", r)
-r = web.post({"action": "echo", "data": {}}, token="any-token-at-all")
-t.is_(r.status, 200, "BM_AUTH=any passed through")
+t.is_(len(bmtest.children_of(app_pid)), 2, "BM_WORKERS=2 passed through")
 t.is_([c.form() for c in botmatic.received()], [{"token": [TOKEN]}],
       "the server validated the token with the stand-in")
 r = web.post({"action": "echo", "data": {"hello": "world"}}, token=TOKEN)
 t.is_((r.status, r.json()), (200, {"data": {"echo": {"hello": "world"}},
                                    "type": "data", "success": True}),
-      "echo webhook through run.sh (the echo module loaded by default)")
+      "echo webhook with the installed token (the default auth policy, "
+      "the echo module loaded by default)")
+r = web.post({"action": "echo", "data": {}}, token="not-" + TOKEN)
+t.is_(r.status, 401, "another token is refused")
 t.ok(app_pid in bmtest.procs_with_env("BM_DB_HOME",
-                                      os.path.join(prefix, "db")),
+                                      os.path.join(prefix, "db")) and
+     os.path.isdir(os.path.join(prefix, "db")),
      "BM_DB_HOME defaults into the prefix")
 
 p.kill(signal.SIGINT)

@@ -119,6 +119,9 @@ th.join(30)
 r = out.get("slow")
 t.ok(isinstance(r, bmtest.Response) and r.status == 502,
      "the killed responder's request fails with 502 from nginx", repr(r))
+t.ok(isinstance(r, bmtest.Response) and r.is_json_type and
+     r.json() == {"success": False, "error": "integration unavailable"},
+     "that 502 is the shipped JSON (botmatic-errors.conf)", repr(r))
 t.ok(not th.is_alive(), "the failed request does not hang")
 errs = steady_ok(20)
 t.is_(errs, [], "the next 20 requests succeed")

@@ -26,11 +26,6 @@ script = t.src_file("nginx", "run.sh")
 botmatic = t.botmatic({TOKEN})
 
 
-def servers_on(sock):
-    """PIDs of botmatic-fcgi processes whose BM_LISTEN is sock."""
-    return bmtest.procs_with_env("BM_LISTEN", sock)
-
-
 def run(port, prefix):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("BM_", "BOTMATIC_"))}
@@ -97,7 +92,8 @@ t.ok(wait_until(lambda: not pid_alive(app_pid) and not pid_alive(nginx_pid),
                 10), "both children are gone")
 with socket.socket() as s:
     t.ok(s.connect_ex(("127.0.0.1", port)) != 0, "the port is closed")
-t.is_(servers_on(os.path.join(prefix, "botmatic.sock")), [],
+t.is_(bmtest.procs_with_env("BM_LISTEN",
+                            os.path.join(prefix, "botmatic.sock")), [],
       "no server process left")
 
 # --- the port is taken ------------------------------------------------------
@@ -111,7 +107,8 @@ p2, lines2 = run(port2, prefix2)
 st = p2.wait(40)
 t.ok(st not in (0, None), "port in use: run.sh fails (status %r)" % st,
      bmtest._read(os.path.join(t.tmp, "run-%d.log" % port2)))
-t.is_(servers_on(os.path.join(prefix2, "botmatic.sock")), [],
+t.is_(bmtest.procs_with_env("BM_LISTEN",
+                            os.path.join(prefix2, "botmatic.sock")), [],
       "port in use: the server it started is stopped")
 busy.close()
 

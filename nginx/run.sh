@@ -180,7 +180,8 @@ done
 url=http://127.0.0.1:$port${BM_ENDPOINT:-/}
 cat <<EOF
 botmatic-fcgi is ready at $url (server pid $app_pid, nginx pid $nginx_pid)
-  files: $prefix (nginx logs, socket); keystore: $BM_DB_HOME
+  files: $prefix (nginx logs, socket)${own_prefix:+, removed on exit (--prefix DIR keeps them)}
+  keystore: $BM_DB_HOME
   modules: ${BM_MODULES:-none}
 Try:
   curl -sS -H 'Authorization: Bearer my-token' -H 'Content-Type: application/json' \\

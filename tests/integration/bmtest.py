@@ -45,8 +45,6 @@ import time
 import traceback
 import urllib.parse
 
-__all__ = ["Test", "free_port", "skip_all"]
-
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 
@@ -96,27 +94,31 @@ def pid_alive(pid):
     return stat[stat.rindex(")") + 2] != "Z"
 
 
+def _proc_read(pid, name):
+    """/proc/<pid>/<name> as bytes, or None when it cannot be read."""
+    try:
+        with open("/proc/%d/%s" % (pid, name), "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _all_pids():
+    return [int(d) for d in os.listdir("/proc") if d.isdigit()]
+
+
 def children_of(pid):
     """The PIDs of pid's children (from /proc/<pid>/task/<pid>/children,
     or by scanning /proc when the kernel lacks that file)."""
-    try:
-        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-            return sorted(int(x) for x in f.read().split())
-    except FileNotFoundError:
-        pass
-    kids = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[1]) == pid:
-            kids.append(int(d))
-    return sorted(kids)
+    kids = _proc_read(pid, "task/%d/children" % pid)
+    if kids is not None:
+        return sorted(int(x) for x in kids.split())
+    out = []
+    for p in _all_pids():
+        stat = _proc_read(p, "stat")
+        if stat and int(stat[stat.rindex(b")") + 2:].split()[1]) == pid:
+            out.append(p)
+    return sorted(out)
 
 
 def procs_with_env(name, value):
@@ -124,18 +126,9 @@ def procs_with_env(name, value):
     those this user may read): how a test finds the servers a web server
     or a script started for it."""
     want = ("%s=%s" % (name, value)).encode()
-    pids = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/environ" % d, "rb") as f:
-                env = f.read().split(b"\0")
-        except OSError:
-            continue
-        if want in env and pid_alive(int(d)):
-            pids.append(int(d))
-    return sorted(pids)
+    return sorted(p for p in _all_pids()
+                  if want in (_proc_read(p, "environ") or b"").split(b"\0")
+                  and pid_alive(p))
 
 
 # ---------------------------------------------------------------- HTTP client

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "conf.h"
 #include "log.h"
 
@@ -23,6 +25,9 @@ enum conf_type {
 	CONF_URL,        /* http:// or https:// URL */
 	CONF_ENDPOINT,   /* absolute path */
 	CONF_HEADER,     /* "Name: value" header line */
+	CONF_PATH,       /* a URL path template starting with '/' */
+	CONF_METHOD,     /* an HTTP method */
+	CONF_JSON,       /* JSON text */
 	CONF_TYPE__MAX
 };
 
@@ -82,6 +87,50 @@ static const struct conf_var conf_vars[] = {
 	{ "BM_DB_WATCHDOG", CONF_UINT, OFF(db_watchdog), "10", 1, 3600,
 	  "seconds a keystore call may last before the master recovers the "
 	  "environment" },
+	{ "BM_EXT_CONSUMER", CONF_STR, OFF(ext_consumer), "rest", 0, 0,
+	  "external consumer: rest (the generic REST consumer) or "
+	  "module:<name>" },
+	{ "BM_EXT_ID_FIELD", CONF_STR, OFF(ext_id_field), NULL, 0, 0,
+	  "member holding the id in the external service's answers (default: "
+	  "the mapping's ext id key, then \"id\")" },
+	{ "BM_EXT_LIST_FIELD", CONF_STR, OFF(ext_list_field), NULL, 0, 0,
+	  "member holding the contacts in a page answer (unset: the answer "
+	  "is an array)" },
+	{ "BM_EXT_PATH_CREATE", CONF_PATH, OFF(ext_path[APP_EXT_CREATE]),
+	  "/contacts", 0, 0, "path to create a contact" },
+	{ "BM_EXT_PATH_GET", CONF_PATH, OFF(ext_path[APP_EXT_GET]),
+	  "/contacts/{id}", 0, 0, "path to get a contact" },
+	{ "BM_EXT_PATH_SEARCH", CONF_PATH, OFF(ext_path[APP_EXT_SEARCH]),
+	  "/contacts?email={email}", 0, 0, "path to find a contact by email" },
+	{ "BM_EXT_PATH_LIST", CONF_PATH, OFF(ext_path[APP_EXT_LIST]),
+	  "/contacts?page={page}&limit={limit}", 0, 0,
+	  "path to list a page of contacts (pages from 1)" },
+	{ "BM_EXT_PATH_UPDATE", CONF_PATH, OFF(ext_path[APP_EXT_UPDATE]),
+	  "/contacts/{id}", 0, 0, "path to update a contact" },
+	{ "BM_EXT_PATH_DELETE", CONF_PATH, OFF(ext_path[APP_EXT_DELETE]),
+	  "/contacts/{id}", 0, 0, "path to delete a contact" },
+	{ "BM_EXT_METHOD_CREATE", CONF_METHOD,
+	  OFF(ext_method[APP_EXT_CREATE]), "POST", 0, 0, "method to create" },
+	{ "BM_EXT_METHOD_GET", CONF_METHOD, OFF(ext_method[APP_EXT_GET]),
+	  "GET", 0, 0, "method to get" },
+	{ "BM_EXT_METHOD_SEARCH", CONF_METHOD,
+	  OFF(ext_method[APP_EXT_SEARCH]), "GET", 0, 0, "method to search" },
+	{ "BM_EXT_METHOD_LIST", CONF_METHOD, OFF(ext_method[APP_EXT_LIST]),
+	  "GET", 0, 0, "method to list" },
+	{ "BM_EXT_METHOD_UPDATE", CONF_METHOD,
+	  OFF(ext_method[APP_EXT_UPDATE]), "PUT", 0, 0, "method to update" },
+	{ "BM_EXT_METHOD_DELETE", CONF_METHOD,
+	  OFF(ext_method[APP_EXT_DELETE]), "DELETE", 0, 0, "method to delete" },
+	{ "BM_EXT_JWT_URL", CONF_URL, OFF(ext_jwt_url), NULL, 0, 0,
+	  "URL a JSON Web Token for the external service is posted for" },
+	{ "BM_EXT_JWT_BODY", CONF_JSON, OFF(ext_jwt_body), "{}", 0, 0,
+	  "JSON credentials posted to BM_EXT_JWT_URL" },
+	{ "BM_EXT_JWT_FIELD", CONF_STR, OFF(ext_jwt_field), "token", 0, 0,
+	  "member of the JWT answer holding the token" },
+	{ "BM_IMPORT_ON_INSTALL", CONF_UINT, OFF(import_on_install), "0", 0, 1,
+	  "1: import every external contact after an install" },
+	{ "BM_IMPORT_PAGE", CONF_UINT, OFF(import_page), "30", 1, 1000,
+	  "contacts per page when importing" },
 	{ "BM_ENV_FILE", CONF_STR, OFF(env_file), NULL, 0, 0,
 	  "file of KEY=VALUE lines overriding the environment, re-read on "
 	  "SIGHUP" },
@@ -283,6 +332,29 @@ conf_set(struct app_conf *conf, const struct conf_var *var, const char *val,
 			goto nomem;
 		return 0;
 	}
+	case CONF_PATH:
+		if (val[0] != '/' || strpbrk(val, " \t\r\n#") != NULL)
+			goto bad;
+		if ((*(char **)base = strdup(val)) == NULL)
+			goto nomem;
+		return 0;
+	case CONF_METHOD:
+		if (strspn(val, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(val) ||
+		    strlen(val) > 16)
+			goto bad;
+		if ((*(char **)base = strdup(val)) == NULL)
+			goto nomem;
+		return 0;
+	case CONF_JSON: {
+		json_t *j = json_loads(val, JSON_REJECT_DUPLICATES, NULL);
+		int isobj = json_is_object(j);
+		json_decref(j);
+		if (!isobj)
+			goto bad;
+		if ((*(char **)base = strdup(val)) == NULL)
+			goto nomem;
+		return 0;
+	}
 	case CONF_URL:
 		if (strncmp(val, "http://", 7) != 0 &&
 		    strncmp(val, "https://", 8) != 0)
@@ -474,6 +546,13 @@ app_conf_load(struct app_conf *conf, char *const *envp, char *err,
 			warn(msg);
 		}
 	}
+	if (strcmp(conf->ext_consumer, "rest") != 0 &&
+	    (strncmp(conf->ext_consumer, "module:", 7) != 0 ||
+	    conf->ext_consumer[7] == '\0')) {
+		snprintf(err, errlen, "BM_EXT_CONSUMER: invalid value \"%.200s\" "
+		    "(rest or module:<name>)", conf->ext_consumer);
+		goto out;
+	}
 	if (conf->auth == APP_AUTH_ANY && warn != NULL)
 		warn("BM_AUTH=any: every token is accepted");
 	rc = 0;
@@ -488,6 +567,7 @@ void
 app_conf_free(struct app_conf *conf)
 {
 	char **p;
+	int i;
 
 	free(conf->listen);
 	free(conf->endpoint);
@@ -499,6 +579,16 @@ app_conf_free(struct app_conf *conf)
 	free(conf->ext_base_url);
 	free(conf->ext_auth_header);
 	free(conf->env_file);
+	free(conf->ext_consumer);
+	free(conf->ext_id_field);
+	free(conf->ext_list_field);
+	for (i = 0; i < APP_EXT__MAX; i++) {
+		free(conf->ext_path[i]);
+		free(conf->ext_method[i]);
+	}
+	free(conf->ext_jwt_url);
+	free(conf->ext_jwt_body);
+	free(conf->ext_jwt_field);
 	for (p = conf->mod_env; p != NULL && *p != NULL; p++)
 		free(*p);
 	free(conf->mod_env);

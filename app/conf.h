@@ -29,6 +29,17 @@ enum app_durability {
 	APP_DURABILITY__MAX
 };
 
+/* The operations of the external service, in the order of ext_path. */
+enum app_ext_op {
+	APP_EXT_CREATE = 0,
+	APP_EXT_GET,
+	APP_EXT_SEARCH,
+	APP_EXT_LIST,
+	APP_EXT_UPDATE,
+	APP_EXT_DELETE,
+	APP_EXT__MAX
+};
+
 struct app_conf {
 	char *listen;             /* BM_LISTEN; NULL = inherited socket */
 	unsigned listen_mode;     /* BM_LISTEN_MODE, for a unix socket */
@@ -52,6 +63,16 @@ struct app_conf {
 	unsigned auth_cache_ttl;  /* BM_AUTH_CACHE_TTL, seconds */
 	unsigned db_watchdog;     /* BM_DB_WATCHDOG, seconds */
 	char *env_file;           /* BM_ENV_FILE or NULL */
+	char *ext_consumer;       /* BM_EXT_CONSUMER: "rest" or "module:<name>" */
+	char *ext_id_field;       /* BM_EXT_ID_FIELD or NULL (the mapping's ext id key) */
+	char *ext_list_field;     /* BM_EXT_LIST_FIELD or NULL (a page is an array) */
+	char *ext_path[6];        /* BM_EXT_PATH_{CREATE,GET,SEARCH,LIST,UPDATE,DELETE} */
+	char *ext_method[6];      /* BM_EXT_METHOD_{...} likewise */
+	char *ext_jwt_url;        /* BM_EXT_JWT_URL or NULL */
+	char *ext_jwt_body;       /* BM_EXT_JWT_BODY: JSON credentials posted */
+	char *ext_jwt_field;      /* BM_EXT_JWT_FIELD: the token's member */
+	unsigned import_on_install; /* BM_IMPORT_ON_INSTALL, 0 or 1 */
+	unsigned import_page;     /* BM_IMPORT_PAGE */
 	char **mod_env;           /* "BM_MOD_<NAME>_<KEY>=value", NULL-terminated */
 };
 

@@ -11,6 +11,7 @@
 #include "botmatic.h"
 #include "conf.h"
 #include "keystore.h"
+#include "mapping/mapping.h"
 #include "negcache.h"
 #include "proto.h"
 #include "registry.h"
@@ -23,6 +24,7 @@ struct app_env {
 	struct app_botmatic *botmatic;     /* owned by the responder */
 	struct app_keystore *ks;           /* owned by the responder */
 	struct app_negcache *neg;          /* shared by every responder */
+	const struct mapping *map;         /* BM_MAPPINGS or NULL (borrowed) */
 };
 
 /* An answer to send. */

@@ -18,7 +18,7 @@ app_libbmapp_a_SOURCES = \
 	app/req.c app/req.h \
 	app/worker.c app/worker.h
 app_libbmapp_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS) $(FCGI_CFLAGS)
-APP_LIBS = app/libbmapp.a store/libbmstore.a $(JANSSON_LIBS) $(CURL_LIBS) $(FCGI_LIBS) $(DB_LIBS) $(DL_LIBS)
+APP_LIBS = app/libbmapp.a mapping/libbmmapping.a store/libbmstore.a $(JANSSON_LIBS) $(CURL_LIBS) $(FCGI_LIBS) $(DB_LIBS) $(DL_LIBS)
 
 botmatic_fcgi_SOURCES = app/main.c
 botmatic_fcgi_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)

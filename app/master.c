@@ -46,6 +46,8 @@ struct master_gen {
 	struct app_conf conf;
 	struct app_registry *reg;
 	struct app_modules *mods;
+	struct map_registry *transforms; /* built-ins and the modules' */
+	struct mapping *map;             /* BM_MAPPINGS, or NULL */
 };
 
 struct master {
@@ -75,10 +77,47 @@ master_conf_warn(const char *msg)
 static void
 master_gen_free(struct master_gen *g)
 {
+	map_free(g->map);
+	map_registry_free(g->transforms);
 	app_modules_unload(g->mods);
 	app_registry_free(g->reg);
 	app_conf_free(&g->conf);
 	memset(g, 0, sizeof(*g));
+}
+
+/*
+ * Loads BM_MAPPINGS with the built-in transforms and those the modules
+ * registered.  Returns 0, or -1 with the file, entry and reason logged.
+ */
+static int
+master_gen_mappings(struct master_gen *g)
+{
+	struct map_error merr;
+	char err[256];
+	size_t i;
+
+	if ((g->transforms = map_registry_new()) == NULL) {
+		app_log(BM_LOG_ERROR, NULL, "mapping", "out of memory");
+		return -1;
+	}
+	for (i = 0; i < g->reg->ntransforms; i++) {
+		const struct app_transform *t = &g->reg->transforms[i];
+		if (map_registry_add(g->transforms, t->name, t->fn, err,
+		    sizeof(err)) < 0) {
+			app_log(BM_LOG_ERROR, NULL, "mapping", "transform %s of "
+			    "module %s: %s", t->name, t->module, err);
+			return -1;
+		}
+	}
+	if ((g->map = map_load_file(g->conf.mappings, g->transforms,
+	    &merr)) == NULL) {
+		app_log(BM_LOG_ERROR, NULL, "mapping", "BM_MAPPINGS: %s",
+		    merr.text);
+		return -1;
+	}
+	app_log(BM_LOG_INFO, NULL, "mapping", "%s: %zu fields, ext id key %s",
+	    g->conf.mappings, map_count(g->map), map_id_name(g->map, MAP_EXT));
+	return 0;
 }
 
 /*
@@ -107,6 +146,8 @@ master_gen_load(struct master_gen *g, char *const *envp)
 		app_log(BM_LOG_ERROR, NULL, "module", "%s", err);
 		goto fail;
 	}
+	if (g->conf.mappings != NULL && master_gen_mappings(g) < 0)
+		goto fail;
 	if (g->conf.auth == APP_AUTH_MODULE &&
 	    app_registry_auth(g->reg, g->conf.auth_module) == NULL) {
 		app_log(BM_LOG_ERROR, NULL, "conf", "BM_AUTH: no loaded module "
@@ -178,6 +219,7 @@ master_spawn(struct master *m, int64_t now)
 		args.mods = m->cur.mods;
 		args.slot = &m->slots[i];
 		args.neg = m->neg;
+		args.map = m->cur.map;
 		app_worker_main(&args);
 	}
 	m->procs[i].pid = pid;

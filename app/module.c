@@ -250,6 +250,40 @@ host_state_delete(struct bm_ctx *ctx, const char *name)
 	    app_ks_state_delete(ks, ctx->request_id, ctx->token, name);
 }
 
+static void
+host_map_warn(void *arg, const char *field, const char *reason)
+{
+	const struct bm_ctx *ctx = arg;
+
+	app_log(BM_LOG_WARN, ctx->request_id, "mapping", "field %s left out: "
+	    "%s", field, reason);
+}
+
+static int
+host_map(struct bm_ctx *ctx, const json_t *record, enum bm_map_dir dir,
+    json_t **out)
+{
+	const struct mapping *map;
+	char err[512];
+
+	*out = NULL;
+	if (ctx == NULL || ctx->req == NULL || ctx->req->env == NULL ||
+	    (map = ctx->req->env->map) == NULL) {
+		app_log(BM_LOG_ERROR, ctx != NULL ? ctx->request_id : NULL,
+		    "mapping", "no mappings file (BM_MAPPINGS) is loaded");
+		return -1;
+	}
+	if (dir != BM_MAP_TO_BOTMATIC && dir != BM_MAP_TO_EXT)
+		return -1;
+	if (map_apply(map, record, dir == BM_MAP_TO_BOTMATIC ? MAP_EXT :
+	    MAP_BOTMATIC, dir == BM_MAP_TO_BOTMATIC ? MAP_BOTMATIC : MAP_EXT,
+	    out, host_map_warn, ctx, err, sizeof(err)) < 0) {
+		app_log(BM_LOG_WARN, ctx->request_id, "mapping", "%s", err);
+		return -1;
+	}
+	return 0;
+}
+
 static const struct bm_host host = {
 	.size = sizeof(struct bm_host),
 	.abi = BM_MODULE_ABI,
@@ -269,6 +303,7 @@ static const struct bm_host host = {
 	.state_get = host_state_get,
 	.state_set = host_state_set,
 	.state_delete = host_state_delete,
+	.map = host_map,
 };
 
 const struct bm_host *

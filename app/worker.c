@@ -48,8 +48,9 @@ worker_send(FCGX_Request *fr, const struct bm_req *req,
 	size_t len;
 	int hlen;
 
+	/* As JavaScript's JSON.stringify wrote it: 0.1, not 0.10000000000000001. */
 	if (ans->json != NULL)
-		body = json_dumps(ans->json, JSON_COMPACT);
+		body = map_stringify(ans->json);
 	b = body != NULL ? body : ans->text != NULL ? ans->text : "";
 	len = strlen(b);
 	/* libfcgi's own printf knows no %zu: format here. */
@@ -187,7 +188,8 @@ send:
 void
 app_worker_main(const struct app_worker_args *args)
 {
-	struct app_env env = { args->conf, args->reg, NULL, NULL, args->neg };
+	struct app_env env = { args->conf, args->reg, NULL, NULL, args->neg,
+	    args->map };
 	struct app_keystore ks;
 	char err[512];
 	struct app_slot *slot = args->slot;

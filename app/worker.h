@@ -16,6 +16,7 @@
 #include "conf.h"
 #include "module.h"
 #include "negcache.h"
+#include "mapping/mapping.h"
 #include "registry.h"
 
 enum app_slot_state {
@@ -48,6 +49,7 @@ struct app_worker_args {
 	struct app_modules *mods;
 	struct app_slot *slot;
 	struct app_negcache *neg;   /* shared refusal cache */
+	const struct mapping *map;  /* BM_MAPPINGS or NULL */
 };
 
 /* Runs a responder; never returns (exits 0 on a clean stop, 1 on error). */

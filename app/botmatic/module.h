@@ -48,6 +48,13 @@ enum bm_rc {
 	BM_RC__MAX
 };
 
+/* Directions for bm_host.map. */
+enum bm_map_dir {
+	BM_MAP_TO_BOTMATIC = 0,  /* an external record -> a Botmatic contact */
+	BM_MAP_TO_EXT,           /* a Botmatic contact -> an external record */
+	BM_MAP_DIR__MAX
+};
+
 /* Log levels for bm_host.log. */
 enum bm_log_level {
 	BM_LOG_ERROR = 0,
@@ -116,6 +123,43 @@ typedef int (*bm_transform_fn)(const json_t *in, const json_t *params,
     json_t **out, char *err, size_t errlen);
 
 /*
+ * Outbound results.  Every call toward Botmatic or the external service
+ * returns a new JSON object shaped as the Node libraries' results:
+ *   {"success": true, "id"?: ..., "contact"?: {...}, "contacts"?: [...]}
+ *   {"success": false, "error": "<reason>", "status"?: <HTTP status>}
+ * with "error" = "resource not found" when the service answered 404.  NULL
+ * only when out of memory.
+ */
+
+/*
+ * An external service consumer.  The server has one built in (the generic
+ * REST consumer, BM_EXT_BASE_URL); a module can register its own with
+ * reg_consumer, selected with BM_EXT_CONSUMER=module:<name>.  Contacts are
+ * external records (the ext side of the mapping); ids are strings.  The
+ * struct is copied at registration.  Append-only.
+ */
+struct bm_consumer {
+	uint32_t size;  /* sizeof(struct bm_consumer) of the module */
+	/* POST a new contact: {"success":true,"id":<new id>} */
+	json_t *(*create)(struct bm_ctx *ctx, const json_t *contact, void *arg);
+	/* {"success":true,"contact":{...}} */
+	json_t *(*get)(struct bm_ctx *ctx, const char *id, void *arg);
+	/* {"success":true,"contact":{...}}, or "resource not found" */
+	json_t *(*get_by_email)(struct bm_ctx *ctx, const char *email,
+	    void *arg);
+	/* Page page (from 1) of limit contacts: {"success":true,
+	 * "contacts":[...]}; an empty or short page is the last. */
+	json_t *(*list_page)(struct bm_ctx *ctx, unsigned page, unsigned limit,
+	    void *arg);
+	/* {"success":true} */
+	json_t *(*update)(struct bm_ctx *ctx, const char *id,
+	    const json_t *contact, void *arg);
+	/* {"success":true} */
+	json_t *(*del)(struct bm_ctx *ctx, const char *id, void *arg);
+	void *arg;      /* passed back to every function */
+};
+
+/*
  * Services of the server, given to init() and reachable from every context.
  * Append-only: check size before using a member added after your header.
  */
@@ -175,6 +219,50 @@ struct bm_host {
 	int (*state_set)(struct bm_ctx *ctx, const char *name,
 	    const json_t *value);
 	int (*state_delete)(struct bm_ctx *ctx, const char *name);
+
+	/*
+	 * Maps record (borrowed) through the mappings file (BM_MAPPINGS) in
+	 * direction dir, as js-mapper's map() did.  On 0 *out is a new
+	 * object; -1 when no mappings file is loaded or a "strict" entry
+	 * failed (logged).  Fields a transform could not convert are left out
+	 * and logged as warnings.
+	 */
+	int (*map)(struct bm_ctx *ctx, const json_t *record,
+	    enum bm_map_dir dir, json_t **out);
+
+	/* Registers an external consumer (init() only); 0 or -1. */
+	int (*reg_consumer)(struct bm_reg *reg, const char *name,
+	    const struct bm_consumer *consumer);
+	/* The external consumer in use (BM_EXT_CONSUMER), or NULL. */
+	const struct bm_consumer *(*consumer)(struct bm_ctx *ctx);
+
+	/*
+	 * External service -> Botmatic, for the installation of ctx, keeping
+	 * the keystore in step, as js-contact's functions did.  Contacts are
+	 * external records, mapped to Botmatic by the mappings file; each
+	 * returns a new result object (see above).
+	 */
+	/* Creates the contact on Botmatic and saves the id pair. */
+	json_t *(*contact_create)(struct bm_ctx *ctx, const json_t *ext_contact);
+	/* Updates the Botmatic contact linked to the ext id key's value. */
+	json_t *(*contact_update)(struct bm_ctx *ctx, const json_t *ext_contact);
+	/* Updates many at once; contacts without a link are skipped. */
+	json_t *(*contacts_update)(struct bm_ctx *ctx,
+	    const json_t *ext_contacts);
+	/* Deletes the Botmatic contact linked to ext_id, and the pair. */
+	json_t *(*contact_delete)(struct bm_ctx *ctx, const char *ext_id);
+	/* Imports every external contact, page by page; running it again
+	 * creates no duplicate. {"success":..,"imported":n,"failed":n} */
+	json_t *(*contacts_import)(struct bm_ctx *ctx);
+	/* Creates properties: [{"name":..,"type":..}, ...] */
+	json_t *(*properties_create)(struct bm_ctx *ctx,
+	    const json_t *properties);
+	/* Fires event_name of the campaigns for Botmatic contact ids. */
+	json_t *(*campaign_event)(struct bm_ctx *ctx, const char *event_name,
+	    const json_t *botmatic_ids);
+	/* Sets properties of one Botmatic contact, by its Botmatic id. */
+	json_t *(*botmatic_contact_update)(struct bm_ctx *ctx,
+	    const char *botmatic_id, const json_t *props);
 };
 
 /* What a module exports as bm_module_entry.  Append-only. */

@@ -6,6 +6,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -121,6 +122,97 @@ tm_user_reply(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
 	return BM_OK;
 }
 
+/* Keystore through the module API: {"bid":..,"eid":..} */
+static enum bm_rc
+tm_save(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
+{
+	const char *bid = json_string_value(json_object_get(data, "bid"));
+	const char *eid = json_string_value(json_object_get(data, "eid"));
+
+	(void)arg;
+	if (bid == NULL || eid == NULL)
+		return BM_EINPUT;
+	if (ctx->host->ids_save(ctx, bid, eid) != 0)
+		return BM_ETEMP;
+	*reply = json_pack("{s:{s:s, s:s}, s:s}", "data", "bid", bid, "eid",
+	    eid, "type", "data");
+	return BM_OK;
+}
+
+static enum bm_rc
+tm_get(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
+{
+	const char *bid = json_string_value(json_object_get(data, "bid"));
+	const char *eid = NULL;
+	int rc;
+
+	(void)arg;
+	if (bid == NULL)
+		return BM_EINPUT;
+	if ((rc = ctx->host->ext_id_get(ctx, bid, &eid)) < 0)
+		return BM_ETEMP;
+	*reply = json_pack("{s:{s:s?}, s:s}", "data", "eid", eid, "type",
+	    "data");
+	return rc == 0 ? BM_OK : BM_FAIL;
+}
+
+/* {"name":..,"value":..}: sets, then reads back. */
+static enum bm_rc
+tm_state(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
+{
+	const char *name = json_string_value(json_object_get(data, "name"));
+	json_t *value = json_object_get(data, "value"), *back = NULL;
+
+	(void)arg;
+	if (name == NULL)
+		return BM_EINPUT;
+	if (value != NULL && ctx->host->state_set(ctx, name, value) != 0)
+		return BM_ETEMP;
+	if (ctx->host->state_get(ctx, name, &back) < 0)
+		return BM_ETEMP;
+	*reply = json_pack("{s:{s:o?}, s:s}", "data", "value", back, "type",
+	    "data");
+	return BM_OK;
+}
+
+/* A transform the mappings file can name: upper-cases a string, adds "!". */
+static int
+tm_shout(const json_t *in, const json_t *params, json_t **out, char *err,
+    size_t errlen)
+{
+	const char *s = json_string_value(in);
+	char buf[256];
+	size_t i, len;
+
+	(void)params;
+	if (s == NULL || (len = strlen(s)) + 2 > sizeof(buf)) {
+		snprintf(err, errlen, "shout wants a short string");
+		return -1;
+	}
+	for (i = 0; i < len; i++)
+		buf[i] = (char)(s[i] >= 'a' && s[i] <= 'z' ? s[i] - 32 : s[i]);
+	buf[len] = '!';
+	buf[len + 1] = '\0';
+	*out = json_string(buf);
+	return *out != NULL ? 0 : -1;
+}
+
+/* Maps data (an external record) to a Botmatic contact. */
+static enum bm_rc
+tm_map(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
+{
+	json_t *out = NULL;
+
+	(void)arg;
+	if (ctx->host->map(ctx, data, BM_MAP_TO_BOTMATIC, &out) < 0) {
+		*reply = json_pack("{s:{s:s}, s:s}", "data", "error",
+		    "mapping failed", "type", "data");
+		return BM_FAIL;
+	}
+	*reply = json_pack("{s:o, s:s}", "data", out, "type", "data");
+	return BM_OK;
+}
+
 static enum bm_rc
 tm_install(struct bm_ctx *ctx, json_t *data, void *arg)
 {
@@ -146,6 +238,11 @@ tm_init(const struct bm_host *host, struct bm_reg *reg)
 	    host->reg_action(reg, "whoami", tm_whoami, NULL) < 0 ||
 	    host->reg_action(reg, "decline", tm_decline, NULL) < 0 ||
 	    host->reg_action(reg, "decl.*", tm_second, NULL) < 0 ||
+	    host->reg_action(reg, "save", tm_save, NULL) < 0 ||
+	    host->reg_action(reg, "get", tm_get, NULL) < 0 ||
+	    host->reg_action(reg, "state", tm_state, NULL) < 0 ||
+	    host->reg_action(reg, "map", tm_map, NULL) < 0 ||
+	    host->reg_transform(reg, "shout", tm_shout) < 0 ||
 	    host->reg_event(reg, "user_reply", tm_user_reply, NULL) < 0 ||
 	    host->reg_install(reg, tm_install, NULL) < 0)
 		return -1;

@@ -1,0 +1,1 @@
+## app/: outbound HTTP clients (Botmatic API, external REST consumer) and their tests.

@@ -33,3 +33,4 @@ BENCH_PROGS += bench-store
 bench_store_SOURCES = tests/bench/bench-store.c tests/store/tap.h
 bench_store_LDADD = store/libbmstore.a $(DB_LIBS)
 CLEANFILES += bench-store
+EXTRA_DIST += tests/valgrind.supp

@@ -13,10 +13,12 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -25,6 +27,10 @@
 #define PROG "botmatic-keys"
 /* Lines per transaction when importing. */
 #define BATCH 1000
+/* Seconds an open may take before we call the environment wedged. */
+#define OPEN_TIMEOUT 60
+/* How long a full recovery may take. */
+#define RECOVER_MS (30 * 60 * 1000)
 
 static const char usage[] =
 "Usage: " PROG " [-d DIR] COMMAND [ARGS]\n"
@@ -45,6 +51,9 @@ static const char usage[] =
 "  import-redis [FILE|-]                 read js-redis-key-store's keys as\n"
 "                                        JSON lines {\"key\":..,\"value\":..}\n"
 "  verify [--show-tokens]                check that both directions agree\n"
+"  recover                               full recovery: ONLY with the server\n"
+"                                        stopped (nothing else may have the\n"
+"                                        environment open)\n"
 "\n"
 "Options:\n"
 "  -d DIR       the environment directory (default: $BM_DB_HOME)\n"
@@ -776,6 +785,22 @@ out:
 	return ret;
 }
 
+/*
+ * An open that does not return: BDB's failchk can hang for ever after a
+ * crash of a process that was waiting for a lock.  Say so, in one line.
+ */
+static void
+on_alarm(int sig)
+{
+	static const char msg[] = PROG ": opening the environment took over "
+	    "60 s, it looks wedged by a crash: with the server stopped, run '"
+	    PROG " recover'\n";
+
+	(void)sig;
+	(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	_exit(2);
+}
+
 /* --- main ----------------------------------------------------------------- */
 
 struct cmd {
@@ -787,7 +812,7 @@ static const struct cmd cmds[] = {
 	{ "save", 3, 3 }, { "get-ext", 2, 2 }, { "get-botmatic", 2, 2 },
 	{ "delete", 3, 3 }, { "delete-all", 1, 1 }, { "list", 1, 1 },
 	{ "installs", 0, 1 }, { "export", 0, 0 }, { "import", 0, 1 },
-	{ "import-redis", 0, 1 }, { "verify", 0, 1 },
+	{ "import-redis", 0, 1 }, { "verify", 0, 1 }, { "recover", 0, 0 },
 };
 
 static int
@@ -898,7 +923,17 @@ main(int argc, char **argv)
 	else
 		return fail("BM_DB_DURABILITY: \"%s\" is not sync or write",
 		    dur);
-	if ((rc = store_open(&s, &o, err, sizeof(err))) != STORE_OK)
+	if (strcmp(cmd, "recover") == 0) {
+		if (store_recover(o.home, RECOVER_MS, err, sizeof(err)) !=
+		    STORE_OK)
+			return fail("%s", err);
+		return 0;
+	}
+	signal(SIGALRM, on_alarm);
+	alarm(OPEN_TIMEOUT);
+	rc = store_open(&s, &o, err, sizeof(err));
+	alarm(0);
+	if (rc != STORE_OK)
 		return fail("%s", err);
 	ret = run(s, cmd, argc, argv);
 	store_close(s);

@@ -106,5 +106,9 @@ printf '{"key":"nomarker","value":"1"}\n' | "$K" import-redis 2>"$T/err"; is $? 
 grep -q "line 1" "$T/err"; ok $? "with its line number"
 "$K" verify; ok $? "still consistent"
 
+# Full recovery, as after a crash of the whole server (nothing else open).
+"$K" recover; ok $? "recover"
+is "$("$K" get-ext int:with:colons 123)" 234 "data survives recovery"
+
 echo "1..$n"
 exit $failed

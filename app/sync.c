@@ -160,15 +160,43 @@ sync_push_to_botmatic(struct app_env *env, struct bm_ctx *ctx,
 	return res;
 }
 
+/*
+ * The external id eid as the external service writes it: the stored text
+ * put through the id entry's transforms (an "int" id goes back as a
+ * number), where js-contact sent the stored string.  New reference.
+ */
+static json_t *
+sync_ext_id_value(struct app_env *env, struct bm_ctx *ctx, const char *eid)
+{
+	const char *bname = map_id_name(env->map, MAP_BOTMATIC);
+	json_t *rec, *mapped = NULL, *v = NULL;
+
+	if (bname != NULL && (rec = json_pack("{s:s}", bname, eid)) != NULL) {
+		mapped = sync_map(env, ctx, rec, MAP_BOTMATIC, MAP_EXT);
+		json_decref(rec);
+		v = json_incref(json_object_get(mapped, env->ext_id_key));
+		json_decref(mapped);
+	}
+	return v != NULL ? v : json_string(eid);
+}
+
 /* Creates ext externally and links it to bid.  Returns a result (new). */
 static json_t *
 sync_create_external(struct app_env *env, struct bm_ctx *ctx,
     const char *bid, const json_t *ext)
 {
 	char eid[SYNC_ID_MAX + 1];
-	json_t *res;
+	json_t *res, *rec;
 
-	res = env->consumer->create(ctx, ext, env->consumer->arg);
+	/*
+	 * The external service gives the new contact its id: js-contact sent
+	 * the Botmatic id under the ext id key, which is wrong.
+	 */
+	if ((rec = json_deep_copy(ext)) == NULL)
+		return sync_fail("out of memory");
+	json_object_del(rec, env->ext_id_key);
+	res = env->consumer->create(ctx, rec, env->consumer->arg);
+	json_decref(rec);
 	if (res == NULL)
 		return sync_fail("out of memory");
 	if (!sync_ok(res))
@@ -287,14 +315,14 @@ sync_updated(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
 	}
 	if (rc == 0) {
 		/* The stored id goes under the ext id key, as js-contact did. */
-		json_object_set_new(ext, env->ext_id_key, json_string(eid));
+		json_object_set_new(ext, env->ext_id_key,
+		    sync_ext_id_value(env, ctx, eid));
 		res = env->consumer->update(ctx, eid, ext, env->consumer->arg);
 		if (res != NULL && sync_not_found(res)) {
 			/* Gone on the other side: create it again, relinked. */
 			app_log(BM_LOG_INFO, ctx->request_id, ctx->module,
 			    "external contact %s is gone: creating it again", eid);
 			json_decref(res);
-			json_object_del(ext, env->ext_id_key);
 			res = sync_create_external(env, ctx, bid, ext);
 			goto created;
 		}

@@ -30,3 +30,5 @@ TESTS += tests/integration/test-mapping-server.py
 EXTRA_DIST += tests/integration/test-mapping-server.py
 TESTS += tests/integration/test-keystore.py
 EXTRA_DIST += tests/integration/test-keystore.py
+TESTS += tests/integration/test-sync.py
+EXTRA_DIST += tests/integration/test-sync.py

@@ -469,12 +469,46 @@ master_begin_stop(struct master *m, int64_t now)
 			master_retire(m, i, now);
 }
 
+/*
+ * Tries the new configuration in a throwaway child, which first closes
+ * the loaded modules (so changed files on disk are really opened) and
+ * then loads everything.  Returns 0 when it loaded, -1 when not (the child
+ * logged why): the master then keeps what it runs.
+ */
+static int
+master_try_reload(struct master *m)
+{
+	struct master_gen next;
+	int status = 0;
+	pid_t pid;
+
+	if ((pid = fork()) < 0) {
+		app_log_errno(BM_LOG_ERROR, NULL, "master", "fork");
+		return -1;
+	}
+	if (pid == 0) {
+		app_modules_unload(m->cur.mods);
+		m->cur.mods = NULL;
+		if (master_gen_load(&next, m->envp) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		continue;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
 static void
 master_begin_reload(struct master *m)
 {
 	struct master_gen next;
 
 	app_log(BM_LOG_INFO, NULL, "master", "reloading");
+	if (master_try_reload(m) < 0) {
+		app_log(BM_LOG_ERROR, NULL, "master", "reload failed: the "
+		    "running configuration and responders are kept");
+		return;
+	}
 	/*
 	 * A module's file may have changed on disk: dlopen would return the
 	 * loaded copy, so the old set is closed first.  Responders already

@@ -710,3 +710,26 @@ out:
 	free(m);
 	return rc;
 }
+
+int
+app_master_import(char *const *envp, const char *install_id)
+{
+	struct app_worker_args args;
+	struct master_gen g;
+	struct app_slot slot;
+	int rc;
+
+	if (master_gen_load(&g, envp) < 0)
+		return 1;
+	memset(&args, 0, sizeof(args));
+	memset(&slot, 0, sizeof(slot));
+	args.listen_fd = -1;
+	args.conf = &g.conf;
+	args.reg = g.reg;
+	args.mods = g.mods;
+	args.slot = &slot;
+	args.map = g.map;
+	rc = app_worker_import(&args, install_id);
+	master_gen_free(&g);
+	return rc;
+}

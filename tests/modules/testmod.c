@@ -213,6 +213,44 @@ tm_map(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
 	return BM_OK;
 }
 
+/*
+ * The external -> Botmatic operations of bm_host:
+ * {"op":"create"|"update"|"update_many"|"delete"|"import"|"campaign"|
+ *  "properties", ...}; answers the operation's result as data.
+ */
+static enum bm_rc
+tm_sync(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
+{
+	const char *op = json_string_value(json_object_get(data, "op"));
+	json_t *arg1 = json_object_get(data, "arg"), *res = NULL;
+	const struct bm_host *h = ctx->host;
+
+	(void)arg;
+	if (op == NULL)
+		return BM_EINPUT;
+	if (strcmp(op, "create") == 0)
+		res = h->contact_create(ctx, arg1);
+	else if (strcmp(op, "update") == 0)
+		res = h->contact_update(ctx, arg1);
+	else if (strcmp(op, "update_many") == 0)
+		res = h->contacts_update(ctx, arg1);
+	else if (strcmp(op, "delete") == 0)
+		res = h->contact_delete(ctx, json_string_value(arg1));
+	else if (strcmp(op, "import") == 0)
+		res = h->contacts_import(ctx);
+	else if (strcmp(op, "campaign") == 0)
+		res = h->campaign_event(ctx, json_string_value(json_object_get(
+		    data, "event")), arg1);
+	else if (strcmp(op, "properties") == 0)
+		res = h->properties_create(ctx, arg1);
+	else
+		return BM_EINPUT;
+	if (res == NULL)
+		return BM_ERROR;
+	*reply = json_pack("{s:o, s:s}", "data", res, "type", "data");
+	return BM_OK;
+}
+
 static enum bm_rc
 tm_install(struct bm_ctx *ctx, json_t *data, void *arg)
 {
@@ -242,6 +280,7 @@ tm_init(const struct bm_host *host, struct bm_reg *reg)
 	    host->reg_action(reg, "get", tm_get, NULL) < 0 ||
 	    host->reg_action(reg, "state", tm_state, NULL) < 0 ||
 	    host->reg_action(reg, "map", tm_map, NULL) < 0 ||
+	    host->reg_action(reg, "sync", tm_sync, NULL) < 0 ||
 	    host->reg_transform(reg, "shout", tm_shout) < 0 ||
 	    host->reg_event(reg, "user_reply", tm_user_reply, NULL) < 0 ||
 	    host->reg_install(reg, tm_install, NULL) < 0)

@@ -32,3 +32,5 @@ TESTS += tests/integration/test-keystore.py
 EXTRA_DIST += tests/integration/test-keystore.py
 TESTS += tests/integration/test-sync.py
 EXTRA_DIST += tests/integration/test-sync.py
+TESTS += tests/integration/test-valgrind.py
+EXTRA_DIST += tests/integration/test-valgrind.py

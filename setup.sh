@@ -15,7 +15,7 @@ top=$(cd "$(dirname "$0")" && pwd)
 cd "$top"
 
 PACKAGES="build-essential autoconf automake libtool pkg-config \
-libfcgi-dev libjansson-dev libcurl4-openssl-dev libdb5.3-dev \
+libfcgi-dev libjansson-dev libcurl4-openssl-dev libssl-dev libdb5.3-dev \
 nginx-light apache2 libapache2-mod-fcgid python3 clang valgrind wrk curl \
 ca-certificates"
 

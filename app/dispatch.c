@@ -7,6 +7,7 @@
 #include "dispatch.h"
 #include "log.h"
 #include "module.h"
+#include "sync.h"
 
 #define CT_JSON "application/json"
 /* What Express sent with res.send("text"): kept for byte-for-byte answers. */
@@ -152,7 +153,7 @@ dispatch_lifecycle(struct app_env *env, struct bm_ctx *ctx,
 	/* Record first, so hooks and handlers see auth.client. */
 	if (!uninstall)
 		rc = app_ks_install_record(env->ks, ctx->request_id, ctx->token,
-		    json_is_null(envl->data) ? NULL : envl->data, &client,
+		    json_is_null(envl->data) ? NULL : envl->data, 1, &client,
 		    &created);
 	else
 		rc = app_ks_install_get(env->ks, ctx->request_id, ctx->token,
@@ -163,6 +164,15 @@ dispatch_lifecycle(struct app_env *env, struct bm_ctx *ctx,
 		return;
 	}
 	ctx->client = client;
+	if (client != NULL && !uninstall) {
+		/* Where the external service posts its changes (sync.h). */
+		char path[512];
+		const char *ep = env->conf->endpoint;
+		snprintf(path, sizeof(path), "%s%sext/%s/contacts", ep,
+		    ep[strlen(ep) - 1] == '/' ? "" : "/",
+		    json_string_value(json_object_get(client, "install_id")));
+		json_object_set_new(client, "webhook_path", json_string(path));
+	}
 
 	for (i = 0; i < n; i++) {
 		enum bm_rc rc;
@@ -196,6 +206,28 @@ dispatch_lifecycle(struct app_env *env, struct bm_ctx *ctx,
 	}
 	if (app_registry_next(reg, 0, ctx->name, &pos) != NULL) {
 		dispatch_handlers(env, ctx, envl, 0, ans);
+		goto out;
+	}
+	if (!uninstall && env->map != NULL) {
+		/* Contact sync: the mapped properties exist on Botmatic. */
+		json_t *reply = NULL;
+		enum bm_rc src;
+
+		ctx->module = APP_SYNC_MODULE;
+		src = app_sync_install(ctx, &reply);
+		ctx->module = NULL;
+		if (src != BM_OK && created)
+			app_ks_install_delete(env->ks, ctx->request_id, ctx->token,
+			    NULL);
+		if (src == BM_OK && env->conf->import_on_install &&
+		    ctx->req->deferred != NULL) {
+			struct app_deferred *d = ctx->req->deferred;
+			d->import = 1;
+			snprintf(d->token, sizeof(d->token), "%s", ctx->token);
+			snprintf(d->reqid, sizeof(d->reqid), "%s", ctx->request_id);
+		}
+		answer_result(ans, ctx->req, APP_SYNC_MODULE, "install", src,
+		    reply);
 		goto out;
 	}
 	/* What the Node integrations answered: the request itself. */
@@ -270,7 +302,8 @@ dispatch_auth(struct app_env *env, struct bm_ctx *ctx, json_t **client)
 			return BM_EAUTH;
 		}
 		return app_ks_install_record(env->ks, ctx->request_id,
-		    ctx->token, NULL, client, &created) == 0 ? BM_OK : BM_ETEMP;
+		    ctx->token, NULL, 0, client, &created) == 0 ? BM_OK :
+		    BM_ETEMP;
 	case APP_AUTH__MAX:
 	default:
 		return BM_ERROR;

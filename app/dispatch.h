@@ -25,6 +25,8 @@ struct app_env {
 	struct app_keystore *ks;           /* owned by the responder */
 	struct app_negcache *neg;          /* shared by every responder */
 	const struct mapping *map;         /* BM_MAPPINGS or NULL (borrowed) */
+	const struct bm_consumer *consumer;/* the external consumer, or NULL */
+	const char *ext_id_key;            /* member holding external ids */
 };
 
 /* An answer to send. */

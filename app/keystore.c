@@ -71,15 +71,19 @@ ks_end(struct app_keystore *ks, const char *reqid, const char *what, int rc)
 }
 
 static json_t *
-ks_install_json(const struct store_install *in)
+ks_install_json(const struct store_install *in, int with_secret)
 {
-	json_t *settings = NULL;
+	json_t *settings = NULL, *j;
 
 	if (in->settings != NULL && in->settings_len > 0)
 		settings = json_loadb(in->settings, in->settings_len, 0, NULL);
-	return json_pack("{s:s, s:I, s:o}", "install_id", in->install_id,
+	j = json_pack("{s:s, s:I, s:o}", "install_id", in->install_id,
 	    "created", (json_int_t)in->created, "settings",
 	    settings != NULL ? settings : json_object());
+	if (j != NULL && with_secret)
+		json_object_set_new(j, "webhook_secret",
+		    json_string(in->secret));
+	return j;
 }
 
 int
@@ -93,7 +97,7 @@ app_ks_install_get(struct app_keystore *ks, const char *reqid,
 	ks_begin(ks);
 	rc = ks_end(ks, reqid, "installation lookup",
 	    store_install_get(ks->st, token, &in));
-	if (rc == 0 && (*client = ks_install_json(in)) == NULL)
+	if (rc == 0 && (*client = ks_install_json(in, 0)) == NULL)
 		rc = -1;
 	store_install_free(in);
 	return rc;
@@ -101,7 +105,8 @@ app_ks_install_get(struct app_keystore *ks, const char *reqid,
 
 int
 app_ks_install_record(struct app_keystore *ks, const char *reqid,
-    const char *token, const json_t *settings, json_t **client, int *created)
+    const char *token, const json_t *settings, int with_secret,
+    json_t **client, int *created)
 {
 	struct store_install *in = NULL, *old = NULL;
 	char *text = NULL;
@@ -122,12 +127,33 @@ app_ks_install_record(struct app_keystore *ks, const char *reqid,
 	rc = ks_end(ks, reqid, "installation record",
 	    store_install_record(ks->st, token, text, text != NULL ?
 	    strlen(text) : 0, &in));
-	if (rc == 0 && (*client = ks_install_json(in)) == NULL)
+	if (rc == 0 && (*client = ks_install_json(in, with_secret)) == NULL)
 		rc = -1;
 out:
 	store_install_free(old);
 	store_install_free(in);
 	free(text);
+	return rc;
+}
+
+int
+app_ks_install_by_id(struct app_keystore *ks, const char *reqid,
+    const char *id, char **token, char **secret)
+{
+	struct store_install *in = NULL;
+	int rc;
+
+	*token = *secret = NULL;
+	ks_begin(ks);
+	rc = ks_end(ks, reqid, "installation lookup",
+	    store_install_get_by_id(ks->st, id, &in));
+	if (rc == 0 && ((*token = strdup(in->token)) == NULL ||
+	    (*secret = strdup(in->secret)) == NULL)) {
+		free(*token);
+		*token = NULL;
+		rc = -1;
+	}
+	store_install_free(in);
 	return rc;
 }
 

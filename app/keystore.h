@@ -41,11 +41,20 @@ int app_ks_install_get(struct app_keystore *ks, const char *reqid,
 
 /*
  * Records the installation of token with settings (borrowed, may be NULL).
- * *client (new) is its JSON; *created says whether it is new.  Returns 0 or
- * -1 (logged).
+ * *client (new) is its JSON, with "webhook_secret" when with_secret is set
+ * (for install hooks registering the external webhook); *created says
+ * whether it is new.  Returns 0 or -1 (logged).
  */
 int app_ks_install_record(struct app_keystore *ks, const char *reqid,
-    const char *token, const json_t *settings, json_t **client, int *created);
+    const char *token, const json_t *settings, int with_secret,
+    json_t **client, int *created);
+
+/*
+ * The token and webhook secret of the installation whose install id is id;
+ * both new (free()).  Returns 0 found, 1 not found, -1 error (logged).
+ */
+int app_ks_install_by_id(struct app_keystore *ks, const char *reqid,
+    const char *id, char **token, char **secret);
 
 /* Forgets the installation, its pairs and state.  Returns 0 or -1. */
 int app_ks_install_delete(struct app_keystore *ks, const char *reqid,

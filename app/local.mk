@@ -16,9 +16,10 @@ app_libbmapp_a_SOURCES = \
 	app/proto.c app/proto.h \
 	app/registry.c app/registry.h \
 	app/req.c app/req.h \
+	app/sync.c app/sync.h \
 	app/worker.c app/worker.h
-app_libbmapp_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS) $(FCGI_CFLAGS)
-APP_LIBS = app/libbmapp.a mapping/libbmmapping.a store/libbmstore.a $(JANSSON_LIBS) $(CURL_LIBS) $(FCGI_LIBS) $(DB_LIBS) $(DL_LIBS)
+app_libbmapp_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS) $(FCGI_CFLAGS) $(CRYPTO_CFLAGS)
+APP_LIBS = app/libbmapp.a mapping/libbmmapping.a store/libbmstore.a $(JANSSON_LIBS) $(CURL_LIBS) $(CRYPTO_LIBS) $(FCGI_LIBS) $(DB_LIBS) $(DL_LIBS)
 
 botmatic_fcgi_SOURCES = app/main.c
 botmatic_fcgi_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)

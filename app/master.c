@@ -17,6 +17,7 @@
 #include "master.h"
 #include "module.h"
 #include "registry.h"
+#include "sync.h"
 #include "worker.h"
 #include "store/store.h"
 
@@ -148,6 +149,27 @@ master_gen_load(struct master_gen *g, char *const *envp)
 	}
 	if (g->conf.mappings != NULL && master_gen_mappings(g) < 0)
 		goto fail;
+	if (g->conf.mappings != NULL) {
+		if (app_sync_register(g->reg, err, sizeof(err)) < 0) {
+			app_log(BM_LOG_ERROR, NULL, "master", "%s", err);
+			goto fail;
+		}
+		if (strcmp(g->conf.ext_consumer, "rest") == 0 &&
+		    g->conf.ext_base_url == NULL) {
+			app_log(BM_LOG_ERROR, NULL, "conf", "BM_EXT_BASE_URL: "
+			    "required when BM_MAPPINGS is set with the REST "
+			    "consumer (BM_EXT_CONSUMER=rest)");
+			goto fail;
+		}
+		if (strncmp(g->conf.ext_consumer, "module:", 7) == 0 &&
+		    app_registry_consumer(g->reg, g->conf.ext_consumer + 7) ==
+		    NULL) {
+			app_log(BM_LOG_ERROR, NULL, "conf", "BM_EXT_CONSUMER: no "
+			    "loaded module registered a consumer named \"%s\"",
+			    g->conf.ext_consumer + 7);
+			goto fail;
+		}
+	}
 	if (g->conf.auth == APP_AUTH_MODULE &&
 	    app_registry_auth(g->reg, g->conf.auth_module) == NULL) {
 		app_log(BM_LOG_ERROR, NULL, "conf", "BM_AUTH: no loaded module "
@@ -447,12 +469,46 @@ master_begin_stop(struct master *m, int64_t now)
 			master_retire(m, i, now);
 }
 
+/*
+ * Tries the new configuration in a throwaway child, which first closes
+ * the loaded modules (so changed files on disk are really opened) and
+ * then loads everything.  Returns 0 when it loaded, -1 when not (the child
+ * logged why): the master then keeps what it runs.
+ */
+static int
+master_try_reload(struct master *m)
+{
+	struct master_gen next;
+	int status = 0;
+	pid_t pid;
+
+	if ((pid = fork()) < 0) {
+		app_log_errno(BM_LOG_ERROR, NULL, "master", "fork");
+		return -1;
+	}
+	if (pid == 0) {
+		app_modules_unload(m->cur.mods);
+		m->cur.mods = NULL;
+		if (master_gen_load(&next, m->envp) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		continue;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
 static void
 master_begin_reload(struct master *m)
 {
 	struct master_gen next;
 
 	app_log(BM_LOG_INFO, NULL, "master", "reloading");
+	if (master_try_reload(m) < 0) {
+		app_log(BM_LOG_ERROR, NULL, "master", "reload failed: the "
+		    "running configuration and responders are kept");
+		return;
+	}
 	/*
 	 * A module's file may have changed on disk: dlopen would return the
 	 * loaded copy, so the old set is closed first.  Responders already

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "module.h"
 #include "req.h"
+#include "sync.h"
 
 struct app_module {
 	char *path;
@@ -284,6 +285,74 @@ host_map(struct bm_ctx *ctx, const json_t *record, enum bm_map_dir dir,
 	return 0;
 }
 
+static int
+host_reg_consumer(struct bm_reg *reg, const char *name,
+    const struct bm_consumer *c)
+{
+	if (app_registry_add_consumer(reg->registry, reg->module, name, c,
+	    reg->err, sizeof(reg->err)) < 0)
+		return host_reg_fail(reg);
+	return 0;
+}
+
+static const struct bm_consumer *
+host_consumer(struct bm_ctx *ctx)
+{
+	if (ctx == NULL || ctx->req == NULL || ctx->req->env == NULL)
+		return NULL;
+	return ctx->req->env->consumer;
+}
+
+/* The Botmatic client of ctx's responder, or NULL (logged). */
+static struct app_botmatic *
+host_botmatic(struct bm_ctx *ctx)
+{
+	if (ctx == NULL || ctx->req == NULL || ctx->req->env == NULL ||
+	    ctx->token == NULL || ctx->token[0] == '\0') {
+		app_log(BM_LOG_ERROR, ctx != NULL ? ctx->request_id : NULL,
+		    "module", "Botmatic API used without a request or a token");
+		return NULL;
+	}
+	return ctx->req->env->botmatic;
+}
+
+static json_t *
+host_contacts_import(struct bm_ctx *ctx)
+{
+	if (host_botmatic(ctx) == NULL)
+		return NULL;
+	return app_sync_import(ctx->req->env, ctx->request_id, ctx->token);
+}
+
+static json_t *
+host_properties_create(struct bm_ctx *ctx, const json_t *properties)
+{
+	struct app_botmatic *bm = host_botmatic(ctx);
+
+	return bm == NULL ? NULL : app_botmatic_properties_create(bm,
+	    ctx->request_id, ctx->token, properties);
+}
+
+static json_t *
+host_campaign_event(struct bm_ctx *ctx, const char *event_name,
+    const json_t *ids)
+{
+	struct app_botmatic *bm = host_botmatic(ctx);
+
+	return bm == NULL ? NULL : app_botmatic_campaign_event(bm,
+	    ctx->request_id, ctx->token, event_name, ids);
+}
+
+static json_t *
+host_botmatic_contact_update(struct bm_ctx *ctx, const char *id,
+    const json_t *props)
+{
+	struct app_botmatic *bm = host_botmatic(ctx);
+
+	return bm == NULL ? NULL : app_botmatic_contact_update(bm,
+	    ctx->request_id, ctx->token, id, props);
+}
+
 static const struct bm_host host = {
 	.size = sizeof(struct bm_host),
 	.abi = BM_MODULE_ABI,
@@ -304,6 +373,16 @@ static const struct bm_host host = {
 	.state_set = host_state_set,
 	.state_delete = host_state_delete,
 	.map = host_map,
+	.reg_consumer = host_reg_consumer,
+	.consumer = host_consumer,
+	.contact_create = app_sync_contact_create,
+	.contact_update = app_sync_contact_update,
+	.contacts_update = app_sync_contacts_update,
+	.contact_delete = app_sync_contact_delete,
+	.contacts_import = host_contacts_import,
+	.properties_create = host_properties_create,
+	.campaign_event = host_campaign_event,
+	.botmatic_contact_update = host_botmatic_contact_update,
 };
 
 const struct bm_host *

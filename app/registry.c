@@ -60,6 +60,11 @@ app_registry_free(struct app_registry *reg)
 		free(reg->transforms[i].name);
 	}
 	free(reg->transforms);
+	for (i = 0; i < reg->nconsumers; i++) {
+		free(reg->consumers[i].module);
+		free(reg->consumers[i].name);
+	}
+	free(reg->consumers);
 	free(reg);
 }
 
@@ -285,5 +290,54 @@ app_registry_auth(const struct app_registry *reg, const char *name)
 	for (i = 0; i < reg->nauths; i++)
 		if (strcmp(reg->auths[i].name, name) == 0)
 			return &reg->auths[i];
+	return NULL;
+}
+
+int
+app_registry_add_consumer(struct app_registry *reg, const char *module,
+    const char *name, const struct bm_consumer *c, char *err, size_t errlen)
+{
+	struct app_consumer *v;
+	size_t size;
+
+	if (reg_check_key("consumer name", name, err, errlen) < 0)
+		return -1;
+	if (c == NULL || c->size < offsetof(struct bm_consumer, del) +
+	    sizeof(c->del) || c->create == NULL || c->get == NULL ||
+	    c->get_by_email == NULL || c->list_page == NULL ||
+	    c->update == NULL || c->del == NULL) {
+		snprintf(err, errlen, "consumer \"%s\": every function is "
+		    "required", name);
+		return -1;
+	}
+	if (app_registry_consumer(reg, name) != NULL) {
+		snprintf(err, errlen, "consumer \"%s\" already registered", name);
+		return -1;
+	}
+	if ((v = reg_grow(reg->consumers, reg->nconsumers, sizeof(*v))) == NULL)
+		goto nomem;
+	reg->consumers = v;
+	size = c->size < sizeof(v->c) ? c->size : sizeof(v->c);
+	memcpy(&v[reg->nconsumers].c, c, size);
+	if ((v[reg->nconsumers].module = strdup(module)) == NULL ||
+	    (v[reg->nconsumers].name = strdup(name)) == NULL) {
+		free(v[reg->nconsumers].module);
+		goto nomem;
+	}
+	reg->nconsumers++;
+	return 0;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+const struct app_consumer *
+app_registry_consumer(const struct app_registry *reg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < reg->nconsumers; i++)
+		if (strcmp(reg->consumers[i].name, name) == 0)
+			return &reg->consumers[i];
 	return NULL;
 }

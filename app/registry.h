@@ -40,6 +40,12 @@ struct app_transform {
 	bm_transform_fn fn;
 };
 
+struct app_consumer {
+	char *module;
+	char *name;
+	struct bm_consumer c;   /* copied, zero-filled past the module's size */
+};
+
 struct app_registry {
 	struct app_handler *actions;  size_t nactions;
 	struct app_handler *events;   size_t nevents;
@@ -47,6 +53,7 @@ struct app_registry {
 	struct app_hook *uninstalls;  size_t nuninstalls;
 	struct app_authfn *auths;     size_t nauths;
 	struct app_transform *transforms; size_t ntransforms;
+	struct app_consumer *consumers; size_t nconsumers;
 };
 
 /* Returns a new, empty registry (free with app_registry_free), or NULL. */
@@ -68,6 +75,9 @@ int app_registry_add_auth(struct app_registry *reg, const char *module,
 int app_registry_add_transform(struct app_registry *reg, const char *module,
     const char *name, bm_transform_fn fn, char *err, size_t errlen);
 
+int app_registry_add_consumer(struct app_registry *reg, const char *module,
+    const char *name, const struct bm_consumer *c, char *err, size_t errlen);
+
 /*
  * The next handler for kind ("event"/"action") and name after index *pos
  * (start with *pos = 0), in registration order; NULL when none is left.
@@ -75,6 +85,10 @@ int app_registry_add_transform(struct app_registry *reg, const char *module,
  */
 const struct app_handler *app_registry_next(const struct app_registry *reg,
     int is_action, const char *name, size_t *pos);
+
+/* The consumer registered under name, or NULL. */
+const struct app_consumer *app_registry_consumer(const struct app_registry *reg,
+    const char *name);
 
 /* The auth function registered under name, or NULL. */
 const struct app_authfn *app_registry_auth(const struct app_registry *reg,

@@ -14,9 +14,11 @@
 
 #include "botmatic.h"
 #include "dispatch.h"
+#include "extrest.h"
 #include "log.h"
 #include "proto.h"
 #include "req.h"
+#include "sync.h"
 #include "worker.h"
 
 /* Set by the signal handler only; read between requests. */
@@ -114,7 +116,8 @@ worker_path(FCGX_Request *fr, char *buf, size_t cap)
 
 /* Serves one accepted request from start to answer. */
 static void
-worker_serve(struct app_env *env, FCGX_Request *fr, uint64_t seq)
+worker_serve(struct app_env *env, FCGX_Request *fr, uint64_t seq,
+    struct app_deferred *def)
 {
 	char err[512], idbuf[72], pathbuf[2048];
 	struct app_envelope envl;
@@ -124,6 +127,7 @@ worker_serve(struct app_env *env, FCGX_Request *fr, uint64_t seq)
 	char *body = NULL;
 	size_t len = 0, sent = 0;
 	int64_t t0 = app_now_ms();
+	enum app_route route;
 	int status;
 
 	memset(&envl, 0, sizeof(envl));
@@ -133,15 +137,16 @@ worker_serve(struct app_env *env, FCGX_Request *fr, uint64_t seq)
 		snprintf(idbuf, sizeof(idbuf), "%lx-%llx", (unsigned long)getpid(),
 		    (unsigned long long)seq);
 	app_req_init(&req, env, idbuf);
+	req.deferred = def;
 	method = FCGX_GetParam("REQUEST_METHOD", fr->envp);
 	path = worker_path(fr, pathbuf, sizeof(pathbuf));
 	app_log(BM_LOG_DEBUG, req.id, "request", "start %s %s",
 	    method != NULL ? method : "-", path != NULL ? path : "-");
 
-	switch (app_proto_route(path, env->conf->endpoint, &rest)) {
+	switch ((route = app_proto_route(path, env->conf->endpoint, &rest))) {
 	case APP_ROUTE_WEBHOOK:
-		break;
 	case APP_ROUTE_EXT:
+		break;
 	case APP_ROUTE_NONE:
 	case APP_ROUTE__MAX:
 	default:
@@ -162,6 +167,11 @@ worker_serve(struct app_env *env, FCGX_Request *fr, uint64_t seq)
 		    "Content-Length or out of memory");
 		app_answer_error(&ans, 400, "request body shorter than "
 		    "Content-Length");
+		goto send;
+	}
+	if (route == APP_ROUTE_EXT) {
+		app_sync_ext_route(env, &req, rest, body, len,
+		    FCGX_GetParam("HTTP_X_BOTMATIC_SIGNATURE", fr->envp), &ans);
 		goto send;
 	}
 	if ((status = app_proto_envelope(body, len, &envl, err,
@@ -185,12 +195,49 @@ send:
 	app_req_release(&req);
 }
 
+/*
+ * Sets up the external consumer of contact sync: the generic REST one, or
+ * the one a module registered.  Returns 0, or -1 (logged).
+ */
+static int
+worker_consumer(struct app_env *env, const struct app_worker_args *args,
+    struct app_extrest **rest, struct bm_consumer *restc)
+{
+	const struct app_conf *conf = args->conf;
+	const struct app_consumer *mc;
+	char err[512];
+
+	env->ext_id_key = conf->ext_id_field != NULL ? conf->ext_id_field :
+	    map_id_name(args->map, MAP_EXT) != NULL ?
+	    map_id_name(args->map, MAP_EXT) : "id";
+	if (strcmp(conf->ext_consumer, "rest") == 0) {
+		if ((*rest = app_extrest_new(conf, env->ext_id_key, err,
+		    sizeof(err))) == NULL) {
+			app_log(BM_LOG_ERROR, NULL, "worker", "external consumer: "
+			    "%s", err);
+			return -1;
+		}
+		app_extrest_consumer(*rest, restc);
+		env->consumer = restc;
+		return 0;
+	}
+	/* Checked by the master before fork. */
+	if ((mc = app_registry_consumer(args->reg, conf->ext_consumer + 7)) ==
+	    NULL)
+		return -1;
+	env->consumer = &mc->c;
+	return 0;
+}
+
 void
 app_worker_main(const struct app_worker_args *args)
 {
 	struct app_env env = { args->conf, args->reg, NULL, NULL, args->neg,
-	    args->map };
+	    args->map, NULL, NULL };
 	struct app_keystore ks;
+	struct app_deferred def;
+	struct app_extrest *rest = NULL;
+	struct bm_consumer restc;
 	char err[512];
 	struct app_slot *slot = args->slot;
 	struct sigaction sa;
@@ -220,6 +267,7 @@ app_worker_main(const struct app_worker_args *args)
 	sa.sa_handler = SIG_DFL;
 	sigaction(SIGCHLD, &sa, NULL);
 
+	memset(&def, 0, sizeof(def));
 	if (FCGX_Init() != 0) {
 		app_log(BM_LOG_ERROR, NULL, "worker", "FCGX_Init failed");
 		goto out;
@@ -239,6 +287,8 @@ app_worker_main(const struct app_worker_args *args)
 		goto out;
 	}
 	env.ks = &ks;
+	if (args->map != NULL && worker_consumer(&env, args, &rest, &restc) < 0)
+		goto out;
 	if (app_modules_init_process(args->mods) < 0)
 		goto out;
 	atomic_store(&slot->state, APP_SLOT_IDLE);
@@ -275,8 +325,14 @@ app_worker_main(const struct app_worker_args *args)
 		atomic_store(&slot->busy_since, app_now_ms());
 		if (!draining)
 			atomic_store(&slot->state, APP_SLOT_BUSY);
-		worker_serve(&env, &fr, ++seq);
+		worker_serve(&env, &fr, ++seq, &def);
 		FCGX_Finish_r(&fr);
+		/* The answer is out: now the work it promised. */
+		if (def.import) {
+			json_t *res = app_sync_import(&env, def.reqid, def.token);
+			json_decref(res);
+			explicit_bzero(&def, sizeof(def));
+		}
 		atomic_fetch_add(&slot->requests, 1);
 		atomic_store(&slot->busy_since, 0);
 		if (!draining)
@@ -290,6 +346,7 @@ out:
 	if (env.ks != NULL)
 		app_ks_close(env.ks);
 	app_botmatic_free(env.botmatic);
+	app_extrest_free(rest);
 	curl_global_cleanup();
 	exit(code);
 }

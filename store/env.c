@@ -27,10 +27,13 @@
 #define THREAD_COUNT 256
 /*
  * Locks: a transaction holds one per B-tree page it touched, so deleting a
- * large integration (or exporting the store) needs many.  BDB 5.3 grows the
- * lock region on demand up to these limits.
+ * large integration (or exporting the store, one page per ~60 pairs) needs
+ * many.  BDB 5.3 sizes the region for the maximum, about 110 bytes a lock:
+ * 500,000 is a 55 MB region file, enough to delete an integration of
+ * several million pairs or export a store of tens of millions in one
+ * transaction.
  */
-#define LOCK_MAX 2000000
+#define LOCK_MAX 500000
 /* Concurrent transactions. */
 #define TXN_MAX 1024
 /* A checkpoint is tried every CKP_EVERY commits of a process, and taken if

@@ -17,3 +17,20 @@ tests_store_test_concurrent_LDADD = $(STORE_TEST_LIBS)
 tests_store_test_chaos_SOURCES = tests/store/test-chaos.c tests/store/tap.h
 tests_store_test_chaos_LDADD = $(STORE_TEST_LIBS)
 TESTS += tests/store/test-concurrent tests/store/test-chaos
+
+## The command-line tool.
+bin_PROGRAMS += botmatic-keys
+botmatic_keys_SOURCES = store/botmatic-keys.c
+botmatic_keys_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+botmatic_keys_LDADD = store/libbmstore.a $(JANSSON_LIBS) $(DB_LIBS)
+dist_man_MANS += man/botmatic-keys.1
+TESTS += tests/store/botmatic-keys.sh
+EXTRA_DIST += tests/store/botmatic-keys.sh
+
+## Benchmark: built on demand (make bench-store), never by all or check.
+EXTRA_PROGRAMS += bench-store
+BENCH_PROGS += bench-store
+bench_store_SOURCES = tests/bench/bench-store.c tests/store/tap.h
+bench_store_LDADD = store/libbmstore.a $(DB_LIBS)
+CLEANFILES += bench-store
+EXTRA_DIST += tests/valgrind.supp

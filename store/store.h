@@ -300,7 +300,11 @@ int store_check_after_death(const char *home, int timeout_ms, char *err,
 /*
  * Runs a full recovery of home in a fresh forked process, killed after
  * timeout_ms.  No other process may have home open: the caller has SIGKILLed
- * and reaped every one.  Returns STORE_OK, or STORE_ERROR with err filled.
+ * and reaped every one.  The master also calls it when it starts, before
+ * forking anything that opens home: after a crash of the whole server (no
+ * supervisor saw those deaths) a plain open may hang for ever in failchk.
+ * The regions are rebuilt with the default cache size (32 MB).  Returns
+ * STORE_OK, or STORE_ERROR with err filled.
  */
 int store_recover(const char *home, int timeout_ms, char *err, size_t errlen);
 

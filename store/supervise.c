@@ -31,6 +31,7 @@
 
 struct child_ctx {
 	const char *home;
+	DB_ENV *env;   /* a panicked handle deliberately left open */
 	int recovered; /* BDB said it ran recovery */
 	char bdb[200]; /* BDB's last own message */
 	char msg[512]; /* the report */
@@ -87,30 +88,41 @@ static char
 check_body(struct child_ctx *c)
 {
 	DB_ENV *env = NULL;
+	char rep = REPORT_CLEAN;
 	int ret;
 
-	if ((ret = store__env_create(&env, NULL, 32)) != 0)
-		return fail(c, ret, "checker: configuring environment");
+	if ((ret = store__env_create(&env, NULL, 32)) != 0) {
+		rep = fail(c, ret, "checker: configuring environment");
+		goto out;
+	}
 	env->app_private = c;
 	env->set_errcall(env, errcall);
 	env->set_msgcall(env, msgcall);
 	if ((ret = env->set_event_notify(env, event)) != 0 ||
-	    (ret = env->set_verbose(env, DB_VERB_RECOVERY, 1)) != 0)
-		return fail(c, ret, "checker: configuring environment");
+	    (ret = env->set_verbose(env, DB_VERB_RECOVERY, 1)) != 0) {
+		rep = fail(c, ret, "checker: configuring environment");
+		goto out;
+	}
 	ret = env->open(env, c->home, STORE__OPEN_FLAGS, 0600);
-	if (ret == DB_RUNRECOVERY)
-		return REPORT_RECOVERY; /* exit without closing: evidence */
-	if (ret != 0)
-		return fail(c, ret, "checker: opening environment");
-	if ((ret = env->failchk(env, 0)) == DB_RUNRECOVERY)
-		return REPORT_RECOVERY;
-	if (ret != 0)
-		return fail(c, ret, "checker: failchk");
-	if ((ret = env->close(env, 0)) != 0)
-		return fail(c, ret, "checker: closing environment");
-	/* Recovery during open (failchk on open failed) has panicked every
-	 * live handle: the survivors need restarting too. */
-	return c->recovered ? REPORT_RECOVERY : REPORT_CLEAN;
+	if (ret == 0 && (ret = env->failchk(env, 0)) != 0 &&
+	    ret != DB_RUNRECOVERY)
+		rep = fail(c, ret, "checker: failchk");
+	else if (ret == DB_RUNRECOVERY) {
+		/* Exit without closing: the registry keeps the evidence. */
+		c->env = env;
+		env = NULL;
+		rep = REPORT_RECOVERY;
+	} else if (ret != 0)
+		rep = fail(c, ret, "checker: opening environment");
+	else if (c->recovered)
+		/* Recovery during open (failchk on open failed) has
+		 * panicked every live handle: they need restarting too. */
+		rep = REPORT_RECOVERY;
+out:
+	if (env != NULL && (ret = env->close(env, 0)) != 0 &&
+	    rep == REPORT_CLEAN)
+		rep = fail(c, ret, "checker: closing environment");
+	return rep;
 }
 
 /* The recoverer: alone in the environment, so a plain DB_RECOVER open
@@ -119,23 +131,30 @@ static char
 recover_body(struct child_ctx *c)
 {
 	DB_ENV *env = NULL;
+	char rep = REPORT_CLEAN;
 	int ret;
 
-	if ((ret = store__env_create(&env, NULL, 32)) != 0)
-		return fail(c, ret, "recovery: configuring environment");
+	if ((ret = store__env_create(&env, NULL, 32)) != 0) {
+		rep = fail(c, ret, "recovery: configuring environment");
+		goto out;
+	}
 	env->app_private = c;
 	env->set_errcall(env, errcall);
-	if ((ret = env->set_event_notify(env, event)) != 0)
-		return fail(c, ret, "recovery: configuring environment");
+	if ((ret = env->set_event_notify(env, event)) != 0) {
+		rep = fail(c, ret, "recovery: configuring environment");
+		goto out;
+	}
 	ret = env->open(env, c->home, DB_CREATE | DB_INIT_LOCK | DB_INIT_LOG |
 	    DB_INIT_MPOOL | DB_INIT_TXN | DB_RECOVER, 0600);
 	if (ret != 0)
-		return fail(c, ret, "recovery");
-	if ((ret = env->txn_checkpoint(env, 0, 0, 0)) != 0)
-		return fail(c, ret, "recovery: checkpoint");
-	if ((ret = env->close(env, 0)) != 0)
-		return fail(c, ret, "recovery: closing environment");
-	return REPORT_CLEAN;
+		rep = fail(c, ret, "recovery");
+	else if ((ret = env->txn_checkpoint(env, 0, 0, 0)) != 0)
+		rep = fail(c, ret, "recovery: checkpoint");
+out:
+	if (env != NULL && (ret = env->close(env, 0)) != 0 &&
+	    rep == REPORT_CLEAN)
+		rep = fail(c, ret, "recovery: closing environment");
+	return rep;
 }
 
 static long

@@ -5,8 +5,9 @@
  * BM_MOD_SET_PROPERTY_PROPERTIES (comma-separated), so it never catches
  * actions meant for other modules.
  *
- * This is the skeleton: it parses and validates the action and the
- * contact id.  The call to the Botmatic API is added with contact sync.
+ * The contact is data.contact_id (or data.id), as Botmatic sends it with
+ * an action; the property is set through the Botmatic API
+ * (PATCH /api/contacts/{id}) with the installation's token.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,22 +30,39 @@ static enum bm_rc
 sp_action(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
 {
 	const struct sp_prop *prop = arg;
-	size_t plen = strlen(prop->name);
-	const char *value = ctx->name + plen + 1;
-	json_t *id = json_object_get(data, "contact_id");
+	const char *value = ctx->name + strlen(prop->name) + 1;
+	json_t *id = json_object_get(data, "contact_id"), *props, *res;
+	char idbuf[32];
+	const char *cid;
 
 	if (id == NULL)
 		id = json_object_get(data, "id");
-	if (!json_is_integer(id) && !json_is_string(id)) {
-		*reply = json_pack("{s:s, s:{s:s}}", "type", "data", "data",
-		    "error", "data.contact_id is missing");
+	if (json_is_integer(id)) {
+		snprintf(idbuf, sizeof(idbuf), "%" JSON_INTEGER_FORMAT,
+		    json_integer_value(id));
+		cid = idbuf;
+	} else if (json_is_string(id) && json_string_length(id) > 0)
+		cid = json_string_value(id);
+	else {
+		*reply = json_pack("{s:s, s:{s:b, s:s}}", "type", "data", "data",
+		    "success", 0, "error", "data.contact_id is missing");
 		return *reply != NULL ? BM_FAIL : BM_ERROR;
 	}
-	ctx->host->log(ctx, BM_LOG_INFO, "would set %s", prop->name);
-	*reply = json_pack("{s:s, s:{s:s, s:s, s:O, s:s}}", "type", "data",
-	    "data", "property", prop->name, "value", value, "contact_id", id,
-	    "error", "the Botmatic API client is not part of this build yet");
-	return *reply != NULL ? BM_FAIL : BM_ERROR;
+	if ((props = json_pack("{s:s}", prop->name, value)) == NULL)
+		return BM_ERROR;
+	res = ctx->host->botmatic_contact_update(ctx, cid, props);
+	json_decref(props);
+	if (res == NULL)
+		return BM_ERROR;
+	if (!json_is_true(json_object_get(res, "success"))) {
+		ctx->host->log(ctx, BM_LOG_WARN, "setting %s failed", prop->name);
+		*reply = json_pack("{s:s, s:o}", "type", "data", "data", res);
+		return *reply != NULL ? BM_FAIL : BM_ERROR;
+	}
+	json_decref(res);
+	*reply = json_pack("{s:s, s:{s:b, s:s, s:s}}", "type", "data", "data",
+	    "success", 1, "property", prop->name, "value", value);
+	return *reply != NULL ? BM_OK : BM_ERROR;
 }
 
 static int
@@ -87,6 +105,6 @@ sp_init(const struct bm_host *host, struct bm_reg *reg)
 
 BM_MODULE_DECLARE(
 	.name = "set_property",
-	.version = "0.1",
+	.version = "1.0",
 	.init = sp_init,
 );

@@ -24,3 +24,11 @@ tests_unit_test_proto_LDADD = $(APP_LIBS)
 tests_unit_test_conf_SOURCES = tests/unit/test-conf.c tests/unit/tap.h
 tests_unit_test_conf_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_conf_LDADD = $(APP_LIBS)
+
+## Server-level tests of the mapping and the keystore (tests/integration).
+TESTS += tests/integration/test-mapping-server.py
+EXTRA_DIST += tests/integration/test-mapping-server.py
+TESTS += tests/integration/test-keystore.py
+EXTRA_DIST += tests/integration/test-keystore.py
+TESTS += tests/integration/test-sync.py
+EXTRA_DIST += tests/integration/test-sync.py

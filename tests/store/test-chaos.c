@@ -10,8 +10,10 @@
  * Each writer saves fresh pairs and appends each one to its log only after
  * store_ids_save() returned success; it also hammers one hot state value so
  * that kills land while others wait for its lock.  At the end the writers
- * are killed once more, a fresh open must recover by itself, and every
- * logged pair must be there, both directions.
+ * die one by one, each death handled but nobody restarted, and a fresh open
+ * must recover by itself.  Then the whole set crashes at once (a server
+ * killed outright): store_recover(), as a master runs at start, must bring
+ * it back.  Every logged pair must be there, both directions.
  *
  * Environment: BM_CHAOS_KILLS (default 60), BM_CHAOS_STALL_MS (3000),
  * BM_CHAOS_SECONDS (budget for the kill phase, 75).
@@ -50,6 +52,7 @@ struct chaos {
 	int kills, deaths, clean, escalations, hung, recovery_needed;
 	int stall_escalations, failures;
 	long max_stall_ms, stall_ms;
+	int stopping;             /* deaths are handled, nobody restarted */
 };
 
 static long
@@ -88,6 +91,10 @@ writer(struct chaos *c, int w)
 			_exit(4);
 		atomic_store(&c->slots[w].progress_ms, now_ms());
 		atomic_fetch_add(&c->slots[w].commits, 1);
+		/* Writer 0 works like a responder between requests, so
+		 * that some kills land outside any DB call. */
+		if (w == 0)
+			usleep(300);
 		if (n % 4 == 0) {
 			/* The hot key: every writer, all the time. */
 			snprintf(line, sizeof(line), "%d.%lu", w, n);
@@ -115,6 +122,8 @@ spawn(struct chaos *c, int w)
 {
 	pid_t pid;
 
+	if (c->stopping)
+		return;
 	c->incarnation[w]++;
 	atomic_store(&c->slots[w].progress_ms, now_ms());
 	if ((pid = fork()) == 0)
@@ -210,6 +219,40 @@ watch(struct chaos *c)
 	}
 }
 
+/* Opens home in a child (a hang must not hang the test): 0 if it did. */
+static int
+fresh_open(const char *home, long timeout_ms, long *took_ms)
+{
+	long t0 = now_ms();
+	int rc = -1, status;
+	pid_t pid;
+
+	if ((pid = fork()) == 0) {
+		struct store_opts o = { .home = home };
+		struct store *s = NULL;
+		char err[512];
+
+		if (store_open(&s, &o, err, sizeof(err)) != STORE_OK)
+			_exit(1);
+		store_close(s);
+		_exit(0);
+	}
+	while (now_ms() - t0 < timeout_ms) {
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+			pid = -1;
+			break;
+		}
+		usleep(10000);
+	}
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	*took_ms = now_ms() - t0;
+	return rc;
+}
+
 static long
 env_long(const char *name, long def)
 {
@@ -266,8 +309,7 @@ main(void)
 	char dir[512], home[600], err[512];
 	long target, budget, next, logged, missing, opened_ms;
 	size_t problems = 99;
-	int w, victim, status, rc;
-	pid_t pid;
+	int w, victim, rc;
 
 	memset(&c, 0, sizeof(c));
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
@@ -306,18 +348,25 @@ main(void)
 		c.kills++;
 		after_death(&c, victim);
 	}
-	/* Let the last restart show it works, then kill everyone. */
-	next = now_ms() + 500;
-	while (now_ms() < next) {
-		usleep(5000);
-		watch(&c);
-	}
-	for (w = 0; w < WRITERS; w++)
-		if (c.pid[w] > 0) {
-			kill(c.pid[w], SIGKILL);
-			waitpid(c.pid[w], NULL, 0);
-			c.kills++;
+	/*
+	 * Stop as a supervisor would see it: the writers die one by one at
+	 * random instants, each death handled, nobody restarted.  Then a
+	 * fresh process must open the environment by itself.
+	 */
+	c.stopping = 1;
+	for (w = 0; w < WRITERS; w++) {
+		next = now_ms() + 20 + rand() % 200;
+		while (now_ms() < next) {
+			usleep(5000);
+			watch(&c);
 		}
+		if (c.pid[w] <= 0)
+			continue;
+		kill(c.pid[w], SIGKILL);
+		waitpid(c.pid[w], NULL, 0);
+		c.kills++;
+		after_death(&c, w);
+	}
 
 	tap_diag("%d kills (%d deaths handled): %d clean checks, %d needing "
 	    "recovery, %d hung checks; %d escalations (%d for stalls); max "
@@ -333,31 +382,36 @@ main(void)
 	tap_ok(&t, c.max_stall_ms < c.stall_ms + CHECK_MS + RECOVER_MS,
 	    "no survivor waited unboundedly (max %ld ms, watchdog at %ld ms)",
 	    c.max_stall_ms, c.stall_ms);
+	rc = fresh_open(home, 30000, &opened_ms);
+	tap_ok(&t, rc == 0, "a fresh open afterwards recovers by itself "
+	    "(%ld ms)", opened_ms);
 
-	/* A fresh open, in a child so that a hang cannot hang the test. */
-	opened_ms = now_ms();
-	if ((pid = fork()) == 0) {
-		struct store_opts oo = { .home = home };
-
-		_exit(store_open(&s, &oo, err, sizeof(err)) == STORE_OK ? 0 :
-		    1);
+	/*
+	 * The whole server crashing at once: nobody handled those deaths,
+	 * and failchk may hang (a writer died waiting for a lock).  A master
+	 * (re)starting runs store_recover() before forking anyone.
+	 */
+	c.stopping = 0;
+	for (w = 0; w < WRITERS; w++)
+		spawn(&c, w);
+	usleep(300000);
+	for (w = 0; w < WRITERS; w++)
+		kill(c.pid[w], SIGKILL);
+	for (w = 0; w < WRITERS; w++) {
+		waitpid(c.pid[w], NULL, 0);
+		c.pid[w] = -1;
 	}
-	for (rc = -1; now_ms() - opened_ms < 30000;) {
-		if (waitpid(pid, &status, WNOHANG) == pid) {
-			rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-			break;
-		}
-		usleep(10000);
-	}
-	if (rc == -1) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-	}
-	tap_ok(&t, rc == 0, "a fresh open after the last kills recovers by "
-	    "itself (%ld ms)", now_ms() - opened_ms);
-	if (rc != 0 &&
-	    store_recover(home, RECOVER_MS, err, sizeof(err)) != STORE_OK)
+	rc = store_check_after_death(home, CHECK_MS, err, sizeof(err));
+	tap_diag("after every writer crashed at once, a check says %s",
+	    rc == STORE_CHECK_CLEAN ? "clean" :
+	    rc == STORE_CHECK_RECOVERY_NEEDED ? "recovery needed" :
+	    rc == STORE_CHECK_HUNG ? "hung" : err);
+	rc = store_recover(home, RECOVER_MS, err, sizeof(err));
+	if (rc != STORE_OK)
 		tap_diag("recover: %s", err);
+	tap_ok(&t, rc == STORE_OK && fresh_open(home, 30000, &opened_ms) == 0,
+	    "then store_recover, as a master does at start, and a fresh open "
+	    "bring it back (%ld ms)", opened_ms);
 
 	o.home = home;
 	if (store_open(&s, &o, err, sizeof(err)) != STORE_OK) {

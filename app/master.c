@@ -227,6 +227,7 @@ master_spawn(struct master *m, int64_t now)
 	atomic_store(&m->slots[i].state, APP_SLOT_STARTING);
 	atomic_store(&m->slots[i].requests, 0);
 	atomic_store(&m->slots[i].busy_since, 0);
+	atomic_store(&m->slots[i].db_since, 0);
 	if ((pid = fork()) < 0) {
 		app_log_errno(BM_LOG_ERROR, NULL, "master", "fork");
 		atomic_store(&m->slots[i].state, APP_SLOT_FREE);
@@ -282,7 +283,13 @@ master_reaped(struct master *m, int i, int status, int64_t now)
 		app_log(expected && WEXITSTATUS(status) == 0 ? BM_LOG_INFO :
 		    BM_LOG_WARN, NULL, "master", "responder %ld exited with "
 		    "status %d", (long)p->pid, WEXITSTATUS(status));
-	if (!expected && lived < MASTER_FAST_DEATH_MS) {
+	/*
+	 * A crash loop is a responder dying young by itself (an exit status,
+	 * a fault).  SIGKILL comes from outside (an operator, the OOM
+	 * killer): the replacement starts at once.
+	 */
+	if (!expected && lived < MASTER_FAST_DEATH_MS &&
+	    !(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)) {
 		int64_t delay = MASTER_BACKOFF_MIN_MS;
 		unsigned k;
 
@@ -345,6 +352,7 @@ master_escalate(struct master *m, const char *why)
 		while (waitpid(m->procs[i].pid, NULL, 0) < 0 && errno == EINTR)
 			continue;
 		atomic_store(&m->slots[i].state, APP_SLOT_FREE);
+		atomic_store(&m->slots[i].db_since, 0);
 		memset(&m->procs[i], 0, sizeof(m->procs[i]));
 		n++;
 	}

@@ -34,3 +34,5 @@ TESTS += tests/integration/test-sync.py
 EXTRA_DIST += tests/integration/test-sync.py
 TESTS += tests/integration/test-valgrind.py
 EXTRA_DIST += tests/integration/test-valgrind.py
+TESTS += tests/integration/test-install.py
+EXTRA_DIST += tests/integration/test-install.py

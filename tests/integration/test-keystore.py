@@ -22,15 +22,30 @@ import bmtest
 
 t = bmtest.Test()
 KILLS = int(os.environ.get("BM_TEST_KILLS", "24"))
-t.plan(14)
+t.plan(16)
 
 TOKEN = "tok-ks-3c9e1f"
 keys_bin = t.build_file("botmatic-keys")
+
+# A store that cannot be opened stops the start with the path and the reason.
+bad = t.server({"BM_DB_HOME": "/dev/null/db", "BM_AUTH": "any"},
+               name="badstore", start=False)
+st = bad.run_to_exit()
+t.ok(st == 1 and bad.grep(r"ERROR .*BM_DB_HOME: .*/dev/null/db.*: "
+                          r"Not a directory"),
+     "an unusable BM_DB_HOME stops the start with the path and the reason",
+     bad.log())
 bm = t.botmatic({TOKEN})
 srv = t.server({"BOTMATIC_BASE_URL": bm.url, "BM_MODULES": t.module("testmod"),
                 "BM_WORKERS": "3", "BM_DB_WATCHDOG": "2",
                 "BM_LOG_LEVEL": "info"})
 ngx = t.nginx(srv)
+modes = {os.path.basename(srv.db): os.stat(srv.db).st_mode & 0o777}
+for f in os.listdir(srv.db):
+    modes[f] = os.stat(os.path.join(srv.db, f)).st_mode & 0o777
+t.ok(modes.pop(os.path.basename(srv.db)) == 0o700 and modes and
+     all(m == 0o600 for m in modes.values()),
+     "the environment is created 0700, its files 0600", modes)
 
 
 def keys(*args, **kw):

@@ -36,3 +36,5 @@ TESTS += tests/integration/test-valgrind.py
 EXTRA_DIST += tests/integration/test-valgrind.py
 TESTS += tests/integration/test-install.py
 EXTRA_DIST += tests/integration/test-install.py
+TESTS += tests/integration/test-consumer.py
+EXTRA_DIST += tests/integration/test-consumer.py

@@ -86,19 +86,15 @@ sync_env(const struct bm_ctx *ctx)
 	return env;
 }
 
-/* Maps record; NULL (logged) when a strict entry fails. */
+/* Maps record toward to; NULL (logged) when a strict entry fails. */
 static json_t *
-sync_map(struct app_env *env, const struct bm_ctx *ctx, const json_t *record,
-    enum map_side from, enum map_side to)
+sync_map(struct bm_ctx *ctx, const json_t *record, enum map_side to)
 {
-	const struct bm_host *host = app_host();
 	json_t *out = NULL;
 
-	if (host->map((struct bm_ctx *)ctx, record, to == MAP_BOTMATIC ?
+	if (app_host()->map(ctx, record, to == MAP_BOTMATIC ?
 	    BM_MAP_TO_BOTMATIC : BM_MAP_TO_EXT, &out) < 0)
 		return NULL;
-	(void)env;
-	(void)from;
 	return out;
 }
 
@@ -151,7 +147,7 @@ sync_push_to_botmatic(struct app_env *env, struct bm_ctx *ctx,
 	json_t *props, *res;
 	const char *idname = map_id_name(env->map, MAP_BOTMATIC);
 
-	if ((props = sync_map(env, ctx, ext, MAP_EXT, MAP_BOTMATIC)) == NULL)
+	if ((props = sync_map(ctx, ext, MAP_BOTMATIC)) == NULL)
 		return sync_fail("mapping failed");
 	json_object_del(props, idname != NULL ? idname : "id");
 	res = app_botmatic_contact_update(env->botmatic, ctx->request_id,
@@ -172,7 +168,7 @@ sync_ext_id_value(struct app_env *env, struct bm_ctx *ctx, const char *eid)
 	json_t *rec, *mapped = NULL, *v = NULL;
 
 	if (bname != NULL && (rec = json_pack("{s:s}", bname, eid)) != NULL) {
-		mapped = sync_map(env, ctx, rec, MAP_BOTMATIC, MAP_EXT);
+		mapped = sync_map(ctx, rec, MAP_EXT);
 		json_decref(rec);
 		v = json_incref(json_object_get(mapped, env->ext_id_key));
 		json_decref(mapped);
@@ -215,6 +211,37 @@ sync_create_external(struct app_env *env, struct bm_ctx *ctx,
 	return res;
 }
 
+/*
+ * What contact_created and contact_updated start with: the contact of the
+ * event, its Botmatic id into bid and its mapping toward ext into *ext
+ * (new).  Returns NULL, or a failure result (new) to answer with.
+ */
+static json_t *
+sync_event_ext(struct bm_ctx *ctx, json_t *data, char *bid, size_t cap,
+    json_t **contact, json_t **ext)
+{
+	*ext = NULL;
+	*contact = sync_event_contact(ctx, data);
+	if (*contact == NULL || sync_member_id(*contact, "id", bid, cap) < 0)
+		return sync_fail("no contact with an id in data");
+	if ((*ext = sync_map(ctx, *contact, MAP_EXT)) == NULL)
+		return sync_fail("mapping failed");
+	return NULL;
+}
+
+/* A creation's result reduced to {"success":true,"id":...}; steals res. */
+static json_t *
+sync_created_result(json_t *res)
+{
+	json_t *id;
+
+	if (res == NULL || !sync_ok(res))
+		return res;
+	id = json_incref(json_object_get(res, "id"));
+	json_decref(res);
+	return json_pack("{s:b, s:o}", "success", 1, "id", id);
+}
+
 /* contact_created: link to an existing external contact, or create one. */
 static enum bm_rc
 sync_created(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
@@ -227,16 +254,9 @@ sync_created(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
 	(void)arg;
 	if (env == NULL)
 		return BM_ERROR;
-	contact = sync_event_contact(ctx, data);
-	if (contact == NULL || sync_member_id(contact, "id", bid,
-	    sizeof(bid)) < 0) {
-		res = sync_fail("no contact with an id in data");
+	if ((res = sync_event_ext(ctx, data, bid, sizeof(bid), &contact,
+	    &ext)) != NULL)
 		goto out;
-	}
-	if ((ext = sync_map(env, ctx, contact, MAP_BOTMATIC, MAP_EXT)) == NULL) {
-		res = sync_fail("mapping failed");
-		goto out;
-	}
 	email = json_string_value(json_object_get(contact, "email"));
 	if (email != NULL && *email != '\0') {
 		found = env->consumer->get_by_email(ctx, email,
@@ -272,12 +292,7 @@ sync_created(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
 		    json_object_get(fc, "id"));
 		goto out;
 	}
-	res = sync_create_external(env, ctx, bid, ext);
-	if (sync_ok(res)) {
-		json_t *id = json_incref(json_object_get(res, "id"));
-		json_decref(res);
-		res = json_pack("{s:b, s:o}", "success", 1, "id", id);
-	}
+	res = sync_created_result(sync_create_external(env, ctx, bid, ext));
 out:
 	json_decref(ext);
 	json_decref(found);
@@ -297,16 +312,9 @@ sync_updated(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
 	(void)arg;
 	if (env == NULL)
 		return BM_ERROR;
-	contact = sync_event_contact(ctx, data);
-	if (contact == NULL || sync_member_id(contact, "id", bid,
-	    sizeof(bid)) < 0) {
-		res = sync_fail("no contact with an id in data");
+	if ((res = sync_event_ext(ctx, data, bid, sizeof(bid), &contact,
+	    &ext)) != NULL)
 		goto out;
-	}
-	if ((ext = sync_map(env, ctx, contact, MAP_BOTMATIC, MAP_EXT)) == NULL) {
-		res = sync_fail("mapping failed");
-		goto out;
-	}
 	rc = app_ks_ext_id_get(env->ks, ctx->request_id, ctx->token, bid,
 	    &eid);
 	if (rc < 0) {
@@ -334,11 +342,7 @@ sync_updated(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
 	}
 	res = sync_create_external(env, ctx, bid, ext);
 created:
-	if (res != NULL && sync_ok(res)) {
-		json_t *id = json_incref(json_object_get(res, "id"));
-		json_decref(res);
-		res = json_pack("{s:b, s:o}", "success", 1, "id", id);
-	}
+	res = sync_created_result(res);
 out:
 	free(eid);
 	json_decref(ext);
@@ -478,8 +482,7 @@ sync_import_page(struct app_env *env, struct bm_ctx *ctx, const json_t *page,
 			(*skipped)++;
 			continue;
 		}
-		if (rc < 0 || (mapped = sync_map(env, ctx, c, MAP_EXT,
-		    MAP_BOTMATIC)) == NULL) {
+		if (rc < 0 || (mapped = sync_map(ctx, c, MAP_BOTMATIC)) == NULL) {
 			(*failed)++;
 			continue;
 		}
@@ -601,7 +604,7 @@ app_sync_contact_create(struct bm_ctx *ctx, const json_t *ext)
 		return sync_fail("the keystore failed");
 	if (rc == 0)
 		return sync_fail("external contact %s is already linked", eid);
-	if ((mapped = sync_map(env, ctx, ext, MAP_EXT, MAP_BOTMATIC)) == NULL)
+	if ((mapped = sync_map(ctx, ext, MAP_BOTMATIC)) == NULL)
 		return sync_fail("mapping failed");
 	json_object_del(mapped, map_id_name(env->map, MAP_BOTMATIC));
 	res = app_botmatic_contact_create(env->botmatic, ctx->request_id,
@@ -663,8 +666,7 @@ app_sync_contacts_update(struct bm_ctx *ctx, const json_t *exts)
 
 		if (sync_member_id(c, env->ext_id_key, eid, sizeof(eid)) < 0 ||
 		    app_ks_botmatic_id_get(env->ks, ctx->request_id, ctx->token,
-		    eid, &bid) != 0 || (props = sync_map(env, ctx, c, MAP_EXT,
-		    MAP_BOTMATIC)) == NULL) {
+		    eid, &bid) != 0 || (props = sync_map(ctx, c, MAP_BOTMATIC)) == NULL) {
 			free(bid);
 			skipped++;
 			continue;

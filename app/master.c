@@ -673,6 +673,17 @@ app_master_run(char *const *envp)
 		app_log_errno(BM_LOG_ERROR, NULL, "master", "mmap");
 		goto out;
 	}
+	/*
+	 * After a crash of the whole server no supervisor saw the deaths, and
+	 * a plain open can hang in failchk (store.h): recover first, while
+	 * nothing of ours has the environment open.
+	 */
+	if (access(m->cur.conf.db_home, F_OK) == 0 &&
+	    store_recover(m->cur.conf.db_home, MASTER_RECOVER_TIMEOUT_MS, err,
+	    sizeof(err)) != STORE_OK) {
+		app_log(BM_LOG_ERROR, NULL, "keystore", "BM_DB_HOME: %s", err);
+		goto out;
+	}
 	if (master_probe_store(&m->cur.conf) < 0)
 		goto out;
 	if (app_listen_open(&m->lst, &m->cur.conf, err, sizeof(err)) < 0) {

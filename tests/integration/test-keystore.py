@@ -22,7 +22,7 @@ import bmtest
 
 t = bmtest.Test()
 KILLS = int(os.environ.get("BM_TEST_KILLS", "24"))
-t.plan(16)
+t.plan(18)
 
 TOKEN = "tok-ks-3c9e1f"
 keys_bin = t.build_file("botmatic-keys")
@@ -181,4 +181,41 @@ lost = [b for b, e in acked.items() if stored.get(b) != e]
 t.ok(len(acked) > 100 and not lost,
      "every pair whose save was answered 200 is stored (%d)" % len(acked),
      "lost: %r" % lost[:10])
+
+# --- 4. the whole server killed at once, under load ---------------------------
+acked.clear()
+stop.clear()
+threads = [threading.Thread(target=client, args=(n + 10,)) for n in range(4)]
+for th in threads:
+    th.start()
+time.sleep(1.5)
+victims = [srv.pid] + srv.responders()
+for pid in victims:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+srv.proc.wait(10)
+for pid in victims:
+    bmtest.wait_until(lambda: not bmtest.pid_alive(pid), 10)
+stop.set()
+for th in threads:
+    th.join(120)
+srv2 = t.server({"BOTMATIC_BASE_URL": bm.url,
+                 "BM_MODULES": t.module("testmod"), "BM_WORKERS": "3",
+                 "BM_LOG_LEVEL": "info", "BM_DB_HOME": srv.db}, name="after")
+ngx2 = t.nginx(srv2, name="nginx2")
+r = ngx2.post({"action": "save", "data": {"bid": "after", "eid": "crash"}},
+              token=TOKEN, timeout=60)
+t.is_(r.status, 200, "after the whole server was SIGKILLed, a new one "
+      "recovers the store at start and serves")
+p = keys("export")
+stored = {}
+for line in p.stdout.decode().splitlines():
+    o = json.loads(line)
+    if o.get("type") == "pair" and o.get("integration") == TOKEN:
+        stored[o["botmatic_id"]] = o["ext_id"]
+lost = [b for b, e in acked.items() if stored.get(b) != e]
+t.ok(acked and not lost, "no pair answered 200 before the crash is lost "
+     "(%d)" % len(acked), "lost: %r" % lost[:10])
 t.done()

@@ -419,8 +419,18 @@ out = json.loads(p.stdout.decode() or "null")
 t.ok(p.returncode == 0 and out == {"success": True, "imported": 5,
                                    "skipped": 1000, "failed": 0},
      "botmatic-fcgi --import-contacts imports what is new, once", p)
+for i in range(3):
+    ext.add({"prenom": "R%d" % i, "email": "r%d@example.com" % i})
+kenv = {k: v for k, v in srv.env.items() if k != "BM_DB_HOME"}
+p = subprocess.run([keys_bin, "-d", srv.db, "import-contacts",
+                    inst2[0]["install_id"]], env=kenv,
+                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+out = json.loads(p.stdout.decode() or "null")
+t.ok(p.returncode == 0 and out == {"success": True, "imported": 3,
+                                   "skipped": 1005, "failed": 0},
+     "botmatic-keys import-contacts does the same", p)
 r = ngx2.post({"action": "sync", "data": {"op": "import"}}, token=TOKEN)
-t.is_(r.json()["data"], {"success": True, "imported": 0, "skipped": 1005,
+t.is_(r.json()["data"], {"success": True, "imported": 0, "skipped": 1008,
                          "failed": 0}, "a module's import finds nothing new")
 t.ok(not srv.grep(TOKEN) and not srv.grep("ext-secret-key") and
      not srv.grep(inst["secret"]), "no token or secret in the log")

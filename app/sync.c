@@ -34,6 +34,14 @@ sync_fail(const char *fmt, ...)
 	return json_pack("{s:b, s:s}", "success", 0, "error", msg);
 }
 
+/* {"success":false,"error":"resource not found"}; new. */
+static json_t *
+sync_missing(void)
+{
+	return json_pack("{s:b, s:s}", "success", 0, "error",
+	    "resource not found");
+}
+
 static int
 sync_ok(const json_t *result)
 {
@@ -373,8 +381,7 @@ sync_deleted(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
 	    &eid);
 	if (rc != 0) {
 		res = rc < 0 ? sync_fail("the keystore failed") :
-		    json_pack("{s:b, s:s}", "success", 0, "error",
-		    "resource not found");
+		    sync_missing();
 		goto out;
 	}
 	res = env->consumer->del(ctx, eid, env->consumer->arg);
@@ -584,6 +591,24 @@ app_sync_import(struct app_env *env, const char *reqid, const char *token)
 	    "failed", (json_int_t)failed);
 }
 
+/*
+ * The external id of ext into eid and the Botmatic id linked to it into
+ * *bid (new, NULL when not linked).  Returns NULL, or a failure result
+ * (new): no external id, or the keystore failed.
+ */
+static json_t *
+sync_ext_link(struct app_env *env, struct bm_ctx *ctx, const json_t *ext,
+    char *eid, size_t cap, char **bid)
+{
+	*bid = NULL;
+	if (sync_member_id(ext, env->ext_id_key, eid, cap) < 0)
+		return sync_fail("the contact has no %s", env->ext_id_key);
+	if (app_ks_botmatic_id_get(env->ks, ctx->request_id, ctx->token, eid,
+	    bid) < 0)
+		return sync_fail("the keystore failed");
+	return NULL;
+}
+
 json_t *
 app_sync_contact_create(struct bm_ctx *ctx, const json_t *ext)
 {
@@ -591,19 +616,16 @@ app_sync_contact_create(struct bm_ctx *ctx, const json_t *ext)
 	struct app_env *env = sync_env(ctx);
 	json_t *mapped = NULL, *res = NULL;
 	char *known = NULL;
-	int rc;
 
 	if (env == NULL)
 		return sync_fail("contact sync is off");
-	if (sync_member_id(ext, env->ext_id_key, eid, sizeof(eid)) < 0)
-		return sync_fail("the contact has no %s", env->ext_id_key);
-	rc = app_ks_botmatic_id_get(env->ks, ctx->request_id, ctx->token, eid,
-	    &known);
-	free(known);
-	if (rc < 0)
-		return sync_fail("the keystore failed");
-	if (rc == 0)
+	if ((res = sync_ext_link(env, ctx, ext, eid, sizeof(eid), &known)) !=
+	    NULL)
+		return res;
+	if (known != NULL) {
+		free(known);
 		return sync_fail("external contact %s is already linked", eid);
+	}
 	if ((mapped = sync_map(ctx, ext, MAP_BOTMATIC)) == NULL)
 		return sync_fail("mapping failed");
 	json_object_del(mapped, map_id_name(env->map, MAP_BOTMATIC));
@@ -629,18 +651,14 @@ app_sync_contact_update(struct bm_ctx *ctx, const json_t *ext)
 	struct app_env *env = sync_env(ctx);
 	char *bid = NULL;
 	json_t *res;
-	int rc;
 
 	if (env == NULL)
 		return sync_fail("contact sync is off");
-	if (sync_member_id(ext, env->ext_id_key, eid, sizeof(eid)) < 0)
-		return sync_fail("the contact has no %s", env->ext_id_key);
-	rc = app_ks_botmatic_id_get(env->ks, ctx->request_id, ctx->token, eid,
-	    &bid);
-	if (rc != 0)
-		return rc < 0 ? sync_fail("the keystore failed") :
-		    json_pack("{s:b, s:s}", "success", 0, "error",
-		    "resource not found");
+	if ((res = sync_ext_link(env, ctx, ext, eid, sizeof(eid), &bid)) !=
+	    NULL)
+		return res;
+	if (bid == NULL)
+		return sync_missing();
 	res = sync_push_to_botmatic(env, ctx, bid, ext);
 	free(bid);
 	return res;
@@ -702,8 +720,7 @@ app_sync_contact_delete(struct bm_ctx *ctx, const char *eid)
 	    &bid);
 	if (rc != 0)
 		return rc < 0 ? sync_fail("the keystore failed") :
-		    json_pack("{s:b, s:s}", "success", 0, "error",
-		    "resource not found");
+		    sync_missing();
 	res = app_botmatic_contact_delete(env->botmatic, ctx->request_id,
 	    ctx->token, bid);
 	if (res != NULL && (sync_ok(res) || sync_not_found(res))) {

@@ -54,6 +54,16 @@ def keys(*args, **kw):
                           timeout=60, **kw)
 
 
+def stored_pairs():
+    """Every pair of TOKEN in the store, from botmatic-keys export."""
+    pairs = {}
+    for line in keys("export").stdout.decode().splitlines():
+        o = json.loads(line)
+        if o.get("type") == "pair" and o.get("integration") == TOKEN:
+            pairs[o["botmatic_id"]] = o["ext_id"]
+    return pairs
+
+
 def post(body, timeout=30):
     try:
         return ngx.post(body, token=TOKEN, timeout=timeout)
@@ -171,12 +181,7 @@ t.diag("%d kills, %d saves answered 200, worst return to service %.2fs, "
 t.ok(done >= 20, "at least 20 responders killed under load (%d)" % done)
 t.ok(worst < 60, "service came back within 60 s after every kill "
      "(worst %.1fs)" % worst)
-p = keys("export")
-stored = {}
-for line in p.stdout.decode().splitlines():
-    o = json.loads(line)
-    if o.get("type") == "pair" and o.get("integration") == TOKEN:
-        stored[o["botmatic_id"]] = o["ext_id"]
+stored = stored_pairs()
 lost = [b for b, e in acked.items() if stored.get(b) != e]
 t.ok(len(acked) > 100 and not lost,
      "every pair whose save was answered 200 is stored (%d)" % len(acked),
@@ -209,12 +214,7 @@ r = ngx2.post({"action": "save", "data": {"bid": "after", "eid": "crash"}},
               token=TOKEN, timeout=60)
 t.is_(r.status, 200, "after the whole server was SIGKILLed, a new one "
       "recovers the store at start and serves")
-p = keys("export")
-stored = {}
-for line in p.stdout.decode().splitlines():
-    o = json.loads(line)
-    if o.get("type") == "pair" and o.get("integration") == TOKEN:
-        stored[o["botmatic_id"]] = o["ext_id"]
+stored = stored_pairs()
 lost = [b for b, e in acked.items() if stored.get(b) != e]
 t.ok(acked and not lost, "no pair answered 200 before the crash is lost "
      "(%d)" % len(acked), "lost: %r" % lost[:10])

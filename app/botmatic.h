@@ -31,7 +31,6 @@
 #include <jansson.h>
 
 #include "conf.h"
-#include "http.h"
 
 struct app_botmatic;
 
@@ -67,7 +66,10 @@ json_t *app_botmatic_contacts_create(struct app_botmatic *bm,
 
 /*
  * PATCH /api/contacts/{id} {"contact_id":id,"contact":contact}; contact
- * (borrowed) is an object.  200: {"success":true}.
+ * (borrowed) is an object.  200: {"success":true}.  contact_id is what
+ * js-api-client sent, the contact's id: a JSON integer when id is written in
+ * decimal digits (Botmatic's ids are integers), else the string id (also
+ * for a leading zero or more than 64 bits, which an integer would change).
  */
 json_t *app_botmatic_contact_update(struct app_botmatic *bm,
     const char *reqid, const char *token, const char *id,

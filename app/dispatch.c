@@ -175,15 +175,15 @@ dispatch_lifecycle(struct app_env *env, struct bm_ctx *ctx,
 	}
 
 	for (i = 0; i < n; i++) {
-		enum bm_rc rc;
+		enum bm_rc hrc;
 
 		ctx->module = hooks[i].module;
-		rc = hooks[i].fn(ctx, envl->data, hooks[i].arg);
-		if (rc != BM_OK) {
+		hrc = hooks[i].fn(ctx, envl->data, hooks[i].arg);
+		if (hrc != BM_OK) {
 			app_log(BM_LOG_WARN, ctx->request_id, hooks[i].module,
-			    "%s hook failed (%d)", ctx->name, (int)rc);
+			    "%s hook failed (%d)", ctx->name, (int)hrc);
 			if (failed == BM_OK)
-				failed = rc;
+				failed = hrc;
 			if (!uninstall)
 				break;
 		}
@@ -204,10 +204,6 @@ dispatch_lifecycle(struct app_env *env, struct bm_ctx *ctx,
 		    reply);
 		goto out;
 	}
-	if (app_registry_next(reg, 0, ctx->name, &pos) != NULL) {
-		dispatch_handlers(env, ctx, envl, 0, ans);
-		goto out;
-	}
 	if (!uninstall && env->map != NULL) {
 		/* Contact sync: the mapped properties exist on Botmatic. */
 		json_t *reply = NULL;
@@ -216,18 +212,31 @@ dispatch_lifecycle(struct app_env *env, struct bm_ctx *ctx,
 		ctx->module = APP_SYNC_MODULE;
 		src = app_sync_install(ctx, &reply);
 		ctx->module = NULL;
-		if (src != BM_OK && created)
-			app_ks_install_delete(env->ks, ctx->request_id, ctx->token,
-			    NULL);
-		if (src == BM_OK && env->conf->import_on_install &&
-		    ctx->req->deferred != NULL) {
+		if (src != BM_OK) {
+			if (created)
+				app_ks_install_delete(env->ks, ctx->request_id,
+				    ctx->token, NULL);
+			answer_result(ans, ctx->req, APP_SYNC_MODULE, "install",
+			    src, reply);
+			goto out;
+		}
+		if (env->conf->import_on_install && ctx->req->deferred != NULL) {
 			struct app_deferred *d = ctx->req->deferred;
 			d->import = 1;
 			snprintf(d->token, sizeof(d->token), "%s", ctx->token);
 			snprintf(d->reqid, sizeof(d->reqid), "%s", ctx->request_id);
 		}
-		answer_result(ans, ctx->req, APP_SYNC_MODULE, "install", src,
-		    reply);
+		/* A module's own install handler, if any, gives the answer. */
+		if (app_registry_next(reg, 0, ctx->name, &pos) == NULL) {
+			answer_result(ans, ctx->req, APP_SYNC_MODULE, "install",
+			    src, reply);
+			goto out;
+		}
+		json_decref(reply);
+		pos = 0;
+	}
+	if (app_registry_next(reg, 0, ctx->name, &pos) != NULL) {
+		dispatch_handlers(env, ctx, envl, 0, ans);
 		goto out;
 	}
 	/* What the Node integrations answered: the request itself. */

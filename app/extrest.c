@@ -50,7 +50,7 @@ app_extrest_new(const struct app_conf *conf, const char *id_field, char *err,
 
 	if (conf->ext_base_url == NULL) {
 		snprintf(err, errlen, "BM_EXT_BASE_URL is not set");
-		goto fail;
+		goto out;
 	}
 	if (id_field == NULL || *id_field == '\0')
 		id_field = "id";
@@ -58,15 +58,15 @@ app_extrest_new(const struct app_conf *conf, const char *id_field, char *err,
 	    (x->id_field = strdup(id_field)) == NULL ||
 	    (x->http = app_http_new(conf)) == NULL) {
 		snprintf(err, errlen, "out of memory");
-		goto fail;
+		app_extrest_free(x);
+		x = NULL;
+		goto out;
 	}
 	x->conf = conf;
 	x->auth_replaced = h != NULL && strncasecmp(h, "Authorization:",
 	    sizeof("Authorization:") - 1) == 0;
+out:
 	return x;
-fail:
-	app_extrest_free(x);
-	return NULL;
 }
 
 void

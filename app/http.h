@@ -19,7 +19,6 @@
 
 #include <stddef.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 
 #include "conf.h"
@@ -28,6 +27,7 @@
 #define APP_HTTP_ANSWER_MAX (8UL * 1024 * 1024)
 
 struct app_http;
+struct curl_slist;  /* from <curl/curl.h>, included by callers */
 
 /*
  * Returns a new client (free with app_http_free) using conf's timeouts;

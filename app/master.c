@@ -227,6 +227,7 @@ master_spawn(struct master *m, int64_t now)
 	atomic_store(&m->slots[i].state, APP_SLOT_STARTING);
 	atomic_store(&m->slots[i].requests, 0);
 	atomic_store(&m->slots[i].busy_since, 0);
+	atomic_store(&m->slots[i].db_since, 0);
 	if ((pid = fork()) < 0) {
 		app_log_errno(BM_LOG_ERROR, NULL, "master", "fork");
 		atomic_store(&m->slots[i].state, APP_SLOT_FREE);
@@ -282,7 +283,13 @@ master_reaped(struct master *m, int i, int status, int64_t now)
 		app_log(expected && WEXITSTATUS(status) == 0 ? BM_LOG_INFO :
 		    BM_LOG_WARN, NULL, "master", "responder %ld exited with "
 		    "status %d", (long)p->pid, WEXITSTATUS(status));
-	if (!expected && lived < MASTER_FAST_DEATH_MS) {
+	/*
+	 * A crash loop is a responder dying young by itself (an exit status,
+	 * a fault).  SIGKILL comes from outside (an operator, the OOM
+	 * killer): the replacement starts at once.
+	 */
+	if (!expected && lived < MASTER_FAST_DEATH_MS &&
+	    !(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)) {
 		int64_t delay = MASTER_BACKOFF_MIN_MS;
 		unsigned k;
 
@@ -345,6 +352,7 @@ master_escalate(struct master *m, const char *why)
 		while (waitpid(m->procs[i].pid, NULL, 0) < 0 && errno == EINTR)
 			continue;
 		atomic_store(&m->slots[i].state, APP_SLOT_FREE);
+		atomic_store(&m->slots[i].db_since, 0);
 		memset(&m->procs[i], 0, sizeof(m->procs[i]));
 		n++;
 	}
@@ -665,6 +673,17 @@ app_master_run(char *const *envp)
 		app_log_errno(BM_LOG_ERROR, NULL, "master", "mmap");
 		goto out;
 	}
+	/*
+	 * After a crash of the whole server no supervisor saw the deaths, and
+	 * a plain open can hang in failchk (store.h): recover first, while
+	 * nothing of ours has the environment open.
+	 */
+	if (access(m->cur.conf.db_home, F_OK) == 0 &&
+	    store_recover(m->cur.conf.db_home, MASTER_RECOVER_TIMEOUT_MS, err,
+	    sizeof(err)) != STORE_OK) {
+		app_log(BM_LOG_ERROR, NULL, "keystore", "BM_DB_HOME: %s", err);
+		goto out;
+	}
 	if (master_probe_store(&m->cur.conf) < 0)
 		goto out;
 	if (app_listen_open(&m->lst, &m->cur.conf, err, sizeof(err)) < 0) {
@@ -708,5 +727,28 @@ out:
 	if (m->slots != NULL)
 		munmap(m->slots, sizeof(struct app_slot) * MASTER_SLOTS);
 	free(m);
+	return rc;
+}
+
+int
+app_master_import(char *const *envp, const char *install_id)
+{
+	struct app_worker_args args;
+	struct master_gen g;
+	struct app_slot slot;
+	int rc;
+
+	if (master_gen_load(&g, envp) < 0)
+		return 1;
+	memset(&args, 0, sizeof(args));
+	memset(&slot, 0, sizeof(slot));
+	args.listen_fd = -1;
+	args.conf = &g.conf;
+	args.reg = g.reg;
+	args.mods = g.mods;
+	args.slot = &slot;
+	args.map = g.map;
+	rc = app_worker_import(&args, install_id);
+	master_gen_free(&g);
 	return rc;
 }

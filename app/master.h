@@ -14,4 +14,11 @@
  */
 int app_master_run(char *const *envp);
 
+/*
+ * Runs one import of every external contact of installation install_id
+ * in this process (botmatic-fcgi --import-contacts), with the server's
+ * configuration.  Safe while the server runs.  Returns the exit status.
+ */
+int app_master_import(char *const *envp, const char *install_id);
+
 #endif

@@ -34,6 +34,14 @@ sync_fail(const char *fmt, ...)
 	return json_pack("{s:b, s:s}", "success", 0, "error", msg);
 }
 
+/* {"success":false,"error":"resource not found"}; new. */
+static json_t *
+sync_missing(void)
+{
+	return json_pack("{s:b, s:s}", "success", 0, "error",
+	    "resource not found");
+}
+
 static int
 sync_ok(const json_t *result)
 {
@@ -86,19 +94,15 @@ sync_env(const struct bm_ctx *ctx)
 	return env;
 }
 
-/* Maps record; NULL (logged) when a strict entry fails. */
+/* Maps record toward to; NULL (logged) when a strict entry fails. */
 static json_t *
-sync_map(struct app_env *env, const struct bm_ctx *ctx, const json_t *record,
-    enum map_side from, enum map_side to)
+sync_map(struct bm_ctx *ctx, const json_t *record, enum map_side to)
 {
-	const struct bm_host *host = app_host();
 	json_t *out = NULL;
 
-	if (host->map((struct bm_ctx *)ctx, record, to == MAP_BOTMATIC ?
+	if (app_host()->map(ctx, record, to == MAP_BOTMATIC ?
 	    BM_MAP_TO_BOTMATIC : BM_MAP_TO_EXT, &out) < 0)
 		return NULL;
-	(void)env;
-	(void)from;
 	return out;
 }
 
@@ -151,7 +155,7 @@ sync_push_to_botmatic(struct app_env *env, struct bm_ctx *ctx,
 	json_t *props, *res;
 	const char *idname = map_id_name(env->map, MAP_BOTMATIC);
 
-	if ((props = sync_map(env, ctx, ext, MAP_EXT, MAP_BOTMATIC)) == NULL)
+	if ((props = sync_map(ctx, ext, MAP_BOTMATIC)) == NULL)
 		return sync_fail("mapping failed");
 	json_object_del(props, idname != NULL ? idname : "id");
 	res = app_botmatic_contact_update(env->botmatic, ctx->request_id,
@@ -172,7 +176,7 @@ sync_ext_id_value(struct app_env *env, struct bm_ctx *ctx, const char *eid)
 	json_t *rec, *mapped = NULL, *v = NULL;
 
 	if (bname != NULL && (rec = json_pack("{s:s}", bname, eid)) != NULL) {
-		mapped = sync_map(env, ctx, rec, MAP_BOTMATIC, MAP_EXT);
+		mapped = sync_map(ctx, rec, MAP_EXT);
 		json_decref(rec);
 		v = json_incref(json_object_get(mapped, env->ext_id_key));
 		json_decref(mapped);
@@ -215,6 +219,37 @@ sync_create_external(struct app_env *env, struct bm_ctx *ctx,
 	return res;
 }
 
+/*
+ * What contact_created and contact_updated start with: the contact of the
+ * event, its Botmatic id into bid and its mapping toward ext into *ext
+ * (new).  Returns NULL, or a failure result (new) to answer with.
+ */
+static json_t *
+sync_event_ext(struct bm_ctx *ctx, json_t *data, char *bid, size_t cap,
+    json_t **contact, json_t **ext)
+{
+	*ext = NULL;
+	*contact = sync_event_contact(ctx, data);
+	if (*contact == NULL || sync_member_id(*contact, "id", bid, cap) < 0)
+		return sync_fail("no contact with an id in data");
+	if ((*ext = sync_map(ctx, *contact, MAP_EXT)) == NULL)
+		return sync_fail("mapping failed");
+	return NULL;
+}
+
+/* A creation's result reduced to {"success":true,"id":...}; steals res. */
+static json_t *
+sync_created_result(json_t *res)
+{
+	json_t *id;
+
+	if (res == NULL || !sync_ok(res))
+		return res;
+	id = json_incref(json_object_get(res, "id"));
+	json_decref(res);
+	return json_pack("{s:b, s:o}", "success", 1, "id", id);
+}
+
 /* contact_created: link to an existing external contact, or create one. */
 static enum bm_rc
 sync_created(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
@@ -227,16 +262,9 @@ sync_created(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
 	(void)arg;
 	if (env == NULL)
 		return BM_ERROR;
-	contact = sync_event_contact(ctx, data);
-	if (contact == NULL || sync_member_id(contact, "id", bid,
-	    sizeof(bid)) < 0) {
-		res = sync_fail("no contact with an id in data");
+	if ((res = sync_event_ext(ctx, data, bid, sizeof(bid), &contact,
+	    &ext)) != NULL)
 		goto out;
-	}
-	if ((ext = sync_map(env, ctx, contact, MAP_BOTMATIC, MAP_EXT)) == NULL) {
-		res = sync_fail("mapping failed");
-		goto out;
-	}
 	email = json_string_value(json_object_get(contact, "email"));
 	if (email != NULL && *email != '\0') {
 		found = env->consumer->get_by_email(ctx, email,
@@ -272,12 +300,7 @@ sync_created(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
 		    json_object_get(fc, "id"));
 		goto out;
 	}
-	res = sync_create_external(env, ctx, bid, ext);
-	if (sync_ok(res)) {
-		json_t *id = json_incref(json_object_get(res, "id"));
-		json_decref(res);
-		res = json_pack("{s:b, s:o}", "success", 1, "id", id);
-	}
+	res = sync_created_result(sync_create_external(env, ctx, bid, ext));
 out:
 	json_decref(ext);
 	json_decref(found);
@@ -297,16 +320,9 @@ sync_updated(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
 	(void)arg;
 	if (env == NULL)
 		return BM_ERROR;
-	contact = sync_event_contact(ctx, data);
-	if (contact == NULL || sync_member_id(contact, "id", bid,
-	    sizeof(bid)) < 0) {
-		res = sync_fail("no contact with an id in data");
+	if ((res = sync_event_ext(ctx, data, bid, sizeof(bid), &contact,
+	    &ext)) != NULL)
 		goto out;
-	}
-	if ((ext = sync_map(env, ctx, contact, MAP_BOTMATIC, MAP_EXT)) == NULL) {
-		res = sync_fail("mapping failed");
-		goto out;
-	}
 	rc = app_ks_ext_id_get(env->ks, ctx->request_id, ctx->token, bid,
 	    &eid);
 	if (rc < 0) {
@@ -334,11 +350,7 @@ sync_updated(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
 	}
 	res = sync_create_external(env, ctx, bid, ext);
 created:
-	if (res != NULL && sync_ok(res)) {
-		json_t *id = json_incref(json_object_get(res, "id"));
-		json_decref(res);
-		res = json_pack("{s:b, s:o}", "success", 1, "id", id);
-	}
+	res = sync_created_result(res);
 out:
 	free(eid);
 	json_decref(ext);
@@ -369,8 +381,7 @@ sync_deleted(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
 	    &eid);
 	if (rc != 0) {
 		res = rc < 0 ? sync_fail("the keystore failed") :
-		    json_pack("{s:b, s:s}", "success", 0, "error",
-		    "resource not found");
+		    sync_missing();
 		goto out;
 	}
 	res = env->consumer->del(ctx, eid, env->consumer->arg);
@@ -478,8 +489,7 @@ sync_import_page(struct app_env *env, struct bm_ctx *ctx, const json_t *page,
 			(*skipped)++;
 			continue;
 		}
-		if (rc < 0 || (mapped = sync_map(env, ctx, c, MAP_EXT,
-		    MAP_BOTMATIC)) == NULL) {
+		if (rc < 0 || (mapped = sync_map(ctx, c, MAP_BOTMATIC)) == NULL) {
 			(*failed)++;
 			continue;
 		}
@@ -581,6 +591,24 @@ app_sync_import(struct app_env *env, const char *reqid, const char *token)
 	    "failed", (json_int_t)failed);
 }
 
+/*
+ * The external id of ext into eid and the Botmatic id linked to it into
+ * *bid (new, NULL when not linked).  Returns NULL, or a failure result
+ * (new): no external id, or the keystore failed.
+ */
+static json_t *
+sync_ext_link(struct app_env *env, struct bm_ctx *ctx, const json_t *ext,
+    char *eid, size_t cap, char **bid)
+{
+	*bid = NULL;
+	if (sync_member_id(ext, env->ext_id_key, eid, cap) < 0)
+		return sync_fail("the contact has no %s", env->ext_id_key);
+	if (app_ks_botmatic_id_get(env->ks, ctx->request_id, ctx->token, eid,
+	    bid) < 0)
+		return sync_fail("the keystore failed");
+	return NULL;
+}
+
 json_t *
 app_sync_contact_create(struct bm_ctx *ctx, const json_t *ext)
 {
@@ -588,20 +616,17 @@ app_sync_contact_create(struct bm_ctx *ctx, const json_t *ext)
 	struct app_env *env = sync_env(ctx);
 	json_t *mapped = NULL, *res = NULL;
 	char *known = NULL;
-	int rc;
 
 	if (env == NULL)
 		return sync_fail("contact sync is off");
-	if (sync_member_id(ext, env->ext_id_key, eid, sizeof(eid)) < 0)
-		return sync_fail("the contact has no %s", env->ext_id_key);
-	rc = app_ks_botmatic_id_get(env->ks, ctx->request_id, ctx->token, eid,
-	    &known);
-	free(known);
-	if (rc < 0)
-		return sync_fail("the keystore failed");
-	if (rc == 0)
+	if ((res = sync_ext_link(env, ctx, ext, eid, sizeof(eid), &known)) !=
+	    NULL)
+		return res;
+	if (known != NULL) {
+		free(known);
 		return sync_fail("external contact %s is already linked", eid);
-	if ((mapped = sync_map(env, ctx, ext, MAP_EXT, MAP_BOTMATIC)) == NULL)
+	}
+	if ((mapped = sync_map(ctx, ext, MAP_BOTMATIC)) == NULL)
 		return sync_fail("mapping failed");
 	json_object_del(mapped, map_id_name(env->map, MAP_BOTMATIC));
 	res = app_botmatic_contact_create(env->botmatic, ctx->request_id,
@@ -626,18 +651,14 @@ app_sync_contact_update(struct bm_ctx *ctx, const json_t *ext)
 	struct app_env *env = sync_env(ctx);
 	char *bid = NULL;
 	json_t *res;
-	int rc;
 
 	if (env == NULL)
 		return sync_fail("contact sync is off");
-	if (sync_member_id(ext, env->ext_id_key, eid, sizeof(eid)) < 0)
-		return sync_fail("the contact has no %s", env->ext_id_key);
-	rc = app_ks_botmatic_id_get(env->ks, ctx->request_id, ctx->token, eid,
-	    &bid);
-	if (rc != 0)
-		return rc < 0 ? sync_fail("the keystore failed") :
-		    json_pack("{s:b, s:s}", "success", 0, "error",
-		    "resource not found");
+	if ((res = sync_ext_link(env, ctx, ext, eid, sizeof(eid), &bid)) !=
+	    NULL)
+		return res;
+	if (bid == NULL)
+		return sync_missing();
 	res = sync_push_to_botmatic(env, ctx, bid, ext);
 	free(bid);
 	return res;
@@ -663,8 +684,7 @@ app_sync_contacts_update(struct bm_ctx *ctx, const json_t *exts)
 
 		if (sync_member_id(c, env->ext_id_key, eid, sizeof(eid)) < 0 ||
 		    app_ks_botmatic_id_get(env->ks, ctx->request_id, ctx->token,
-		    eid, &bid) != 0 || (props = sync_map(env, ctx, c, MAP_EXT,
-		    MAP_BOTMATIC)) == NULL) {
+		    eid, &bid) != 0 || (props = sync_map(ctx, c, MAP_BOTMATIC)) == NULL) {
 			free(bid);
 			skipped++;
 			continue;
@@ -700,8 +720,7 @@ app_sync_contact_delete(struct bm_ctx *ctx, const char *eid)
 	    &bid);
 	if (rc != 0)
 		return rc < 0 ? sync_fail("the keystore failed") :
-		    json_pack("{s:b, s:s}", "success", 0, "error",
-		    "resource not found");
+		    sync_missing();
 	res = app_botmatic_contact_delete(env->botmatic, ctx->request_id,
 	    ctx->token, bid);
 	if (res != NULL && (sync_ok(res) || sync_not_found(res))) {

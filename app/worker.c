@@ -229,6 +229,68 @@ worker_consumer(struct app_env *env, const struct app_worker_args *args,
 	return 0;
 }
 
+int
+app_worker_import(const struct app_worker_args *args, const char *install_id)
+{
+	struct app_env env = { args->conf, args->reg, NULL, NULL, args->neg,
+	    args->map, NULL, NULL };
+	struct app_extrest *rest = NULL;
+	struct bm_consumer restc;
+	struct app_keystore ks;
+	char err[512], *token = NULL, *secret = NULL, *text = NULL;
+	json_t *res = NULL;
+	int rc = 1;
+
+	memset(&ks, 0, sizeof(ks));
+	if (args->map == NULL) {
+		app_log(BM_LOG_ERROR, NULL, "import", "contact sync is off: set "
+		    "BM_MAPPINGS");
+		return 1;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
+	    (env.botmatic = app_botmatic_new(args->conf)) == NULL) {
+		app_log(BM_LOG_ERROR, NULL, "import", "libcurl init failed");
+		goto out;
+	}
+	if (app_ks_open(&ks, args->conf, args->slot, err, sizeof(err)) < 0) {
+		app_log(BM_LOG_ERROR, NULL, "keystore", "%s", err);
+		goto out;
+	}
+	env.ks = &ks;
+	if (worker_consumer(&env, args, &rest, &restc) < 0 ||
+	    app_modules_init_process(args->mods) < 0)
+		goto out;
+	switch (app_ks_install_by_id(&ks, "import", install_id, &token,
+	    &secret)) {
+	case 0:
+		break;
+	case 1:
+		app_log(BM_LOG_ERROR, NULL, "import", "no installation %s",
+		    install_id);
+		goto out;
+	default:
+		goto out;
+	}
+	res = app_sync_import(&env, "import", token);
+	if (res != NULL && (text = json_dumps(res, JSON_COMPACT)) != NULL)
+		printf("%s\n", text);
+	rc = json_is_true(json_object_get(res, "success")) ? 0 : 1;
+out:
+	app_modules_exit_process(args->mods);
+	if (env.ks != NULL)
+		app_ks_close(env.ks);
+	app_extrest_free(rest);
+	app_botmatic_free(env.botmatic);
+	curl_global_cleanup();
+	if (token != NULL)
+		explicit_bzero(token, strlen(token));
+	free(token);
+	free(secret);
+	free(text);
+	json_decref(res);
+	return rc;
+}
+
 void
 app_worker_main(const struct app_worker_args *args)
 {

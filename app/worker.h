@@ -56,6 +56,15 @@ struct app_worker_args {
 void app_worker_main(const struct app_worker_args *args)
     __attribute__((noreturn));
 
+/*
+ * Imports every external contact of the installation install_id once, in
+ * this process, as a responder would (botmatic-fcgi --import-contacts).
+ * Prints the result as JSON on stdout.  Returns 0 when it succeeded, 1
+ * otherwise (logged).
+ */
+int app_worker_import(const struct app_worker_args *args,
+    const char *install_id);
+
 /* CLOCK_MONOTONIC in milliseconds. */
 int64_t app_now_ms(void);
 

@@ -51,6 +51,9 @@ static const char usage[] =
 "  import-redis [FILE|-]                 read js-redis-key-store's keys as\n"
 "                                        JSON lines {\"key\":..,\"value\":..}\n"
 "  verify [--show-tokens]                check that both directions agree\n"
+"  import-contacts INSTALL_ID            import every external contact of an\n"
+"                                        installation (runs botmatic-fcgi\n"
+"                                        --import-contacts with BM_* settings)\n"
 "  recover                               full recovery: ONLY with the server\n"
 "                                        stopped (nothing else may have the\n"
 "                                        environment open)\n"
@@ -813,7 +816,37 @@ static const struct cmd cmds[] = {
 	{ "delete", 3, 3 }, { "delete-all", 1, 1 }, { "list", 1, 1 },
 	{ "installs", 0, 1 }, { "export", 0, 0 }, { "import", 0, 1 },
 	{ "import-redis", 0, 1 }, { "verify", 0, 1 }, { "recover", 0, 0 },
+	{ "import-contacts", 1, 1 },
 };
+
+/*
+ * import-contacts INSTALL_ID: the import needs the Botmatic API, the
+ * mapping and the external service, none of which belongs in this tool:
+ * it hands over to the server's own one-shot mode, found beside this
+ * program (or on PATH), with the same environment.  Returns only on error.
+ */
+static int
+cmd_import_contacts(const char *home, const char *install_id)
+{
+	char self[4096], *slash;
+	ssize_t n;
+
+	if (setenv("BM_DB_HOME", home, 1) < 0)
+		return fail("setenv: %s", strerror(errno));
+	n = readlink("/proc/self/exe", self, sizeof(self) - 32);
+	if (n > 0) {
+		self[n] = '\0';
+		if ((slash = strrchr(self, '/')) != NULL) {
+			strcpy(slash + 1, "botmatic-fcgi");
+			execl(self, "botmatic-fcgi", "--import-contacts",
+			    install_id, (char *)NULL);
+		}
+	}
+	execlp("botmatic-fcgi", "botmatic-fcgi", "--import-contacts",
+	    install_id, (char *)NULL);
+	return fail("import-contacts: cannot run botmatic-fcgi: %s",
+	    strerror(errno));
+}
 
 static int
 run(struct store *s, const char *cmd, int argc, char **argv)
@@ -923,6 +956,8 @@ main(int argc, char **argv)
 	else
 		return fail("BM_DB_DURABILITY: \"%s\" is not sync or write",
 		    dur);
+	if (strcmp(cmd, "import-contacts") == 0)
+		return cmd_import_contacts(o.home, argv[0]);
 	if (strcmp(cmd, "recover") == 0) {
 		if (store_recover(o.home, RECOVER_MS, err, sizeof(err)) !=
 		    STORE_OK)

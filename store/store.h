@@ -263,7 +263,8 @@ int store_apply(struct store *s, const struct store_op *ops, size_t n,
  * has the matching ext -> botmatic entry and the other way round.  Each
  * problem found (confirmed inside a transaction, so writes running meanwhile
  * do not cause false alarms) is passed to fn with a short description
- * ("missing reverse", "reverse differs"), the integration and the pair as
+ * ("botmatic->ext entry without reverse", "... whose reverse differs", the
+ * same for ext->botmatic, "malformed key"), the integration and the pair as
  * stored in the direction where it was seen (bid, eid).  *problems (may be
  * NULL) gets the count.  Returns STORE_OK (whatever the count) or an error.
  */

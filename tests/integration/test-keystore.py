@@ -22,21 +22,46 @@ import bmtest
 
 t = bmtest.Test()
 KILLS = int(os.environ.get("BM_TEST_KILLS", "24"))
-t.plan(14)
+t.plan(18)
 
 TOKEN = "tok-ks-3c9e1f"
 keys_bin = t.build_file("botmatic-keys")
+
+# A store that cannot be opened stops the start with the path and the reason.
+bad = t.server({"BM_DB_HOME": "/dev/null/db", "BM_AUTH": "any"},
+               name="badstore", start=False)
+st = bad.run_to_exit()
+t.ok(st == 1 and bad.grep(r"ERROR .*BM_DB_HOME: .*/dev/null/db.*: "
+                          r"Not a directory"),
+     "an unusable BM_DB_HOME stops the start with the path and the reason",
+     bad.log())
 bm = t.botmatic({TOKEN})
 srv = t.server({"BOTMATIC_BASE_URL": bm.url, "BM_MODULES": t.module("testmod"),
                 "BM_WORKERS": "3", "BM_DB_WATCHDOG": "2",
                 "BM_LOG_LEVEL": "info"})
 ngx = t.nginx(srv)
+modes = {os.path.basename(srv.db): os.stat(srv.db).st_mode & 0o777}
+for f in os.listdir(srv.db):
+    modes[f] = os.stat(os.path.join(srv.db, f)).st_mode & 0o777
+t.ok(modes.pop(os.path.basename(srv.db)) == 0o700 and modes and
+     all(m == 0o600 for m in modes.values()),
+     "the environment is created 0700, its files 0600", modes)
 
 
 def keys(*args, **kw):
     return subprocess.run([keys_bin, "-d", srv.db] + list(args),
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           timeout=60, **kw)
+
+
+def stored_pairs():
+    """Every pair of TOKEN in the store, from botmatic-keys export."""
+    pairs = {}
+    for line in keys("export").stdout.decode().splitlines():
+        o = json.loads(line)
+        if o.get("type") == "pair" and o.get("integration") == TOKEN:
+            pairs[o["botmatic_id"]] = o["ext_id"]
+    return pairs
 
 
 def post(body, timeout=30):
@@ -156,14 +181,41 @@ t.diag("%d kills, %d saves answered 200, worst return to service %.2fs, "
 t.ok(done >= 20, "at least 20 responders killed under load (%d)" % done)
 t.ok(worst < 60, "service came back within 60 s after every kill "
      "(worst %.1fs)" % worst)
-p = keys("export")
-stored = {}
-for line in p.stdout.decode().splitlines():
-    o = json.loads(line)
-    if o.get("type") == "pair" and o.get("integration") == TOKEN:
-        stored[o["botmatic_id"]] = o["ext_id"]
+stored = stored_pairs()
 lost = [b for b, e in acked.items() if stored.get(b) != e]
 t.ok(len(acked) > 100 and not lost,
      "every pair whose save was answered 200 is stored (%d)" % len(acked),
      "lost: %r" % lost[:10])
+
+# --- 4. the whole server killed at once, under load ---------------------------
+acked.clear()
+stop.clear()
+threads = [threading.Thread(target=client, args=(n + 10,)) for n in range(4)]
+for th in threads:
+    th.start()
+time.sleep(1.5)
+victims = [srv.pid] + srv.responders()
+for pid in victims:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+srv.proc.wait(10)
+for pid in victims:
+    bmtest.wait_until(lambda: not bmtest.pid_alive(pid), 10)
+stop.set()
+for th in threads:
+    th.join(120)
+srv2 = t.server({"BOTMATIC_BASE_URL": bm.url,
+                 "BM_MODULES": t.module("testmod"), "BM_WORKERS": "3",
+                 "BM_LOG_LEVEL": "info", "BM_DB_HOME": srv.db}, name="after")
+ngx2 = t.nginx(srv2, name="nginx2")
+r = ngx2.post({"action": "save", "data": {"bid": "after", "eid": "crash"}},
+              token=TOKEN, timeout=60)
+t.is_(r.status, 200, "after the whole server was SIGKILLed, a new one "
+      "recovers the store at start and serves")
+stored = stored_pairs()
+lost = [b for b, e in acked.items() if stored.get(b) != e]
+t.ok(acked and not lost, "no pair answered 200 before the crash is lost "
+     "(%d)" % len(acked), "lost: %r" % lost[:10])
 t.done()

@@ -105,6 +105,8 @@ class Botmatic:
                 return 201, {"id": self.next - 1}, 0
         if p.startswith("/api/contacts") and rec.method in ("PATCH",):
             return 200, {"success": True}, 0
+        if p == "/api/campaigns/execute-event":
+            return 200, {"success": True}, 0
         if p.startswith("/api/contacts/") and rec.method == "DELETE":
             return 204, b"", 0
         return 404, {"error": "unexpected"}, 0
@@ -123,7 +125,7 @@ env = {"BOTMATIC_BASE_URL": bm_si.url, "BM_EXT_BASE_URL": ext_si.url,
        "BM_MAPPINGS": mapfile, "BM_EXT_LIST_FIELD": "items",
        "BM_EXT_AUTH_HEADER": "X-Api-Key: ext-secret-key",
        "BM_HTTP_TIMEOUT": "1500", "BM_IMPORT_PAGE": "30",
-       "BM_MODULES": t.module("set_property"),
+       "BM_MODULES": t.module("set_property") + ":" + t.module("testmod"),
        "BM_MOD_SET_PROPERTY_PROPERTIES": "plan,status"}
 srv = t.server(env)
 ngx = t.nginx(srv)
@@ -328,6 +330,42 @@ t.ok(r.json() == {"success": True} and bid not in pairs() and
      bm_si.received("DELETE", "/api/contacts/" + bid),
      "external route: a signed deletion deletes it and the pair", r)
 
+# --- the same operations called by a module through <botmatic/module.h> ----------------------
+def sync(op, arg=None, **kw):
+    body = dict({"op": op}, **kw)
+    if arg is not None:
+        body["arg"] = arg
+    return post({"action": "sync", "data": body}).json()
+
+
+bm_si.clear()
+r = sync("create", {"id_candidate": 600, "prenom": "Mo"})
+mo = str(r["data"].get("id"))
+t.ok(r["data"]["success"] is True and pairs().get(mo) == "600",
+     "module: contact_create creates on Botmatic and saves the pair", r)
+r = sync("create", {"id_candidate": 600, "prenom": "Mo"})
+t.ok(r["data"]["success"] is False and "already linked" in
+     r["data"]["error"], "module: creating a linked contact again is refused",
+     r)
+bm_si.clear()
+r = sync("update_many", [{"id_candidate": 600, "prenom": "Moe"},
+                         {"id_candidate": 999, "prenom": "Nobody"}])
+many = bm_si.received("PATCH", "/api/contacts")
+t.ok(r["data"]["success"] is True and r["data"]["skipped"] == 1 and
+     len(many) == 1 and many[0].json() == {"contacts": [
+         {"contact_id": mo, "contact_props": {"firstname": "Moe"}}]},
+     "module: contacts_update patches the linked ones, skips the others",
+     r, many)
+bm_si.clear()
+r = sync("campaign", [int(mo)], event="welcome")
+ev = bm_si.received("POST", "/api/campaigns/execute-event")
+t.ok(len(ev) == 1 and ev[0].json() == {"event_name": "welcome",
+                                       "contacts": [int(mo)]},
+     "module: campaign_event fires the event for the contacts", r, ev)
+r = sync("delete", "600")
+t.ok(r["data"]["success"] is True and mo not in pairs(),
+     "module: contact_delete deletes on Botmatic and forgets the pair", r)
+
 # --- uninstall --------------------------------------------------------------------------------
 r = event("uninstall", {})
 t.ok(r.status == 200 and r.json()["success"] is True and pairs() == {},
@@ -369,6 +407,31 @@ srv.wait_log(r"import: done", 120, since=mark)
 t.ok(not bm_si.received("POST", "/api/contacts") and
      srv.grep(r"import: done: 0 imported, 1000 already linked", since=mark),
      "importing again creates no duplicate")
+# On demand: from the command line (with the server's environment, while it
+# runs), then from a module.
+for i in range(5):
+    ext.add({"prenom": "Q%d" % i, "email": "q%d@example.com" % i})
+inst2 = [json.loads(l) for l in keys("installs").stdout.decode().splitlines()]
+p = subprocess.run([t.build_file("botmatic-fcgi"), "--import-contacts",
+                    inst2[0]["install_id"]], env=srv.env,
+                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+out = json.loads(p.stdout.decode() or "null")
+t.ok(p.returncode == 0 and out == {"success": True, "imported": 5,
+                                   "skipped": 1000, "failed": 0},
+     "botmatic-fcgi --import-contacts imports what is new, once", p)
+for i in range(3):
+    ext.add({"prenom": "R%d" % i, "email": "r%d@example.com" % i})
+kenv = {k: v for k, v in srv.env.items() if k != "BM_DB_HOME"}
+p = subprocess.run([keys_bin, "-d", srv.db, "import-contacts",
+                    inst2[0]["install_id"]], env=kenv,
+                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+out = json.loads(p.stdout.decode() or "null")
+t.ok(p.returncode == 0 and out == {"success": True, "imported": 3,
+                                   "skipped": 1005, "failed": 0},
+     "botmatic-keys import-contacts does the same", p)
+r = ngx2.post({"action": "sync", "data": {"op": "import"}}, token=TOKEN)
+t.is_(r.json()["data"], {"success": True, "imported": 0, "skipped": 1008,
+                         "failed": 0}, "a module's import finds nothing new")
 t.ok(not srv.grep(TOKEN) and not srv.grep("ext-secret-key") and
      not srv.grep(inst["secret"]), "no token or secret in the log")
 t.done()

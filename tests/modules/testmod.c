@@ -213,6 +213,181 @@ tm_map(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
 	return BM_OK;
 }
 
+/*
+ * The external -> Botmatic operations of bm_host:
+ * {"op":"create"|"update"|"update_many"|"delete"|"import"|"campaign"|
+ *  "properties", ...}; answers the operation's result as data.
+ */
+static enum bm_rc
+tm_sync(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
+{
+	const char *op = json_string_value(json_object_get(data, "op"));
+	json_t *arg1 = json_object_get(data, "arg"), *res = NULL;
+	const struct bm_host *h = ctx->host;
+
+	(void)arg;
+	if (op == NULL)
+		return BM_EINPUT;
+	if (strcmp(op, "create") == 0)
+		res = h->contact_create(ctx, arg1);
+	else if (strcmp(op, "update") == 0)
+		res = h->contact_update(ctx, arg1);
+	else if (strcmp(op, "update_many") == 0)
+		res = h->contacts_update(ctx, arg1);
+	else if (strcmp(op, "delete") == 0)
+		res = h->contact_delete(ctx, json_string_value(arg1));
+	else if (strcmp(op, "import") == 0)
+		res = h->contacts_import(ctx);
+	else if (strcmp(op, "campaign") == 0)
+		res = h->campaign_event(ctx, json_string_value(json_object_get(
+		    data, "event")), arg1);
+	else if (strcmp(op, "properties") == 0)
+		res = h->properties_create(ctx, arg1);
+	else
+		return BM_EINPUT;
+	if (res == NULL)
+		return BM_ERROR;
+	*reply = json_pack("{s:o, s:s}", "data", res, "type", "data");
+	return BM_OK;
+}
+
+/*
+ * An external consumer kept in the responder's memory (one responder in
+ * the tests that use it): contacts get ids "m1", "m2"...  Every call is
+ * counted under the name of the operation, readable with action
+ * "consumer_calls".
+ */
+static json_t *tm_contacts;   /* id -> contact; per process, after fork */
+static json_t *tm_calls;      /* operation -> count */
+static int tm_next = 1;
+
+static json_t *
+tm_counted(const char *op)
+{
+	if (tm_contacts == NULL) {
+		tm_contacts = json_object();
+		tm_calls = json_object();
+	}
+	json_object_set_new(tm_calls, op, json_integer(
+	    json_integer_value(json_object_get(tm_calls, op)) + 1));
+	return tm_contacts;
+}
+
+static json_t *
+tm_c_create(struct bm_ctx *ctx, const json_t *contact, void *arg)
+{
+	json_t *all = tm_counted("create");
+	char id[32];
+
+	(void)ctx;
+	(void)arg;
+	snprintf(id, sizeof(id), "m%d", tm_next++);
+	json_object_set_new(all, id, json_deep_copy(contact));
+	return json_pack("{s:b, s:s}", "success", 1, "id", id);
+}
+
+static json_t *
+tm_c_get(struct bm_ctx *ctx, const char *id, void *arg)
+{
+	json_t *c = json_object_get(tm_counted("get"), id);
+
+	(void)ctx;
+	(void)arg;
+	if (c == NULL)
+		return json_pack("{s:b, s:s}", "success", 0, "error",
+		    "resource not found");
+	return json_pack("{s:b, s:O}", "success", 1, "contact", c);
+}
+
+static json_t *
+tm_c_by_email(struct bm_ctx *ctx, const char *email, void *arg)
+{
+	const char *id;
+	json_t *c;
+
+	(void)ctx;
+	(void)arg;
+	json_object_foreach(tm_counted("get_by_email"), id, c) {
+		const char *e = json_string_value(json_object_get(c, "email"));
+		if (e != NULL && strcmp(e, email) == 0) {
+			json_t *r = json_deep_copy(c);
+			json_object_set_new(r, "id_candidate", json_string(id));
+			return json_pack("{s:b, s:o}", "success", 1, "contact", r);
+		}
+	}
+	return json_pack("{s:b, s:s}", "success", 0, "error",
+	    "resource not found");
+}
+
+static json_t *
+tm_c_list(struct bm_ctx *ctx, unsigned page, unsigned limit, void *arg)
+{
+	(void)ctx;
+	(void)page;
+	(void)limit;
+	(void)arg;
+	tm_counted("list_page");
+	return json_pack("{s:b, s:[]}", "success", 1, "contacts");
+}
+
+static json_t *
+tm_c_update(struct bm_ctx *ctx, const char *id, const json_t *contact,
+    void *arg)
+{
+	json_t *all = tm_counted("update");
+
+	(void)ctx;
+	(void)arg;
+	if (json_object_get(all, id) == NULL)
+		return json_pack("{s:b, s:s}", "success", 0, "error",
+		    "resource not found");
+	json_object_set_new(all, id, json_deep_copy(contact));
+	return json_pack("{s:b}", "success", 1);
+}
+
+static json_t *
+tm_c_del(struct bm_ctx *ctx, const char *id, void *arg)
+{
+	json_t *all = tm_counted("del");
+
+	(void)ctx;
+	(void)arg;
+	if (json_object_del(all, id) < 0)
+		return json_pack("{s:b, s:s}", "success", 0, "error",
+		    "resource not found");
+	return json_pack("{s:b}", "success", 1);
+}
+
+static enum bm_rc
+tm_consumer_calls(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
+{
+	(void)ctx;
+	(void)data;
+	(void)arg;
+	tm_counted("consumer_calls");
+	*reply = json_pack("{s:{s:O, s:O}, s:s}", "data", "calls", tm_calls,
+	    "contacts", tm_contacts, "type", "data");
+	return BM_OK;
+}
+
+static const struct bm_consumer tm_consumer = {
+	.size = sizeof(struct bm_consumer),
+	.create = tm_c_create,
+	.get = tm_c_get,
+	.get_by_email = tm_c_by_email,
+	.list_page = tm_c_list,
+	.update = tm_c_update,
+	.del = tm_c_del,
+};
+
+static void
+tm_exit_process(void)
+{
+	json_decref(tm_contacts);
+	json_decref(tm_calls);
+	tm_contacts = tm_calls = NULL;
+}
+
 static enum bm_rc
 tm_install(struct bm_ctx *ctx, json_t *data, void *arg)
 {
@@ -242,6 +417,10 @@ tm_init(const struct bm_host *host, struct bm_reg *reg)
 	    host->reg_action(reg, "get", tm_get, NULL) < 0 ||
 	    host->reg_action(reg, "state", tm_state, NULL) < 0 ||
 	    host->reg_action(reg, "map", tm_map, NULL) < 0 ||
+	    host->reg_action(reg, "sync", tm_sync, NULL) < 0 ||
+	    host->reg_action(reg, "consumer_calls", tm_consumer_calls,
+	    NULL) < 0 ||
+	    host->reg_consumer(reg, "memory", &tm_consumer) < 0 ||
 	    host->reg_transform(reg, "shout", tm_shout) < 0 ||
 	    host->reg_event(reg, "user_reply", tm_user_reply, NULL) < 0 ||
 	    host->reg_install(reg, tm_install, NULL) < 0)
@@ -265,4 +444,5 @@ BM_MODULE_DECLARE(
 	.version = "test",
 	.init = tm_init,
 	.init_process = tm_init_process,
+	.exit_process = tm_exit_process,
 );

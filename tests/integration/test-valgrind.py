@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""The server under valgrind (memcheck): the master and its responders
+serve a mix of every kind of request -- the protocol's answers, a module,
+the keystore, contact sync with its outbound calls, a reload -- then stop,
+with no memory error and no definite leak in any process.  SKIP without
+valgrind."""
+import json
+import os
+import re
+import shutil
+import signal
+
+import bmtest
+
+VALGRIND = shutil.which("valgrind")
+if not VALGRIND:
+    bmtest.skip_all("valgrind not found")
+t = bmtest.Test()
+if "sanitize" in open(t.build_file("config.log"), errors="replace").read() \
+        and "enable-sanitizers" in open(t.build_file("config.log"),
+                                        errors="replace").read():
+    bmtest.skip_all("a sanitizer build: valgrind runs on the plain build")
+t.plan(4)
+
+TOKEN = "tok-vg-1"
+ext = t.standin()
+ext.route("GET", r"/contacts", 200, [])
+ext.route("POST", r"/contacts", 201, {"id_candidate": 7})
+ext.route("PUT", r"/contacts/.*", 200, {})
+ext.route("DELETE", r"/contacts/.*", 204, b"")
+bm = t.botmatic({TOKEN})
+bm.route("POST", r"/api/contacts", 201, {"id": 99})
+mapfile = os.path.join(t.tmp, "map.json")
+with open(mapfile, "w") as f:
+    json.dump([{"id": True, "botmatic": {"name": "id"},
+                "ext": {"name": "id_candidate", "transform": "int"}},
+               {"botmatic": {"name": "firstname"}, "ext": {"name": "prenom"}},
+               {"botmatic": {"name": "d", "transform": {"date": {
+                   "from": "sql", "to": "iso8601"}}},
+                "ext": {"name": "d"}}], f)
+vglog = os.path.join(t.tmp, "valgrind.%p.log")
+supp = t.src_file("tests", "valgrind.supp")
+argv = [VALGRIND, "--quiet", "--leak-check=full",
+        "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite",
+        "--child-silent-after-fork=no", "--log-file=" + vglog,
+        "--suppressions=" + supp, t.build_file("botmatic-fcgi")]
+srv = bmtest.Server(t, {"BOTMATIC_BASE_URL": bm.url,
+                        "BM_EXT_BASE_URL": ext.url, "BM_MAPPINGS": mapfile,
+                        "BM_MODULES": t.module("echo") + ":" +
+                        t.module("testmod"), "BM_WORKERS": "1",
+                        "BM_LOG_LEVEL": "info"})
+srv.start(argv=argv, timeout=120)
+ngx = t.nginx(srv)
+
+bodies = [
+    ({"event": "install", "data": {"a": 1}}, 200),
+    ({"action": "echo", "data": {"x": [1, 2.5, "é"]}}, 200),
+    ({"action": "nope"}, 200),
+    ({"foo": 1}, 403),
+    ({"action": "null_reply"}, 500),
+    ({"action": "save", "data": {"bid": "b1", "eid": "e1"}}, 200),
+    ({"action": "get", "data": {"bid": "b1"}}, 200),
+    ({"action": "state", "data": {"name": "n", "value": {"v": 1}}}, 200),
+    ({"action": "map", "data": {"id_candidate": 3, "prenom": "A",
+                                "d": "2018-02-09 12:44:26"}}, 200),
+    ({"event": "contact_created", "data": {"id": 5, "firstname": "A"}}, 200),
+    ({"event": "contact_updated", "data": {"id": 5, "firstname": "B"}}, 200),
+    ({"event": "contact_deleted", "data": {"contact_id": 5}}, 200),
+]
+ok = True
+for _ in range(3):
+    for body, status in bodies:
+        r = ngx.post(body, token=TOKEN, timeout=60)
+        if r.status != status:
+            ok = False
+            t.diag("%r -> %r" % (body, r))
+    for raw in (b"{", b"[1]", b"\xff"):
+        r = ngx.post(raw, token=TOKEN, timeout=60)
+        ok = ok and r.status == 400
+r = ngx.post({"action": "echo"}, token="bad-token", timeout=60)
+ok = ok and r.status == 401
+t.ok(ok, "every request answered as expected under valgrind")
+
+mark = srv.mark()
+srv.kill(signal.SIGHUP)
+srv.wait_log(r"master: reload done", 120, since=mark)
+r = ngx.post({"action": "echo"}, token=TOKEN, timeout=60)
+t.is_(r.status, 200, "a reload under valgrind")
+t.is_(srv.stop(timeout=120), 0, "the master stops with 0")
+
+reports, seen = [], 0
+for name in os.listdir(t.tmp):
+    if name.startswith("valgrind.") and name.endswith(".log"):
+        seen += 1
+        with open(os.path.join(t.tmp, name), errors="replace") as f:
+            text = f.read()
+        if re.search(r"(Invalid|uninitialised|definitely lost|"
+                     r"Mismatched|overlap)", text):
+            reports.append((name, text[:3000]))
+# The master, the reload's trial child, the store probe and the responders.
+t.ok(seen >= 4 and not reports,
+     "no memory error and no definite leak in any of %d processes" % seen,
+     *["%s:\n%s" % r for r in reports])
+t.done()

@@ -37,7 +37,6 @@ import os
 import platform
 import re
 import resource
-import shlex
 import shutil
 import signal
 import statistics
@@ -1309,7 +1308,7 @@ class Report:
         else:
             out.append("`echo` p99 is %.2f ms at 64 connections (ceiling "
                        "(b): %.2f ms)." % (echo_p99, ceil_p99))
-        more = self.ratio("more", "f", "shipped", "c")
+        more = self.ratio("more", "f", "more", "c")
         why = (
             "each request adds, to what `echo` does, a store read, the "
             "mapping, and one synchronous HTTP call to the external service "
@@ -1321,7 +1320,8 @@ class Report:
             "cores the outbound request roughly doubles the CPU a webhook "
             "costs, half of it in the stand-in, which a real deployment "
             "runs elsewhere. With %d responders (*More responders than "
-            "cores*) `contact_updated` reaches %.0f%% of `echo`: %s" % (
+            "cores*) `contact_updated` reaches %.0f%% of `echo` with as "
+            "many: %s" % (
                 cpu["f"]["resp"], cpu["c"]["resp"], cpu["f"]["nginx"],
                 cpu["c"]["nginx"], tot["f"], tot["c"], os.cpu_count() or 0,
                 MORE_WORKERS, 100 * more,
@@ -1862,11 +1862,14 @@ class Report:
         w("```")
         w("# the server under test (bmtest.Server: BM_LISTEN=$T/app.sock, "
           "BM_DB_HOME=$T/db)")
-        w(" ".join("%s=%s" % (k, shlex.quote(v.replace(b.t.tmp, "$T")))
-                   for k, v in sorted(b.srv_env.items())) +
-          " BM_LISTEN=$T/app.sock BM_DB_HOME=$T/db ./botmatic-fcgi")
-        w("# the FastCGI ceiling (b)")
+        w(" ".join("%s=%s" % (k, v.replace(b.t.tmp, "$T").replace(
+            b.t.builddir + "/", "")) for k, v in sorted(b.srv_env.items()))
+          + " BM_LISTEN=$T/app.sock BM_DB_HOME=$T/db ./botmatic-fcgi")
+        w("# the same with BM_WORKERS=%d, BM_LISTEN=$T/app-more.sock, "
+          "BM_DB_HOME=$T/db-more" % MORE_WORKERS)
+        w("# the FastCGI ceilings (b)")
         w("./fcgi-ceiling -s $T/ceiling.sock -w %d" % WORKERS)
+        w("./fcgi-ceiling -s $T/ceiling-more.sock -w %d" % MORE_WORKERS)
         w("# nginx: the configuration below, then install and one "
           "contact_created for id 101 through it")
         w("nginx -p $T/nginx/ -c $T/nginx/nginx.conf")
@@ -1877,8 +1880,8 @@ class Report:
           (WRK_THREADS, CONNS, DURATION, WRK_TIMEOUT))
         if b.vg_result is not None:
             w("# valgrind")
-            w(" ".join(shlex.quote(a.replace(b.t.tmp, "$T").replace(
-                b.t.srcdir, "$SRC").replace(b.t.builddir, "."))
+            w(" ".join(a.replace(b.t.tmp, "$T").replace(
+                b.t.srcdir, "$SRC").replace(b.t.builddir, ".")
                 for a in b.vg_argv))
         w(" ".join(b.store_argv))
         w(" ".join(b.mapping_argv))

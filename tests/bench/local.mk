@@ -1,0 +1,30 @@
+## tests/bench/: `make bench` - measurements written to BENCHMARKS.md.
+## Never part of all or check (CI stays fast).  BENCH_QUICK=1 for a short
+## run (seconds per case) while developing; the full run takes ~20 minutes
+## on a 2-core machine.
+
+# The FastCGI ceiling: a minimal pre-forked libfcgi responder, built on
+# demand like the other benchmark programs.
+EXTRA_PROGRAMS += fcgi-ceiling
+BENCH_PROGS += fcgi-ceiling
+fcgi_ceiling_SOURCES = tests/bench/fcgi-ceiling.c
+fcgi_ceiling_CFLAGS = $(AM_CFLAGS) $(FCGI_CFLAGS)
+fcgi_ceiling_LDADD = $(FCGI_LIBS)
+CLEANFILES += fcgi-ceiling
+
+EXTRA_DIST += tests/bench/run-bench.py
+
+# Everything the run needs, then the driver.  It overwrites BENCHMARKS.md
+# at the top of the source tree (BENCH_OUT= for another file).
+BENCH_OUT = $(abs_top_srcdir)/BENCHMARKS.md
+bench: botmatic-fcgi botmatic-keys $(pkglib_LTLIBRARIES) $(BENCH_PROGS)
+	@test -n '$(PYTHON3)' || { echo 'make bench: python3 not found'; exit 1; }
+	BM_TEST_BUILDDIR='$(abs_top_builddir)' \
+	BM_TEST_SRCDIR='$(abs_top_srcdir)' \
+	BM_TEST_NGINX="$${BM_TEST_NGINX:-$(NGINX)}" \
+	BENCH_WRK="$${BENCH_WRK:-$(WRK)}" \
+	BENCH_VALGRIND="$${BENCH_VALGRIND:-$(VALGRIND)}" \
+	PYTHONDONTWRITEBYTECODE=1 \
+	$(PYTHON3) $(top_srcdir)/tests/bench/run-bench.py '$(BENCH_OUT)'
+
+.PHONY: bench

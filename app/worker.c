@@ -355,7 +355,6 @@ app_worker_main(const struct app_worker_args *args)
 		goto out;
 	atomic_store(&slot->state, APP_SLOT_IDLE);
 
-	pfd.fd = args->listen_fd;
 	pfd.events = POLLIN;
 	for (;;) {
 		int rc;
@@ -364,6 +363,12 @@ app_worker_main(const struct app_worker_args *args)
 			draining = 1;
 			atomic_store(&slot->state, APP_SLOT_STOPPING);
 		}
+		/*
+		 * A connection the web server keeps open (fastcgi_keep_conn)
+		 * brings its next request on that connection, not on the
+		 * listening socket: wait on it then.
+		 */
+		pfd.fd = fr.ipcFd >= 0 ? fr.ipcFd : args->listen_fd;
 		if (!draining) {
 			rc = ppoll(&pfd, 1, NULL, &waitmask);
 			if (rc < 0 && errno != EINTR) {
@@ -372,6 +377,10 @@ app_worker_main(const struct app_worker_args *args)
 			}
 			if (rc <= 0 || worker_stop)
 				continue;
+		} else if (fr.ipcFd >= 0 && poll(&pfd, 1, 0) <= 0) {
+			/* Stopping: an idle kept connection is closed. */
+			FCGX_Free(&fr, 1);
+			continue;
 		}
 		/* Non-blocking: another responder may have taken it. */
 		rc = FCGX_Accept_r(&fr);

@@ -38,3 +38,5 @@ TESTS += tests/integration/test-install.py
 EXTRA_DIST += tests/integration/test-install.py
 TESTS += tests/integration/test-consumer.py
 EXTRA_DIST += tests/integration/test-consumer.py
+TESTS += tests/integration/test-keepalive.py
+EXTRA_DIST += tests/integration/test-keepalive.py

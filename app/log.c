@@ -4,12 +4,21 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "log.h"
 
 /* Set at start-up (and on reload) before any request; read-only after. */
 static enum bm_log_level log_threshold = BM_LOG_INFO;
+/* This process's pid, 0 until app_log_set_pid(). */
+static pid_t log_pid;
+
+void
+app_log_set_pid(void)
+{
+	log_pid = getpid();
+}
 
 static const char *const log_names[BM_LOG__MAX] = {
 	"ERROR", "WARN", "INFO", "DEBUG"
@@ -91,7 +100,7 @@ app_logv(enum bm_log_level lvl, const char *reqid, const char *component,
 	    "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %ld %s %s: ",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
 	    tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L, log_names[lvl],
-	    (long)getpid(), reqid != NULL && *reqid != '\0' ? reqid : "-",
+	    (long)(log_pid != 0 ? log_pid : getpid()), reqid != NULL && *reqid != '\0' ? reqid : "-",
 	    component != NULL ? component : "app");
 	if (n < 0)
 		return;

@@ -16,6 +16,12 @@
 /* Sets the threshold; called at start-up and on reload only. */
 void app_log_set_level(enum bm_log_level lvl);
 
+/*
+ * Records the pid lines carry; each process calls it once after fork (the
+ * master at start, a responder first thing), saving a getpid() per line.
+ */
+void app_log_set_pid(void);
+
 /* Returns nonzero when lines of level lvl are written. */
 int app_log_enabled(enum bm_log_level lvl);
 

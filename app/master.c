@@ -234,6 +234,7 @@ master_spawn(struct master *m, int64_t now)
 		return -1;
 	}
 	if (pid == 0) {
+		app_log_set_pid();
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		args.listen_fd = m->lst.fd;
@@ -438,6 +439,7 @@ master_probe_store(const struct app_conf *conf)
 		return -1;
 	}
 	if (pid == 0) {
+		app_log_set_pid();
 		close(fds[0]);
 		if (app_ks_open(&ks, conf, NULL, err, sizeof(err)) < 0) {
 			(void)!write(fds[1], err, strlen(err));
@@ -495,6 +497,7 @@ master_try_reload(struct master *m)
 		return -1;
 	}
 	if (pid == 0) {
+		app_log_set_pid();
 		app_modules_unload(m->cur.mods);
 		m->cur.mods = NULL;
 		if (master_gen_load(&next, m->envp) < 0)
@@ -647,6 +650,7 @@ app_master_run(char *const *envp)
 	char err[512];
 	int rc = 1, i;
 
+	app_log_set_pid();
 	if ((m = calloc(1, sizeof(*m))) == NULL)
 		return 1;
 	m->envp = envp;

@@ -7,14 +7,14 @@ store_libbmstore_a_SOURCES = store/store.h store/store_int.h \
 ## Tests: TAP programs.
 STORE_TEST_LIBS = store/libbmstore.a $(DB_LIBS)
 check_PROGRAMS += tests/store/test-store
-tests_store_test_store_SOURCES = tests/store/test-store.c tests/store/tap.h
+tests_store_test_store_SOURCES = tests/store/test-store.c tests/tap.h
 tests_store_test_store_LDADD = $(STORE_TEST_LIBS)
 TESTS += tests/store/test-store
 check_PROGRAMS += tests/store/test-concurrent tests/store/test-chaos
 tests_store_test_concurrent_SOURCES = tests/store/test-concurrent.c \
-	tests/store/tap.h
+	tests/tap.h
 tests_store_test_concurrent_LDADD = $(STORE_TEST_LIBS)
-tests_store_test_chaos_SOURCES = tests/store/test-chaos.c tests/store/tap.h
+tests_store_test_chaos_SOURCES = tests/store/test-chaos.c tests/tap.h
 tests_store_test_chaos_LDADD = $(STORE_TEST_LIBS)
 TESTS += tests/store/test-concurrent tests/store/test-chaos
 
@@ -30,7 +30,7 @@ EXTRA_DIST += tests/store/botmatic-keys.sh
 ## Benchmark: built on demand (make bench-store), never by all or check.
 EXTRA_PROGRAMS += bench-store
 BENCH_PROGS += bench-store
-bench_store_SOURCES = tests/bench/bench-store.c tests/store/tap.h
+bench_store_SOURCES = tests/bench/bench-store.c tests/tap.h
 bench_store_LDADD = store/libbmstore.a $(DB_LIBS)
 CLEANFILES += bench-store
 EXTRA_DIST += tests/valgrind.supp

@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "store/store.h"
-#include "tests/store/tap.h"
+#include "tests/tap.h"
 
 /* Pairs per transaction when loading. */
 #define LOAD_BATCH 5000

@@ -18,10 +18,10 @@ tests_modules_initfail_la_LDFLAGS = $(AM_LDFLAGS) $(FIXTURE_LDFLAGS)
 ## tests/unit/: the protocol pieces, without FastCGI.
 check_PROGRAMS += tests/unit/test-proto tests/unit/test-conf
 TESTS += tests/unit/test-proto tests/unit/test-conf
-tests_unit_test_proto_SOURCES = tests/unit/test-proto.c tests/unit/tap.h
+tests_unit_test_proto_SOURCES = tests/unit/test-proto.c tests/tap.h
 tests_unit_test_proto_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_proto_LDADD = $(APP_LIBS)
-tests_unit_test_conf_SOURCES = tests/unit/test-conf.c tests/unit/tap.h
+tests_unit_test_conf_SOURCES = tests/unit/test-conf.c tests/tap.h
 tests_unit_test_conf_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_conf_LDADD = $(APP_LIBS)
 

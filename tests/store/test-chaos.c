@@ -33,7 +33,7 @@
 #include <unistd.h>
 
 #include "store/store.h"
-#include "tests/store/tap.h"
+#include "tests/tap.h"
 
 enum { WRITERS = 3, CHECK_MS = 1000, RECOVER_MS = 30000 };
 

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "store/store.h"
-#include "tests/store/tap.h"
+#include "tests/tap.h"
 
 enum { PROCS = 4, SHARED = 500, OWN = 500, HOT = 100 };
 

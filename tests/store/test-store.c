@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "store/store.h"
-#include "tests/store/tap.h"
+#include "tests/tap.h"
 
 static struct store *
 open_store(struct tap *t, const char *home, enum store_durability d)

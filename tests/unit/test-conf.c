@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "conf.h"
-#include "tap.h"
+#include "tests/tap.h"
 
 static int nwarn;
 
@@ -52,14 +52,14 @@ main(void)
 {
 	char err[512], path[] = "/tmp/bm-conf-XXXXXX";
 	struct app_conf c;
+	struct tap tap = { 0 }, *t = &tap;
 	FILE *fp;
 	int fd;
 
-	tap_plan(21);
 	{
 		const char *env[] = { "BM_DB_HOME=/tmp/x", "PATH=/bin", NULL };
-		tap_ok(load(&c, err, sizeof(err), env) == 0, "defaults load");
-		tap_ok(c.listen == NULL && c.listen_mode == 0660 &&
+		tap_ok(t, load(&c, err, sizeof(err), env) == 0, "defaults load");
+		tap_ok(t, c.listen == NULL && c.listen_mode == 0660 &&
 		    strcmp(c.endpoint, "/") == 0 && c.max_body == 1048576 &&
 		    c.auth == APP_AUTH_INSTALLED && c.workers >= 1 &&
 		    c.log_level == BM_LOG_INFO && c.mappings == NULL &&
@@ -70,7 +70,7 @@ main(void)
 	}
 	{
 		const char *env[] = { NULL };
-		tap_ok(load(&c, err, sizeof(err), env) < 0 &&
+		tap_ok(t, load(&c, err, sizeof(err), env) < 0 &&
 		    strncmp(err, "BM_DB_HOME", 10) == 0,
 		    "missing BM_DB_HOME named");
 	}
@@ -79,33 +79,33 @@ main(void)
 		    "BM_AUTH=module:fixed", "BOTMATIC_BASE_URL=http://h:1/x//",
 		    "BM_MOD_ECHO_A=b", "BM_LOG_LEVEL=debug", "BM_TYPO=1", NULL };
 		nwarn = 0;
-		tap_ok(load(&c, err, sizeof(err), env) == 0 && c.workers == 3 &&
+		tap_ok(t, load(&c, err, sizeof(err), env) == 0 && c.workers == 3 &&
 		    c.auth == APP_AUTH_MODULE &&
 		    strcmp(c.auth_module, "fixed") == 0 &&
 		    strcmp(c.botmatic_base_url, "http://h:1/x") == 0 &&
 		    c.log_level == BM_LOG_DEBUG,
 		    "values parsed, trailing slashes of a URL dropped");
-		tap_ok(c.mod_env != NULL && c.mod_env[0] != NULL &&
+		tap_ok(t, c.mod_env != NULL && c.mod_env[0] != NULL &&
 		    strcmp(c.mod_env[0], "BM_MOD_ECHO_A=b") == 0 &&
 		    c.mod_env[1] == NULL, "module settings kept");
-		tap_ok(nwarn == 1, "unknown BM_ variable warned about");
+		tap_ok(t, nwarn == 1, "unknown BM_ variable warned about");
 		app_conf_free(&c);
 	}
-	tap_ok(refused("BM_WORKERS", "0"), "BM_WORKERS=0 refused");
-	tap_ok(refused("BM_WORKERS", "257"), "BM_WORKERS=257 refused");
-	tap_ok(refused("BM_WORKERS", "2x"), "BM_WORKERS=2x refused");
-	tap_ok(refused("BM_WORKERS", "-1"), "BM_WORKERS=-1 refused");
-	tap_ok(refused("BM_MAX_BODY", "99999999999999999999999"),
+	tap_ok(t, refused("BM_WORKERS", "0"), "BM_WORKERS=0 refused");
+	tap_ok(t, refused("BM_WORKERS", "257"), "BM_WORKERS=257 refused");
+	tap_ok(t, refused("BM_WORKERS", "2x"), "BM_WORKERS=2x refused");
+	tap_ok(t, refused("BM_WORKERS", "-1"), "BM_WORKERS=-1 refused");
+	tap_ok(t, refused("BM_MAX_BODY", "99999999999999999999999"),
 	    "BM_MAX_BODY overflow refused");
-	tap_ok(refused("BM_AUTH", "sometimes"), "BM_AUTH=sometimes refused");
-	tap_ok(refused("BM_AUTH", "module:"), "BM_AUTH=module: refused");
-	tap_ok(refused("BM_LOG_LEVEL", "loud"), "BM_LOG_LEVEL=loud refused");
-	tap_ok(refused("BOTMATIC_BASE_URL", "ftp://x"), "ftp URL refused");
-	tap_ok(refused("BM_ENDPOINT", "hook"), "relative endpoint refused");
-	tap_ok(refused("BM_LISTEN_MODE", "0999"), "bad mode refused");
-	tap_ok(refused("BM_DB_DURABILITY", "nosync"),
+	tap_ok(t, refused("BM_AUTH", "sometimes"), "BM_AUTH=sometimes refused");
+	tap_ok(t, refused("BM_AUTH", "module:"), "BM_AUTH=module: refused");
+	tap_ok(t, refused("BM_LOG_LEVEL", "loud"), "BM_LOG_LEVEL=loud refused");
+	tap_ok(t, refused("BOTMATIC_BASE_URL", "ftp://x"), "ftp URL refused");
+	tap_ok(t, refused("BM_ENDPOINT", "hook"), "relative endpoint refused");
+	tap_ok(t, refused("BM_LISTEN_MODE", "0999"), "bad mode refused");
+	tap_ok(t, refused("BM_DB_DURABILITY", "nosync"),
 	    "durability nosync refused (it loses commits)");
-	tap_ok(refused("BM_EXT_AUTH_HEADER", "novalue"),
+	tap_ok(t, refused("BM_EXT_AUTH_HEADER", "novalue"),
 	    "header without colon refused");
 
 	if ((fd = mkstemp(path)) < 0 || (fp = fdopen(fd, "w")) == NULL)
@@ -120,7 +120,7 @@ main(void)
 		int lrc = load(&c, err, sizeof(err), env);
 		if (lrc < 0)
 			tap_diag("%s", err);
-		tap_ok(lrc == 0 && c.workers == 5 &&
+		tap_ok(t, lrc == 0 && c.workers == 5 &&
 		    strcmp(c.endpoint, "/hook") == 0,
 		    "BM_ENV_FILE overrides the environment");
 		app_conf_free(&c);
@@ -132,10 +132,12 @@ main(void)
 		char kv[600];
 		const char *env[] = { "BM_DB_HOME=/d", kv, NULL };
 		snprintf(kv, sizeof(kv), "BM_ENV_FILE=%s", path);
-		tap_ok(load(&c, err, sizeof(err), env) < 0 &&
+		tap_ok(t, load(&c, err, sizeof(err), env) < 0 &&
 		    strstr(err, ":1:") != NULL, "bad env file line refused "
 		    "with its number");
 	}
 	unlink(path);
-	return 0;
+	/* A check that silently stopped running is a failure too. */
+	tap_ok(t, t->n == 21, "all 21 checks ran");
+	return tap_done(t);
 }

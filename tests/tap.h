@@ -1,10 +1,11 @@
 /*
- * tests/store/tap.h - the little the store tests share: TAP output, a
+ * tests/tap.h - what the C tests share: TAP output for automake's
+ * tap-driver.sh ("ok n - name", the plan "1..N" at the end), a
  * temporary directory, removal of a tree.  Header-only; each test is one
  * program.  The counter is the test program's own state, nothing else's.
  */
-#ifndef BM_TESTS_STORE_TAP_H
-#define BM_TESTS_STORE_TAP_H
+#ifndef BM_TESTS_TAP_H
+#define BM_TESTS_TAP_H
 
 #include <ftw.h>
 #include <stdarg.h>
@@ -84,4 +85,4 @@ tap_rmtree(const char *path)
 	(void)nftw(path, tap_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-#endif /* BM_TESTS_STORE_TAP_H */
+#endif /* BM_TESTS_TAP_H */

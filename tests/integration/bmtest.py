@@ -680,6 +680,28 @@ class WebServer:
     def url(self):
         return "http://127.0.0.1:%d%s" % (self.port, self.endpoint)
 
+    def _launch(self, name, argv, env, timeout):
+        """Starts the web server (output to <dir>/stderr.log) and waits for
+        its port; on failure prints its logs and raises."""
+        self._out = open(os.path.join(self.dir, "stderr.log"), "ab")
+        self.proc = Proc(name, argv, env, self._out, self._out)
+        self.test._cleanup.append(self.stop)
+        up = wait_until(lambda: not self.proc.alive() or
+                        _port_open(self.port), timeout)
+        if not self.proc.alive() or not up:
+            diag(_read(os.path.join(self.dir, "stderr.log")))
+            diag(_read(self.error_log))
+            raise RuntimeError("%s did not start" % name)
+        return self
+
+    def _halt(self, sig, timeout):
+        """Stops it by PID with sig (SIGKILL after timeout); its status."""
+        if self.proc:
+            st = self.proc.stop(sig, timeout)
+            self._out.close()
+            return st
+        return None
+
 
 class Nginx(WebServer):
     """A real nginx in the tempdir, in front of a Server's socket, running
@@ -755,23 +777,10 @@ http {
         argv = [self.binary, "-p", self.dir + "/", "-c", self.conf]
         if _nginx_has_e(self.binary):
             argv[1:1] = ["-e", self.error_log]   # not /var/log/nginx
-        self._out = open(os.path.join(self.dir, "stderr.log"), "ab")
-        self.proc = Proc("nginx", argv, dict(os.environ), self._out,
-                         self._out)
-        self.test._cleanup.append(self.stop)
-        up = wait_until(lambda: not self.proc.alive() or
-                        _port_open(self.port), timeout)
-        if not self.proc.alive() or not up:
-            diag(_read(os.path.join(self.dir, "stderr.log")))
-            diag(_read(self.error_log))
-            raise RuntimeError("nginx did not start")
-        return self
+        return self._launch("nginx", argv, dict(os.environ), timeout)
 
     def stop(self):
-        if self.proc:
-            st = self.proc.stop(signal.SIGQUIT, 15)
-            self._out.close()
-            return st
+        return self._halt(signal.SIGQUIT, 15)
 
 
 _nginx_e_cache = {}
@@ -1049,21 +1058,9 @@ CustomLog "%(dir)s/access.log" "%%h %%t \\"%%r\\" %%>s %%b"
 
     def start(self, timeout=20):
         argv = [self.binary, "-d", self.dir, "-f", self.conf, "-DFOREGROUND"]
-        self._out = open(os.path.join(self.dir, "stderr.log"), "ab")
         env = dict(os.environ)
         env.pop("BM_LISTEN", None)
-        self.proc = Proc("apache", argv, env, self._out, self._out)
-        self.test._cleanup.append(self.stop)
-        up = wait_until(lambda: not self.proc.alive() or
-                        _port_open(self.port), timeout)
-        if not self.proc.alive() or not up:
-            diag(_read(os.path.join(self.dir, "stderr.log")))
-            diag(_read(self.error_log))
-            raise RuntimeError("apache did not start")
-        return self
+        return self._launch("apache", argv, env, timeout)
 
     def stop(self):
-        if self.proc:
-            st = self.proc.stop(signal.SIGTERM, 20)
-            self._out.close()
-            return st
+        return self._halt(signal.SIGTERM, 20)

@@ -51,6 +51,10 @@ static const struct {
 	{ "installs.db", offsetof(struct store, inst) },
 	{ "install-ids.db", offsetof(struct store, instid) },
 	{ "state.db", offsetof(struct store, state) },
+	{ "jobs.db", offsetof(struct store, jobs) },
+	{ "jobs-due.db", offsetof(struct store, jobs_due) },
+	{ "jobs-contact.db", offsetof(struct store, jobs_contact) },
+	{ "jobs-integ.db", offsetof(struct store, jobs_integ) },
 };
 
 static DB **

@@ -425,7 +425,9 @@ delete_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 	    (ret = store__delete_range(s->e2b, txn, a->token, a->tlen, &m))
 	    != 0 ||
 	    (ret = store__delete_range(s->state, txn, a->token, a->tlen, &st))
-	    != 0)
+	    != 0 ||
+	    /* Its queued deliveries go with it, in the same transaction. */
+	    (ret = store__jobs_cancel(s, txn, a->token, a->tlen, &st)) != 0)
 		return ret;
 	*rc = found || a->pairs > 0 || m > 0 || st > 0 ? STORE_OK :
 	    STORE_NOTFOUND;

@@ -2,7 +2,7 @@
 noinst_LIBRARIES += store/libbmstore.a
 store_libbmstore_a_SOURCES = store/store.h store/store_int.h \
 	store/env.c store/ids.c store/install.c store/state.c store/dump.c \
-	store/supervise.c
+	store/supervise.c store/jobs.c
 
 ## Tests: TAP programs.
 STORE_TEST_LIBS = store/libbmstore.a $(DB_LIBS)
@@ -17,6 +17,10 @@ tests_store_test_concurrent_LDADD = $(STORE_TEST_LIBS)
 tests_store_test_chaos_SOURCES = tests/store/test-chaos.c tests/tap.h
 tests_store_test_chaos_LDADD = $(STORE_TEST_LIBS)
 TESTS += tests/store/test-concurrent tests/store/test-chaos
+check_PROGRAMS += tests/store/test-jobs
+tests_store_test_jobs_SOURCES = tests/store/test-jobs.c tests/tap.h
+tests_store_test_jobs_LDADD = $(STORE_TEST_LIBS)
+TESTS += tests/store/test-jobs
 
 ## The command-line tool.
 bin_PROGRAMS += botmatic-keys

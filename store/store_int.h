@@ -26,6 +26,10 @@ struct store {
 	DB *inst;    /* token -> installation record */
 	DB *instid;  /* install id -> token */
 	DB *state;   /* "token\0name" -> value */
+	DB *jobs;         /* the delivery queue (jobs.c): seq -> job */
+	DB *jobs_due;     /* next_at|seq of runnable jobs */
+	DB *jobs_contact; /* "integ\0contact\0"seq: order per contact */
+	DB *jobs_integ;   /* "integ\0"seq: every job of an integration */
 	char *home;  /* the environment's path, for messages */
 	unsigned retries;   /* deadlock retries per transaction */
 	unsigned commits;   /* since the last checkpoint attempt */
@@ -101,6 +105,12 @@ int store__state_set(struct store *s, DB_TXN *txn, const char *token,
     size_t tlen, const char *name, size_t nlen, const void *val, size_t len);
 int store__state_delete(struct store *s, DB_TXN *txn, const char *token,
     size_t tlen, const char *name, size_t nlen, int *rc);
+/*
+ * Removes every job of integ (pending or dead) in txn: an uninstall's part.
+ * *n (may be NULL) is increased by the number removed.  0 or a BDB error.
+ */
+int store__jobs_cancel(struct store *s, DB_TXN *txn, const char *integ,
+    size_t ilen, size_t *n);
 /* Decodes an installation record; returns 0, or -1 if it is malformed. */
 int store__install_decode(const DBT *key, const DBT *data,
     struct store_install *in);

@@ -22,6 +22,7 @@
 
 #include <jansson.h>
 
+#include "store/cli-outbox.h"
 #include "store/store.h"
 
 #define PROG "botmatic-keys"
@@ -54,6 +55,12 @@ static const char usage[] =
 "  import-contacts INSTALL_ID            import every external contact of an\n"
 "                                        installation (runs botmatic-fcgi\n"
 "                                        --import-contacts with BM_* settings)\n"
+"  outbox [list]                         queued deliveries, pending and dead,\n"
+"                                        as JSON lines (no token)\n"
+"  outbox show ID                        one job with its payload and last\n"
+"                                        request and answer\n"
+"  outbox retry ID|--dead                send a dead job (or all) again\n"
+"  outbox cancel ID                      drop a job\n"
 "  recover                               full recovery: ONLY with the server\n"
 "                                        stopped (nothing else may have the\n"
 "                                        environment open)\n"
@@ -816,7 +823,7 @@ static const struct cmd cmds[] = {
 	{ "delete", 3, 3 }, { "delete-all", 1, 1 }, { "list", 1, 1 },
 	{ "installs", 0, 1 }, { "export", 0, 0 }, { "import", 0, 1 },
 	{ "import-redis", 0, 1 }, { "verify", 0, 1 }, { "recover", 0, 0 },
-	{ "import-contacts", 1, 1 },
+	{ "import-contacts", 1, 1 }, { "outbox", 0, 2 },
 };
 
 /*
@@ -883,6 +890,8 @@ run(struct store *s, const char *cmd, int argc, char **argv)
 		return cmd_import(s, argc > 0 ? argv[0] : NULL);
 	else if (strcmp(cmd, "import-redis") == 0)
 		return cmd_import_redis(s, argc > 0 ? argv[0] : NULL);
+	else if (strcmp(cmd, "outbox") == 0)
+		return store_cli_outbox(s, argc, argv);
 	else {
 		l.show_tokens = argc > 0;
 		if ((rc = store_verify(s, verify_fn, &l, &n)) == STORE_OK &&

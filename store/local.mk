@@ -24,7 +24,8 @@ TESTS += tests/store/test-jobs
 
 ## The command-line tool.
 bin_PROGRAMS += botmatic-keys
-botmatic_keys_SOURCES = store/botmatic-keys.c
+botmatic_keys_SOURCES = store/botmatic-keys.c store/cli-outbox.c \
+	store/cli-outbox.h
 botmatic_keys_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 botmatic_keys_LDADD = store/libbmstore.a $(JANSSON_LIBS) $(DB_LIBS)
 dist_man_MANS += man/botmatic-keys.1

@@ -85,6 +85,9 @@ enum app_ext_op {
 	APP_EXT__MAX
 };
 
+/* Most entries in BM_RETRY_SCHEDULE. */
+#define APP_RETRY_MAX 32
+
 struct app_conf {
 	char *listen;             /* BM_LISTEN; NULL = inherited socket */
 	unsigned listen_mode;     /* BM_LISTEN_MODE, for a unix socket */
@@ -119,6 +122,13 @@ struct app_conf {
 	unsigned import_on_install; /* BM_IMPORT_ON_INSTALL, 0 or 1 */
 	unsigned import_page;     /* BM_IMPORT_PAGE */
 	char **mod_env;           /* "BM_MOD_<NAME>_<KEY>=value", NULL-terminated */
+	unsigned sync_queued;     /* BM_SYNC_MODE: 0 inline, 1 queued */
+	unsigned long sync_deadline; /* BM_SYNC_DEADLINE_MS */
+	int64_t retry_ms[APP_RETRY_MAX]; /* BM_RETRY_SCHEDULE: delay before
+	                             attempt i (ms); retry_ms[0] is the first */
+	unsigned retry_n;         /* entries in retry_ms: attempts in all */
+	unsigned delivery_procs;  /* BM_DELIVERY_PROCS */
+	unsigned breaker_threshold; /* BM_BREAKER_THRESHOLD */
 };
 
 /*

@@ -254,3 +254,17 @@ app_ks_state_delete(struct app_keystore *ks, const char *reqid,
 	return ks_end(ks, reqid, "delete state",
 	    store_state_delete(ks->st, token, name));
 }
+
+/* For the other files of keystore/ (jobs.c): the same call marks. */
+void
+app_ks__begin(struct app_keystore *ks)
+{
+	ks_begin(ks);
+}
+
+int
+app_ks__end(struct app_keystore *ks, const char *reqid, const char *what,
+    int rc)
+{
+	return ks_end(ks, reqid, what, rc);
+}

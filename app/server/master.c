@@ -32,6 +32,7 @@ struct master_proc {
 	int64_t started;       /* ms */
 	int64_t kill_at;       /* ms when SIGTERMed: SIGKILL after the timeout */
 	int retiring;          /* SIGTERM sent by a reload or stop */
+	int delivery;          /* a delivery process, not a responder */
 };
 
 /* One loaded configuration: conf, modules and what they registered. */
@@ -43,8 +44,15 @@ struct master_gen {
 	struct mapping *map;             /* BM_MAPPINGS, or NULL */
 };
 
+/* What a delivery process's slot holds beside the responder fields. */
+struct master_dslot {
+	_Atomic int ready;
+	_Atomic uint64_t done;
+};
+
 struct master {
 	char *const *envp;
+	struct master_dslot *dslots;      /* shared with delivery processes */
 	struct app_listener lst;
 	struct master_gen cur;
 	unsigned generation;
@@ -60,6 +68,7 @@ struct master {
 };
 
 static void master_check_store(struct master *m);
+static void master_retire(struct master *m, int i, int64_t now);
 
 static void
 master_conf_warn(const char *msg)
@@ -184,7 +193,7 @@ master_live(const struct master *m, int gen_cmp, int *starting)
 		*starting = 0;
 	for (i = 0; i < MASTER_SLOTS; i++) {
 		const struct master_proc *p = &m->procs[i];
-		if (p->pid == 0)
+		if (p->pid == 0 || p->delivery)
 			continue;
 		if (gen_cmp == 0 && p->generation == m->generation &&
 		    !p->retiring) {
@@ -248,6 +257,85 @@ master_spawn(struct master *m, int64_t now)
 	return 0;
 }
 
+/*
+ * Forks one delivery process into a free slot: supervised as a responder
+ * is (reaped, its death checked, restarted, the watchdog on its keystore
+ * calls), but it takes jobs from the store instead of requests.  Returns 0,
+ * or -1 (logged).
+ */
+static int
+master_spawn_delivery(struct master *m, int64_t now)
+{
+	struct app_delivery_args args;
+	pid_t pid, self = getpid();
+	int i;
+
+	for (i = 0; i < MASTER_SLOTS && m->procs[i].pid != 0; i++)
+		continue;
+	if (i == MASTER_SLOTS) {
+		app_log(BM_LOG_ERROR, NULL, "master", "no free slot for a "
+		    "delivery process");
+		return -1;
+	}
+	atomic_store(&m->slots[i].state, APP_SLOT_STARTING);
+	atomic_store(&m->slots[i].db_since, 0);
+	atomic_store(&m->dslots[i].ready, 0);
+	if ((pid = fork()) < 0) {
+		app_log_errno(BM_LOG_ERROR, NULL, "master", "fork");
+		atomic_store(&m->slots[i].state, APP_SLOT_FREE);
+		return -1;
+	}
+	if (pid == 0) {
+		app_log_set_pid();
+		app_listen_close(&m->lst, 0);
+		memset(&args, 0, sizeof(args));
+		args.conf = &m->cur.conf;
+		args.reg = m->cur.reg;
+		args.mods = m->cur.mods;
+		args.map = m->cur.map;
+		args.progress = &m->slots[i].db_since;
+		args.ready = &m->dslots[i].ready;
+		args.done = &m->dslots[i].done;
+		args.master = self;
+		app_delivery_main(&args);
+	}
+	m->procs[i].pid = pid;
+	m->procs[i].generation = m->generation;
+	m->procs[i].started = now;
+	m->procs[i].kill_at = 0;
+	m->procs[i].retiring = 0;
+	m->procs[i].delivery = 1;
+	app_log(BM_LOG_INFO, NULL, "master", "delivery process %ld started",
+	    (long)pid);
+	return 0;
+}
+
+/*
+ * Keeps BM_DELIVERY_PROCS delivery processes of the current configuration
+ * (contact sync on: jobs exist only then); those of an older one are
+ * retired after a reload: a job one holds finishes or its lease lapses.
+ */
+static void
+master_tick_delivery(struct master *m, int64_t now)
+{
+	int i, live = 0;
+
+	for (i = 0; i < MASTER_SLOTS; i++) {
+		struct master_proc *p = &m->procs[i];
+		if (p->pid == 0 || !p->delivery || p->retiring)
+			continue;
+		if (p->generation != m->generation)
+			master_retire(m, i, now);
+		else
+			live++;
+	}
+	if (m->cur.map == NULL || now < m->next_spawn)
+		return;
+	while (live < (int)m->cur.conf.delivery_procs &&
+	    master_spawn_delivery(m, now) == 0)
+		live++;
+}
+
 static void
 master_retire(struct master *m, int i, int64_t now)
 {
@@ -268,14 +356,16 @@ master_reaped(struct master *m, int i, int status, int64_t now)
 	int64_t lived = now - p->started;
 	int expected = p->retiring || m->stopping;
 
+	const char *what = p->delivery ? "delivery process" : "responder";
+
 	if (WIFSIGNALED(status))
 		app_log(expected ? BM_LOG_INFO : BM_LOG_WARN, NULL, "master",
-		    "responder %ld killed by signal %d", (long)p->pid,
+		    "%s %ld killed by signal %d", what, (long)p->pid,
 		    WTERMSIG(status));
 	else
 		app_log(expected && WEXITSTATUS(status) == 0 ? BM_LOG_INFO :
-		    BM_LOG_WARN, NULL, "master", "responder %ld exited with "
-		    "status %d", (long)p->pid, WEXITSTATUS(status));
+		    BM_LOG_WARN, NULL, "master", "%s %ld exited with "
+		    "status %d", what, (long)p->pid, WEXITSTATUS(status));
 	/*
 	 * A crash loop is a responder dying young by itself (an exit status,
 	 * a fault).  SIGKILL comes from outside (an operator, the OOM
@@ -574,6 +664,7 @@ master_tick(struct master *m, int64_t now)
 		}
 	if (m->stopping)
 		return;
+	master_tick_delivery(m, now);
 	if (m->fast_deaths > 0 && now - m->next_spawn > MASTER_FAST_DEATH_MS &&
 	    master_live(m, 0, &starting) > 0 && starting == 0)
 		m->fast_deaths = 0;
@@ -623,6 +714,7 @@ master_check_starting(struct master *m, int64_t now)
 
 	for (i = 0; i < MASTER_SLOTS; i++)
 		if (m->procs[i].pid != 0 && !m->procs[i].retiring &&
+		    !m->procs[i].delivery &&
 		    atomic_load(&m->slots[i].state) == APP_SLOT_STARTING &&
 		    now - m->procs[i].started > MASTER_READY_TIMEOUT_MS) {
 			app_log(BM_LOG_WARN, NULL, "master", "responder %ld not "
@@ -654,6 +746,13 @@ app_master_run(char *const *envp)
 		app_log_errno(BM_LOG_ERROR, NULL, "master", "mmap");
 		goto out;
 	}
+	m->dslots = mmap(NULL, sizeof(struct master_dslot) * MASTER_SLOTS,
+	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (m->dslots == MAP_FAILED) {
+		m->dslots = NULL;
+		app_log_errno(BM_LOG_ERROR, NULL, "master", "mmap");
+		goto out;
+	}
 	/* Signals are taken synchronously with sigtimedwait(). */
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
@@ -665,7 +764,8 @@ app_master_run(char *const *envp)
 
 	if (master_gen_load(&m->cur, envp) < 0)
 		goto out;
-	if ((m->neg = app_negcache_new()) == NULL) {
+	if ((m->neg = app_negcache_new()) == NULL ||
+	    app_breaker_init(m->cur.conf.breaker_threshold) < 0) {
 		app_log_errno(BM_LOG_ERROR, NULL, "master", "mmap");
 		goto out;
 	}
@@ -720,8 +820,11 @@ out:
 		app_listen_close(&m->lst, 1);
 	master_gen_free(&m->cur);
 	app_negcache_free(m->neg);
+	app_breaker_free();
 	if (m->slots != NULL)
 		munmap(m->slots, sizeof(struct app_slot) * MASTER_SLOTS);
+	if (m->dslots != NULL)
+		munmap(m->dslots, sizeof(struct master_dslot) * MASTER_SLOTS);
 	free(m);
 	return rc;
 }

@@ -229,12 +229,6 @@ app_worker_main(const struct app_worker_args *args)
 			atomic_store(&slot->state, APP_SLOT_BUSY);
 		app_fcgi_serve(&env, &fr, ++seq, &def);
 		FCGX_Finish_r(&fr);
-		/* The answer is out: now the work it promised. */
-		if (def.import) {
-			json_t *res = app_sync_import(&env, def.reqid, def.token);
-			json_decref(res);
-			explicit_bzero(&def, sizeof(def));
-		}
 		atomic_fetch_add(&slot->requests, 1);
 		atomic_store(&slot->busy_since, 0);
 		if (!draining)

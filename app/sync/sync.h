@@ -55,6 +55,29 @@ void app_sync_ext_route(struct app_env *env, struct bm_req *req,
     const char *rest, const char *body, size_t len, const char *signature,
     struct app_answer *ans);
 
+/* How an attempt at a job ended. */
+enum app_sync_outcome {
+	APP_SYNC_DONE = 0,  /* applied; the job is finished */
+	APP_SYNC_FAILED,    /* failed for good (a 4xx, bad data): dead */
+	APP_SYNC_RETRY,     /* failed transiently: due again, or dead when the
+	                       schedule is exhausted */
+	APP_SYNC__MAX
+};
+
+/*
+ * Runs job j, leased to this process by app_ks_job_claim(), once: a
+ * contact event (as its handler would, without a deadline) or one page of
+ * an import, then writes the outcome with its effect in one transaction
+ * (done, due again on BM_RETRY_SCHEDULE, or dead with its last request and
+ * answer).  For the delivery processes.  Logs; returns the outcome.
+ */
+enum app_sync_outcome app_sync_deliver(struct app_env *env,
+    const struct app_ks_job *j);
+
+/* How long a delivery process leases a job: its calls' timeouts and a
+ * margin.  A holder that dies lets it lapse and the job runs again. */
+int64_t app_sync_lease_ms(const struct app_conf *conf);
+
 /* Writes the text form of a Botmatic or external id (a string, or an
  * integer in decimal) into buf.  Returns 0, or -1 for any other value. */
 int app_sync_id_text(const json_t *id, char *buf, size_t cap);

@@ -25,8 +25,8 @@ check_PROGRAMS += tests/unit/test-schema tests/unit/test-schema-suite
 TESTS += tests/unit/test-schema tests/unit/test-schema-suite \
 	tests/unit/test-botmatic-schema.sh
 tests_unit_test_schema_SOURCES = tests/unit/test-schema.c tests/tap.h
-tests_unit_test_schema_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(PCRE2_CFLAGS)
-tests_unit_test_schema_LDADD = $(SCHEMA_LIBS)
+tests_unit_test_schema_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) -pthread
+tests_unit_test_schema_LDADD = $(SCHEMA_LIBS) -lpthread
 tests_unit_test_schema_suite_SOURCES = tests/unit/test-schema-suite.c \
 	tests/tap.h
 tests_unit_test_schema_suite_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) \

@@ -194,7 +194,7 @@ out:
 static int
 check_unique(struct vctx *c, const json_t *v, const struct at *at)
 {
-	size_t n = json_array_size(v), i = 0, j;
+	size_t n = json_array_size(v), i = 0, j = 0;
 	int r;
 
 	if (n <= SCHEMA__UNIQUE_PAIRWISE) {

@@ -297,6 +297,22 @@ schema__describe(const json_t *v, size_t max)
 	return s;
 }
 
+/* Length of s[0..n) without a multi-byte sequence left incomplete at its
+ * end (when s is being written and s[n] is not yet). */
+static size_t
+utf8_trim_partial(const char *s, size_t n)
+{
+	size_t k = n, need;
+	unsigned char lead;
+
+	while (k > 0 && ((unsigned char)s[k - 1] & 0xc0) == 0x80)
+		k--;
+	if (k == 0 || (lead = (unsigned char)s[k - 1]) < 0xc0)
+		return n;
+	need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
+	return n - (k - 1) < need ? k - 1 : n;
+}
+
 /* See schema_private.h. */
 void
 schema__ptr_add(char *buf, size_t len, const char *tok, size_t toklen)
@@ -319,7 +335,7 @@ schema__ptr_add(char *buf, size_t len, const char *tok, size_t toklen)
 		    tok[i] == '\0' ? "\\u0000" : c;
 		elen = strlen(esc);
 		if (n + elen + 3 >= len) {
-			n = utf8_cut(buf, n);
+			n = utf8_trim_partial(buf, n);
 			buf[n] = '\0';
 			goto full;
 		}

@@ -654,6 +654,44 @@ test_depth(void)
 	json_decref(doc);
 }
 
+/* A long key of multi-byte characters: the pointer is cut between
+ * characters, never inside one. */
+static void
+utf8_cut_check(const char *ch, const char *name)
+{
+	struct schema_error err;
+	struct schema *s = NULL;
+	json_t *doc, *v, *p = NULL, *x = NULL;
+	char key[2100] = "";
+	size_t n = strlen(ch), i;
+	int r, shift;
+
+	for (shift = 0; shift < 4; shift++) {
+		/* Shifted by 0 to 3 ASCII bytes, to land the cut anywhere. */
+		memset(key, 'a', (size_t)shift);
+		for (i = (size_t)shift; i + n < 2000; i += n)
+			memcpy(key + i, ch, n);
+		key[i] = '\0';
+		doc = json_loads("{\"additionalProperties\":false}", 0, NULL);
+		v = json_object();
+		json_object_set_new(v, key, json_true());
+		r = schema_compile(doc, &s, &err) == 0 ?
+		    schema_validate(s, v, &err) : -2;
+		p = json_string(err.pointer);
+		x = json_string(err.text);
+		tap_ok(&t, r == 1 && p != NULL && x != NULL &&
+		    strcmp(err.pointer + strlen(err.pointer) - 3, "...") == 0,
+		    "a long key of %s characters (+%d) is cut between "
+		    "characters", name, shift);
+		json_decref(p);
+		json_decref(x);
+		schema_free(s);
+		s = NULL;
+		json_decref(v);
+		json_decref(doc);
+	}
+}
+
 static void
 test_pointer(void)
 {
@@ -666,6 +704,9 @@ test_pointer(void)
 	tap_ok(&t, strncmp(run(schema, inst), "/kkkk", 5) == 0 &&
 	    strstr(run(schema, inst), "...: additionalProperties: property "
 	    "not allowed") != NULL, "a pointer too long is cut with \"...\"");
+	utf8_cut_check("\xc3\xa9", "2-byte");
+	utf8_cut_check("\xe2\x82\xac", "3-byte");
+	utf8_cut_check("\xf0\x9f\x98\x80", "4-byte");
 	is(run("{\"properties\":{\"~\":{\"properties\":{\"/\":false}}}}",
 	    "{\"~\":{\"/\":1}}"), "/~0/~1: properties: property not allowed",
 	    "RFC 6901 escaping of ~ and /");

@@ -264,8 +264,8 @@ compile_required(const json_t *v, const char *ptr, struct schema_error *err)
 }
 
 static int
-compile_pattern(const struct schema *s, const json_t *v, const char *ptr,
-    struct schema__check *c, struct schema_error *err)
+compile_pattern(const json_t *v, const char *ptr, struct schema__check *c,
+    struct schema_error *err)
 {
 	/* ECMA-262-like: $ only at the very end, \uXXXX, unset back
 	 * references match the empty string; no \C. */
@@ -275,7 +275,6 @@ compile_pattern(const struct schema *s, const json_t *v, const char *ptr,
 	PCRE2_SIZE off;
 	int code;
 
-	(void)s;
 	if (!json_is_string(v)) {
 		schema__err(err, ptr, "pattern", "not a string");
 		return -1;
@@ -445,7 +444,7 @@ compile_check(struct schema *s, json_t *o, const struct kwdef *d, json_t *v,
 		}
 		return 0;
 	case SCHEMA__KW_PATTERN:
-		if (compile_pattern(s, v, ptr, c, err) == -1)
+		if (compile_pattern(v, ptr, c, err) == -1)
 			return -1;
 		if ((c->desc = schema__describe(v, DESC_MAX)) == NULL) {
 			schema__err(err, ptr, kw, "out of memory");

@@ -35,9 +35,12 @@
  * than SCHEMA_DEPTH_MAX.
  *
  * Errors never quote the value's strings (a string may be a password);
- * they give numbers, lengths, types and positions:
+ * they give numbers, lengths, types and positions.  A missing required
+ * property is reported where it would be, so that the pointer names the
+ * field:
  *
  *   /items/2/price: minimum: 3 is less than 5
+ *   /customer/email: required: missing property "email"
  *
  * This folder is pure: no I/O, no global mutable state, nothing printed.
  * A compiled schema is read-only; any number of threads may validate with

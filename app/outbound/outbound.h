@@ -231,7 +231,9 @@ json_t *app_botmatic_contact_update(struct app_botmatic *bm,
 
 /*
  * PATCH /api/contacts {"contacts":items}; items (borrowed) is an array of
- * {"contact_id":..,"contact_props":{...}}.  200: {"success":true}.
+ * {"contact_id":..,"contact_props":{...}}.  200: {"success":true}.  A
+ * string contact_id is sent with the type a single update gives it (an
+ * integer when written in decimal digits), so both calls agree.
  */
 json_t *app_botmatic_contacts_update(struct app_botmatic *bm,
     const char *reqid, const char *token, const json_t *items);

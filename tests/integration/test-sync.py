@@ -369,8 +369,9 @@ r = sync("update_many", [{"id_candidate": 600, "prenom": "Moe"},
 many = bm_si.received("PATCH", "/api/contacts")
 t.ok(r["data"]["success"] is True and r["data"]["skipped"] == 1 and
      len(many) == 1 and many[0].json() == {"contacts": [
-         {"contact_id": mo, "contact_props": {"firstname": "Moe"}}]},
-     "module: contacts_update patches the linked ones, skips the others",
+         {"contact_id": int(mo), "contact_props": {"firstname": "Moe"}}]},
+     "module: contacts_update patches the linked ones, skips the others "
+     "(contact_id an integer, as in a single update)",
      r, many)
 bm_si.clear()
 r = sync("campaign", [int(mo)], event="welcome")

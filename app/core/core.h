@@ -161,16 +161,8 @@ const char *app_conf_auth_name(enum app_auth_policy p);
 struct app_req_block;
 struct app_env;
 
-/* Work a request asks for after its answer has gone out. */
-struct app_deferred {
-	int import;               /* import every external contact */
-	char token[4096];         /* of this installation (zeroed after) */
-	char reqid[72];           /* the request's id, for the log */
-};
-
 struct bm_req {
 	struct app_env *env;          /* the responder's services (borrowed) */
-	struct app_deferred *deferred;/* NULL, or where to ask for later work */
 	char id[72];                  /* request id, for logs and X-Request-Id */
 	struct app_req_block *blocks; /* arena allocations, newest first */
 	size_t used;                  /* bytes allocated from the arena */

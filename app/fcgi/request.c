@@ -82,8 +82,7 @@ fcgi_path(FCGX_Request *fr, char *buf, size_t cap)
 }
 
 void
-app_fcgi_serve(struct app_env *env, FCGX_Request *fr, uint64_t seq,
-    struct app_deferred *def)
+app_fcgi_serve(struct app_env *env, FCGX_Request *fr, uint64_t seq)
 {
 	char err[512], idbuf[72], pathbuf[2048];
 	struct app_envelope envl;
@@ -103,7 +102,6 @@ app_fcgi_serve(struct app_env *env, FCGX_Request *fr, uint64_t seq,
 		snprintf(idbuf, sizeof(idbuf), "%lx-%llx", (unsigned long)getpid(),
 		    (unsigned long long)seq);
 	app_req_init(&req, env, idbuf);
-	req.deferred = def;
 	method = FCGX_GetParam("REQUEST_METHOD", fr->envp);
 	path = fcgi_path(fr, pathbuf, sizeof(pathbuf));
 	app_log(BM_LOG_DEBUG, req.id, "request", "start %s %s",

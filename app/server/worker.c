@@ -127,7 +127,6 @@ app_worker_main(const struct app_worker_args *args)
 	struct app_env env = { .conf = args->conf, .reg = args->reg,
 	    .neg = args->neg, .map = args->map, .host = app_host() };
 	struct app_keystore ks;
-	struct app_deferred def;
 	struct app_extrest *rest = NULL;
 	struct bm_consumer restc;
 	char err[512];
@@ -159,7 +158,6 @@ app_worker_main(const struct app_worker_args *args)
 	sa.sa_handler = SIG_DFL;
 	sigaction(SIGCHLD, &sa, NULL);
 
-	memset(&def, 0, sizeof(def));
 	if (FCGX_Init() != 0) {
 		app_log(BM_LOG_ERROR, NULL, "worker", "FCGX_Init failed");
 		goto out;
@@ -227,7 +225,7 @@ app_worker_main(const struct app_worker_args *args)
 		atomic_store(&slot->busy_since, app_now_ms());
 		if (!draining)
 			atomic_store(&slot->state, APP_SLOT_BUSY);
-		app_fcgi_serve(&env, &fr, ++seq, &def);
+		app_fcgi_serve(&env, &fr, ++seq);
 		FCGX_Finish_r(&fr);
 		atomic_fetch_add(&slot->requests, 1);
 		atomic_store(&slot->busy_since, 0);

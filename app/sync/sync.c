@@ -801,6 +801,30 @@ app_sync_contact_delete(struct bm_ctx *ctx, const char *eid)
 	return res;
 }
 
+/* Runs an external -> Botmatic op now (no queue).  Returns a result (new). */
+static json_t *
+sync_run_ext(struct app_env *env, struct bm_ctx *ctx, const char *op,
+    const json_t *contact)
+{
+	char eid[SYNC_ID_MAX + 1];
+
+	if (strcmp(op, "created") == 0)
+		return app_sync_contact_create(ctx, contact);
+	if (strcmp(op, "updated") == 0)
+		return app_sync_contact_update(ctx, contact);
+	if (strcmp(op, "deleted") == 0) {
+		if (sync_member_id(contact, env->ext_id_key, eid,
+		    sizeof(eid)) < 0)
+			return sync_fail("the contact has no %s",
+			    env->ext_id_key);
+		return app_sync_contact_delete(ctx, eid);
+	}
+	return sync_fail("unknown operation %s", op);
+}
+
+static json_t *sync_ext_job(struct app_env *env, struct bm_ctx *ctx,
+    const char *op, json_t *contact, int *temp);
+
 void
 app_sync_ext_route(struct app_env *env, struct bm_req *req, const char *rest,
     const char *body, size_t len, const char *signature,
@@ -812,7 +836,7 @@ app_sync_ext_route(struct app_env *env, struct bm_req *req, const char *rest,
 	struct bm_ctx ctx;
 	const char *op, *slash;
 	size_t idlen;
-	int rc;
+	int rc, temp = 0;
 
 	/* <install id>/contacts */
 	slash = strchr(rest, '/');
@@ -860,20 +884,16 @@ app_sync_ext_route(struct app_env *env, struct bm_req *req, const char *rest,
 	ctx.req = req;
 	ctx.module = "ext";
 	ans->what = "ext";
-	if (strcmp(op, "created") == 0)
-		res = app_sync_contact_create(&ctx, contact);
-	else if (strcmp(op, "updated") == 0)
-		res = app_sync_contact_update(&ctx, contact);
-	else if (strcmp(op, "deleted") == 0) {
-		char eid[SYNC_ID_MAX + 1];
-		if (sync_member_id(contact, env->ext_id_key, eid,
-		    sizeof(eid)) < 0)
-			res = sync_fail("the contact has no %s", env->ext_id_key);
-		else
-			res = app_sync_contact_delete(&ctx, eid);
-	} else {
+	if (strcmp(op, "created") != 0 && strcmp(op, "updated") != 0 &&
+	    strcmp(op, "deleted") != 0) {
 		app_answer_error(ans, 400, "op must be created, updated or "
 		    "deleted");
+		goto out;
+	}
+	/* A job, as contact events are (SPEC §9). */
+	res = sync_ext_job(env, &ctx, op, contact, &temp);
+	if (temp) {
+		app_answer_error(ans, 503, "temporary failure, try again");
 		goto out;
 	}
 	if (res == NULL) {
@@ -1112,12 +1132,16 @@ sync_job_run(struct app_env *env, struct bm_ctx *ctx, uint64_t id,
 	char idem[128], *last = NULL;
 	int64_t delay;
 	int import = strcmp(kind, "import") == 0, rc;
+	int ext = strncmp(kind, "ext_", 4) == 0;
 
 	sync_idem(env, ctx, id, payload, idem, sizeof(idem));
 	app_http_job_begin(idem, deadline);
 	sync_fx = &fx;
 	if (import)
 		res = sync_run_import(env, ctx, payload, &next);
+	else if (ext)
+		res = sync_run_ext(env, ctx, kind + 4,
+		    json_object_get(payload, "contact"));
 	else
 		res = sync_run_event(env, ctx, kind,
 		    json_object_get(payload, "data"));
@@ -1125,7 +1149,8 @@ sync_job_run(struct app_env *env, struct bm_ctx *ctx, uint64_t id,
 	oc = sync_outcome(res, app_http_job_transient());
 	app_http_job_end();
 	if (!import)
-		app_breaker_note(APP_TARGET_EXT, oc != APP_SYNC_RETRY);
+		app_breaker_note(ext ? APP_TARGET_BOTMATIC : APP_TARGET_EXT,
+		    oc != APP_SYNC_RETRY);
 	switch (oc) {
 	case APP_SYNC_DONE:
 		rc = app_ks_job_done(env->ks, ctx->request_id, id, ctx->token,
@@ -1237,6 +1262,59 @@ sync_event(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
 		return sync_queued_reply(reply);
 	}
 	return sync_reply(res, reply);
+}
+
+/*
+ * The external service's change (op on contact) as a job, ordered per
+ * external id: attempted at once unless BM_SYNC_MODE=queued or Botmatic is
+ * known to be down; answered with the op's result, or {"success":true,
+ * "queued":true} when it is queued.  *temp is set when it could not even
+ * be queued (the caller answers 503: the service may send it again).
+ * Returns a result (new), NULL when out of memory.
+ */
+static json_t *
+sync_ext_job(struct app_env *env, struct bm_ctx *ctx, const char *op,
+    json_t *contact, int *temp)
+{
+	char eid[SYNC_ID_MAX + 1], ckey[SYNC_ID_MAX + 1], kind[16];
+	json_t *payload, *res = NULL;
+	enum app_sync_outcome oc;
+	uint64_t id = 0;
+	int leased = 0, queued;
+	int64_t lease;
+
+	*temp = 0;
+	if (sync_member_id(contact, env->ext_id_key, eid, sizeof(eid)) < 0 ||
+	    strlen(eid) > SYNC_ID_MAX - 2)
+		/* Nothing to order it by: run as before (it fails clearly). */
+		return sync_run_ext(env, ctx, op, contact);
+	snprintf(ckey, sizeof(ckey), "e:%s", eid);
+	snprintf(kind, sizeof(kind), "ext_%s", op);
+	if ((payload = json_pack("{s:O}", "contact", contact)) == NULL)
+		return NULL;
+	queued = env->conf->sync_queued ||
+	    app_breaker_open(APP_TARGET_BOTMATIC);
+	lease = queued ? 0 : (int64_t)env->conf->sync_deadline +
+	    SYNC_LEASE_MARGIN_MS;
+	if (app_ks_job_add(env->ks, ctx->request_id, ctx->token, kind, ckey,
+	    payload, 0, lease, &id, &leased) < 0) {
+		json_decref(payload);
+		*temp = 1;
+		return NULL;
+	}
+	if (leased) {
+		oc = sync_job_run(env, ctx, id, 0, kind, payload, app_now_ms() +
+		    (int64_t)env->conf->sync_deadline, 1, &res);
+		if (oc != APP_SYNC_RETRY) {
+			json_decref(payload);
+			return res;
+		}
+		json_decref(res);
+	} else
+		app_log(BM_LOG_INFO, ctx->request_id, APP_SYNC_MODULE, "%s "
+		    "queued as job %llu", kind, (unsigned long long)id);
+	json_decref(payload);
+	return json_pack("{s:b, s:b}", "success", 1, "queued", 1);
 }
 
 enum app_sync_outcome

@@ -6,6 +6,8 @@ garbage or an oversized body, refuse with a 4xx, and that honours
 Idempotency-Key as a careful service would).  Every check is on what the
 stand-ins received and what the store holds at the end, never on timing:
 waits are generous bounds for something that must happen."""
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -111,9 +113,12 @@ class Botmatic:
         self.next = 50000
         self.keys = {}
         self.created = 0
+        self.down = False
 
     def handle(self, rec):
         p = rec.path
+        if self.down and p.startswith("/api/contacts"):
+            return 503, {"error": "maintenance"}, 0
         if p == "/api/integrationtokens/validate":
             return 200, {"success": rec.form().get("token") == [TOKEN]}, 0
         if p == "/api/properties":
@@ -123,6 +128,9 @@ class Botmatic:
                 key = rec.headers.get("Idempotency-Key")
                 if key and key in self.keys:
                     return 201, self.keys[key], 0
+                if "contact" in (rec.json() or {}):
+                    self.next += 1
+                    return 201, {"id": self.next - 1}, 0
                 out = []
                 for _ in rec.json()["contacts"]:
                     out.append({"success": True, "id": self.next})
@@ -409,6 +417,33 @@ t.ok(r.json() == {"data": {"success": True, "id": eid}, "type": "data",
                   "success": True} and len(ext.by_email("d1@example.com"))
      == 1, "contact_created for a linked contact: its id, nothing created",
      r)
+# The external service's changes are jobs too: Botmatic down, queued, dead
+# after the schedule, then sent again.
+inst = [json.loads(l) for l in keys(srv, "export").stdout.decode()
+        .splitlines() if json.loads(l).get("type") == "install"][0]
+raw = json.dumps({"op": "created", "contact": {"id_candidate": 9001,
+                                               "prenom": "Ext"}}).encode()
+sig = hmac.new(inst["secret"].encode(), raw, hashlib.sha256).hexdigest()
+bmapi.down = True
+mark = srv.mark()
+r = ngx.raw("POST", "/ext/%s/contacts" % inst["install_id"],
+            [("Content-Type", "application/json"),
+             ("Content-Length", str(len(raw))),
+             ("X-Botmatic-Signature", sig)], body=raw)
+srv.wait_log(r"job \d+ \(ext_created\).*kept as dead", 30, since=mark)
+jobs = outbox(srv)
+t.ok(r.status == 200 and r.json() == {"success": True, "queued": True} and
+     len(jobs) == 1 and jobs[0]["kind"] == "ext_created" and
+     jobs[0]["contact"] == "e:9001" and jobs[0]["state"] == "dead" and
+     "9001" not in pairs(srv).values(),
+     "a change from the external service with Botmatic down: queued, then "
+     "dead, nothing stored", r, jobs)
+bmapi.down = False
+keys(srv, "outbox", "retry", "--dead")
+ok = bmtest.wait_until(lambda: "9001" in pairs(srv).values() and
+                       not outbox(srv), 30)
+t.ok(ok, "sent again once Botmatic is back: created there, pair stored",
+     pairs(srv))
 # Uninstall cancels the installation's jobs in its transaction.
 ext.fail = (503, {}, 0)
 event(ngx, "contact_updated", {"id": 7001, "age": 1})

@@ -20,6 +20,7 @@ static struct {
 	char idem[128];        /* "" : no Idempotency-Key */
 	int64_t deadline;      /* CLOCK_MONOTONIC ms, 0: none */
 	unsigned transient;    /* transient failures since app_http_job_begin */
+	int secret;            /* the call in progress carries credentials */
 	struct app_http_last last;
 } http_job;
 
@@ -104,6 +105,12 @@ app_http_job_begin(const char *idem_prefix, int64_t deadline)
 }
 
 void
+app_http_job_secret(int on)
+{
+	http_job.secret = on;
+}
+
+void
 app_http_job_end(void)
 {
 	http_job.idem[0] = '\0';
@@ -144,7 +151,7 @@ http_note(const char *method, const char *url, long status, const char *ans,
 	    (int)strcspn(p, "?") : 1, p != NULL ? p : "/");
 	l->status = status;
 	/* Printable ASCII only: it goes into JSON and onto a terminal. */
-	n = ans != NULL ? len : 0;
+	n = ans != NULL && !http_job.secret ? len : 0;
 	if (n > sizeof(l->answer) - 1)
 		n = sizeof(l->answer) - 1;
 	for (i = 0; i < n; i++)
@@ -229,7 +236,8 @@ app_http_request(struct app_http *h, const char *method, const char *url,
 	 * A POST of a job carries a key stable across its attempts (job and
 	 * step: the path), so a service can recognise a repeat after a kill.
 	 */
-	if (strcmp(method, "POST") == 0 && http_job.idem[0] != '\0') {
+	if (strcmp(method, "POST") == 0 && http_job.idem[0] != '\0' &&
+	    !http_job.secret) {
 		char line[200];
 		const char *path = strstr(url, "://");
 

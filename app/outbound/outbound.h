@@ -77,6 +77,10 @@ int app_http_request(struct app_http *h, const char *method, const char *url,
 void app_http_job_begin(const char *idem_prefix, int64_t deadline);
 void app_http_job_end(void);
 
+/* on: the next calls carry credentials (a JWT fetch): their answers are
+ * not kept for app_http_last() and they get no Idempotency-Key. */
+void app_http_job_secret(int on);
+
 /* Calls since app_http_job_begin() that failed transiently (no answer,
  * 408, 425, 429, 5xx). */
 unsigned app_http_job_transient(void);

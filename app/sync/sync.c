@@ -470,18 +470,12 @@ sync_install_hook(struct bm_ctx *ctx, json_t *data, void *arg)
 	 * import per installation: an install delivered again adds none.
 	 */
 	if (env->conf->import_on_install) {
-		json_t *p = json_pack("{s:i}", "page", 1);
-		uint64_t id;
-
-		if (p == NULL || app_ks_job_add(env->ks, ctx->request_id,
-		    ctx->token, "import", SYNC_IMPORT_CONTACT, p, 1, 0, &id,
-		    NULL) < 0) {
-			json_decref(p);
+		if ((res = app_sync_import_queue(env, ctx->request_id,
+		    ctx->token)) == NULL || !sync_ok(res)) {
+			json_decref(res);
 			return BM_ERROR;
 		}
-		json_decref(p);
-		app_log(BM_LOG_INFO, ctx->request_id, APP_SYNC_MODULE, "import: "
-		    "queued as job %llu", (unsigned long long)id);
+		json_decref(res);
 	}
 	return BM_OK;
 }
@@ -591,6 +585,25 @@ out:
 	json_decref(batch);
 	json_decref(eids);
 	return ret;
+}
+
+json_t *
+app_sync_import_queue(struct app_env *env, const char *reqid,
+    const char *token)
+{
+	json_t *p = json_pack("{s:i}", "page", 1);
+	uint64_t id = 0;
+
+	if (p == NULL || app_ks_job_add(env->ks, reqid, token, "import",
+	    SYNC_IMPORT_CONTACT, p, 1, 0, &id, NULL) < 0) {
+		json_decref(p);
+		return sync_fail("the import could not be queued");
+	}
+	json_decref(p);
+	app_log(BM_LOG_INFO, reqid, APP_SYNC_MODULE, "import: queued as job "
+	    "%llu", (unsigned long long)id);
+	return json_pack("{s:b, s:b, s:I}", "success", 1, "queued", 1, "job",
+	    (json_int_t)id);
 }
 
 json_t *

@@ -39,6 +39,16 @@ int app_sync_register(struct app_registry *reg, char *err, size_t errlen);
 json_t *app_sync_import(struct app_env *env, const char *reqid,
     const char *token);
 
+/*
+ * Queues the import of every external contact of token's installation as
+ * a job (one pending import per installation: asked again, the same job).
+ * A delivery process runs it page by page, its progress saved with each
+ * page.  Returns {"success":true,"queued":true,"job":id} or a failure
+ * (new).
+ */
+json_t *app_sync_import_queue(struct app_env *env, const char *reqid,
+    const char *token);
+
 /* The operations of bm_host (see <botmatic/module.h>). */
 json_t *app_sync_contact_create(struct bm_ctx *ctx, const json_t *ext);
 json_t *app_sync_contact_update(struct bm_ctx *ctx, const json_t *ext);

@@ -54,6 +54,8 @@ struct app_conf {
 	char *mappings;           /* BM_MAPPINGS or NULL */
 	char *modules;            /* BM_MODULES or NULL, colon-separated */
 	enum bm_log_level log_level; /* BM_LOG_LEVEL */
+	int log_json;             /* BM_LOG_FORMAT: 0 text, 1 json */
+	char *status_path;        /* BM_STATUS_PATH or NULL (no status) */
 	char *botmatic_base_url;  /* BOTMATIC_BASE_URL, without trailing '/' */
 	char *ext_base_url;       /* BM_EXT_BASE_URL or NULL */
 	char *ext_auth_header;    /* BM_EXT_AUTH_HEADER or NULL */

@@ -11,15 +11,17 @@ app_libbmapp_a_SOURCES = \
 	app/listen.c app/listen.h \
 	app/log.c app/log.h \
 	app/master.c app/master.h \
+	app/metrics.c app/metrics.h \
 	app/module.c app/module.h \
 	app/negcache.c app/negcache.h \
+	app/notify.c app/notify.h \
 	app/proto.c app/proto.h \
 	app/registry.c app/registry.h \
 	app/req.c app/req.h \
 	app/sync.c app/sync.h \
 	app/worker.c app/worker.h
-app_libbmapp_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS) $(FCGI_CFLAGS) $(CRYPTO_CFLAGS)
-APP_LIBS = app/libbmapp.a mapping/libbmmapping.a store/libbmstore.a $(JANSSON_LIBS) $(CURL_LIBS) $(CRYPTO_LIBS) $(FCGI_LIBS) $(DB_LIBS) $(DL_LIBS)
+app_libbmapp_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS) $(FCGI_CFLAGS) $(CRYPTO_CFLAGS) $(SYSTEMD_CFLAGS)
+APP_LIBS = app/libbmapp.a mapping/libbmmapping.a store/libbmstore.a $(JANSSON_LIBS) $(CURL_LIBS) $(CRYPTO_LIBS) $(FCGI_LIBS) $(DB_LIBS) $(DL_LIBS) $(SYSTEMD_LIBS)
 
 botmatic_fcgi_SOURCES = app/main.c
 botmatic_fcgi_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)

@@ -21,4 +21,15 @@ int app_master_run(char *const *envp);
  */
 int app_master_import(char *const *envp, const char *install_id);
 
+/*
+ * botmatic-fcgi -t: loads the configuration, the modules and the mappings
+ * as a start would and checks that BM_DB_HOME can be used (an existing
+ * directory this user may enter and write, or one it may create), without
+ * opening a socket or the store, so a running server is left alone.
+ * Prints "botmatic-fcgi: configuration ok" on stdout, or the error line(s)
+ * on stderr and "botmatic-fcgi: configuration test failed".  Returns the
+ * exit status, 0 or 1.
+ */
+int app_master_check(char *const *envp);
+
 #endif

@@ -26,6 +26,7 @@ struct bm_req {
 	struct app_env *env;          /* the responder's services (borrowed) */
 	struct app_deferred *deferred;/* NULL, or where to ask for later work */
 	char id[72];                  /* request id, for logs and X-Request-Id */
+	char install_id[40];          /* its installation's id once known, or "" */
 	struct app_req_block *blocks; /* arena allocations, newest first */
 	size_t used;                  /* bytes allocated from the arena */
 };

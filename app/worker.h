@@ -68,4 +68,7 @@ int app_worker_import(const struct app_worker_args *args,
 /* CLOCK_MONOTONIC in milliseconds. */
 int64_t app_now_ms(void);
 
+/* CLOCK_MONOTONIC in microseconds. */
+int64_t app_now_us(void);
+
 #endif

@@ -12,6 +12,7 @@ INTEGRATION_TESTS = \
 	tests/integration/test-signals.py \
 	tests/integration/test-apache.py \
 	tests/integration/test-deploy.py \
-	tests/integration/test-runscript.py
+	tests/integration/test-runscript.py \
+	tests/integration/test-ops.py
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += $(INTEGRATION_TESTS) tests/integration/bmtest.py

@@ -13,6 +13,9 @@ INTEGRATION_TESTS = \
 	tests/integration/test-apache.py \
 	tests/integration/test-deploy.py \
 	tests/integration/test-runscript.py \
-	tests/integration/test-ops.py
+	tests/integration/test-ops.py \
+	tests/integration/test-debian.py
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += $(INTEGRATION_TESTS) tests/integration/bmtest.py
+# The Debian packaging, built by tests/integration/test-debian.py.
+EXTRA_DIST += debian

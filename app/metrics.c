@@ -20,6 +20,7 @@ struct metrics_label {
 
 enum metrics_type {
 	METRICS_COUNTER = 0,
+	METRICS_GAUGE,       /* set by its owner (app_metrics_set) */
 	METRICS_HISTOGRAM,
 	METRICS_TYPE__MAX
 };
@@ -76,7 +77,8 @@ static const double metrics_buckets[] = {
 
 /*
  * Every family, in the order of enum app_metric.  Issue 10 (the pool and
- * the job queue) adds its rows here.
+ * the job queue) adds its rows here: pool grow/retire counters, and gauges
+ * the master sets (queued and dead jobs, the oldest job's age).
  */
 static const struct metrics_family metrics_families[APP_METRIC__MAX] = {
 	[APP_METRIC_REQUESTS] = { "requests_total", METRICS_COUNTER,
@@ -147,21 +149,42 @@ app_metrics_attach(void *shm, const struct app_slot *slots, unsigned nslots)
 	metrics_nslots = nslots;
 }
 
-void
-app_metrics_add(enum app_metric m, unsigned a, unsigned b, uint64_t n)
+/*
+ * Finds the cell of family m at labels (a, b), or NULL when not attached,
+ * of another type than want, or out of range.
+ */
+static _Atomic uint64_t *
+metrics_cell(enum app_metric m, enum metrics_type want, unsigned a, unsigned b)
 {
 	const struct metrics_family *f;
 	unsigned na, nb;
 
 	if (metrics_cells == NULL || m >= APP_METRIC__MAX)
-		return;
+		return NULL;
 	f = &metrics_families[m];
 	na = f->a != NULL ? f->a->n : 1;
 	nb = f->b != NULL ? f->b->n : 1;
-	if (f->type != METRICS_COUNTER || a >= na || b >= nb)
-		return;
-	atomic_fetch_add_explicit(&metrics_cells[metrics_base(m) + a * nb + b],
-	    n, memory_order_relaxed);
+	if (f->type != want || a >= na || b >= nb)
+		return NULL;
+	return &metrics_cells[metrics_base(m) + a * nb + b];
+}
+
+void
+app_metrics_add(enum app_metric m, unsigned a, unsigned b, uint64_t n)
+{
+	_Atomic uint64_t *c = metrics_cell(m, METRICS_COUNTER, a, b);
+
+	if (c != NULL)
+		atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+void
+app_metrics_set(enum app_metric m, unsigned a, unsigned b, uint64_t v)
+{
+	_Atomic uint64_t *c = metrics_cell(m, METRICS_GAUGE, a, b);
+
+	if (c != NULL)
+		atomic_store_explicit(c, v, memory_order_relaxed);
 }
 
 void
@@ -297,7 +320,8 @@ metrics_prometheus(void)
 		base += metrics_ncells(f);
 		metrics_printf(&b, "# HELP botmatic_%s %s\n# TYPE botmatic_%s "
 		    "%s\n", f->name, f->help, f->name,
-		    f->type == METRICS_HISTOGRAM ? "histogram" : "counter");
+		    f->type == METRICS_HISTOGRAM ? "histogram" :
+		    f->type == METRICS_GAUGE ? "gauge" : "counter");
 		if (f->type == METRICS_HISTOGRAM) {
 			metrics_histogram(cell, cum, &sum, &count);
 			for (a = 0; a < METRICS_NBUCKETS; a++)

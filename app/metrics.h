@@ -9,8 +9,9 @@
  * (no store call, no message to the master).  Until app_metrics_attach()
  * runs (command-line modes, unit tests), counting does nothing.
  *
- * Adding a counter is one row in the family table of metrics.c and, when
- * it has labels, one enum here for their values.
+ * Adding a counter or a gauge is one row in the family table of
+ * metrics.c, one enum app_metric value and, when it has labels, one enum
+ * here for their values; app_metrics_add() counts, app_metrics_set() sets.
  */
 #ifndef APP_METRICS_H
 #define APP_METRICS_H
@@ -89,6 +90,12 @@ void app_metrics_attach(void *shm, const struct app_slot *slots,
  * and second label (0 when it has fewer).  Out-of-range labels are ignored.
  */
 void app_metrics_add(enum app_metric m, unsigned a, unsigned b, uint64_t n);
+
+/*
+ * Sets the gauge cell of family m at labels (a, b) to v (its owner, e.g.
+ * the master, publishes it there).  Out-of-range labels are ignored.
+ */
+void app_metrics_set(enum app_metric m, unsigned a, unsigned b, uint64_t v);
 
 /* Counts one finished request: its HTTP status, kind and duration. */
 void app_metrics_request(int status, enum app_req_kind kind, int64_t us);

@@ -8,9 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conf.h"
-#include "log.h"
-#include "master.h"
+#include "server/server.h"
 
 extern char **environ;
 

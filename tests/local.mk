@@ -19,3 +19,7 @@ TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += $(INTEGRATION_TESTS) tests/integration/bmtest.py
 # The Debian packaging, built by tests/integration/test-debian.py.
 EXTRA_DIST += debian
+
+## The layout of app/: no part includes a part above it (app/README).
+TESTS += tests/unit/test-layout.sh
+EXTRA_DIST += tests/unit/test-layout.sh app/README

@@ -1,0 +1,915 @@
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server/server.h"
+#include "store/store.h"
+
+/* Slots: BM_WORKERS at most 256, plus the overlap of a reload. */
+#define MASTER_SLOTS 512
+/* The shared mapping: the slots, then the counters (metrics.h). */
+#define MASTER_SHM_SIZE (sizeof(struct app_slot) * MASTER_SLOTS + \
+    app_metrics_size())
+/* A responder that dies younger than this counts as a crash-loop step. */
+#define MASTER_FAST_DEATH_MS 2000
+#define MASTER_BACKOFF_MIN_MS 100
+#define MASTER_BACKOFF_MAX_MS 10000
+/* How long a new responder may take to become ready during a reload. */
+#define MASTER_READY_TIMEOUT_MS 10000
+/* The failchk checker and the recovery run under these timeouts. */
+#define MASTER_CHECK_TIMEOUT_MS 5000
+#define MASTER_RECOVER_TIMEOUT_MS 60000
+
+/* The master's private bookkeeping for one slot. */
+struct master_proc {
+	pid_t pid;             /* 0: free */
+	unsigned generation;   /* configuration it was forked with */
+	int64_t started;       /* ms */
+	int64_t kill_at;       /* ms when SIGTERMed: SIGKILL after the timeout */
+	int retiring;          /* SIGTERM sent by a reload or stop */
+};
+
+/* One loaded configuration: conf, modules and what they registered. */
+struct master_gen {
+	struct app_conf conf;
+	struct app_registry *reg;
+	struct app_modules *mods;
+	struct map_registry *transforms; /* built-ins and the modules' */
+	struct mapping *map;             /* BM_MAPPINGS, or NULL */
+};
+
+struct master {
+	char *const *envp;
+	struct app_listener lst;
+	struct master_gen cur;
+	unsigned generation;
+	struct app_slot *slots;           /* shared with responders */
+	struct app_negcache *neg;         /* shared with responders */
+	struct master_proc procs[MASTER_SLOTS];
+	int stopping;
+	int reloading;
+	int ready;                        /* READY=1 sent for the first generation */
+	int64_t next_spawn;               /* backoff: no spawn before */
+	unsigned fast_deaths;             /* consecutive */
+	unsigned escalations;             /* recoveries run */
+	int exit_code;
+};
+
+static void master_check_store(struct master *m);
+
+/* The shared slots, for the responders gauge of the status (metrics). */
+static const struct app_slot *master_shm_slots;
+
+/* Counts the responders by state (app_metrics_states_fn). */
+static void
+master_count_states(uint64_t count[APP_RESP__MAX])
+{
+	static const int map[APP_SLOT__MAX] = {
+		-1, APP_RESP_STARTING, APP_RESP_IDLE, APP_RESP_BUSY,
+		APP_RESP_STOPPING
+	};
+	int i, st;
+
+	for (i = 0; master_shm_slots != NULL && i < MASTER_SLOTS; i++) {
+		st = atomic_load(&master_shm_slots[i].state);
+		if (st > APP_SLOT_FREE && st < APP_SLOT__MAX)
+			count[map[st]]++;
+	}
+}
+
+static void
+master_conf_warn(const char *msg)
+{
+	app_log(BM_LOG_WARN, NULL, "conf", "%s", msg);
+}
+
+static void
+master_gen_free(struct master_gen *g)
+{
+	map_free(g->map);
+	map_registry_free(g->transforms);
+	app_modules_unload(g->mods);
+	app_registry_free(g->reg);
+	app_conf_free(&g->conf);
+	memset(g, 0, sizeof(*g));
+}
+
+/*
+ * Loads BM_MAPPINGS with the built-in transforms and those the modules
+ * registered.  Returns 0, or -1 with the file, entry and reason logged.
+ */
+static int
+master_gen_mappings(struct master_gen *g)
+{
+	struct map_error merr;
+	char err[256];
+	size_t i;
+
+	if ((g->transforms = map_registry_new()) == NULL) {
+		app_log(BM_LOG_ERROR, NULL, "mapping", "out of memory");
+		return -1;
+	}
+	for (i = 0; i < g->reg->ntransforms; i++) {
+		const struct app_transform *t = &g->reg->transforms[i];
+		if (map_registry_add(g->transforms, t->name, t->fn, err,
+		    sizeof(err)) < 0) {
+			app_log(BM_LOG_ERROR, NULL, "mapping", "transform %s of "
+			    "module %s: %s", t->name, t->module, err);
+			return -1;
+		}
+	}
+	if ((g->map = map_load_file(g->conf.mappings, g->transforms,
+	    &merr)) == NULL) {
+		app_log(BM_LOG_ERROR, NULL, "mapping", "BM_MAPPINGS: %s",
+		    merr.text);
+		return -1;
+	}
+	app_log(BM_LOG_INFO, NULL, "mapping", "%s: %zu fields, ext id key %s",
+	    g->conf.mappings, map_count(g->map), map_id_name(g->map, MAP_EXT));
+	return 0;
+}
+
+/*
+ * Loads configuration, modules and registrations into g: everything that
+ * can be done once is done here, before any fork.  Returns 0, or -1 with
+ * the reason logged as one line.
+ */
+static int
+master_gen_load(struct master_gen *g, char *const *envp)
+{
+	char err[1024];
+
+	memset(g, 0, sizeof(*g));
+	if (app_conf_load(&g->conf, envp, err, sizeof(err),
+	    master_conf_warn) < 0) {
+		app_log(BM_LOG_ERROR, NULL, "conf", "%s", err);
+		return -1;
+	}
+	app_log_set_level(g->conf.log_level);
+	app_log_set_json(g->conf.log_json);
+	if ((g->reg = app_registry_new()) == NULL) {
+		app_log(BM_LOG_ERROR, NULL, "master", "out of memory");
+		goto fail;
+	}
+	if (app_modules_load(&g->conf, g->reg, &g->mods, err,
+	    sizeof(err)) < 0) {
+		app_log(BM_LOG_ERROR, NULL, "module", "%s", err);
+		goto fail;
+	}
+	if (g->conf.mappings != NULL && master_gen_mappings(g) < 0)
+		goto fail;
+	if (g->conf.mappings != NULL) {
+		if (app_sync_register(g->reg, err, sizeof(err)) < 0) {
+			app_log(BM_LOG_ERROR, NULL, "master", "%s", err);
+			goto fail;
+		}
+		if (strcmp(g->conf.ext_consumer, "rest") == 0 &&
+		    g->conf.ext_base_url == NULL) {
+			app_log(BM_LOG_ERROR, NULL, "conf", "BM_EXT_BASE_URL: "
+			    "required when BM_MAPPINGS is set with the REST "
+			    "consumer (BM_EXT_CONSUMER=rest)");
+			goto fail;
+		}
+		if (strncmp(g->conf.ext_consumer, "module:", 7) == 0 &&
+		    app_registry_consumer(g->reg, g->conf.ext_consumer + 7) ==
+		    NULL) {
+			app_log(BM_LOG_ERROR, NULL, "conf", "BM_EXT_CONSUMER: no "
+			    "loaded module registered a consumer named \"%s\"",
+			    g->conf.ext_consumer + 7);
+			goto fail;
+		}
+	}
+	if (g->conf.auth == APP_AUTH_MODULE &&
+	    app_registry_auth(g->reg, g->conf.auth_module) == NULL) {
+		app_log(BM_LOG_ERROR, NULL, "conf", "BM_AUTH: no loaded module "
+		    "registered an auth function named \"%s\"",
+		    g->conf.auth_module);
+		goto fail;
+	}
+	return 0;
+fail:
+	master_gen_free(g);
+	return -1;
+}
+
+static int
+master_live(const struct master *m, int gen_cmp, int *starting)
+{
+	int i, n = 0;
+
+	if (starting != NULL)
+		*starting = 0;
+	for (i = 0; i < MASTER_SLOTS; i++) {
+		const struct master_proc *p = &m->procs[i];
+		if (p->pid == 0)
+			continue;
+		if (gen_cmp == 0 && p->generation == m->generation &&
+		    !p->retiring) {
+			n++;
+			if (starting != NULL &&
+			    atomic_load(&m->slots[i].state) == APP_SLOT_STARTING)
+				(*starting)++;
+		} else if (gen_cmp < 0 && p->generation != m->generation &&
+		    !p->retiring)
+			n++;
+		else if (gen_cmp > 0 && p->retiring)
+			n++;
+	}
+	return n;
+}
+
+/* Forks one responder into a free slot.  Returns 0, or -1 (logged). */
+static int
+master_spawn(struct master *m, int64_t now)
+{
+	struct app_worker_args args;
+	sigset_t none;
+	pid_t pid;
+	int i;
+
+	for (i = 0; i < MASTER_SLOTS && m->procs[i].pid != 0; i++)
+		continue;
+	if (i == MASTER_SLOTS) {
+		app_log(BM_LOG_ERROR, NULL, "master", "no free responder slot");
+		return -1;
+	}
+	atomic_store(&m->slots[i].state, APP_SLOT_STARTING);
+	atomic_store(&m->slots[i].requests, 0);
+	atomic_store(&m->slots[i].busy_since, 0);
+	atomic_store(&m->slots[i].db_since, 0);
+	if ((pid = fork()) < 0) {
+		app_log_errno(BM_LOG_ERROR, NULL, "master", "fork");
+		atomic_store(&m->slots[i].state, APP_SLOT_FREE);
+		return -1;
+	}
+	if (pid == 0) {
+		app_log_set_pid();
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		args.listen_fd = m->lst.fd;
+		args.conf = &m->cur.conf;
+		args.reg = m->cur.reg;
+		args.mods = m->cur.mods;
+		args.slot = &m->slots[i];
+		args.neg = m->neg;
+		args.map = m->cur.map;
+		app_worker_main(&args);
+	}
+	m->procs[i].pid = pid;
+	m->procs[i].generation = m->generation;
+	m->procs[i].started = now;
+	m->procs[i].kill_at = 0;
+	m->procs[i].retiring = 0;
+	app_metrics_add(APP_METRIC_RESPONDER_STARTS, 0, 0, 1);
+	app_log(BM_LOG_INFO, NULL, "master", "responder %ld started",
+	    (long)pid);
+	return 0;
+}
+
+static void
+master_retire(struct master *m, int i, int64_t now)
+{
+	m->procs[i].retiring = 1;
+	m->procs[i].kill_at = now + (int64_t)m->cur.conf.shutdown_timeout *
+	    1000;
+	kill(m->procs[i].pid, SIGTERM);
+}
+
+/*
+ * A responder ended.  The keystore issue adds the Berkeley DB check here
+ * (failchk in a short-lived process, escalation when it is not clean).
+ */
+static void
+master_reaped(struct master *m, int i, int status, int64_t now)
+{
+	struct master_proc *p = &m->procs[i];
+	int64_t lived = now - p->started;
+	int expected = p->retiring || m->stopping;
+
+	if (WIFSIGNALED(status))
+		app_log(expected ? BM_LOG_INFO : BM_LOG_WARN, NULL, "master",
+		    "responder %ld killed by signal %d", (long)p->pid,
+		    WTERMSIG(status));
+	else
+		app_log(expected && WEXITSTATUS(status) == 0 ? BM_LOG_INFO :
+		    BM_LOG_WARN, NULL, "master", "responder %ld exited with "
+		    "status %d", (long)p->pid, WEXITSTATUS(status));
+	/*
+	 * A crash loop is a responder dying young by itself (an exit status,
+	 * a fault).  SIGKILL comes from outside (an operator, the OOM
+	 * killer): the replacement starts at once.
+	 */
+	if (!expected && lived < MASTER_FAST_DEATH_MS &&
+	    !(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)) {
+		int64_t delay = MASTER_BACKOFF_MIN_MS;
+		unsigned k;
+
+		m->fast_deaths++;
+		for (k = 1; k < m->fast_deaths && delay < MASTER_BACKOFF_MAX_MS;
+		    k++)
+			delay *= 2;
+		if (delay > MASTER_BACKOFF_MAX_MS)
+			delay = MASTER_BACKOFF_MAX_MS;
+		m->next_spawn = now + delay;
+		app_log(BM_LOG_WARN, NULL, "master", "responders are dying at "
+		    "start (%u in a row): next start in %lld ms",
+		    m->fast_deaths, (long long)delay);
+	}
+	atomic_store(&m->slots[i].state, APP_SLOT_FREE);
+	app_metrics_add(APP_METRIC_RESPONDER_EXITS, expected ? APP_EXIT_EXPECTED :
+	    APP_EXIT_UNEXPECTED, 0, 1);
+	memset(p, 0, sizeof(*p));
+	/*
+	 * A responder that did not close its handle may have died inside
+	 * Berkeley DB, holding locks.  Only a clean failchk lets the others
+	 * carry on; anything else is recovered from scratch (BDB-NOTES).
+	 */
+	if (!(expected && WIFEXITED(status) && WEXITSTATUS(status) == 0))
+		master_check_store(m);
+}
+
+static void
+master_reap(struct master *m, int64_t now)
+{
+	pid_t pid;
+	int status, i;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (i = 0; i < MASTER_SLOTS; i++)
+			if (m->procs[i].pid == pid) {
+				master_reaped(m, i, status, now);
+				break;
+			}
+	}
+}
+
+/*
+ * SIGKILLs and reaps every responder, then recovers the environment in a
+ * fresh process; the next tick forks new responders.
+ */
+static void
+master_escalate(struct master *m, const char *why)
+{
+	char err[512];
+	int i, n = 0;
+
+	m->escalations++;
+	app_log(BM_LOG_WARN, NULL, "master", "%s: stopping every responder "
+	    "and recovering the keystore", why);
+	for (i = 0; i < MASTER_SLOTS; i++)
+		if (m->procs[i].pid != 0)
+			kill(m->procs[i].pid, SIGKILL);
+	for (i = 0; i < MASTER_SLOTS; i++) {
+		if (m->procs[i].pid == 0)
+			continue;
+		while (waitpid(m->procs[i].pid, NULL, 0) < 0 && errno == EINTR)
+			continue;
+		atomic_store(&m->slots[i].state, APP_SLOT_FREE);
+		atomic_store(&m->slots[i].db_since, 0);
+		memset(&m->procs[i], 0, sizeof(m->procs[i]));
+		n++;
+	}
+	if (store_recover(m->cur.conf.db_home, MASTER_RECOVER_TIMEOUT_MS, err,
+	    sizeof(err)) != STORE_OK) {
+		app_log(BM_LOG_ERROR, NULL, "master", "recovery failed: %s", err);
+		app_metrics_add(APP_METRIC_RECOVERIES, APP_RESULT_FAILED, 0, 1);
+	} else {
+		app_log(BM_LOG_INFO, NULL, "master", "keystore recovered after "
+		    "stopping %d responders", n);
+		app_metrics_add(APP_METRIC_RECOVERIES, APP_RESULT_OK, 0, 1);
+	}
+	m->next_spawn = 0;
+}
+
+static void
+master_check_store(struct master *m)
+{
+	char err[512];
+	int rc;
+
+	rc = store_check_after_death(m->cur.conf.db_home,
+	    MASTER_CHECK_TIMEOUT_MS, err, sizeof(err));
+	switch (rc) {
+	case STORE_CHECK_CLEAN:
+		return;
+	case STORE_CHECK_RECOVERY_NEEDED:
+		master_escalate(m, "the keystore needs recovery");
+		return;
+	case STORE_CHECK_HUNG:
+		master_escalate(m, "the keystore check hung");
+		return;
+	default:
+		app_log(BM_LOG_ERROR, NULL, "master", "keystore check: %s", err);
+		master_escalate(m, "the keystore check failed");
+		return;
+	}
+}
+
+/*
+ * The watchdog: a keystore call that lasts longer than BM_DB_WATCHDOG
+ * means a lock no live process will release (a responder or a tool killed
+ * inside Berkeley DB).  Requests that are merely slow are left alone.
+ */
+static void
+master_watchdog(struct master *m, int64_t now)
+{
+	char why[128];
+	int i;
+
+	for (i = 0; i < MASTER_SLOTS; i++) {
+		int64_t since = atomic_load(&m->slots[i].db_since);
+		if (m->procs[i].pid == 0 || since == 0 ||
+		    now - since < (int64_t)m->cur.conf.db_watchdog * 1000)
+			continue;
+		snprintf(why, sizeof(why), "responder %ld stuck in a keystore "
+		    "call for %lld ms", (long)m->procs[i].pid,
+		    (long long)(now - since));
+		app_metrics_add(APP_METRIC_WATCHDOG, 0, 0, 1);
+		master_escalate(m, why);
+		return;
+	}
+}
+
+/*
+ * Opens and closes the store once in a child process, so a store that
+ * cannot be opened stops the start with its reason while the master itself
+ * never holds a handle.  Returns 0, or -1 (logged).
+ */
+static int
+master_probe_store(const struct app_conf *conf)
+{
+	struct app_keystore ks;
+	char err[512] = "";
+	int fds[2], status = 0;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe(fds) < 0) {
+		app_log_errno(BM_LOG_ERROR, NULL, "master", "pipe");
+		return -1;
+	}
+	if ((pid = fork()) < 0) {
+		app_log_errno(BM_LOG_ERROR, NULL, "master", "fork");
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		app_log_set_pid();
+		close(fds[0]);
+		if (app_ks_open(&ks, conf, NULL, err, sizeof(err)) < 0) {
+			(void)!write(fds[1], err, strlen(err));
+			_exit(1);
+		}
+		app_ks_close(&ks);
+		_exit(0);
+	}
+	close(fds[1]);
+	n = read(fds[0], err, sizeof(err) - 1);
+	err[n > 0 ? n : 0] = '\0';
+	close(fds[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		continue;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		app_log(BM_LOG_ERROR, NULL, "keystore", "BM_DB_HOME: %s",
+		    err[0] != '\0' ? err : "cannot open the keystore");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+master_begin_stop(struct master *m, int64_t now)
+{
+	int i;
+
+	if (m->stopping)
+		return;
+	app_log(BM_LOG_INFO, NULL, "master", "stopping");
+	app_notify("STOPPING=1");
+	m->stopping = 1;
+	/* New connections are refused at once; queued ones are still served. */
+	if (m->lst.path != NULL)
+		unlink(m->lst.path);
+	for (i = 0; i < MASTER_SLOTS; i++)
+		if (m->procs[i].pid != 0 && !m->procs[i].retiring)
+			master_retire(m, i, now);
+}
+
+/*
+ * Tries the new configuration in a throwaway child, which first closes
+ * the loaded modules (so changed files on disk are really opened) and
+ * then loads everything.  Returns 0 when it loaded, -1 when not (the child
+ * logged why, and passed its error line back in why): the master then
+ * keeps what it runs.
+ */
+static int
+master_try_reload(struct master *m, char *why, size_t cap)
+{
+	struct master_gen next;
+	int status = 0, fds[2];
+	ssize_t n;
+	pid_t pid;
+
+	snprintf(why, cap, "the new configuration did not load");
+	if (pipe(fds) < 0) {
+		app_log_errno(BM_LOG_ERROR, NULL, "master", "pipe");
+		return -1;
+	}
+	if ((pid = fork()) < 0) {
+		app_log_errno(BM_LOG_ERROR, NULL, "master", "fork");
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		app_log_set_pid();
+		close(fds[0]);
+		app_modules_unload(m->cur.mods);
+		m->cur.mods = NULL;
+		if (master_gen_load(&next, m->envp) < 0) {
+			const char *e = app_log_last_error();
+			(void)!write(fds[1], e, strlen(e));
+			_exit(1);
+		}
+		_exit(0);
+	}
+	close(fds[1]);
+	n = read(fds[0], why, cap - 1);
+	if (n > 0)
+		why[n] = '\0';
+	else if (n == 0 || cap == 0)
+		snprintf(why, cap, "the new configuration did not load");
+	close(fds[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		continue;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* Tells systemd a reload failed, and that the old generation serves on. */
+static void
+master_reload_failed(const char *why)
+{
+	size_t i, n = strcspn(why, "\n");
+
+	app_metrics_add(APP_METRIC_RELOADS, APP_RESULT_FAILED, 0, 1);
+	/* One line: a newline would start another notification field. */
+	for (i = 0; i < n && why[i] != '\0'; i++)
+		if ((unsigned char)why[i] < 0x20)
+			n = i;
+	app_notify("READY=1\nSTATUS=reload failed: %.*s", (int)n, why);
+}
+
+static void
+master_begin_reload(struct master *m)
+{
+	struct master_gen next;
+	char why[512];
+
+	app_log(BM_LOG_INFO, NULL, "master", "reloading");
+	app_notify("RELOADING=1\nSTATUS=reloading");
+	if (master_try_reload(m, why, sizeof(why)) < 0) {
+		app_log(BM_LOG_ERROR, NULL, "master", "reload failed: the "
+		    "running configuration and responders are kept");
+		master_reload_failed(why);
+		return;
+	}
+	/*
+	 * A module's file may have changed on disk: dlopen would return the
+	 * loaded copy, so the old set is closed first.  Responders already
+	 * running keep their own copy.
+	 */
+	app_modules_unload(m->cur.mods);
+	m->cur.mods = NULL;
+	if (master_gen_load(&next, m->envp) < 0) {
+		snprintf(why, sizeof(why), "%s", app_log_last_error());
+		app_log(BM_LOG_ERROR, NULL, "master", "reload failed: the "
+		    "running responders keep serving");
+		master_reload_failed(why);
+		/* Reload what the running responders were started with. */
+		master_gen_free(&m->cur);
+		if (master_gen_load(&m->cur, m->envp) < 0) {
+			app_log(BM_LOG_ERROR, NULL, "master", "cannot reload the "
+			    "previous configuration either: stopping");
+			m->exit_code = 1;
+			master_begin_stop(m, app_now_ms());
+		}
+		return;
+	}
+	if ((next.conf.listen == NULL) != (m->cur.conf.listen == NULL) ||
+	    (next.conf.listen != NULL &&
+	    strcmp(next.conf.listen, m->cur.conf.listen) != 0))
+		app_log(BM_LOG_WARN, NULL, "master", "BM_LISTEN changed: it "
+		    "takes effect at the next start");
+	if (strcmp(next.conf.db_home, m->cur.conf.db_home) != 0) {
+		char *home = strdup(m->cur.conf.db_home);
+		if (home != NULL) {
+			app_log(BM_LOG_WARN, NULL, "master", "BM_DB_HOME changed: "
+			    "it takes effect at the next start");
+			free(next.conf.db_home);
+			next.conf.db_home = home;
+		}
+	}
+	master_gen_free(&m->cur);
+	m->cur = next;
+	app_metrics_add(APP_METRIC_RELOADS, APP_RESULT_OK, 0, 1);
+	m->generation++;
+	m->reloading = 1;
+	m->fast_deaths = 0;
+	m->next_spawn = 0;
+}
+
+/*
+ * Keeps the responder count: refills, and during a reload replaces old
+ * responders one at a time (one extra new one at most, retired old one
+ * only once the new one is ready), so capacity never drops.
+ */
+static void
+master_tick(struct master *m, int64_t now)
+{
+	int live_new, live_old, retiring, starting, room, i;
+
+	for (i = 0; i < MASTER_SLOTS; i++)
+		if (m->procs[i].pid != 0 && m->procs[i].retiring &&
+		    m->procs[i].kill_at != 0 && now >= m->procs[i].kill_at) {
+			app_log(BM_LOG_WARN, NULL, "master", "responder %ld did not "
+			    "stop in time: SIGKILL", (long)m->procs[i].pid);
+			kill(m->procs[i].pid, SIGKILL);
+			m->procs[i].kill_at = 0;
+		}
+	if (m->stopping)
+		return;
+	if (m->fast_deaths > 0 && now - m->next_spawn > MASTER_FAST_DEATH_MS &&
+	    master_live(m, 0, &starting) > 0 && starting == 0)
+		m->fast_deaths = 0;
+
+	live_new = master_live(m, 0, &starting);
+	live_old = master_live(m, -1, NULL);
+	retiring = master_live(m, 1, NULL);
+	room = (int)m->cur.conf.workers + (live_old > 0 ? 1 : 0);
+
+	if (live_new < (int)m->cur.conf.workers && now >= m->next_spawn) {
+		if (live_old == 0 && retiring == 0) {
+			/* Refill at once; one at a time while crash-looping. */
+			do {
+				if (master_spawn(m, now) < 0)
+					break;
+			} while (++live_new < (int)m->cur.conf.workers &&
+			    m->fast_deaths == 0);
+			return;
+		}
+		if (live_new + live_old + retiring < room && starting == 0) {
+			master_spawn(m, now);
+			return;
+		}
+	}
+	if (live_old > 0 && retiring == 0 && starting == 0 &&
+	    live_new + live_old > (int)m->cur.conf.workers) {
+		for (i = 0; i < MASTER_SLOTS; i++)
+			if (m->procs[i].pid != 0 && !m->procs[i].retiring &&
+			    m->procs[i].generation != m->generation) {
+				master_retire(m, i, now);
+				break;
+			}
+		return;
+	}
+	if (m->reloading && live_old == 0 && retiring == 0 && starting == 0 &&
+	    live_new == (int)m->cur.conf.workers) {
+		m->reloading = 0;
+		app_log(BM_LOG_INFO, NULL, "master", "reload done");
+		app_notify("READY=1\nSTATUS=serving with %u responders "
+		    "(reloaded)", m->cur.conf.workers);
+	}
+	if (!m->ready && live_old == 0 && retiring == 0 && starting == 0 &&
+	    live_new == (int)m->cur.conf.workers) {
+		/* The first generation is up: systemd's start is done. */
+		m->ready = 1;
+		app_notify("READY=1\nSTATUS=serving with %u responders",
+		    m->cur.conf.workers);
+	}
+}
+
+/* Ends a reload step that waits too long for a new responder. */
+static void
+master_check_starting(struct master *m, int64_t now)
+{
+	int i;
+
+	for (i = 0; i < MASTER_SLOTS; i++)
+		if (m->procs[i].pid != 0 && !m->procs[i].retiring &&
+		    atomic_load(&m->slots[i].state) == APP_SLOT_STARTING &&
+		    now - m->procs[i].started > MASTER_READY_TIMEOUT_MS) {
+			app_log(BM_LOG_WARN, NULL, "master", "responder %ld not "
+			    "ready after %d ms: stopping it",
+			    (long)m->procs[i].pid, MASTER_READY_TIMEOUT_MS);
+			master_retire(m, i, now);
+		}
+}
+
+int
+app_master_run(char *const *envp)
+{
+	struct master *m = NULL;
+	struct timespec ts;
+	siginfo_t si;
+	sigset_t set;
+	char err[512];
+	int rc = 1, i;
+
+	app_log_set_pid();
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		return 1;
+	m->envp = envp;
+	m->lst.fd = -1;
+	/* The counters live after the slots, in the same shared mapping. */
+	m->slots = mmap(NULL, MASTER_SHM_SIZE, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (m->slots == MAP_FAILED) {
+		m->slots = NULL;
+		app_log_errno(BM_LOG_ERROR, NULL, "master", "mmap");
+		goto out;
+	}
+	master_shm_slots = m->slots;
+	app_metrics_attach(m->slots + MASTER_SLOTS, master_count_states);
+	/* Signals are taken synchronously with sigtimedwait(). */
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (master_gen_load(&m->cur, envp) < 0)
+		goto out;
+	if ((m->neg = app_negcache_new()) == NULL) {
+		app_log_errno(BM_LOG_ERROR, NULL, "master", "mmap");
+		goto out;
+	}
+	/*
+	 * After a crash of the whole server no supervisor saw the deaths, and
+	 * a plain open can hang in failchk (store.h): recover first, while
+	 * nothing of ours has the environment open.
+	 */
+	if (access(m->cur.conf.db_home, F_OK) == 0 &&
+	    store_recover(m->cur.conf.db_home, MASTER_RECOVER_TIMEOUT_MS, err,
+	    sizeof(err)) != STORE_OK) {
+		app_log(BM_LOG_ERROR, NULL, "keystore", "BM_DB_HOME: %s", err);
+		goto out;
+	}
+	if (master_probe_store(&m->cur.conf) < 0)
+		goto out;
+	if (app_listen_open(&m->lst, &m->cur.conf, err, sizeof(err)) < 0) {
+		app_log(BM_LOG_ERROR, NULL, "master", "%s", err);
+		goto out;
+	}
+	app_log(BM_LOG_INFO, NULL, "master", "listening on %s with %u "
+	    "responders, auth %s", m->lst.desc, m->cur.conf.workers,
+	    app_conf_auth_name(m->cur.conf.auth));
+
+	for (;;) {
+		int64_t now = app_now_ms();
+		int sig, live = 0;
+
+		master_reap(m, now);
+		for (i = 0; i < MASTER_SLOTS; i++)
+			live += m->procs[i].pid != 0;
+		if (m->stopping && live == 0)
+			break;
+		if (!m->stopping) {
+			master_check_starting(m, now);
+			master_watchdog(m, now);
+		}
+		master_tick(m, now);
+
+		ts.tv_sec = 0;
+		ts.tv_nsec = 50 * 1000000L;
+		sig = sigtimedwait(&set, &si, &ts);
+		if (sig == SIGTERM || sig == SIGINT)
+			master_begin_stop(m, app_now_ms());
+		else if (sig == SIGHUP && !m->stopping)
+			master_begin_reload(m);
+	}
+	app_log(BM_LOG_INFO, NULL, "master", "stopped");
+	rc = m->exit_code;
+out:
+	if (m->lst.fd >= 0)
+		app_listen_close(&m->lst, 1);
+	master_gen_free(&m->cur);
+	app_negcache_free(m->neg);
+	if (m->slots != NULL)
+		munmap(m->slots, MASTER_SHM_SIZE);
+	free(m);
+	return rc;
+}
+
+/*
+ * The keystore directory as a start would use it: an existing directory
+ * this user may enter and write, or a missing one whose parent it may
+ * write (the start creates it).  Returns 0, or -1 (logged).
+ */
+static int
+master_check_db_home(const char *home)
+{
+	struct stat st;
+	char *parent = NULL, *slash;
+	int rc = -1;
+
+	if (stat(home, &st) == 0) {
+		if (!S_ISDIR(st.st_mode)) {
+			app_log(BM_LOG_ERROR, NULL, "keystore", "BM_DB_HOME: %s: "
+			    "not a directory", home);
+			goto out;
+		}
+		if (access(home, R_OK | W_OK | X_OK) < 0) {
+			app_log_errno(BM_LOG_ERROR, NULL, "keystore", "BM_DB_HOME: "
+			    "%s", home);
+			goto out;
+		}
+		rc = 0;
+		goto out;
+	}
+	if (errno != ENOENT) {
+		app_log_errno(BM_LOG_ERROR, NULL, "keystore", "BM_DB_HOME: %s",
+		    home);
+		goto out;
+	}
+	if ((parent = strdup(home)) == NULL) {
+		app_log(BM_LOG_ERROR, NULL, "keystore", "out of memory");
+		goto out;
+	}
+	while ((slash = strrchr(parent, '/')) != NULL && slash[1] == '\0' &&
+	    slash != parent)
+		*slash = '\0';
+	if ((slash = strrchr(parent, '/')) == NULL)
+		snprintf(parent, strlen(parent) + 1, ".");
+	else if (slash == parent)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	if (access(parent, W_OK | X_OK) < 0) {
+		app_log_errno(BM_LOG_ERROR, NULL, "keystore", "BM_DB_HOME: %s "
+		    "does not exist and cannot be created in %s", home, parent);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(parent);
+	return rc;
+}
+
+int
+app_master_check(char *const *envp)
+{
+	struct master_gen g;
+	int rc = 1;
+
+	app_log_set_pid();
+	if (master_gen_load(&g, envp) < 0)
+		goto out;
+	if (master_check_db_home(g.conf.db_home) < 0) {
+		master_gen_free(&g);
+		goto out;
+	}
+	master_gen_free(&g);
+	rc = 0;
+out:
+	if (rc == 0)
+		printf("botmatic-fcgi: configuration ok\n");
+	else
+		fprintf(stderr, "botmatic-fcgi: configuration test failed\n");
+	fflush(stdout);
+	return rc;
+}
+
+int
+app_master_import(char *const *envp, const char *install_id)
+{
+	struct app_worker_args args;
+	struct master_gen g;
+	struct app_slot slot;
+	int rc;
+
+	if (master_gen_load(&g, envp) < 0)
+		return 1;
+	memset(&args, 0, sizeof(args));
+	memset(&slot, 0, sizeof(slot));
+	args.listen_fd = -1;
+	args.conf = &g.conf;
+	args.reg = g.reg;
+	args.mods = g.mods;
+	args.slot = &slot;
+	args.map = g.map;
+	rc = app_worker_import(&args, install_id);
+	master_gen_free(&g);
+	return rc;
+}

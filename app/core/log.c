@@ -200,7 +200,7 @@ log_write(enum bm_log_level lvl, const char *reqid, const char *component,
 		"error", "warn", "info", "debug"
 	};
 	const struct app_log_request *r = log_req;
-	char line[6000], ts[40], num[64];
+	char line[6000], ts[128], num[64];
 	struct timespec ts_now;
 	struct tm tm;
 	size_t len = 0;

@@ -96,7 +96,8 @@ def contents(deb):
 
 have = contents(debs["botmatic-fcgi"])
 want = ["/usr/bin/botmatic-fcgi", "/usr/bin/botmatic-keys",
-        "/usr/bin/botmatic-map", "/lib/systemd/system/botmatic-fcgi.service",
+        "/usr/bin/botmatic-map", "/usr/bin/botmatic-schema",
+        "/lib/systemd/system/botmatic-fcgi.service",
         "/lib/systemd/system/botmatic-fcgi.socket",
         "/etc/default/botmatic-fcgi",
         "/usr/share/man/man8/botmatic-fcgi.8.gz",

@@ -576,7 +576,9 @@ master_begin_reload(struct master *m)
 	char why[512];
 
 	app_log(BM_LOG_INFO, NULL, "master", "reloading");
-	app_notify("RELOADING=1\nSTATUS=reloading");
+	/* MONOTONIC_USEC: what systemd >= 253 (Type=notify-reload) asks for. */
+	app_notify("RELOADING=1\nMONOTONIC_USEC=%lld\nSTATUS=reloading",
+	    (long long)app_now_us());
 	if (master_try_reload(m, why, sizeof(why)) < 0) {
 		app_log(BM_LOG_ERROR, NULL, "master", "reload failed: the "
 		    "running configuration and responders are kept");

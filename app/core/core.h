@@ -250,7 +250,17 @@ enum app_metric {
 	APP_METRIC_RECOVERIES,      /* counter: {result} store recoveries */
 	APP_METRIC_WATCHDOG,        /* counter: watchdog escalations */
 	APP_METRIC_RELOADS,         /* counter: {result} */
+	APP_METRIC_JOBS,            /* counter: {outcome} of the queue's jobs */
 	APP_METRIC__MAX
+};
+
+/* The outcome label of the delivery queue's jobs. */
+enum app_job_outcome {
+	APP_JOB_QUEUED = 0,    /* an event answered queued:true */
+	APP_JOB_DONE,          /* a job applied (inline or delivered) */
+	APP_JOB_RETRIED,       /* an attempt failed: due again later */
+	APP_JOB_DEAD,          /* a job kept as dead */
+	APP_JOB__MAX
 };
 
 /* The kind label of a request. */

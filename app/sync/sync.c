@@ -1173,6 +1173,8 @@ sync_job_run(struct app_env *env, struct bm_ctx *ctx, uint64_t id,
 		if (rc < 0)
 			/* Logged; the lease lapses and the job runs again. */
 			oc = APP_SYNC_RETRY;
+		else if (next == NULL)
+			app_metrics_add(APP_METRIC_JOBS, APP_JOB_DONE, 0, 1);
 		break;
 	case APP_SYNC_FAILED:
 		if (answered_inline) {
@@ -1185,6 +1187,7 @@ sync_job_run(struct app_env *env, struct bm_ctx *ctx, uint64_t id,
 		    kind);
 		(void)app_ks_job_retry(env->ks, ctx->request_id, id, 0,
 		    last != NULL ? last : "", 1);
+		app_metrics_add(APP_METRIC_JOBS, APP_JOB_DEAD, 0, 1);
 		break;
 	default:
 		last = sync_last_text(res);
@@ -1202,6 +1205,8 @@ sync_job_run(struct app_env *env, struct bm_ctx *ctx, uint64_t id,
 			    (long long)delay);
 		(void)app_ks_job_retry(env->ks, ctx->request_id, id,
 		    delay < 0 ? 0 : delay, last != NULL ? last : "", delay < 0);
+		app_metrics_add(APP_METRIC_JOBS, delay < 0 ? APP_JOB_DEAD :
+		    APP_JOB_RETRIED, 0, 1);
 		break;
 	}
 	free(last);
@@ -1215,6 +1220,7 @@ sync_job_run(struct app_env *env, struct bm_ctx *ctx, uint64_t id,
 static enum bm_rc
 sync_queued_reply(json_t **reply)
 {
+	app_metrics_add(APP_METRIC_JOBS, APP_JOB_QUEUED, 0, 1);
 	*reply = json_pack("{s:{s:b, s:b}, s:s}", "data", "success", 1,
 	    "queued", 1, "type", "data");
 	return *reply != NULL ? BM_OK : BM_ERROR;
@@ -1329,6 +1335,7 @@ sync_ext_job(struct app_env *env, struct bm_ctx *ctx, const char *op,
 		app_log(BM_LOG_INFO, ctx->request_id, APP_SYNC_MODULE, "%s "
 		    "queued as job %llu", kind, (unsigned long long)id);
 	json_decref(payload);
+	app_metrics_add(APP_METRIC_JOBS, APP_JOB_QUEUED, 0, 1);
 	return json_pack("{s:b, s:b}", "success", 1, "queued", 1);
 }
 

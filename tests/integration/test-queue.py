@@ -157,6 +157,7 @@ BASE = {"BOTMATIC_BASE_URL": bm_si.url, "BM_EXT_BASE_URL": ext_si.url,
         "BM_MAPPINGS": mapfile, "BM_EXT_LIST_FIELD": "items",
         "BM_WORKERS": "4", "BM_MODULES": t.module("echo"),
         "BM_SYNC_DEADLINE_MS": "500", "BM_HTTP_TIMEOUT": "10000",
+        "BM_STATUS_PATH": "/status",
         "BM_RETRY_SCHEDULE": "0,100ms,200ms,300ms,500ms,1s,1s,1s,1s,1s,1s,"
         "1s,1s,2s,2s,2s,2s,2s,2s,2s,2s,2s,2s,2s,2s,2s,2s,2s,2s,2s"}
 keys_bin = t.build_file("botmatic-keys")
@@ -451,6 +452,10 @@ had = len(outbox(srv))
 event(ngx, "uninstall", {})
 t.ok(had == 1 and not outbox(srv), "uninstall cancelled the pending job",
      had)
+st = ngx.request("GET", "/status").json() or {}
+jt = st.get("jobs_total", {})
+t.ok(all(jt.get(k, 0) > 0 for k in ("queued", "done", "retried", "dead")),
+     "the status counts jobs queued, done, retried and dead", jt)
 ext.fail = None
 srv.stop()
 

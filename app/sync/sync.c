@@ -11,8 +11,12 @@
 
 /* Longest id handled, as the keystore's. */
 #define SYNC_ID_MAX APP_KS_ID_MAX
-/* The contact key of an installation's import job (no Botmatic id has
- * this form: contact keys of events are "b:<id>"). */
+/*
+ * The contact key of an installation's import job.  Jobs of a contact event
+ * are ordered by the Botmatic id itself, those of the external service's
+ * changes by "e:<external id>"; Botmatic's ids are integers, so neither
+ * meets this one.
+ */
 #define SYNC_IMPORT_CONTACT "*import"
 /* Pages an import reads at most: a service that ignores "page" ends. */
 #define SYNC_IMPORT_MAX_PAGES 1000000

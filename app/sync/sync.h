@@ -7,6 +7,12 @@
  *
  * Every operation keeps the keystore in step and reports failures as
  * {"success":false,"error":...}; nothing is swallowed.
+ *
+ * The contact events and the external service's changes are jobs of the
+ * store's delivery queue (SPEC §9): written before any call, attempted at
+ * once within BM_SYNC_DEADLINE_MS (BM_SYNC_MODE=inline) or only queued,
+ * and otherwise run by the delivery processes (app_sync_deliver); a job's
+ * pair writes are applied in the transaction that finishes it.
  */
 #ifndef APP_SYNC_SYNC_H
 #define APP_SYNC_SYNC_H

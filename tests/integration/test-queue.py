@@ -288,6 +288,22 @@ t.ok(ok and all(s == sorted(s) and set(s) == {1, 2, 3, 4, 5}
      "when it is back, every update applied, in arrival order per contact",
      seqs)
 
+# --- a reload replaces the delivery process; queued jobs still go out --------
+old_pids = delivery_pids(srv)
+mark = srv.mark()
+srv.kill(signal.SIGHUP)
+srv.wait_log(r"reload done", 60, since=mark)
+ok = bmtest.wait_until(lambda: delivery_pids(srv) and
+                       not set(delivery_pids(srv)) & set(old_pids), 60)
+ext.fail = (503, {}, 0)
+r = event(ngx, "contact_updated", {"id": 1000, "age": 6})
+ext.fail = None
+done = bmtest.wait_until(lambda: not outbox(srv) and
+                         ext.contacts[eids[1000]]["age"] == 6, 60)
+t.ok(ok and r.json() == QUEUED and done, "after a reload a new delivery "
+     "process runs; a job queued then is delivered", old_pids,
+     delivery_pids(srv))
+
 # --- SIGKILL delivery processes and responders with jobs in flight -----------
 srv.stop()
 srv, ngx = start("c", BM_SYNC_MODE="queued", BM_DELIVERY_PROCS="2",

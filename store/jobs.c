@@ -1095,3 +1095,84 @@ store_jobs_cancel(struct store *s, const char *integ, size_t *count)
 		*count = a.count;
 	return rc;
 }
+
+struct release_args {
+	int64_t now;
+	store_job_alive_fn alive;
+	size_t count;
+};
+
+static int
+release_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
+{
+	struct release_args *a = arg;
+	uint64_t ids[256];
+	unsigned char kb[16];
+	struct store_job j;
+	DBC *c = NULL;
+	DBT key, data;
+	size_t n = 0, i;
+	int ret, t;
+
+	(void)rc;
+	a->count = 0;
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	key.data = kb;
+	key.ulen = sizeof(kb);
+	key.flags = DB_DBT_USERMEM;
+	data.flags = DB_DBT_PARTIAL;
+	/* Leases end in the future: they sort after now in the due index. */
+	be64(kb, (uint64_t)a->now);
+	memset(kb + 8, 0, 8);
+	key.size = 16;
+	if ((ret = s->jobs_due->cursor(s->jobs_due, txn, &c, 0)) != 0)
+		return ret;
+	for (ret = c->get(c, &key, &data, DB_SET_RANGE); ret == 0 &&
+	    n < sizeof(ids) / sizeof(ids[0]);
+	    ret = c->get(c, &key, &data, DB_NEXT)) {
+		if (key.size == 16)
+			ids[n++] = get64(kb + 8);
+	}
+	if (ret == DB_NOTFOUND)
+		ret = 0;
+	if ((t = c->close(c)) != 0 && ret == 0)
+		ret = t;
+	if (ret != 0)
+		return ret;
+	for (i = 0; i < n; i++) {
+		if ((ret = job_get(s, txn, ids[i], &j, DB_RMW)) != 0) {
+			if (ret == DB_NOTFOUND)
+				continue;
+			return ret;
+		}
+		if (j.lease_pid != 0 && !j.dead && !a->alive(j.lease_pid)) {
+			if ((ret = due_op(s, txn, j.next_at, j.id, 1)) == 0) {
+				j.next_at = a->now;
+				j.lease_pid = 0;
+				if ((ret = due_op(s, txn, j.next_at, j.id, 0)) == 0)
+					ret = job_put(s, txn, &j);
+			}
+			a->count++;
+		}
+		job_clear(&j);
+		if (ret != 0)
+			return ret;
+	}
+	return 0;
+}
+
+int
+store_jobs_release(struct store *s, int64_t now, store_job_alive_fn alive,
+    size_t *count)
+{
+	struct release_args a = { .now = now, .alive = alive };
+	int rc;
+
+	if (count != NULL)
+		*count = 0;
+	rc = store__run(s, STORE__RUN_TXN, "releasing leases", release_fn, &a);
+	if (rc == STORE_OK && count != NULL)
+		*count = a.count;
+	return rc;
+}

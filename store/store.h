@@ -321,6 +321,17 @@ int store_job_revive(struct store *s, uint64_t id, int64_t now,
 /* Revives every dead job, in batches; *count gets how many. */
 int store_jobs_revive_dead(struct store *s, int64_t now, size_t *count);
 
+/*
+ * Makes due at now the jobs leased (until after now) to a process alive()
+ * says is gone, so they need not wait for their lease to end: what a
+ * delivery process does when it starts (after a crash of the whole
+ * server, leases of dead processes would hold jobs back).  Looks at the
+ * first 256 leases.  *count (may be NULL) gets how many were released.
+ */
+typedef int (*store_job_alive_fn)(uint32_t pid);
+int store_jobs_release(struct store *s, int64_t now, store_job_alive_fn alive,
+    size_t *count);
+
 /* Removes job id, pending or dead.  STORE_OK, STORE_NOTFOUND or an error. */
 int store_job_cancel(struct store *s, uint64_t id);
 

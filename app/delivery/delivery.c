@@ -115,6 +115,8 @@ app_delivery_main(const struct app_delivery_args *a)
 	if (delivery_consumer(&env, a, &rest, &restc) < 0 ||
 	    app_modules_init_process(a->mods) < 0)
 		goto out;
+	/* Jobs a killed process held need not wait for their leases. */
+	(void)app_ks_jobs_release(&ks, NULL);
 	atomic_store(a->ready, 1);
 	while (!delivery_stop) {
 		if (getppid() != a->master) {

@@ -5,6 +5,8 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -199,6 +201,28 @@ app_ks_job_retry(struct app_keystore *ks, const char *reqid, uint64_t id,
 	rc = store_job_retry(ks->st, id, (uint32_t)getpid(),
 	    app_ks_job_now() + (delay_ms > 0 ? delay_ms : 0), last, dead);
 	return app_ks__end(ks, reqid, "rescheduling a job", rc);
+}
+
+/* kill(pid, 0): a process we may not signal is alive too. */
+static int
+ks_pid_alive(uint32_t pid)
+{
+	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+int
+app_ks_jobs_release(struct app_keystore *ks, const char *reqid)
+{
+	size_t n = 0;
+	int rc;
+
+	app_ks__begin(ks);
+	rc = store_jobs_release(ks->st, app_ks_job_now(), ks_pid_alive, &n);
+	rc = app_ks__end(ks, reqid, "releasing leases", rc);
+	if (rc == 0 && n > 0)
+		app_log(BM_LOG_INFO, reqid, "keystore", "%zu jobs leased to "
+		    "processes that are gone are due again", n);
+	return rc;
 }
 
 int

@@ -166,6 +166,12 @@ int app_ks_job_done(struct app_keystore *ks, const char *reqid, uint64_t id,
 int app_ks_job_retry(struct app_keystore *ks, const char *reqid,
     uint64_t id, int64_t delay_ms, const char *last, int dead);
 
+/*
+ * Makes due at once the jobs leased to processes that no longer exist (a
+ * delivery process does it when it starts).  Returns 0 or -1 (logged).
+ */
+int app_ks_jobs_release(struct app_keystore *ks, const char *reqid);
+
 /* Drops job id.  Returns 0, 1 not found, -1 error (logged). */
 int app_ks_job_cancel(struct app_keystore *ks, const char *reqid,
     uint64_t id);

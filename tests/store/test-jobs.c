@@ -369,6 +369,31 @@ test_lease_on_add(struct tap *t, struct store *s)
 	store_job_cancel(s, id2);
 }
 
+static int
+alive_if_mine(uint32_t pid)
+{
+	return pid == (uint32_t)getpid();
+}
+
+static void
+test_release(struct tap *t, struct store *s)
+{
+	uint64_t a = add(s, "tokA", "r1", "{}", T0, NULL);
+	uint64_t b = add(s, "tokA", "r2", "{}", T0, NULL);
+	size_t n = 0;
+
+	tap_ok(t, claim(s, 999999, T0, T0 + 60000) == a &&
+	    claim(s, (uint32_t)getpid(), T0, T0 + 60000) == b,
+	    "two jobs leased, one to a process that is gone");
+	tap_ok(t, store_jobs_release(s, T0 + 10, alive_if_mine, &n) ==
+	    STORE_OK && n == 1, "store_jobs_release frees the dead holder's");
+	tap_ok(t, claim(s, 7, T0 + 10, T0 + 20) == a &&
+	    claim(s, 7, T0 + 10, T0 + 20) == 0, "its job is due at once, the "
+	    "live holder's keeps its lease");
+	store_job_cancel(s, a);
+	store_job_cancel(s, b);
+}
+
 static void
 test_integration(struct tap *t, struct store *s)
 {
@@ -519,6 +544,7 @@ main(void)
 	test_retry_dead_revive(&t, s);
 	test_unique_and_steps(&t, s);
 	test_lease_on_add(&t, s);
+	test_release(&t, s);
 	test_integration(&t, s);
 	store_close(s);
 	test_kill_finish(&t, home);

@@ -85,11 +85,16 @@ enum app_ext_op {
 	APP_EXT__MAX
 };
 
+/* BM_WORKERS_MAX when unset (or BM_WORKERS when larger). */
+#define APP_WORKERS_MAX_DEFAULT 64
+
 struct app_conf {
 	char *listen;             /* BM_LISTEN; NULL = inherited socket */
 	unsigned listen_mode;     /* BM_LISTEN_MODE, for a unix socket */
 	unsigned backlog;         /* BM_BACKLOG */
-	unsigned workers;         /* BM_WORKERS */
+	unsigned workers;         /* BM_WORKERS: the pool's floor */
+	unsigned workers_max;     /* BM_WORKERS_MAX: the pool's ceiling */
+	unsigned workers_idle_timeout; /* BM_WORKERS_IDLE_TIMEOUT, seconds */
 	char *endpoint;           /* BM_ENDPOINT, an absolute path */
 	unsigned long max_body;   /* BM_MAX_BODY, bytes */
 	enum app_auth_policy auth;/* BM_AUTH */

@@ -54,7 +54,7 @@ static const struct conf_var conf_vars[] = {
 	{ "BM_WORKERS", CONF_WORKERS, OFF(workers), NULL, 1, 256,
 	  "pre-forked responders, the fewest the pool keeps (default: the "
 	  "number of CPUs)" },
-	{ "BM_WORKERS_MAX", CONF_UINT, OFF(workers_max), NULL, 1, 1024,
+	{ "BM_WORKERS_MAX", CONF_UINT, OFF(workers_max), NULL, 1, 256,
 	  "most responders the master runs when every one is busy and "
 	  "requests wait (default: 64, or BM_WORKERS when larger)" },
 	{ "BM_WORKERS_IDLE_TIMEOUT", CONF_UINT, OFF(workers_idle_timeout),

@@ -650,8 +650,9 @@ master_backlog(const struct master *m)
  * while requests wait with no responder idle, by 1, 2, 4... responders a
  * tick up to MASTER_GROW_MAX and BM_WORKERS_MAX; retires a responder idle
  * for BM_WORKERS_IDLE_TIMEOUT while there are more than BM_WORKERS.
+ * Returns 1 when it retired one, else 0.
  */
-static void
+static int
 master_pool(struct master *m, int64_t now, const struct master_count *c)
 {
 	const struct app_conf *conf = &m->cur.conf;
@@ -686,12 +687,13 @@ master_pool(struct master *m, int64_t now, const struct master_count *c)
 	    atomic_load(&m->slots[i].state) != APP_SLOT_IDLE ||
 	    now - m->procs[i].active_at <
 	    (int64_t)conf->workers_idle_timeout * 1000)
-		return;
+		return 0;
 	m->target--;
 	app_log(BM_LOG_INFO, NULL, "master", "pool: responder %ld idle for "
 	    "%lld ms: retired (%u left)", (long)m->procs[i].pid,
 	    (long long)(now - m->procs[i].active_at), m->target);
 	master_retire(m, i, now);
+	return 1;
 }
 
 /*
@@ -743,9 +745,11 @@ master_tick(struct master *m, int64_t now)
 			master_retire(m, i, now);
 			c.live--;
 			c.old--;
+			c.retiring++;
 		}
 	}
-	master_pool(m, now, &c);
+	if (master_pool(m, now, &c))
+		c.retiring++;
 	if (m->reloading && c.old == 0 && c.retiring == 0 && c.starting == 0) {
 		m->reloading = 0;
 		app_log(BM_LOG_INFO, NULL, "master", "reload done");

@@ -212,6 +212,7 @@ master_spawn(struct master *m, int64_t now)
 	atomic_store(&m->slots[i].requests, 0);
 	atomic_store(&m->slots[i].busy_since, 0);
 	atomic_store(&m->slots[i].db_since, 0);
+	atomic_store(&m->slots[i].handover, 0);
 	if ((pid = fork()) < 0) {
 		app_log_errno(BM_LOG_ERROR, NULL, "master", "fork");
 		atomic_store(&m->slots[i].state, APP_SLOT_FREE);
@@ -242,9 +243,11 @@ master_spawn(struct master *m, int64_t now)
 	return 0;
 }
 
+/* SIGTERMs one responder, with the handover when the others serve on. */
 static void
 master_retire(struct master *m, int i, int64_t now)
 {
+	atomic_store(&m->slots[i].handover, !m->stopping);
 	m->procs[i].retiring = 1;
 	m->procs[i].kill_at = now + (int64_t)m->cur.conf.shutdown_timeout *
 	    1000;

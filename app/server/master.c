@@ -575,8 +575,8 @@ struct master_count {
 
 /*
  * Counts the responders, and notes the last time each one was seen
- * working: a changed request count or a busy state.  The responder writes
- * both; the master keeps its own copy, so a slot needs no new field.
+ * working: a changed request count or a state other than idle (both
+ * written by the responder), so the idle time costs the slot no field.
  */
 static void
 master_count(struct master *m, int64_t now, struct master_count *c)

@@ -292,6 +292,7 @@ POOL_ECHO_CONNS = 4
 POOL_DELAY_S = 0.05
 POOL_TARGET_RPS = 906
 POOL_WARMUP = 2                # s of contact_updated before the runs
+MASTER_GROW_SERVICE_MS = 10    # app/server/master.c
 
 
 def keepalive_cases(k):
@@ -1582,18 +1583,52 @@ class Report:
           "does; worst measured %.1f ms: %s." % (
               worst, "reached" if worst < 20 else "**not reached**"))
         w("")
-        w("Why: a responder serves one request at a time, so a call to the "
-          "service holds one for its whole duration. The pool grows (1, "
-          "2, 4... responders a 50 ms tick) while requests wait, so at "
-          "%d connections and a 50 ms service it reaches enough responders "
-          "to keep them all busy; what remains is the 2 cores shared by "
-          "nginx, wrk, the stand-in and the responders. With a hung "
-          "service every responder up to `BM_WORKERS_MAX` ends up held "
-          "by a `contact_updated` for `BM_HTTP_TIMEOUT` (10 s): beyond "
-          "that, `echo` waits in the backlog too. The pool alone cannot "
-          "close that gap; the durable queue of issue 10 (an inline "
-          "contact event queued after `BM_SYNC_DEADLINE_MS`, the circuit "
-          "breaker) bounds how long a webhook holds a responder." % CONNS)
+        w("Why, case by case (a responder serves one request at a time, "
+          "so a call to the service holds one for its whole duration; the "
+          "pool grows only while every responder is busy, a request waits "
+          "and the busy ones take %d ms or more a request, i.e. wait on "
+          "something):" % MASTER_GROW_SERVICE_MS)
+        w("")
+        for r in rows:
+            u, e = r["upd"], r["echo"]
+            total = u.get("rps", 0) + e["rps"]
+            if r["delay"] == 0:
+                w("- service answering at once: the pool stayed at %d "
+                  "responders, busy with CPU work (a fraction of a "
+                  "millisecond a request), where more processes than cores "
+                  "add no CPU. The 2 cores are saturated (%s requests/s in "
+                  "all, shared with nginx, wrk and the stand-in), and "
+                  "`echo`'s requests wait in the same listen backlog, "
+                  "first come first served, behind the %d `contact_updated` "
+                  "connections: its p99 (%.1f ms) is that queue at "
+                  "saturation, not a responder held by the service. The "
+                  "backlog has no priority; only less load, more cores or "
+                  "a queue of its own for contact events would shorten "
+                  "it." % (r["peak"], fmt_int(total), CONNS,
+                           e["p99"] / 1000))
+            elif r["delay"] > 0:
+                w("- service answering after %d ms: the pool grew to %d "
+                  "responders (%d growth steps logged), so every "
+                  "`contact_updated` connection has one: %s/s against the "
+                  "bound of %s/s, p50 %.1f ms for a %d ms call; `echo` p99 "
+                  "%.1f ms. What is missing to the bound is the 2 cores "
+                  "the %d processes, nginx, wrk and the stand-in share." % (
+                      r["delay"] * 1000, r["peak"], r["grown"],
+                      fmt_int(u.get("rps", 0)), fmt_int(bound),
+                      u.get("p50", 0) / 1000, r["delay"] * 1000,
+                      e["p99"] / 1000, r["peak"]))
+            else:
+                w("- hung service: each `contact_updated` holds a responder "
+                  "for `BM_HTTP_TIMEOUT` (10 s), so "
+                  "the pool grew to `BM_WORKERS_MAX` (%d reached) and all "
+                  "of them were held: `echo` waited in the backlog behind "
+                  "them (%s answered in the run). The pool bounds the "
+                  "damage (memory: %s for the responders) but cannot "
+                  "close this gap; the durable queue of issue 10 does (an "
+                  "inline contact event queued after `BM_SYNC_DEADLINE_MS`, "
+                  "the circuit breaker), by bounding how long a webhook "
+                  "holds a responder." % (r["peak"], fmt_int(e["requests"]),
+                                          fmt_kb(r["rss"])))
         w("")
 
     def more_workers(self, w):

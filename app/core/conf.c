@@ -57,7 +57,7 @@ static const struct conf_var conf_vars[] = {
 	  "number of CPUs)" },
 	{ "BM_WORKERS_MAX", CONF_UINT, OFF(workers_max), NULL, 1, 256,
 	  "most responders the master runs when every one is busy and "
-	  "requests wait (default: 64, or BM_WORKERS when larger)" },
+	  "requests wait on slow calls (1 to 256, at least BM_WORKERS)" },
 	{ "BM_WORKERS_IDLE_TIMEOUT", CONF_UINT, OFF(workers_idle_timeout),
 	  "10", 1, 86400, "seconds a responder above BM_WORKERS may stay idle "
 	  "before it is retired" },

@@ -9,6 +9,8 @@
 - SIGHUP while grown and loaded: every request is answered (no refusal,
   no 502), every responder is replaced, the pool stays at least as large
   as the load needs;
+- a responder of the grown pool SIGKILLed is reaped, logged and replaced
+  (supervision covers every slot);
 - the load gone, the pool shrinks back to BM_WORKERS after
   BM_WORKERS_IDLE_TIMEOUT, each retired responder logged;
 - BM_WORKERS_MAX below BM_WORKERS, and bad values, refused at start with
@@ -210,6 +212,18 @@ t.ok(srv.pid == master and len(after) >= WORKERS and
 ngx_errors = [l for l in open(ngx.access_log).read().splitlines()
               if re.search(r'" (50[0-9]) ', l)]
 t.ok(not ngx_errors, "nginx logged no 5xx", ngx_errors[:3])
+
+# --- supervision covers every slot: a responder of the grown pool SIGKILLed ----
+mark = srv.mark()
+victim = max(srv.responders())          # the latest slot taken
+os.kill(victim, signal.SIGKILL)
+dead = srv.wait_log(r"master: responder %d killed by signal 9" % victim,
+                    since=mark)
+refilled = srv.wait_log(r"master: responder \d+ started", since=mark)
+t.ok(dead and refilled and victim not in srv.responders(),
+     "a SIGKILLed responder of the grown pool (pid %d) is reaped, logged "
+     "and replaced" % victim, dead, refilled)
+t.ok(echo_ok(2) is None, "echo answered after that death")
 
 # --- the load gone, the pool shrinks back -----------------------------------------
 grown = set(srv.responders())

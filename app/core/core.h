@@ -118,6 +118,8 @@ struct app_conf {
 	char *ext_jwt_field;      /* BM_EXT_JWT_FIELD: the token's member */
 	unsigned import_on_install; /* BM_IMPORT_ON_INSTALL, 0 or 1 */
 	unsigned import_page;     /* BM_IMPORT_PAGE */
+	char *settings;           /* BM_SETTINGS or NULL (no settings page) */
+	char *botmatic_origin;    /* BM_BOTMATIC_ORIGIN: scheme://host[:port] */
 	char **mod_env;           /* "BM_MOD_<NAME>_<KEY>=value", NULL-terminated */
 };
 

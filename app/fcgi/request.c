@@ -110,31 +110,30 @@ struct fcgi_call {
 	const char *body;      /* the body, NULL for a GET */
 	size_t len;
 	int form;              /* the body is form-encoded */
+	struct app_envelope envl; /* the webhook's, freed after the log line
+	                             (the answer's "what" points into it) */
 };
 
 /* The webhook of SPEC §2. */
 static void
-fcgi_webhook(const struct fcgi_call *c, struct app_answer *ans)
+fcgi_webhook(struct fcgi_call *c, struct app_answer *ans)
 {
-	struct app_envelope envl;
 	char err[512];
 	int status;
 
-	memset(&envl, 0, sizeof(envl));
-	if ((status = app_envelope_parse(c->body, c->len, &envl, err,
+	if ((status = app_envelope_parse(c->body, c->len, &c->envl, err,
 	    sizeof(err))) != 0) {
 		app_log(BM_LOG_INFO, c->req->id, "request", "%s", err);
 		app_answer_error(ans, status, err);
 		return;
 	}
-	app_dispatch(c->env, c->req, &envl, FCGX_GetParam("HTTP_AUTHORIZATION",
-	    c->fr->envp), ans);
-	app_envelope_free(&envl);
+	app_dispatch(c->env, c->req, &c->envl,
+	    FCGX_GetParam("HTTP_AUTHORIZATION", c->fr->envp), ans);
 }
 
 /* <endpoint>ext/...: the external service's deliveries. */
 static void
-fcgi_ext(const struct fcgi_call *c, struct app_answer *ans)
+fcgi_ext(struct fcgi_call *c, struct app_answer *ans)
 {
 	app_sync_ext_route(c->env, c->req, c->rest, c->body, c->len,
 	    FCGX_GetParam("HTTP_X_BOTMATIC_SIGNATURE", c->fr->envp), ans);
@@ -142,7 +141,7 @@ fcgi_ext(const struct fcgi_call *c, struct app_answer *ans)
 
 /* <endpoint>settings: the page (GET) and its save (POST). */
 static void
-fcgi_settings(const struct fcgi_call *c, struct app_answer *ans)
+fcgi_settings(struct fcgi_call *c, struct app_answer *ans)
 {
 	if (c->body == NULL)
 		app_settings_page(c->env, c->req, FCGX_GetParam("QUERY_STRING",
@@ -152,7 +151,7 @@ fcgi_settings(const struct fcgi_call *c, struct app_answer *ans)
 }
 
 static void
-fcgi_settings_asset(const struct fcgi_call *c, struct app_answer *ans)
+fcgi_settings_asset(struct fcgi_call *c, struct app_answer *ans)
 {
 	app_settings_asset(c->rest, ans);
 }
@@ -165,7 +164,7 @@ fcgi_settings_asset(const struct fcgi_call *c, struct app_answer *ans)
 static const struct fcgi_route {
 	const char *allow;
 	int form;
-	void (*fn)(const struct fcgi_call *, struct app_answer *);
+	void (*fn)(struct fcgi_call *, struct app_answer *);
 } fcgi_routes[APP_ROUTE__MAX] = {
 	[APP_ROUTE_WEBHOOK] = { "POST", 0, fcgi_webhook },
 	[APP_ROUTE_EXT] = { "POST", 0, fcgi_ext },
@@ -251,6 +250,7 @@ send:
 	    "ms=%lld%s%s", ans.status, sent, (long long)(app_now_ms() - t0),
 	    ans.what != NULL ? " name=" : "", ans.what != NULL ? ans.what : "");
 	app_answer_clear(&ans);
+	app_envelope_free(&call.envl);
 	if (body != NULL) {
 		/* A settings body holds the token and maybe a password. */
 		explicit_bzero(body, call.len);

@@ -1,0 +1,1 @@
+import bmtest; bmtest.skip_all("not written yet")

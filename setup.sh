@@ -91,7 +91,8 @@ test)
 	# minutes under valgrind; the sanitizer pass above runs it.
 	BM_TEST_ATOMIC_PAIRS=0 \
 	make -C _build-vg -j"$(nproc)" check LOG_COMPILER="$vg" TESTS="\
-		tests/unit/test-proto tests/unit/test-conf tests/unit/test-mapping \
+		tests/unit/test-proto tests/unit/test-conf tests/unit/test-settings \
+		tests/unit/test-mapping \
 		tests/unit/test-mapping-data tests/unit/test-schema \
 		tests/unit/test-schema-suite tests/store/test-store \
 		tests/integration/test-valgrind.py" || rc=$?

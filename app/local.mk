@@ -56,3 +56,11 @@ tests_unit_outbound_driver_LDADD = $(APP_LIBS)
 
 TESTS += tests/integration/test-outbound.py
 EXTRA_DIST += tests/integration/test-outbound.py
+
+# The settings page's pieces without a server (the page itself:
+# tests/integration/test-settings.py and test-settings-browser.py).
+check_PROGRAMS += tests/unit/test-settings
+TESTS += tests/unit/test-settings
+tests_unit_test_settings_SOURCES = tests/unit/test-settings.c tests/tap.h
+tests_unit_test_settings_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_settings_LDADD = $(APP_LIBS)

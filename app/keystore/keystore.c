@@ -261,7 +261,8 @@ ks_settings_merge_fn(void *arg, const char *old, size_t old_len, char **out,
     size_t *out_len)
 {
 	const json_t *values = arg;
-	json_t *set = NULL;
+	json_t *set = NULL, *v;
+	const char *key;
 	int rc = -1;
 
 	*out = NULL;
@@ -273,8 +274,13 @@ ks_settings_merge_fn(void *arg, const char *old, size_t old_len, char **out,
 		if ((set = json_object()) == NULL)
 			goto out;
 	}
-	if (json_object_update(set, (json_t *)values) < 0 ||
-	    (*out = json_dumps(set, JSON_COMPACT)) == NULL)
+	json_object_foreach((json_t *)values, key, v) {
+		if (json_is_null(v))
+			json_object_del(set, key);
+		else if (json_object_set(set, key, v) < 0)
+			goto out;
+	}
+	if ((*out = json_dumps(set, JSON_COMPACT)) == NULL)
 		goto out;
 	*out_len = strlen(*out);
 	rc = 0;

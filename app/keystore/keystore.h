@@ -73,7 +73,8 @@ int app_ks_install_delete(struct app_keystore *ks, const char *reqid,
 
 /*
  * Sets every member of values (borrowed, an object) in the "settings" of
- * token's installation, keeping its other members, in one transaction
+ * token's installation (a member whose value is null is removed), keeping
+ * its other members, in one transaction
  * (the settings page saves there; auth.client.settings carries them).
  * Returns 0, 1 when token has no installation (nothing is created), -1
  * error (logged).

@@ -15,7 +15,7 @@ import urllib.parse
 import bmtest
 
 t = bmtest.Test()
-t.plan(45)
+t.plan(46)
 
 GOOD, OTHER = "tok-settings-good", "tok-settings-other"
 ORIGIN = "http://127.0.0.1:%d" % bmtest.free_port()
@@ -143,6 +143,12 @@ t.ok(r.json() == {"success": True} and c.get("api_key") == SECRET and
      c.get("enabled") is False,
      "an empty password keeps the stored one; an unchecked box (absent) "
      "is false", r, c)
+
+r = save({"site": "https://acme.example", "port": "8081", "ratio": ""})
+c = client().get("settings", {})
+t.ok(r.json() == {"success": True} and "ratio" not in c and
+     c.get("port") == 8081, "a field cleared is removed from the settings",
+     r, c)
 
 # --- refusals change nothing
 before = client().get("settings")

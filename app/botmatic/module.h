@@ -125,8 +125,10 @@ typedef int (*bm_transform_fn)(const json_t *in, const json_t *params,
 /*
  * A settings validator (reg_settings_validate): called when the settings
  * page saves, after the values passed the BM_SETTINGS schema.  settings
- * (borrowed) is the whole object about to be saved (a secret left empty
- * already holds its stored value); ctx->client is the installation.
+ * (borrowed, also ctx->body) holds every field of the form that has a
+ * value, as it is about to be saved (a secret left empty already holds
+ * its stored value); ctx->client is the installation (its "settings" are
+ * still the stored ones), ctx->kind and ctx->name are "settings".
  * Append the names of the fields in error to error_fields (borrowed, an
  * array: json_array_append_new(error_fields, json_string(name))) and
  * return BM_FAIL, or return BM_OK to accept; BM_ETEMP or BM_ERROR when it

@@ -10,12 +10,13 @@ BM_SETTINGS the form cannot serve refused at start.  Also ids_delete_all
 from a module."""
 import json
 import os
+import signal
 import urllib.parse
 
 import bmtest
 
 t = bmtest.Test()
-t.plan(46)
+t.plan(48)
 
 GOOD, OTHER = "tok-settings-good", "tok-settings-other"
 ORIGIN = "http://127.0.0.1:%d" % bmtest.free_port()
@@ -235,6 +236,26 @@ t.ok(r.json() == {"data": {}, "type": "data", "success": True} and
 t.ok(not srv.sanitizer_reports() and SECRET not in srv.log() and
      GOOD not in srv.log(), "no sanitizer report; neither the token nor "
      "the password in the log")
+
+# --- SIGHUP reads BM_SETTINGS again; a bad one keeps the running form
+SCHEMA["properties"]["region"] = {"type": "string", "title": "Region"}
+with open(schema_path, "w") as f:
+    json.dump(SCHEMA, f)
+mark = srv.mark()
+srv.kill(signal.SIGHUP)
+srv.wait_log(r"master: reload done", 60, since=mark)
+html = page("?token=" + GOOD).body.decode("utf-8", "replace")
+t.ok('name="region"' in html, "SIGHUP: the page has the new field", html)
+with open(schema_path, "w") as f:
+    json.dump({"properties": {"x": {"type": "object"}}}, f)
+mark = srv.mark()
+srv.kill(signal.SIGHUP)
+srv.wait_log(r"master: reload failed", 60, since=mark)
+html = page("?token=" + GOOD).body.decode("utf-8", "replace")
+t.ok('name="region"' in html and
+     srv.grep(r"BM_SETTINGS: .*cannot render", mark),
+     "SIGHUP with a schema the form cannot serve: refused and logged, the "
+     "running form kept", srv.log()[mark:])
 
 # --- without BM_SETTINGS there is no page
 plain = t.server({"BOTMATIC_BASE_URL": bm.url}, name="plain")

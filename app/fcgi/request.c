@@ -100,6 +100,61 @@ fcgi_path(FCGX_Request *fr, char *buf, size_t cap)
 	return buf;
 }
 
+/* Returns 1 when the query string asks for format=prometheus. */
+static int
+fcgi_wants_prometheus(const char *query)
+{
+	size_t n;
+
+	while (query != NULL && *query != '\0') {
+		n = strcspn(query, "&");
+		if (n == 17 && strncmp(query, "format=prometheus", 17) == 0)
+			return 1;
+		query += n;
+		query += *query == '&';
+	}
+	return 0;
+}
+
+/*
+ * Answers BM_STATUS_PATH from the shared counters alone: no store call,
+ * nothing asked of the master.  Only GET.  Returns the status sent.
+ */
+static int
+fcgi_status(FCGX_Request *fr, const struct bm_req *req, const char *method,
+    size_t *sent)
+{
+	char head[512], *body = NULL;
+	const char *ctype = "application/json", *allow = "";
+	int status = 200, prom, hlen;
+
+	prom = fcgi_wants_prometheus(FCGX_GetParam("QUERY_STRING", fr->envp));
+	if (method == NULL || strcmp(method, "GET") != 0) {
+		status = 405;
+		allow = "Allow: GET\r\n";
+		body = strdup("{\"success\":false,\"error\":\"method not "
+		    "allowed\"}");
+	} else if ((body = app_metrics_render(prom)) == NULL) {
+		status = 500;
+		body = strdup("{\"success\":false,\"error\":\"out of "
+		    "memory\"}");
+		app_log(BM_LOG_ERROR, req->id, "status", "out of memory");
+	} else if (prom)
+		ctype = "text/plain; version=0.0.4; charset=utf-8";
+	*sent = body != NULL ? strlen(body) : 0;
+	hlen = snprintf(head, sizeof(head), "Status: %d %s\r\nContent-Type: "
+	    "%s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n"
+	    "X-Request-Id: %s\r\n%s\r\n", status, app_proto_reason(status),
+	    ctype, *sent, req->id, allow);
+	if (hlen > 0 && (size_t)hlen < sizeof(head)) {
+		FCGX_PutStr(head, hlen, fr->out);
+		if (body != NULL)
+			FCGX_PutStr(body, (int)*sent, fr->out);
+	}
+	free(body);
+	return status;
+}
+
 /* What one request is, for the handler of its route. */
 struct fcgi_call {
 	struct app_env *env;
@@ -110,6 +165,7 @@ struct fcgi_call {
 	const char *body;      /* the body, NULL for a GET */
 	size_t len;
 	int form;              /* the body is form-encoded */
+	enum app_req_kind kind;   /* for the counters */
 	struct app_envelope envl; /* the webhook's, freed after the log line
 	                             (the answer's "what" points into it) */
 };
@@ -127,6 +183,8 @@ fcgi_webhook(struct fcgi_call *c, struct app_answer *ans)
 		app_answer_error(ans, status, err);
 		return;
 	}
+	c->kind = c->envl.action != NULL ? APP_KIND_ACTION :
+	    c->envl.event != NULL ? APP_KIND_EVENT : APP_KIND_NONE;
 	app_dispatch(c->env, c->req, &c->envl,
 	    FCGX_GetParam("HTTP_AUTHORIZATION", c->fr->envp), ans);
 }
@@ -135,6 +193,7 @@ fcgi_webhook(struct fcgi_call *c, struct app_answer *ans)
 static void
 fcgi_ext(struct fcgi_call *c, struct app_answer *ans)
 {
+	c->kind = APP_KIND_EXT;
 	app_sync_ext_route(c->env, c->req, c->rest, c->body, c->len,
 	    FCGX_GetParam("HTTP_X_BOTMATIC_SIGNATURE", c->fr->envp), ans);
 }
@@ -143,6 +202,7 @@ fcgi_ext(struct fcgi_call *c, struct app_answer *ans)
 static void
 fcgi_settings(struct fcgi_call *c, struct app_answer *ans)
 {
+	c->kind = APP_KIND_SETTINGS;
 	if (c->body == NULL)
 		app_settings_page(c->env, c->req, FCGX_GetParam("QUERY_STRING",
 		    c->fr->envp), ans);
@@ -153,6 +213,7 @@ fcgi_settings(struct fcgi_call *c, struct app_answer *ans)
 static void
 fcgi_settings_asset(struct fcgi_call *c, struct app_answer *ans)
 {
+	c->kind = APP_KIND_SETTINGS;
 	app_settings_asset(c->rest, ans);
 }
 
@@ -184,12 +245,14 @@ app_fcgi_serve(struct app_env *env, FCGX_Request *fr, uint64_t seq,
 	struct bm_req req;
 	char *body = NULL;
 	size_t sent = 0;
-	int64_t t0 = app_now_ms();
+	int64_t t0 = app_now_us();
+	struct app_log_request lr;
 	enum app_route route;
 	int status;
 
 	memset(&ans, 0, sizeof(ans));
 	memset(&call, 0, sizeof(call));
+	call.kind = APP_KIND_NONE;
 	if (app_proto_request_id(FCGX_GetParam("REQUEST_ID", fr->envp), idbuf,
 	    sizeof(idbuf)) < 0)
 		snprintf(idbuf, sizeof(idbuf), "%lx-%llx", (unsigned long)getpid(),
@@ -204,6 +267,12 @@ app_fcgi_serve(struct app_env *env, FCGX_Request *fr, uint64_t seq,
 	app_log(BM_LOG_DEBUG, req.id, "request", "start %s %s",
 	    call.method != NULL ? call.method : "-", path != NULL ? path : "-");
 
+	if (env->conf->status_path != NULL && path != NULL &&
+	    strcmp(path, env->conf->status_path) == 0) {
+		call.kind = APP_KIND_STATUS;
+		ans.status = fcgi_status(fr, &req, call.method, &sent);
+		goto logged;
+	}
 	route = app_proto_route(path, env->conf->endpoint, &call.rest);
 	/* The settings page exists only with BM_SETTINGS. */
 	if ((route == APP_ROUTE_SETTINGS || route == APP_ROUTE_SETTINGS_ASSET) &&
@@ -246,9 +315,16 @@ app_fcgi_serve(struct app_env *env, FCGX_Request *fr, uint64_t seq,
 		app_answer_error(&ans, 500, "internal error");
 send:
 	fcgi_send(fr, &req, &ans, &sent);
-	app_log(BM_LOG_INFO, req.id, "request", "done status=%d bytes=%zu "
-	    "ms=%lld%s%s", ans.status, sent, (long long)(app_now_ms() - t0),
-	    ans.what != NULL ? " name=" : "", ans.what != NULL ? ans.what : "");
+logged:
+	lr.method = call.method;
+	lr.path = path;
+	lr.status = ans.status;
+	lr.us = app_now_us() - t0;
+	lr.client = FCGX_GetParam("REMOTE_ADDR", fr->envp);
+	lr.install = req.install_id[0] != '\0' ? req.install_id : NULL;
+	lr.what = ans.what;
+	app_log_request(req.id, &lr);
+	app_metrics_request(ans.status, call.kind, lr.us);
 	app_answer_clear(&ans);
 	app_envelope_free(&call.envl);
 	if (body != NULL) {

@@ -11,12 +11,13 @@ from a module."""
 import json
 import os
 import signal
+import subprocess
 import urllib.parse
 
 import bmtest
 
 t = bmtest.Test()
-t.plan(48)
+t.plan(49)
 
 GOOD, OTHER = "tok-settings-good", "tok-settings-other"
 ORIGIN = "http://127.0.0.1:%d" % bmtest.free_port()
@@ -284,4 +285,12 @@ for doc, want, what in (
          "BM_SETTINGS refused at start (%s), naming the file and the "
          "reason" % what, st, line)
     os.unlink(bad.log_path)
+# botmatic-fcgi -t checks it as a start would.
+chk = subprocess.run([t.build_file("botmatic-fcgi"), "-t"],
+                     env=dict(srv.env, BM_SETTINGS=p),
+                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                     timeout=60)
+out = chk.stdout.decode("utf-8", "replace")
+t.ok(chk.returncode == 1 and "BM_SETTINGS" in out and p in out,
+     "botmatic-fcgi -t refuses it too, naming the file", out)
 t.done()

@@ -9,7 +9,7 @@
 /* --- the page's buffer ------------------------------------------------- */
 
 static void
-settings_buf_addn(struct settings_buf *b, const char *s, size_t n)
+settings__buf_addn(struct settings_buf *b, const char *s, size_t n)
 {
 	char *np;
 	size_t cap;
@@ -33,26 +33,26 @@ settings_buf_addn(struct settings_buf *b, const char *s, size_t n)
 }
 
 void
-settings_buf_add(struct settings_buf *b, const char *s)
+settings__buf_add(struct settings_buf *b, const char *s)
 {
-	settings_buf_addn(b, s, strlen(s));
+	settings__buf_addn(b, s, strlen(s));
 }
 
 void
-settings_buf_esc(struct settings_buf *b, const char *s)
+settings__buf_esc(struct settings_buf *b, const char *s)
 {
 	size_t run;
 
 	while (*s != '\0') {
 		run = strcspn(s, "&<>\"'");
-		settings_buf_addn(b, s, run);
+		settings__buf_addn(b, s, run);
 		s += run;
 		switch (*s) {
-		case '&': settings_buf_add(b, "&amp;"); break;
-		case '<': settings_buf_add(b, "&lt;"); break;
-		case '>': settings_buf_add(b, "&gt;"); break;
-		case '"': settings_buf_add(b, "&quot;"); break;
-		case '\'': settings_buf_add(b, "&#39;"); break;
+		case '&': settings__buf_add(b, "&amp;"); break;
+		case '<': settings__buf_add(b, "&lt;"); break;
+		case '>': settings__buf_add(b, "&gt;"); break;
+		case '"': settings__buf_add(b, "&quot;"); break;
+		case '\'': settings__buf_add(b, "&#39;"); break;
 		default: return;
 		}
 		s++;
@@ -171,7 +171,7 @@ app_settings_asset(const char *name, struct app_answer *ans)
 		app_answer_error(ans, 500, "out of memory");
 		return;
 	}
-	ans->what = "settings asset";
+	ans->what = "settings_asset";
 	ans->status = 200;
 	ans->content_type = type;
 	ans->text = text;

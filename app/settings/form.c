@@ -277,6 +277,11 @@ settings_auth(struct app_env *env, struct bm_req *req, const char *token,
 	}
 	switch (app_ks_install_get(env->ks, req->id, token, client)) {
 	case 0:
+		/* For the request's log line: the install id, never the token. */
+		snprintf(req->install_id, sizeof(req->install_id), "%s",
+		    json_string_value(json_object_get(*client, "install_id")) !=
+		    NULL ? json_string_value(json_object_get(*client,
+		    "install_id")) : "");
 		return 0;
 	case 1:
 		app_log(BM_LOG_INFO, req->id, "settings", "token of no "
@@ -335,17 +340,17 @@ settings_field_html(struct settings_buf *b, const struct settings_field *f,
 
 	if (v == NULL || json_is_null(v))
 		v = json_object_get(f->prop, "default");
-	settings_buf_add(b, "<div class=\"field\">\n<label for=\"f-");
-	settings_buf_esc(b, f->name);
-	settings_buf_add(b, "\">");
-	settings_buf_esc(b, title != NULL ? title : f->name);
+	settings__buf_add(b, "<div class=\"field\">\n<label for=\"f-");
+	settings__buf_esc(b, f->name);
+	settings__buf_add(b, "\">");
+	settings__buf_esc(b, title != NULL ? title : f->name);
 	if (f->required)
-		settings_buf_add(b, " <span class=\"req\" aria-hidden=\"true\">"
+		settings__buf_add(b, " <span class=\"req\" aria-hidden=\"true\">"
 		    "*</span>");
-	settings_buf_add(b, "</label>\n");
+	settings__buf_add(b, "</label>\n");
 	switch (f->kind) {
 	case SETTINGS_ENUM:
-		settings_buf_add(b, "<select");
+		settings__buf_add(b, "<select");
 		break;
 	case SETTINGS_STRING:
 	case SETTINGS_PASSWORD:
@@ -354,56 +359,56 @@ settings_field_html(struct settings_buf *b, const struct settings_field *f,
 	case SETTINGS_BOOLEAN:
 	case SETTINGS_KIND__MAX:
 	default:
-		settings_buf_add(b, "<input");
+		settings__buf_add(b, "<input");
 		break;
 	}
-	settings_buf_add(b, " id=\"f-");
-	settings_buf_esc(b, f->name);
-	settings_buf_add(b, "\" name=\"");
-	settings_buf_esc(b, f->name);
-	settings_buf_add(b, "\"");
+	settings__buf_add(b, " id=\"f-");
+	settings__buf_esc(b, f->name);
+	settings__buf_add(b, "\" name=\"");
+	settings__buf_esc(b, f->name);
+	settings__buf_add(b, "\"");
 	if (desc != NULL) {
-		settings_buf_add(b, " aria-describedby=\"d-");
-		settings_buf_esc(b, f->name);
-		settings_buf_add(b, "\"");
+		settings__buf_add(b, " aria-describedby=\"d-");
+		settings__buf_esc(b, f->name);
+		settings__buf_add(b, "\"");
 	}
 	if (f->required && f->kind != SETTINGS_BOOLEAN)
-		settings_buf_add(b, " aria-required=\"true\"");
+		settings__buf_add(b, " aria-required=\"true\"");
 	switch (f->kind) {
 	case SETTINGS_PASSWORD:
 		/* Write-only: what is stored never goes back to a browser. */
-		settings_buf_add(b, " type=\"password\" value=\"\" "
+		settings__buf_add(b, " type=\"password\" value=\"\" "
 		    "autocomplete=\"new-password\"");
 		if (json_is_string(v) && json_string_length(v) > 0 &&
 		    json_object_get(cur, f->name) != NULL)
-			settings_buf_add(b, " placeholder=\"(unchanged)\"");
-		settings_buf_add(b, ">\n");
+			settings__buf_add(b, " placeholder=\"(unchanged)\"");
+		settings__buf_add(b, ">\n");
 		break;
 	case SETTINGS_STRING:
-		settings_buf_add(b, " type=\"text\" value=\"");
+		settings__buf_add(b, " type=\"text\" value=\"");
 		if (json_is_string(v))
-			settings_buf_esc(b, json_string_value(v));
-		settings_buf_add(b, "\">\n");
+			settings__buf_esc(b, json_string_value(v));
+		settings__buf_add(b, "\">\n");
 		break;
 	case SETTINGS_INTEGER:
 	case SETTINGS_NUMBER:
-		settings_buf_add(b, f->kind == SETTINGS_INTEGER ?
+		settings__buf_add(b, f->kind == SETTINGS_INTEGER ?
 		    " type=\"number\" step=\"1\" value=\"" :
 		    " type=\"number\" step=\"any\" value=\"");
 		if (json_is_number(v) && (text = settings_text(v)) != NULL)
-			settings_buf_esc(b, text);
-		settings_buf_add(b, "\">\n");
+			settings__buf_esc(b, text);
+		settings__buf_add(b, "\">\n");
 		break;
 	case SETTINGS_BOOLEAN:
-		settings_buf_add(b, " type=\"checkbox\" value=\"true\"");
+		settings__buf_add(b, " type=\"checkbox\" value=\"true\"");
 		if (json_is_true(v))
-			settings_buf_add(b, " checked");
-		settings_buf_add(b, ">\n");
+			settings__buf_add(b, " checked");
+		settings__buf_add(b, ">\n");
 		break;
 	case SETTINGS_ENUM:
-		settings_buf_add(b, ">\n");
+		settings__buf_add(b, ">\n");
 		if (!f->required)
-			settings_buf_add(b, "<option value=\"\"></option>\n");
+			settings__buf_add(b, "<option value=\"\"></option>\n");
 		en = json_object_get(f->prop, "enum");
 		json_array_foreach(en, i, e) {
 			char *et = settings_text(e);
@@ -411,30 +416,30 @@ settings_field_html(struct settings_buf *b, const struct settings_field *f,
 				b->failed = 1;
 				break;
 			}
-			settings_buf_add(b, "<option value=\"");
-			settings_buf_esc(b, et);
-			settings_buf_add(b, "\"");
+			settings__buf_add(b, "<option value=\"");
+			settings__buf_esc(b, et);
+			settings__buf_add(b, "\"");
 			if (v != NULL && json_equal((json_t *)v, e))
-				settings_buf_add(b, " selected");
-			settings_buf_add(b, ">");
-			settings_buf_esc(b, et);
-			settings_buf_add(b, "</option>\n");
+				settings__buf_add(b, " selected");
+			settings__buf_add(b, ">");
+			settings__buf_esc(b, et);
+			settings__buf_add(b, "</option>\n");
 			free(et);
 		}
-		settings_buf_add(b, "</select>\n");
+		settings__buf_add(b, "</select>\n");
 		break;
 	case SETTINGS_KIND__MAX:
 	default:
 		break;
 	}
 	if (desc != NULL) {
-		settings_buf_add(b, "<p class=\"help\" id=\"d-");
-		settings_buf_esc(b, f->name);
-		settings_buf_add(b, "\">");
-		settings_buf_esc(b, desc);
-		settings_buf_add(b, "</p>\n");
+		settings__buf_add(b, "<p class=\"help\" id=\"d-");
+		settings__buf_esc(b, f->name);
+		settings__buf_add(b, "\">");
+		settings__buf_esc(b, desc);
+		settings__buf_add(b, "</p>\n");
 	}
-	settings_buf_add(b, "</div>\n");
+	settings__buf_add(b, "</div>\n");
 	free(text);
 }
 
@@ -442,9 +447,9 @@ settings_field_html(struct settings_buf *b, const struct settings_field *f,
 static void
 settings_base(struct settings_buf *b, const char *endpoint)
 {
-	settings_buf_esc(b, endpoint);
+	settings__buf_esc(b, endpoint);
 	if (endpoint[strlen(endpoint) - 1] != '/')
-		settings_buf_add(b, "/");
+		settings__buf_add(b, "/");
 }
 
 void
@@ -459,7 +464,7 @@ app_settings_page(struct app_env *env, struct bm_req *req, const char *query,
 	size_t i;
 
 	memset(&b, 0, sizeof(b));
-	ans->what = "settings page";
+	ans->what = "settings_page";
 	if (query != NULL && app_settings_form_decode(query, strlen(query), &q,
 	    err, sizeof(err)) < 0) {
 		app_log(BM_LOG_INFO, req->id, "settings", "query: %s", err);
@@ -473,29 +478,29 @@ app_settings_page(struct app_env *env, struct bm_req *req, const char *query,
 	    "title"));
 	if (title == NULL)
 		title = "Settings";
-	settings_buf_add(&b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
+	settings__buf_add(&b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
 	    "<meta charset=\"utf-8\">\n<meta name=\"viewport\" "
 	    "content=\"width=device-width, initial-scale=1\">\n<title>");
-	settings_buf_esc(&b, title);
-	settings_buf_add(&b, "</title>\n<link rel=\"stylesheet\" href=\"");
+	settings__buf_esc(&b, title);
+	settings__buf_add(&b, "</title>\n<link rel=\"stylesheet\" href=\"");
 	settings_base(&b, env->conf->endpoint);
-	settings_buf_add(&b, "settings/settings.css\">\n<script src=\"");
+	settings__buf_add(&b, "settings/settings.css\">\n<script src=\"");
 	settings_base(&b, env->conf->endpoint);
-	settings_buf_add(&b, "settings/settings.js\" defer></script>\n"
+	settings__buf_add(&b, "settings/settings.js\" defer></script>\n"
 	    "</head>\n<body>\n<form id=\"bm-settings\" method=\"post\" "
 	    "novalidate action=\"");
 	settings_base(&b, env->conf->endpoint);
 	/* The token reaches the script here, never in an inline script. */
-	settings_buf_add(&b, "settings\" data-token=\"");
-	settings_buf_esc(&b, token);
-	settings_buf_add(&b, "\" data-origin=\"");
-	settings_buf_esc(&b, env->conf->botmatic_origin);
-	settings_buf_add(&b, "\">\n<h1>");
-	settings_buf_esc(&b, title);
-	settings_buf_add(&b, "</h1>\n");
+	settings__buf_add(&b, "settings\" data-token=\"");
+	settings__buf_esc(&b, token);
+	settings__buf_add(&b, "\" data-origin=\"");
+	settings__buf_esc(&b, env->conf->botmatic_origin);
+	settings__buf_add(&b, "\">\n<h1>");
+	settings__buf_esc(&b, title);
+	settings__buf_add(&b, "</h1>\n");
 	for (i = 0; i < s->n; i++)
 		settings_field_html(&b, &s->f[i], settings_current(client));
-	settings_buf_add(&b, "<p class=\"status\" role=\"status\" "
+	settings__buf_add(&b, "<p class=\"status\" role=\"status\" "
 	    "aria-live=\"polite\"></p>\n<button type=\"submit\">Save</button>\n"
 	    "</form>\n</body>\n</html>\n");
 	if (b.failed || settings_headers(ans, env->conf) < 0) {
@@ -730,7 +735,7 @@ app_settings_save(struct app_env *env, struct bm_req *req, int form,
 	size_t i;
 	int invalid = 0;
 
-	ans->what = "settings save";
+	ans->what = "settings_save";
 	if (form) {
 		if (app_settings_form_decode(body, len, &sub, err,
 		    sizeof(err)) < 0) {

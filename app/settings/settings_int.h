@@ -15,9 +15,9 @@ struct settings_buf {
 };
 
 /* Appends s as it is (markup of our own). */
-void settings_buf_add(struct settings_buf *b, const char *s);
+void settings__buf_add(struct settings_buf *b, const char *s);
 
 /* Appends s escaped for HTML text and quoted attributes: & < > " '. */
-void settings_buf_esc(struct settings_buf *b, const char *s);
+void settings__buf_esc(struct settings_buf *b, const char *s);
 
 #endif

@@ -247,8 +247,8 @@ driver.execute_script("window.parent.frames[0].postMessage("
 # Nothing can be awaited for a message that must not act: give it the time
 # a save takes here, then look.
 bmtest.wait_until(lambda: len(saved_messages()) > 2 or
-                  srv.grep(r"name=settings save", mark), 3)
-t.ok(len(saved_messages()) == 2 and not srv.grep(r"name=settings save",
+                  srv.grep(r"name=settings_save", mark), 3)
+t.ok(len(saved_messages()) == 2 and not srv.grep(r"name=settings_save",
                                                  mark),
      "{post_form:true} from a third origin is ignored (no save request, "
      "no iframe_saved)", saved_messages(), srv.log()[mark:])

@@ -17,7 +17,7 @@ import urllib.parse
 import bmtest
 
 t = bmtest.Test()
-t.plan(49)
+t.plan(50)
 
 GOOD, OTHER = "tok-settings-good", "tok-settings-other"
 ORIGIN = "http://127.0.0.1:%d" % bmtest.free_port()
@@ -234,6 +234,11 @@ t.ok(r.json() == {"data": {}, "type": "data", "success": True} and
      "ids_delete_all forgets the installation's pairs, not the "
      "installation", r, g1, g2)
 
+t.ok(srv.grep(r"request: POST /settings 200 \S+ client=\S+ "
+             r"install=[0-9a-f]{32} name=settings_save$") and
+     srv.grep(r"request: GET /settings 200 \S+ client=\S+ "
+              r"install=[0-9a-f]{32} name=settings_page$"),
+     "the request lines name the installation (its id) and the page")
 t.ok(not srv.sanitizer_reports() and SECRET not in srv.log() and
      GOOD not in srv.log(), "no sanitizer report; neither the token nor "
      "the password in the log")

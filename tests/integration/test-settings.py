@@ -10,6 +10,8 @@ BM_SETTINGS the form cannot serve refused at start.  Also ids_delete_all
 from a module."""
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import urllib.parse
@@ -17,7 +19,7 @@ import urllib.parse
 import bmtest
 
 t = bmtest.Test()
-t.plan(50)
+t.plan(51)
 
 GOOD, OTHER = "tok-settings-good", "tok-settings-other"
 ORIGIN = "http://127.0.0.1:%d" % bmtest.free_port()
@@ -262,6 +264,55 @@ t.ok('name="region"' in html and
      srv.grep(r"BM_SETTINGS: .*cannot render", mark),
      "SIGHUP with a schema the form cannot serve: refused and logged, the "
      "running form kept", srv.log()[mark:])
+
+# --- a module built against the header before these additions still loads
+# and runs: struct bm_host only grew at its end (the size prefix).
+CC = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+hdr = open(t.src_file("app", "botmatic", "module.h")).read()
+cut = re.sub(r"\n\t/\* --- added with the settings page.*?\n};",
+             "\n};", hdr, count=1, flags=re.S)
+if not CC or cut == hdr:
+    t.skip("no C compiler" if not CC else "module.h: no marker to cut at")
+else:
+    inc = os.path.join(t.tmp, "old", "botmatic")
+    os.makedirs(inc)
+    with open(os.path.join(inc, "module.h"), "w") as f:
+        f.write(cut)
+    src = os.path.join(t.tmp, "old", "oldmod.c")
+    with open(src, "w") as f:
+        f.write(r'''#include <botmatic/module.h>
+static enum bm_rc
+hi(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
+{
+	(void)data; (void)arg;
+	*reply = json_pack("{s:{s:s,s:i}, s:s}", "data", "old", ctx->name,
+	    "ids_save", ctx->host->ids_save != NULL, "type", "data");
+	return BM_OK;
+}
+static int
+init(const struct bm_host *host, struct bm_reg *reg)
+{
+	return host->reg_action(reg, "old_hi", hi, NULL);
+}
+BM_MODULE_DECLARE(.name = "oldmod", .version = "0", .init = init);
+''')
+    so = os.path.join(t.tmp, "old", "oldmod.so")
+    cflags = subprocess.run(["pkg-config", "--cflags", "--libs", "jansson"],
+                            stdout=subprocess.PIPE, text=True).stdout.split()
+    p = subprocess.run([CC, "-shared", "-fPIC", "-I" + os.path.dirname(inc),
+                        src, "-o", so] + cflags, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT)
+    os.chmod(so, 0o644)
+    old = t.server({"BOTMATIC_BASE_URL": bm.url, "BM_AUTH": "any",
+                    "BM_MODULES": so + ":" + t.module("testmod")},
+                   name="old")
+    r = bmtest.fcgi_webhook(old.sock, {"action": "old_hi"}, token="x")
+    t.ok(p.returncode == 0 and r.json() == {
+        "data": {"old": "old_hi", "ids_save": 1}, "type": "data",
+        "success": True}, "a module built against the older header (struct "
+         "bm_host without the additions) loads beside a new one and runs",
+         p.stdout.decode("utf-8", "replace"), r)
+    old.stop()
 
 # --- without BM_SETTINGS there is no page
 plain = t.server({"BOTMATIC_BASE_URL": bm.url}, name="plain")

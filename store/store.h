@@ -185,6 +185,21 @@ int store_install_get_by_id(struct store *s, const char *install_id,
     struct store_install **out);
 
 /*
+ * Rewrites the settings of token's installation in one transaction: fn
+ * gets the stored settings (borrowed, old_len bytes, NUL-terminated) and
+ * stores the new ones in *out (malloc()ed, *out_len bytes; taken and
+ * freed by the store), or returns non-zero to leave them as they are (the
+ * call then returns STORE_EINVAL).  fn may run more than once (a
+ * deadlock retried), so it must not have side effects.  Returns STORE_OK,
+ * STORE_NOTFOUND when token has no installation (nothing is created), or
+ * an error.
+ */
+typedef int (*store_settings_fn)(void *arg, const char *old, size_t old_len,
+    char **out, size_t *out_len);
+int store_install_settings_update(struct store *s, const char *token,
+    store_settings_fn fn, void *arg);
+
+/*
  * Writes an installation exactly as given (token, install id, secret,
  * created, settings): how an import restores one.  The ids must be lowercase
  * hex of the right lengths and the install id must not belong to another

@@ -15,7 +15,9 @@ INTEGRATION_TESTS = \
 	tests/integration/test-deploy.py \
 	tests/integration/test-runscript.py \
 	tests/integration/test-ops.py \
-	tests/integration/test-debian.py
+	tests/integration/test-debian.py \
+	tests/integration/test-settings.py \
+	tests/integration/test-settings-browser.py
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += $(INTEGRATION_TESTS) tests/integration/bmtest.py
 # The Debian packaging, built by tests/integration/test-debian.py.

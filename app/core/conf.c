@@ -28,6 +28,7 @@ enum conf_type {
 	CONF_PATH,       /* a URL path template starting with '/' */
 	CONF_METHOD,     /* an HTTP method */
 	CONF_JSON,       /* JSON text */
+	CONF_ORIGIN,     /* a web origin: scheme://host[:port] */
 	CONF_TYPE__MAX
 };
 
@@ -143,6 +144,11 @@ static const struct conf_var conf_vars[] = {
 	  "1: import every external contact after an install" },
 	{ "BM_IMPORT_PAGE", CONF_UINT, OFF(import_page), "30", 1, 1000,
 	  "contacts per page when importing" },
+	{ "BM_SETTINGS", CONF_STR, OFF(settings), NULL, 0, 0,
+	  "settings form schema file (JSON Schema); unset = no settings page" },
+	{ "BM_BOTMATIC_ORIGIN", CONF_ORIGIN, OFF(botmatic_origin),
+	  "https://app.botmatic.ai", 0, 0,
+	  "the origin allowed to frame the settings page and get its messages" },
 	{ "BM_ENV_FILE", CONF_STR, OFF(env_file), NULL, 0, 0,
 	  "file of KEY=VALUE lines overriding the environment, re-read on "
 	  "SIGHUP" },
@@ -380,6 +386,22 @@ conf_set(struct app_conf *conf, const struct conf_var *var, const char *val,
 		while (len > 8 && (*(char **)base)[len - 1] == '/')
 			(*(char **)base)[--len] = '\0';
 		return 0;
+	case CONF_ORIGIN:
+		/* It goes into a header (CSP) and a page: a strict shape. */
+		if (strncmp(val, "http://", 7) == 0)
+			len = 7;
+		else if (strncmp(val, "https://", 8) == 0)
+			len = 8;
+		else
+			goto bad;
+		if (val[len] == '\0' || strlen(val) > 253 + len + 6 ||
+		    strspn(val + len, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") !=
+		    strlen(val + len))
+			goto bad;
+		if ((*(char **)base = strdup(val)) == NULL)
+			goto nomem;
+		return 0;
 	case CONF_ENDPOINT:
 		if (val[0] != '/' || strpbrk(val, "?# \t\r\n") != NULL ||
 		    strstr(val, "//") != NULL || strstr(val, "/../") != NULL)
@@ -610,6 +632,8 @@ app_conf_free(struct app_conf *conf)
 	free(conf->auth_module);
 	free(conf->db_home);
 	free(conf->mappings);
+	free(conf->settings);
+	free(conf->botmatic_origin);
 	free(conf->modules);
 	free(conf->status_path);
 	free(conf->botmatic_base_url);

@@ -80,6 +80,22 @@ int app_ks_install_delete(struct app_keystore *ks, const char *reqid,
     const char *token, size_t *pairs);
 
 /*
+ * Sets every member of values (borrowed, an object) in the "settings" of
+ * token's installation (a member whose value is null is removed), keeping
+ * its other members, in one transaction
+ * (the settings page saves there; auth.client.settings carries them).
+ * Returns 0, 1 when token has no installation (nothing is created), -1
+ * error (logged).
+ */
+int app_ks_settings_merge(struct app_keystore *ks, const char *reqid,
+    const char *token, const json_t *values);
+
+/* Forgets every id pair of integration token; *n (may be NULL) gets how
+ * many.  Returns 0 or -1 (logged). */
+int app_ks_ids_delete_all(struct app_keystore *ks, const char *reqid,
+    const char *token, size_t *n);
+
+/*
  * Id pairs and state of integration token, for handlers.  Return 0 done
  * or found, 1 not found, -1 error (logged).  Strings come back new
  * (free()); state values as new JSON references.

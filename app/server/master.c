@@ -64,6 +64,7 @@ struct master_gen {
 	struct app_modules *mods;
 	struct map_registry *transforms; /* built-ins and the modules' */
 	struct mapping *map;             /* BM_MAPPINGS, or NULL */
+	struct app_settings *settings;   /* BM_SETTINGS, or NULL */
 };
 
 struct master {
@@ -128,6 +129,7 @@ master_conf_warn(const char *msg)
 static void
 master_gen_free(struct master_gen *g)
 {
+	app_settings_free(g->settings);
 	map_free(g->map);
 	map_registry_free(g->transforms);
 	app_modules_unload(g->mods);
@@ -200,6 +202,19 @@ master_gen_load(struct master_gen *g, char *const *envp)
 	}
 	if (g->conf.mappings != NULL && master_gen_mappings(g) < 0)
 		goto fail;
+	/* Like the mappings: a form that cannot be served stops the start
+	 * (or the reload), naming the file and the reason. */
+	if (g->conf.settings != NULL) {
+		if (app_settings_load(g->conf.settings, &g->settings, err,
+		    sizeof(err)) < 0) {
+			app_log(BM_LOG_ERROR, NULL, "settings", "BM_SETTINGS: %s",
+			    err);
+			goto fail;
+		}
+		app_log(BM_LOG_INFO, NULL, "settings", "%s: %zu fields, framed "
+		    "by %s", g->conf.settings, app_settings_count(g->settings),
+		    g->conf.botmatic_origin);
+	}
 	if (g->conf.mappings != NULL) {
 		if (app_sync_register(g->reg, err, sizeof(err)) < 0) {
 			app_log(BM_LOG_ERROR, NULL, "master", "%s", err);
@@ -270,6 +285,7 @@ master_spawn(struct master *m, int64_t now)
 		args.slot = &m->slots[i];
 		args.neg = m->neg;
 		args.map = m->cur.map;
+		args.settings = m->cur.settings;
 		app_worker_main(&args);
 	}
 	m->procs[i].pid = pid;

@@ -105,6 +105,7 @@ struct app_worker_args {
 	struct app_slot *slot;
 	struct app_negcache *neg;   /* shared refusal cache */
 	const struct mapping *map;  /* BM_MAPPINGS or NULL */
+	const struct app_settings *settings; /* BM_SETTINGS or NULL */
 };
 
 /* Runs a responder; never returns (exits 0 on a clean stop, 1 on error). */

@@ -125,7 +125,8 @@ void
 app_worker_main(const struct app_worker_args *args)
 {
 	struct app_env env = { .conf = args->conf, .reg = args->reg,
-	    .neg = args->neg, .map = args->map, .host = app_host() };
+	    .neg = args->neg, .map = args->map, .host = app_host(),
+	    .settings = args->settings };
 	struct app_keystore ks;
 	struct app_deferred def;
 	struct app_extrest *rest = NULL;

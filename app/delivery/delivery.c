@@ -117,7 +117,6 @@ app_delivery_main(const struct app_delivery_args *a)
 		goto out;
 	/* Jobs a killed process held need not wait for their leases. */
 	(void)app_ks_jobs_release(&ks, NULL);
-	atomic_store(a->ready, 1);
 	while (!delivery_stop) {
 		if (getppid() != a->master) {
 			app_log(BM_LOG_WARN, NULL, "delivery", "the master is gone: "
@@ -139,7 +138,6 @@ app_delivery_main(const struct app_delivery_args *a)
 		(void)app_sync_deliver(&env, job);
 		app_ks_job_free(job);
 		job = NULL;
-		atomic_fetch_add(a->done, 1);
 		if (ks.broken)
 			goto out;
 	}

@@ -32,8 +32,6 @@ struct app_delivery_args {
 	const struct mapping *map;    /* BM_MAPPINGS (contact sync is on) */
 	_Atomic int64_t *progress;    /* its slot's keystore progress mark,
 	                                 watched by the master's watchdog */
-	_Atomic int *ready;           /* set to 1 once the store is open */
-	_Atomic uint64_t *done;       /* jobs attempted, for the status */
 	pid_t master;                 /* exits when its parent is no longer
 	                                 this process */
 };

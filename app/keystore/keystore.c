@@ -25,10 +25,11 @@ app_ks_open(struct app_keystore *ks, const struct app_conf *conf,
 	/*
 	 * Sized for the most processes this server can have on it: its
 	 * responders at BM_WORKERS_MAX, as many old ones finishing after a
-	 * reload, and the rest (delivery processes, the master's checker,
-	 * tools).
+	 * reload, its delivery processes likewise, and the rest (the
+	 * master's checker, tools).
 	 */
-	opts.processes = 2 * conf->workers_max + APP_KS_OTHER_PROCESSES;
+	opts.processes = 2 * (conf->workers_max + conf->delivery_procs) +
+	    APP_KS_OTHER_PROCESSES;
 	ks->progress = progress;
 	if (store_open(&ks->st, &opts, err, errlen) != STORE_OK) {
 		ks->st = NULL;

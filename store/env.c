@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,8 @@ static const struct {
 	{ "installs.db", offsetof(struct store, inst) },
 	{ "install-ids.db", offsetof(struct store, instid) },
 	{ "state.db", offsetof(struct store, state) },
+	{ "gens.db", offsetof(struct store, gens) },
+	{ "tombs.db", offsetof(struct store, tombs) },
 };
 
 static DB **
@@ -59,15 +62,41 @@ db_slot(struct store *s, size_t i)
 	return (DB **)(void *)((char *)s + dbs[i].off);
 }
 
-/* failchk's question: is this process still there?  A zombie answers yes,
- * which is why a supervisor must reap a dead child before any failchk. */
+/*
+ * failchk's question: is this process still there?  kill(pid, 0) says yes
+ * for a zombie and for a process being torn down by a SIGKILL (its pid
+ * lingers while it is in fsync, then until it is reaped), and BDB would
+ * then wait for ever on the locks it held.  /proc/PID/stat's state field
+ * tells: Z (zombie) and X (dead) are dead, as is a pid that is gone.
+ */
 static int
 is_alive(DB_ENV *env, pid_t pid, db_threadid_t tid, u_int32_t flags)
 {
+	char path[64], buf[512], *p, st;
+	unsigned pflags;
+	ssize_t n;
+	int fd;
+
 	(void)env;
 	(void)tid;
 	(void)flags;
-	return kill(pid, 0) == 0 || errno == EPERM;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno == ENOENT || errno == ESRCH ? 0 :
+		    kill(pid, 0) == 0 || errno == EPERM;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0; /* gone while we looked */
+	buf[n] = '\0';
+	/* "pid (comm) S ...": comm may hold anything, the state follows
+	 * the last ')'. */
+	if ((p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 1, " %c %*d %*d %*d %*d %*d %u", &st, &pflags) != 2)
+		return 1;
+	/* PF_EXITING (0x4): killed and on its way out, it runs no more of
+	 * its own code. */
+	return !(st == 'Z' || st == 'X' || st == 'x' || (pflags & 0x4) != 0);
 }
 
 /* BDB's own explanation of a failure, kept to complete our message. */

@@ -2,7 +2,7 @@
 noinst_LIBRARIES += store/libbmstore.a
 store_libbmstore_a_SOURCES = store/store.h store/store_int.h \
 	store/env.c store/ids.c store/install.c store/state.c store/dump.c \
-	store/supervise.c
+	store/supervise.c store/purge.c
 
 ## Tests: TAP programs.
 STORE_TEST_LIBS = store/libbmstore.a $(DB_LIBS)

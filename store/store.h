@@ -118,9 +118,12 @@ int store_ids_delete(struct store *s, const char *integ, const char *bid,
     const char *eid);
 
 /*
- * Forgets every pair of integ in one transaction, walking only that
- * integration's key range.  *deleted (may be NULL) gets the number of pairs.
- * Returns STORE_OK (also when there was none) or an error.
+ * Forgets every pair of integ in one short transaction whatever their
+ * number: they disappear for every reader at once (a tombstone) and are
+ * deleted afterwards, in bounded batches, by store_purge_step().  Pairs
+ * saved afterwards are new and never purged.  *deleted (may be NULL) gets
+ * the number of pairs forgotten (counting them reads that range).  Returns
+ * STORE_OK (also when there was none) or an error.
  */
 int store_ids_delete_all(struct store *s, const char *integ, size_t *deleted);
 
@@ -179,9 +182,12 @@ int store_install_put(struct store *s, const struct store_install *in);
 
 /*
  * Forgets the installation of token, all its id pairs (integration = token)
- * and all its state, in one transaction.  *pairs (may be NULL) gets the
- * number of pairs removed.  Returns STORE_OK if anything was removed,
- * STORE_NOTFOUND if there was nothing, or an error.
+ * and all its state, in one short transaction whatever their size: the
+ * record goes, and pairs and state are tombstoned as store_ids_delete_all()
+ * does, for store_purge_step() to delete.  A re-install of token starts
+ * empty at once.  *pairs (may be NULL) gets the number of pairs forgotten
+ * (counting reads their range: responders pass NULL).  Returns STORE_OK if
+ * anything was removed, STORE_NOTFOUND if there was nothing, or an error.
  */
 int store_install_delete(struct store *s, const char *token, size_t *pairs);
 
@@ -207,6 +213,17 @@ int store_state_get(struct store *s, const char *token, const char *name,
 int store_state_set(struct store *s, const char *token, const char *name,
     const void *val, size_t len);
 int store_state_delete(struct store *s, const char *token, const char *name);
+
+/*
+ * Deletes up to max_keys keys of forgotten pairs or state (tombstones left
+ * by store_install_delete() and store_ids_delete_all()), in one
+ * transaction, and drops each tombstone whose data is all gone.  *deleted
+ * (may be NULL) gets the keys deleted (a pair is two), *more whether
+ * tombstones are left: call again until it is 0.  Any number of processes
+ * may purge at once.  Returns STORE_OK or an error.
+ */
+int store_purge_step(struct store *s, size_t max_keys, size_t *deleted,
+    int *more);
 
 /* --- whole store: export, batches, verification ------------------------ */
 

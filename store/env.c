@@ -480,14 +480,15 @@ out:
 	return rc;
 }
 
-void
+int
 store_close(struct store *s)
 {
 	size_t i;
 	DB *db;
+	int rc = 0;
 
 	if (s == NULL)
-		return;
+		return 0;
 	/*
 	 * After a panic, closing would unregister this process from BDB's
 	 * registry and hide the failure from the next opener, which must
@@ -498,10 +499,13 @@ store_close(struct store *s)
 			if ((db = *db_slot(s, i)) != NULL)
 				(void)db->close(db, 0);
 		(void)s->env->txn_checkpoint(s->env, 0, 0, 0);
-		(void)s->env->close(s->env, 0);
-	}
+		if (s->env->close(s->env, 0) != 0)
+			rc = -1;
+	} else if (s->env != NULL)
+		rc = -1;
 	free(s->home);
 	free(s);
+	return rc;
 }
 
 const char *

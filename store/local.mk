@@ -2,7 +2,9 @@
 noinst_LIBRARIES += store/libbmstore.a
 store_libbmstore_a_SOURCES = store/store.h store/store_int.h \
 	store/env.c store/ids.c store/install.c store/state.c store/dump.c \
-	store/supervise.c store/purge.c
+	store/supervise.c store/purge.c store/lock.c store/control.c \
+	store/cli.c
+store_libbmstore_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 
 ## Tests: TAP programs.
 STORE_TEST_LIBS = store/libbmstore.a $(DB_LIBS)
@@ -21,7 +23,7 @@ TESTS += tests/store/test-concurrent tests/store/test-chaos
 ## The command-line tool.
 bin_PROGRAMS += botmatic-keys
 botmatic_keys_SOURCES = store/botmatic-keys.c
-botmatic_keys_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+botmatic_keys_CFLAGS = $(AM_CFLAGS)
 botmatic_keys_LDADD = store/libbmstore.a $(JANSSON_LIBS) $(DB_LIBS)
 dist_man_MANS += man/botmatic-keys.1
 TESTS += tests/store/botmatic-keys.sh

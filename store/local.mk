@@ -26,8 +26,8 @@ botmatic_keys_SOURCES = store/botmatic-keys.c
 botmatic_keys_CFLAGS = $(AM_CFLAGS)
 botmatic_keys_LDADD = store/libbmstore.a $(JANSSON_LIBS) $(DB_LIBS)
 dist_man_MANS += man/botmatic-keys.1
-TESTS += tests/store/botmatic-keys.sh
-EXTRA_DIST += tests/store/botmatic-keys.sh
+TESTS += tests/store/botmatic-keys.sh tests/store/kill-loop.sh
+EXTRA_DIST += tests/store/botmatic-keys.sh tests/store/kill-loop.sh
 
 ## Benchmark: built on demand (make bench-store), never by all or check.
 EXTRA_PROGRAMS += bench-store

@@ -517,6 +517,140 @@ test_delete_atomic(struct tap *t, const char *home)
 	free(ids);
 }
 
+/* Counts export's pairs and states of one token. */
+struct count {
+	const char *tok;
+	size_t pairs, states;
+};
+
+static int
+count_pair(void *arg, const char *integ, const char *bid, const char *eid)
+{
+	struct count *c = arg;
+
+	(void)bid;
+	(void)eid;
+	c->pairs += strcmp(integ, c->tok) == 0;
+	return 0;
+}
+
+static int
+count_state(void *arg, const char *tok, const char *name, const char *v,
+    size_t len)
+{
+	struct count *c = arg;
+
+	(void)name;
+	(void)v;
+	(void)len;
+	c->states += strcmp(tok, c->tok) == 0;
+	return 0;
+}
+
+/*
+ * Forgetting is a tombstone (SPEC 10): the installation is gone for
+ * readers at once, its data goes in bounded batches, and what is saved
+ * after a re-install is never eaten by the purge of the old one.
+ */
+static void
+test_purge(struct tap *t, struct store *s)
+{
+	struct store_op ops[500];
+	struct store_export_cbs cbs = { NULL, count_pair, count_state };
+	struct count c = { .tok = "big" };
+	char b[500][16], e[500][16];
+	size_t i, pairs = 0, del, total = 0, problems = 99;
+	int more = 1, steps = 0, ok = 1;
+
+	/* What earlier tests forgot goes first, so the counts below are
+	 * this test's own. */
+	while (store_purge_step(s, 1000, NULL, &more) == STORE_OK && more)
+		;
+	for (i = 0; i < 500; i++) {
+		snprintf(b[i], sizeof(b[i]), "b%zu", i);
+		snprintf(e[i], sizeof(e[i]), "e%zu", i);
+		ops[i] = (struct store_op){ .kind = STORE_OP_IDS_SAVE,
+		    .a = "big", .b = b[i], .c = e[i] };
+	}
+	ok = store_install_record(s, "big", "{}", 2, NULL) == STORE_OK &&
+	    store_apply(s, ops, 500, NULL) == STORE_OK &&
+	    store_state_set(s, "big", "st", "1", 1) == STORE_OK &&
+	    store_ids_save(s, "bigger", "b1", "keep") == STORE_OK;
+	tap_ok(t, ok, "an installation of 500 pairs and a state value");
+	tap_ok(t, store_install_delete(s, "big", &pairs) == STORE_OK &&
+	    pairs == 500, "install_delete: one short transaction, 500 pairs "
+	    "forgotten (%zu)", pairs);
+	{
+		char *v = NULL;
+		size_t len = 0;
+		struct store_install *in = NULL;
+
+		tap_ok(t, ext_is(s, "big", "b7", NULL) &&
+		    bot_is(s, "big", "e7", NULL) &&
+		    store_state_get(s, "big", "st", &v, &len) ==
+		    STORE_NOTFOUND && store_install_get(s, "big", &in) ==
+		    STORE_NOTFOUND, "forgotten at once for every reader");
+	}
+	tap_ok(t, store_export(s, &cbs, &c) == STORE_OK && c.pairs == 0 &&
+	    c.states == 0, "export skips forgotten data (%zu pairs)", c.pairs);
+	/* Re-installed before the purge: new data in a new generation. */
+	ok = store_install_record(s, "big", "{}", 2, NULL) == STORE_OK &&
+	    store_ids_save(s, "big", "b7", "new7") == STORE_OK &&
+	    store_state_set(s, "big", "st", "2", 1) == STORE_OK;
+	tap_ok(t, ok && ext_is(s, "big", "b7", "new7") &&
+	    bot_is(s, "big", "e8", NULL), "re-install: a save lands in the "
+	    "new generation, old pairs stay invisible");
+	/* One step takes part of it: verify sees no half-purged pair. */
+	tap_ok(t, store_purge_step(s, 300, &del, &more) == STORE_OK &&
+	    del == 300 && more == 1, "a purge step deletes at most max_keys "
+	    "(%zu), more left", del);
+	total = del;
+	tap_ok(t, store_verify(s, NULL, NULL, &problems) == STORE_OK &&
+	    problems == 0, "verify ignores a half-purged generation (%zu)",
+	    problems);
+	while (more && steps++ < 100) {
+		if (store_purge_step(s, 300, &del, &more) != STORE_OK)
+			break;
+		total += del;
+	}
+	tap_ok(t, !more && total == 1001, "purged in batches: 1000 keys of "
+	    "pairs and 1 of state (%zu in %d steps)", total, steps + 1);
+	{
+		char *v = NULL;
+		size_t len = 0;
+		int sok = store_state_get(s, "big", "st", &v, &len) ==
+		    STORE_OK && len == 1 && v[0] == '2';
+
+		free(v);
+		tap_ok(t, ext_is(s, "big", "b7", "new7") &&
+		    bot_is(s, "big", "new7", "b7") && sok &&
+		    ext_is(s, "bigger", "b1", "keep"), "the purge spared the "
+		    "new generation and the neighbour");
+	}
+	c.pairs = c.states = 0;
+	tap_ok(t, store_export(s, &cbs, &c) == STORE_OK && c.pairs == 1 &&
+	    c.states == 1, "export shows the new generation only");
+	tap_ok(t, store_purge_step(s, 300, &del, &more) == STORE_OK &&
+	    del == 0 && more == 0, "nothing left to purge");
+	/* delete_all is a tombstone too, and keeps the state. */
+	tap_ok(t, store_ids_delete_all(s, "big", &pairs) == STORE_OK &&
+	    pairs == 1 && ext_is(s, "big", "b7", NULL),
+	    "delete_all forgets the new generation's pair");
+	{
+		char *v = NULL;
+		size_t len = 0;
+
+		tap_ok(t, store_state_get(s, "big", "st", &v, &len) ==
+		    STORE_OK, "delete_all keeps the state");
+		free(v);
+	}
+	while (store_purge_step(s, 1000, NULL, &more) == STORE_OK && more)
+		;
+	tap_ok(t, store_install_delete(s, "big", NULL) == STORE_OK &&
+	    store_install_delete(s, "big", NULL) == STORE_NOTFOUND,
+	    "install_delete, then again: not found");
+}
+
 int
 main(void)
 {
@@ -544,6 +678,7 @@ main(void)
 	test_delete_all(&t, s);
 	test_installs(&t, s);
 	test_bulk(&t, s);
+	test_purge(&t, s);
 	store_close(s);
 
 	/* Committed data survives a close and reopen, by another handle. */

@@ -27,11 +27,13 @@ app_ks_open(struct app_keystore *ks, const struct app_conf *conf,
 	return 0;
 }
 
-void
+int
 app_ks_close(struct app_keystore *ks)
 {
-	store_close(ks->st);
+	int rc = store_close(ks->st);
+
 	ks->st = NULL;
+	return rc;
 }
 
 /* Marks the start of a call for the master's watchdog. */
@@ -166,6 +168,8 @@ app_ks_install_delete(struct app_keystore *ks, const char *reqid,
 	ks_begin(ks);
 	rc = ks_end(ks, reqid, "installation delete",
 	    store_install_delete(ks->st, token, pairs));
+	if (rc == 0 && ks->slot != NULL)
+		atomic_store(&ks->slot->purge, 1);
 	return rc < 0 ? -1 : 0;
 }
 
@@ -250,4 +254,12 @@ app_ks_state_delete(struct app_keystore *ks, const char *reqid,
 	ks_begin(ks);
 	return ks_end(ks, reqid, "delete state",
 	    store_state_delete(ks->st, token, name));
+}
+
+int
+app_ks_purge_step(struct app_keystore *ks, size_t max_keys, int *more)
+{
+	ks_begin(ks);
+	return ks_end(ks, NULL, "purge", store_purge_step(ks->st, max_keys,
+	    NULL, more)) < 0 ? -1 : 0;
 }

@@ -30,7 +30,8 @@ struct app_keystore {
  */
 int app_ks_open(struct app_keystore *ks, const struct app_conf *conf,
     struct app_slot *slot, char *err, size_t errlen);
-void app_ks_close(struct app_keystore *ks);
+/* Closes; returns 0, or -1 if the store was left for a recovery. */
+int app_ks_close(struct app_keystore *ks);
 
 /*
  * The installation of token as JSON in *client (new).  Returns 0 found,
@@ -56,7 +57,11 @@ int app_ks_install_record(struct app_keystore *ks, const char *reqid,
 int app_ks_install_by_id(struct app_keystore *ks, const char *reqid,
     const char *id, char **token, char **secret);
 
-/* Forgets the installation, its pairs and state.  Returns 0 or -1. */
+/*
+ * Forgets the installation, its pairs and state (a tombstone: the data is
+ * purged later, and the slot's purge flag tells the master).  Returns 0
+ * or -1.
+ */
 int app_ks_install_delete(struct app_keystore *ks, const char *reqid,
     const char *token, size_t *pairs);
 
@@ -79,5 +84,11 @@ int app_ks_state_set(struct app_keystore *ks, const char *reqid,
     const char *token, const char *name, const json_t *value);
 int app_ks_state_delete(struct app_keystore *ks, const char *reqid,
     const char *token, const char *name);
+
+/*
+ * One bounded batch of the purge of forgotten data, timed in the slot like
+ * every call.  *more says whether any is left.  Returns 0 or -1 (logged).
+ */
+int app_ks_purge_step(struct app_keystore *ks, size_t max_keys, int *more);
 
 #endif

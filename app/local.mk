@@ -1,23 +1,25 @@
-## app/: the responder.
+## app/: the server, in parts (app/README): core < outbound < keystore <
+## auth < dispatch < sync < host < fcgi < server; main.c on top.
 bin_PROGRAMS += botmatic-fcgi
 noinst_LIBRARIES += app/libbmapp.a
 # Everything but main(), so unit tests link the same objects.
 app_libbmapp_a_SOURCES = \
 	app/botmatic/module.h \
-	app/botmatic.c app/botmatic.h \
-	app/conf.c app/conf.h \
-	app/dispatch.c app/dispatch.h \
-	app/keystore.c app/keystore.h \
-	app/listen.c app/listen.h \
-	app/log.c app/log.h \
-	app/master.c app/master.h \
-	app/module.c app/module.h \
-	app/negcache.c app/negcache.h \
-	app/proto.c app/proto.h \
-	app/registry.c app/registry.h \
-	app/req.c app/req.h \
-	app/sync.c app/sync.h \
-	app/worker.c app/worker.h
+	app/core/core.h app/core/log.c app/core/conf.c app/core/req.c \
+	app/core/clock.c \
+	app/outbound/outbound.h app/outbound/http.c app/outbound/botmatic.c \
+	app/outbound/extrest.c \
+	app/keystore/keystore.h app/keystore/keystore.c \
+	app/auth/auth.h app/auth/token.c app/auth/negcache.c \
+	app/auth/policy.c \
+	app/dispatch/dispatch.h app/dispatch/registry.c \
+	app/dispatch/envelope.c app/dispatch/dispatch.c \
+	app/sync/sync.h app/sync/sync.c \
+	app/host/host.h app/host/host_int.h app/host/loader.c \
+	app/host/services.c \
+	app/fcgi/fcgi.h app/fcgi/proto.c app/fcgi/request.c \
+	app/server/server.h app/server/master.c app/server/worker.c \
+	app/server/listen.c
 app_libbmapp_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS) $(FCGI_CFLAGS) $(CRYPTO_CFLAGS)
 APP_LIBS = app/libbmapp.a mapping/libbmmapping.a store/libbmstore.a $(JANSSON_LIBS) $(CURL_LIBS) $(CRYPTO_LIBS) $(FCGI_LIBS) $(DB_LIBS) $(DL_LIBS)
 
@@ -41,3 +43,14 @@ app_modules_set_property_la_LDFLAGS = $(AM_LDFLAGS) $(MODULE_LDFLAGS)
 app_modules_set_property_la_LIBADD = $(JANSSON_LIBS)
 
 dist_man_MANS += man/botmatic-fcgi.8
+
+
+# Outbound: a CLI running one outbound call per invocation (or N in one process), for
+# tests/integration/test-outbound.py.
+check_PROGRAMS += tests/unit/outbound-driver
+tests_unit_outbound_driver_SOURCES = tests/unit/outbound-driver.c
+tests_unit_outbound_driver_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS)
+tests_unit_outbound_driver_LDADD = $(APP_LIBS)
+
+TESTS += tests/integration/test-outbound.py
+EXTRA_DIST += tests/integration/test-outbound.py

@@ -7,8 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "conf.h"
-#include "master.h"
+#include "server/server.h"
 
 extern char **environ;
 

@@ -15,3 +15,7 @@ INTEGRATION_TESTS = \
 	tests/integration/test-runscript.py
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += $(INTEGRATION_TESTS) tests/integration/bmtest.py
+
+## The layout of app/: no part includes a part above it (app/README).
+TESTS += tests/unit/test-layout.sh
+EXTRA_DIST += tests/unit/test-layout.sh app/README

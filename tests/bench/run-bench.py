@@ -1597,7 +1597,7 @@ class Report:
                 "traffic, %d of 8 requests nginx sent on a kept connection "
                 "to botmatic-fcgi were not answered (the FastCGI ceiling, "
                 "a plain `FCGX_Accept_r` loop, answered all 8). The "
-                "responder loop (`app/worker.c`) waits in `ppoll()` on the "
+                "responder loop (`app/server/worker.c`) waits in `ppoll()` on the "
                 "listening socket before each `FCGX_Accept_r()`; after a "
                 "request with `FCGI_KEEP_CONN` libfcgi keeps the connection "
                 "(`fr.ipcFd`) open and `FCGX_Accept_r()` would read the "

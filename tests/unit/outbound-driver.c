@@ -28,12 +28,9 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "botmatic.h"
-#include "conf.h"
-#include "extrest.h"
-#include "log.h"
+#include "host/host.h"
 #include "mapping/mapping.h"
-#include "module.h"
+#include "outbound/outbound.h"
 
 extern char **environ;
 

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "conf.h"
+#include "core/core.h"
 #include "tests/tap.h"
 
 static int nwarn;

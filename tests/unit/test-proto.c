@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto.h"
+#include "fcgi/fcgi.h"
 #include "tests/tap.h"
 
 static int
@@ -88,7 +88,7 @@ static int
 env_rc(const char *body, struct app_envelope *env)
 {
 	char err[256];
-	int rc = app_proto_envelope(body, strlen(body), env, err, sizeof(err));
+	int rc = app_envelope_parse(body, strlen(body), env, err, sizeof(err));
 
 	if (rc != 0)
 		tap_diag("%s -> %s", body, err);
@@ -104,18 +104,18 @@ test_envelope(struct tap *t)
 	tap_ok(t, env_rc("{\"event\":\"install\",\"data\":{\"a\":1}}", &env) ==
 	    0 && strcmp(env.event, "install") == 0 && env.action == NULL &&
 	    json_is_object(env.data), "envelope: event with data");
-	app_proto_envelope_free(&env);
+	app_envelope_free(&env);
 	tap_ok(t, env_rc("{\"action\":\"echo\"}", &env) == 0 &&
 	    strcmp(env.action, "echo") == 0 && json_is_null(env.data),
 	    "envelope: action without data has null data");
-	app_proto_envelope_free(&env);
+	app_envelope_free(&env);
 	tap_ok(t, env_rc("{\"foo\":1}", &env) == 0 && env.event == NULL &&
 	    env.action == NULL, "envelope: neither (403 decided later)");
-	app_proto_envelope_free(&env);
+	app_envelope_free(&env);
 	tap_ok(t, env_rc("{\"event\":\"\",\"action\":null}", &env) == 0 &&
 	    env.event == NULL && env.action == NULL,
 	    "envelope: empty and null count as absent");
-	app_proto_envelope_free(&env);
+	app_envelope_free(&env);
 	tap_ok(t, env_rc("[1,2]", &env) == 400, "envelope: array is 400");
 	tap_ok(t, env_rc("\"x\"", &env) == 400, "envelope: string is 400");
 	tap_ok(t, env_rc("{\"event\":", &env) == 400, "envelope: truncated is 400");
@@ -158,21 +158,21 @@ test_token(struct tap *t)
 {
 	char tok[16];
 
-	tap_ok(t, app_proto_token("Bearer abc", tok, sizeof(tok)) == 0 &&
+	tap_ok(t, app_auth_token("Bearer abc", tok, sizeof(tok)) == 0 &&
 	    strcmp(tok, "abc") == 0, "token: Bearer abc");
-	tap_ok(t, app_proto_token("bearer  abc ", tok, sizeof(tok)) == 0 &&
+	tap_ok(t, app_auth_token("bearer  abc ", tok, sizeof(tok)) == 0 &&
 	    strcmp(tok, "abc") == 0, "token: case and spaces");
-	tap_ok(t, app_proto_token("abc", tok, sizeof(tok)) == 0 &&
+	tap_ok(t, app_auth_token("abc", tok, sizeof(tok)) == 0 &&
 	    strcmp(tok, "abc") == 0, "token: bare value, as the Node library");
-	tap_ok(t, app_proto_token(NULL, tok, sizeof(tok)) == 0 && tok[0] == '\0',
+	tap_ok(t, app_auth_token(NULL, tok, sizeof(tok)) == 0 && tok[0] == '\0',
 	    "token: none");
-	tap_ok(t, app_proto_token("Bearer 0123456789abcdef", tok, sizeof(tok)) ==
+	tap_ok(t, app_auth_token("Bearer 0123456789abcdef", tok, sizeof(tok)) ==
 	    -1, "token: over the cap refused");
-	tap_ok(t, app_proto_token_eq("abc", "abc"), "token_eq: equal");
-	tap_ok(t, !app_proto_token_eq("abd", "abc"), "token_eq: last byte");
-	tap_ok(t, !app_proto_token_eq("ab", "abc"), "token_eq: prefix");
-	tap_ok(t, !app_proto_token_eq("abcd", "abc"), "token_eq: longer");
-	tap_ok(t, !app_proto_token_eq("", "abc") && app_proto_token_eq("", ""),
+	tap_ok(t, app_auth_token_eq("abc", "abc"), "token_eq: equal");
+	tap_ok(t, !app_auth_token_eq("abd", "abc"), "token_eq: last byte");
+	tap_ok(t, !app_auth_token_eq("ab", "abc"), "token_eq: prefix");
+	tap_ok(t, !app_auth_token_eq("abcd", "abc"), "token_eq: longer");
+	tap_ok(t, !app_auth_token_eq("", "abc") && app_auth_token_eq("", ""),
 	    "token_eq: empty");
 }
 
@@ -181,36 +181,36 @@ test_answers(struct tap *t)
 {
 	json_t *out, *j;
 
-	j = app_proto_unknown("action", "do \"it\"");
+	j = app_answer_unknown_json("action", "do \"it\"");
 	tap_ok(t, dump_is(j, "{\"success\":false,\"type\":\"data\",\"data\":"
 	    "{\"error\":\"No action \\\"do \\\"it\\\"\\\" defined\"}}"),
 	    "unknown action body, quotes escaped");
 	json_decref(j);
-	j = app_proto_unknown("event", "x");
+	j = app_answer_unknown_json("event", "x");
 	tap_ok(t, dump_is(j, "{\"success\":false,\"type\":\"data\",\"data\":"
 	    "{\"error\":\"No event \\\"x\\\" defined\"}}"), "unknown event body");
 	json_decref(j);
 
-	tap_ok(t, app_proto_result(BM_OK, json_pack("{s:{s:i},s:s}", "data", "a",
+	tap_ok(t, app_answer_result_json(BM_OK, json_pack("{s:{s:i},s:s}", "data", "a",
 	    1, "type", "data"), &out) == 200 && dump_is(out,
 	    "{\"data\":{\"a\":1},\"type\":\"data\",\"success\":true}"),
 	    "result: success adds success:true");
 	json_decref(out);
-	tap_ok(t, app_proto_result(BM_FAIL, json_pack("{s:s}", "type", "data"),
+	tap_ok(t, app_answer_result_json(BM_FAIL, json_pack("{s:s}", "type", "data"),
 	    &out) == 200 && dump_is(out, "{\"type\":\"data\",\"success\":false}"),
 	    "result: failure adds success:false");
 	json_decref(out);
-	tap_ok(t, app_proto_result(BM_OK, json_pack("{s:b,s:i}", "success", 0,
+	tap_ok(t, app_answer_result_json(BM_OK, json_pack("{s:b,s:i}", "success", 0,
 	    "x", 1), &out) == 200 && dump_is(out, "{\"success\":true,\"x\":1}"),
 	    "result: success overrides a handler's own success");
 	json_decref(out);
-	tap_ok(t, app_proto_result(BM_OK, NULL, &out) == 500 && out == NULL,
+	tap_ok(t, app_answer_result_json(BM_OK, NULL, &out) == 500 && out == NULL,
 	    "result: no reply is 500");
-	tap_ok(t, app_proto_result(BM_OK, json_pack("[i]", 1), &out) == 500 &&
+	tap_ok(t, app_answer_result_json(BM_OK, json_pack("[i]", 1), &out) == 500 &&
 	    out == NULL, "result: array reply is 500");
-	tap_ok(t, app_proto_result(BM_ERROR, json_object(), &out) == 500,
+	tap_ok(t, app_answer_result_json(BM_ERROR, json_object(), &out) == 500,
 	    "result: BM_ERROR is 500");
-	j = app_proto_error("boom");
+	j = app_answer_error_json("boom");
 	tap_ok(t, dump_is(j, "{\"success\":false,\"error\":\"boom\"}"),
 	    "error body");
 	json_decref(j);

@@ -1,0 +1,268 @@
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keystore/keystore.h"
+#include "store/store.h"
+
+_Static_assert(APP_KS_INSTALL_ID_LEN == STORE_INSTALL_ID_LEN,
+    "the install id length is the store's");
+_Static_assert(APP_KS_ID_MAX == STORE_ID_MAX, "the id bound is the store's");
+
+int
+app_ks_open(struct app_keystore *ks, const struct app_conf *conf,
+    _Atomic int64_t *progress, char *err, size_t errlen)
+{
+	struct store_opts opts;
+
+	memset(ks, 0, sizeof(*ks));
+	memset(&opts, 0, sizeof(opts));
+	opts.home = conf->db_home;
+	opts.durability = conf->durability == APP_DURABILITY_SYNC ?
+	    STORE_DURABILITY_SYNC : STORE_DURABILITY_WRITE;
+	ks->progress = progress;
+	if (store_open(&ks->st, &opts, err, errlen) != STORE_OK) {
+		ks->st = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+int
+app_ks_close(struct app_keystore *ks)
+{
+	int rc = store_close(ks->st);
+
+	ks->st = NULL;
+	return rc;
+}
+
+/* Marks the start of a call for the master's watchdog. */
+static void
+ks_begin(struct app_keystore *ks)
+{
+	if (ks->progress != NULL)
+		atomic_store(ks->progress, app_now_ms());
+}
+
+/* Ends a call: maps store_rc to 0 / 1 / -1, logging failures once. */
+static int
+ks_end(struct app_keystore *ks, const char *reqid, const char *what, int rc)
+{
+	if (ks->progress != NULL)
+		atomic_store(ks->progress, 0);
+	switch (rc) {
+	case STORE_OK:
+		return 0;
+	case STORE_NOTFOUND:
+		return 1;
+	case STORE_EINVAL:
+		app_log(BM_LOG_WARN, reqid, "keystore", "%s: %s", what,
+		    store_strerror(ks->st));
+		return -1;
+	case STORE_RUNRECOVERY:
+		ks->broken = 1;
+		app_log(BM_LOG_ERROR, reqid, "keystore", "%s: %s: the responder "
+		    "exits so the environment recovers", what,
+		    store_strerror(ks->st));
+		return -1;
+	default:
+		app_log(BM_LOG_ERROR, reqid, "keystore", "%s: %s", what,
+		    store_strerror(ks->st));
+		return -1;
+	}
+}
+
+static json_t *
+ks_install_json(const struct store_install *in, int with_secret)
+{
+	json_t *settings = NULL, *j;
+
+	if (in->settings != NULL && in->settings_len > 0)
+		settings = json_loadb(in->settings, in->settings_len, 0, NULL);
+	j = json_pack("{s:s, s:I, s:o}", "install_id", in->install_id,
+	    "created", (json_int_t)in->created, "settings",
+	    settings != NULL ? settings : json_object());
+	if (j != NULL && with_secret)
+		json_object_set_new(j, "webhook_secret",
+		    json_string(in->secret));
+	return j;
+}
+
+int
+app_ks_install_get(struct app_keystore *ks, const char *reqid,
+    const char *token, json_t **client)
+{
+	struct store_install *in = NULL;
+	int rc;
+
+	*client = NULL;
+	ks_begin(ks);
+	rc = ks_end(ks, reqid, "installation lookup",
+	    store_install_get(ks->st, token, &in));
+	if (rc == 0 && (*client = ks_install_json(in, 0)) == NULL)
+		rc = -1;
+	store_install_free(in);
+	return rc;
+}
+
+int
+app_ks_install_record(struct app_keystore *ks, const char *reqid,
+    const char *token, const json_t *settings, int with_secret,
+    json_t **client, int *created)
+{
+	struct store_install *in = NULL, *old = NULL;
+	char *text = NULL;
+	int rc;
+
+	*client = NULL;
+	*created = 0;
+	if (settings != NULL && (text = json_dumps(settings, JSON_COMPACT |
+	    JSON_ENCODE_ANY)) == NULL)
+		return -1;
+	ks_begin(ks);
+	rc = ks_end(ks, reqid, "installation lookup",
+	    store_install_get(ks->st, token, &old));
+	if (rc < 0)
+		goto out;
+	*created = rc == 1;
+	ks_begin(ks);
+	rc = ks_end(ks, reqid, "installation record",
+	    store_install_record(ks->st, token, text, text != NULL ?
+	    strlen(text) : 0, &in));
+	if (rc == 0 && (*client = ks_install_json(in, with_secret)) == NULL)
+		rc = -1;
+out:
+	store_install_free(old);
+	store_install_free(in);
+	free(text);
+	return rc;
+}
+
+int
+app_ks_install_by_id(struct app_keystore *ks, const char *reqid,
+    const char *id, char **token, char **secret)
+{
+	struct store_install *in = NULL;
+	int rc;
+
+	*token = *secret = NULL;
+	ks_begin(ks);
+	rc = ks_end(ks, reqid, "installation lookup",
+	    store_install_get_by_id(ks->st, id, &in));
+	if (rc == 0 && ((*token = strdup(in->token)) == NULL ||
+	    (*secret = strdup(in->secret)) == NULL)) {
+		free(*token);
+		*token = NULL;
+		rc = -1;
+	}
+	store_install_free(in);
+	return rc;
+}
+
+int
+app_ks_install_delete(struct app_keystore *ks, const char *reqid,
+    const char *token, size_t *pairs)
+{
+	int rc;
+
+	ks_begin(ks);
+	rc = ks_end(ks, reqid, "installation delete",
+	    store_install_delete(ks->st, token, pairs));
+	if (rc == 0 && ks->forgot != NULL)
+		atomic_store(ks->forgot, 1);
+	return rc < 0 ? -1 : 0;
+}
+
+int
+app_ks_ids_save(struct app_keystore *ks, const char *reqid,
+    const char *token, const char *bid, const char *eid)
+{
+	ks_begin(ks);
+	return ks_end(ks, reqid, "save ids",
+	    store_ids_save(ks->st, token, bid, eid));
+}
+
+int
+app_ks_ext_id_get(struct app_keystore *ks, const char *reqid,
+    const char *token, const char *bid, char **eid)
+{
+	ks_begin(ks);
+	return ks_end(ks, reqid, "get ext id",
+	    store_ext_id_get(ks->st, token, bid, eid));
+}
+
+int
+app_ks_botmatic_id_get(struct app_keystore *ks, const char *reqid,
+    const char *token, const char *eid, char **bid)
+{
+	ks_begin(ks);
+	return ks_end(ks, reqid, "get botmatic id",
+	    store_botmatic_id_get(ks->st, token, eid, bid));
+}
+
+int
+app_ks_ids_delete(struct app_keystore *ks, const char *reqid,
+    const char *token, const char *bid, const char *eid)
+{
+	ks_begin(ks);
+	return ks_end(ks, reqid, "delete ids",
+	    store_ids_delete(ks->st, token, bid, eid));
+}
+
+int
+app_ks_state_get(struct app_keystore *ks, const char *reqid,
+    const char *token, const char *name, json_t **value)
+{
+	char *val = NULL;
+	size_t len = 0;
+	int rc;
+
+	*value = NULL;
+	ks_begin(ks);
+	rc = ks_end(ks, reqid, "get state",
+	    store_state_get(ks->st, token, name, &val, &len));
+	if (rc == 0 && (*value = json_loadb(val, len, JSON_DECODE_ANY,
+	    NULL)) == NULL) {
+		app_log(BM_LOG_ERROR, reqid, "keystore", "state value is not "
+		    "JSON");
+		rc = -1;
+	}
+	free(val);
+	return rc;
+}
+
+int
+app_ks_state_set(struct app_keystore *ks, const char *reqid,
+    const char *token, const char *name, const json_t *value)
+{
+	char *text;
+	int rc;
+
+	if ((text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
+		return -1;
+	ks_begin(ks);
+	rc = ks_end(ks, reqid, "set state",
+	    store_state_set(ks->st, token, name, text, strlen(text)));
+	free(text);
+	return rc;
+}
+
+int
+app_ks_state_delete(struct app_keystore *ks, const char *reqid,
+    const char *token, const char *name)
+{
+	ks_begin(ks);
+	return ks_end(ks, reqid, "delete state",
+	    store_state_delete(ks->st, token, name));
+}
+
+int
+app_ks_purge_step(struct app_keystore *ks, size_t max_keys, int *more)
+{
+	ks_begin(ks);
+	return ks_end(ks, NULL, "purge", store_purge_step(ks->st, max_keys,
+	    NULL, more)) < 0 ? -1 : 0;
+}

@@ -1,0 +1,108 @@
+/*
+ * keystore/keystore.h - the server's side of the keystore (store/): one
+ * store handle per process, opened after fork, every call timed through a
+ * progress mark the caller lends (a responder's shared slot), so the
+ * master's watchdog sees a call that never returns (a process killed inside
+ * Berkeley DB can wedge the others, see BDB-NOTES).  Depends on core and
+ * store/ only.
+ * Installations are handed to handlers as JSON: {"install_id", "created",
+ * "settings"}; the token and the secret never are.
+ */
+#ifndef APP_KEYSTORE_KEYSTORE_H
+#define APP_KEYSTORE_KEYSTORE_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "core/core.h"
+
+struct store;
+
+/* Longest id (botmatic or external) the store keeps, in bytes. */
+#define APP_KS_ID_MAX 512
+/* An install id: 128 random bits as 32 lowercase hex digits (store/). */
+#define APP_KS_INSTALL_ID_LEN 32
+
+struct app_keystore {
+	struct store *st;        /* owned */
+	_Atomic int64_t *progress; /* borrowed, may be NULL: the start of the
+	                              call in progress (ms), 0 between calls */
+	int broken;              /* Berkeley DB asked for recovery: exit */
+	_Atomic int *forgot;     /* borrowed, may be NULL: set to 1 when an
+	                            installation was forgotten, for the
+	                            master's purge */
+};
+
+/*
+ * Opens the store of conf->db_home for this process.  progress (borrowed,
+ * may be NULL) receives app_now_ms() when a call starts and 0 when it
+ * returns.  Returns 0, or -1 with the reason (path and Berkeley DB's words)
+ * in err.
+ */
+int app_ks_open(struct app_keystore *ks, const struct app_conf *conf,
+    _Atomic int64_t *progress, char *err, size_t errlen);
+/* Closes; returns 0, or -1 if the store was left for a recovery. */
+int app_ks_close(struct app_keystore *ks);
+
+/*
+ * The installation of token as JSON in *client (new).  Returns 0 found,
+ * 1 not found, -1 error (logged with reqid).
+ */
+int app_ks_install_get(struct app_keystore *ks, const char *reqid,
+    const char *token, json_t **client);
+
+/*
+ * Records the installation of token with settings (borrowed, may be NULL).
+ * *client (new) is its JSON, with "webhook_secret" when with_secret is set
+ * (for install hooks registering the external webhook); *created says
+ * whether it is new.  Returns 0 or -1 (logged).
+ */
+int app_ks_install_record(struct app_keystore *ks, const char *reqid,
+    const char *token, const json_t *settings, int with_secret,
+    json_t **client, int *created);
+
+/*
+ * The token and webhook secret of the installation whose install id is id;
+ * both new (free()).  Returns 0 found, 1 not found, -1 error (logged).
+ */
+int app_ks_install_by_id(struct app_keystore *ks, const char *reqid,
+    const char *id, char **token, char **secret);
+
+/*
+ * Forgets the installation, its pairs and state (a tombstone: the data is
+ * purged later, and the slot's purge flag tells the master).  Returns 0
+ * or -1.
+ */
+int app_ks_install_delete(struct app_keystore *ks, const char *reqid,
+    const char *token, size_t *pairs);
+
+/*
+ * Id pairs and state of integration token, for handlers.  Return 0 done
+ * or found, 1 not found, -1 error (logged).  Strings come back new
+ * (free()); state values as new JSON references.
+ */
+int app_ks_ids_save(struct app_keystore *ks, const char *reqid,
+    const char *token, const char *bid, const char *eid);
+int app_ks_ext_id_get(struct app_keystore *ks, const char *reqid,
+    const char *token, const char *bid, char **eid);
+int app_ks_botmatic_id_get(struct app_keystore *ks, const char *reqid,
+    const char *token, const char *eid, char **bid);
+int app_ks_ids_delete(struct app_keystore *ks, const char *reqid,
+    const char *token, const char *bid, const char *eid);
+int app_ks_state_get(struct app_keystore *ks, const char *reqid,
+    const char *token, const char *name, json_t **value);
+int app_ks_state_set(struct app_keystore *ks, const char *reqid,
+    const char *token, const char *name, const json_t *value);
+int app_ks_state_delete(struct app_keystore *ks, const char *reqid,
+    const char *token, const char *name);
+
+/*
+ * One bounded batch of the purge of forgotten data, timed in the slot like
+ * every call.  *more says whether any is left.  Returns 0 or -1 (logged).
+ */
+int app_ks_purge_step(struct app_keystore *ks, size_t max_keys, int *more);
+
+#endif

@@ -1,0 +1,284 @@
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "outbound/outbound.h"
+
+struct app_http {
+	const struct app_conf *conf;  /* borrowed: timeouts */
+	CURL *easy;                   /* reused: keeps the connection cache */
+};
+
+/* An answer being received, bounded. */
+struct http_buf {
+	char *data;
+	size_t len, cap;
+	int over;       /* the answer passed APP_HTTP_ANSWER_MAX */
+	int nomem;
+};
+
+static size_t
+http_write(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	struct http_buf *b = arg;
+	size_t n = size * nmemb;
+
+	if (n > APP_HTTP_ANSWER_MAX - b->len) {
+		b->over = 1;
+		return 0;  /* aborts the transfer */
+	}
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *nd;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		if ((nd = realloc(b->data, cap)) == NULL) {
+			b->nomem = 1;
+			return 0;
+		}
+		b->data = nd;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, ptr, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return n;
+}
+
+struct app_http *
+app_http_new(const struct app_conf *conf)
+{
+	struct app_http *h;
+
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return NULL;
+	h->conf = conf;
+	if ((h->easy = curl_easy_init()) == NULL) {
+		free(h);
+		return NULL;
+	}
+	return h;
+}
+
+void
+app_http_free(struct app_http *h)
+{
+	if (h == NULL)
+		return;
+	curl_easy_cleanup(h->easy);
+	free(h);
+}
+
+int
+app_http_request(struct app_http *h, const char *method, const char *url,
+    const struct curl_slist *headers, const char *body, long *status,
+    char **answer, size_t *len, char *err, size_t errlen)
+{
+	struct http_buf buf = { NULL, 0, 0, 0, 0 };
+	char cerr[CURL_ERROR_SIZE];
+	struct curl_slist *hdrs = NULL, *last;
+	const struct curl_slist *p;
+	CURL *c = h->easy;
+	CURLcode cc;
+	int rc = -1;
+
+	*status = 0;
+	if (answer != NULL)
+		*answer = NULL;
+	if (len != NULL)
+		*len = 0;
+	cerr[0] = '\0';
+
+	/*
+	 * The caller's list is const; ours adds "Expect:" so curl never
+	 * waits for a 100-continue before a body (a second of delay with
+	 * servers that do not send one).
+	 */
+	for (p = headers; p != NULL; p = p->next)
+		if ((last = curl_slist_append(hdrs, p->data)) == NULL)
+			goto nomem;
+		else
+			hdrs = last;
+	if ((last = curl_slist_append(hdrs, "Expect:")) == NULL)
+		goto nomem;
+	hdrs = last;
+
+	/* Reset forgets the last call's options, not the connection cache. */
+	curl_easy_reset(c);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+	    (long)h->conf->http_connect_timeout);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)h->conf->http_timeout);
+	/* Refuses early an answer announcing a larger Content-Length. */
+	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,
+	    (curl_off_t)APP_HTTP_ANSWER_MAX);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, http_write);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &buf);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	if (strcmp(method, "POST") == 0 && body == NULL)
+		body = "";
+	if (body != NULL) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)strlen(body));
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	}
+	if (strcmp(method, "HEAD") == 0)
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	else if (strcmp(method, body != NULL ? "POST" : "GET") != 0)
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+
+	if ((cc = curl_easy_perform(c)) != CURLE_OK) {
+		if (buf.over || cc == CURLE_FILESIZE_EXCEEDED)
+			snprintf(err, errlen, "answer larger than %lu bytes",
+			    (unsigned long)APP_HTTP_ANSWER_MAX);
+		else if (buf.nomem)
+			snprintf(err, errlen, "out of memory");
+		else
+			snprintf(err, errlen, "%s", cerr[0] != '\0' ? cerr :
+			    curl_easy_strerror(cc));
+		goto out;
+	}
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+	if (buf.data == NULL && answer != NULL &&
+	    (buf.data = calloc(1, 1)) == NULL)
+		goto nomem;
+	if (answer != NULL) {
+		*answer = buf.data;
+		buf.data = NULL;
+	}
+	if (len != NULL)
+		*len = buf.len;
+	rc = 0;
+	goto out;
+nomem:
+	snprintf(err, errlen, "out of memory");
+out:
+	/* The handle must not keep pointers to what is freed here. */
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, NULL);
+	curl_slist_free_all(hdrs);
+	free(buf.data);
+	return rc;
+}
+
+int
+app_http_json_headers(struct curl_slist **list, const char *extra)
+{
+	const char *lines[] = {
+		"Accept: application/json",
+		"Content-Type: application/json",
+		extra,
+	};
+	struct curl_slist *l;
+	size_t i;
+
+	for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		if (lines[i] == NULL)
+			continue;
+		if ((l = curl_slist_append(*list, lines[i])) == NULL)
+			return -1;
+		*list = l;
+	}
+	return 0;
+}
+
+char *
+app_http_escape(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *p;
+	char *out, *o;
+
+	if ((out = malloc(strlen(s) * 3 + 1)) == NULL)
+		return NULL;
+	for (p = (const unsigned char *)s, o = out; *p != '\0'; p++) {
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' ||
+		    *p == '_' || *p == '~') {
+			*o++ = (char)*p;
+			continue;
+		}
+		*o++ = '%';
+		*o++ = hex[*p >> 4];
+		*o++ = hex[*p & 15];
+	}
+	*o = '\0';
+	return out;
+}
+
+int
+app_http_header_safe(const char *s)
+{
+	const unsigned char *p;
+
+	if (s == NULL || *s == '\0')
+		return 0;
+	for (p = (const unsigned char *)s; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return 0;
+	return 1;
+}
+
+json_t *
+app_http_failure(const char *component, const char *reqid,
+    const char *method, const char *path, long status, const char *reason)
+{
+	char text[512], code[32], *o;
+	const unsigned char *p;
+	json_t *r;
+	int plen = (int)strcspn(path, "?");
+
+	/*
+	 * Only printable ASCII goes into the result: reasons quote parser
+	 * messages that may hold bytes of the answer, and json_string() would
+	 * refuse invalid UTF-8.
+	 */
+	for (p = (const unsigned char *)reason, o = text;
+	    *p != '\0' && o < text + sizeof(text) - 1; p++)
+		*o++ = *p >= 0x20 && *p < 0x7f ? (char)*p : '?';
+	*o = '\0';
+	snprintf(code, sizeof(code), "HTTP %ld", status);
+	if (status > 0 && strstr(text, code) == NULL)
+		app_log(BM_LOG_WARN, reqid, component, "%s %.*s: %s (HTTP %ld)",
+		    method, plen, path, text, status);
+	else
+		app_log(BM_LOG_WARN, reqid, component, "%s %.*s: %s", method,
+		    plen, path, text);
+	if ((r = json_pack("{s:b, s:s}", "success", 0, "error", text)) ==
+	    NULL)
+		return NULL;
+	if (status > 0 &&
+	    json_object_set_new(r, "status", json_integer(status)) < 0) {
+		json_decref(r);
+		return NULL;
+	}
+	return r;
+}
+
+json_t *
+app_http_parse(const char *answer, size_t len, char *err, size_t errlen)
+{
+	json_error_t je;
+	json_t *v;
+
+	if (len == 0) {
+		snprintf(err, errlen, "empty body");
+		return NULL;
+	}
+	if ((v = json_loadb(answer, len, JSON_REJECT_DUPLICATES |
+	    JSON_DECODE_ANY, &je)) == NULL)
+		snprintf(err, errlen, "not JSON (%s at byte %d)", je.text,
+		    je.position);
+	return v;
+}

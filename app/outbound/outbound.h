@@ -1,0 +1,261 @@
+/*
+ * outbound/outbound.h - every call the server makes to another service:
+ * the one libcurl request path (http), the Botmatic API client (botmatic)
+ * and the generic REST consumer of the external service (extrest).
+ * Depends on core and the mapping library only.  Sections: http, Botmatic
+ * API, external REST consumer.
+ */
+#ifndef APP_OUTBOUND_H
+#define APP_OUTBOUND_H
+
+#include <stddef.h>
+#include <botmatic/module.h>
+#include <jansson.h>
+
+#include "core/core.h"
+
+/*
+ * http: the one place outbound HTTP requests are made (libcurl), shared
+ * by the Botmatic API client (botmatic.c) and the generic REST consumer
+ * (extrest.c).
+ *
+ * One struct app_http per client and responder: its curl easy handle is
+ * reused for every call, and curl_easy_reset() between calls keeps the
+ * handle's connection cache, so a responder keeps its connections to a
+ * service alive from one request to the next.  Every request: http and https
+ * only, no redirect followed, TLS verification as libcurl's default (on),
+ * the configured connect and total timeouts, an answer of at most
+ * APP_HTTP_ANSWER_MAX bytes.
+ *
+ * Nothing here logs: callers know the request id and what may be shown, and
+ * log once through app_http_failure().
+ */
+
+/* Largest answer read from Botmatic or the external service. */
+#define APP_HTTP_ANSWER_MAX (8UL * 1024 * 1024)
+
+struct app_http;
+struct curl_slist;  /* from <curl/curl.h>, included by callers */
+
+/*
+ * Returns a new client (free with app_http_free) using conf's timeouts;
+ * conf is borrowed and must outlive it.  NULL when out of memory or curl
+ * cannot make a handle.  Call after fork: a curl handle is never shared
+ * between processes.
+ */
+struct app_http *app_http_new(const struct app_conf *conf);
+
+/* Frees h and closes its connections.  NULL is allowed. */
+void app_http_free(struct app_http *h);
+
+/*
+ * Sends one request: method (upper case) to url (http:// or https://),
+ * headers (borrowed, may be NULL) and body (NUL-terminated, borrowed; NULL
+ * sends none, except that a POST always sends one, empty if need be).
+ * "Expect:" is always sent empty, so a large body never waits for a
+ * 100-continue.  When an answer arrives, whatever its status, returns 0
+ * with *status set and *answer a new NUL-terminated string (free()) of *len
+ * bytes (answer and len may be NULL when the body is not wanted).  On a
+ * transport error (connection refused, timeout, TLS failure, an answer over
+ * APP_HTTP_ANSWER_MAX, out of memory) returns -1 with curl's message in err
+ * (errlen bytes, NUL-terminated), *status 0 and *answer NULL.
+ */
+int app_http_request(struct app_http *h, const char *method, const char *url,
+    const struct curl_slist *headers, const char *body, long *status,
+    char **answer, size_t *len, char *err, size_t errlen);
+
+/*
+ * Appends the headers of a JSON exchange ("Accept: application/json",
+ * "Content-Type: application/json") to *list, then extra when not NULL (a
+ * whole header line, copied).  Returns 0, or -1 when out of memory (*list
+ * then still belongs to the caller, to free with curl_slist_free_all).
+ */
+int app_http_json_headers(struct curl_slist **list, const char *extra);
+
+/*
+ * Returns a new string (free()) holding s percent-encoded for a URL path or
+ * query value: every byte but the unreserved ones (A-Z a-z 0-9 - . _ ~) is
+ * written %XX.  NULL when out of memory.
+ */
+char *app_http_escape(const char *s);
+
+/*
+ * Returns 1 when s can go into a header line: not empty, no control byte
+ * (CR and LF above all: they would end the line and forge another header).
+ */
+int app_http_header_safe(const char *s);
+
+/*
+ * Logs one line (WARN, tagged component and reqid: method, path and the
+ * reason) and returns a new result {"success":false,"error":reason,
+ * "status":status} ("status" left out when status is 0, i.e. no answer).
+ * path must hold nothing secret (no token); the query string is not logged,
+ * since it may carry an email address.  NULL only when out of memory.
+ */
+json_t *app_http_failure(const char *component, const char *reqid,
+    const char *method, const char *path, long status, const char *reason);
+
+/*
+ * Parses answer (len bytes) strictly (JSON_REJECT_DUPLICATES; any JSON
+ * value, not only objects).  Returns a new value, or NULL with a short
+ * reason in err.
+ */
+json_t *app_http_parse(const char *answer, size_t len, char *err,
+    size_t errlen);
+
+/*
+ * botmatic: the Botmatic API client (libcurl), one per responder.
+ *
+ * The client's curl handle (app/http.c) is created after fork and reused for
+ * every call of the responder, so connections to Botmatic are kept alive
+ * between requests.  Tokens are sent, never logged.
+ *
+ * Every call but app_botmatic_validate returns a NEW result object (the
+ * caller decrefs it), shaped as <botmatic/module.h>'s "Outbound results":
+ *   {"success":true, ...}
+ *   {"success":false,"error":"<reason>","status":<HTTP status>}
+ * "status" is there when Botmatic answered; "error" is then "HTTP <n>", or
+ * "resource not found" for a 404 on a call naming one contact (update,
+ * delete), or "invalid answer: ..." for an answer that is not what the call
+ * expects; without an answer it is curl's message (connection refused,
+ * timeout, answer too large).  An argument that cannot be sent (no token,
+ * a token holding control characters, a body that is not the JSON type the
+ * call needs) fails without a request.  Each failure is logged once, with
+ * the request id, method and path, never the token.  NULL only when out of
+ * memory.
+ *
+ * Success needs exactly the status js-api-client expected: 201 for POST,
+ * 200 for PATCH, 204 for DELETE.  Objects are serialised as JavaScript's
+ * JSON.stringify would (map_stringify), keys in their order.
+ */
+
+struct app_botmatic;
+
+/* Returns a new client for conf (borrowed, must outlive it), or NULL. */
+struct app_botmatic *app_botmatic_new(const struct app_conf *conf);
+void app_botmatic_free(struct app_botmatic *bm);
+
+/*
+ * Asks Botmatic whether token belongs to an installation
+ * (POST /api/integrationtokens/validate, form field token).  Returns 1 when
+ * the answer is JSON with "success": true, 0 otherwise (refusal, transport
+ * error, bad answer: each logged, without the token).
+ */
+int app_botmatic_validate(struct app_botmatic *bm, const char *reqid,
+    const char *token);
+
+/*
+ * POST /api/contacts {"contact":contact}; contact (borrowed) is an object.
+ * 201 with a string or integer "id": {"success":true,"id":<id as sent>};
+ * a 201 without one is a failure.
+ */
+json_t *app_botmatic_contact_create(struct app_botmatic *bm,
+    const char *reqid, const char *token, const json_t *contact);
+
+/*
+ * POST /api/contacts {"contacts":contacts}; contacts (borrowed) is an
+ * array.  201 with {"contacts":[...]}, an array of objects as long as the
+ * one sent (Botmatic's {"success","id","error"} per contact, in order):
+ * {"success":true,"contacts":[...]}.
+ */
+json_t *app_botmatic_contacts_create(struct app_botmatic *bm,
+    const char *reqid, const char *token, const json_t *contacts);
+
+/*
+ * PATCH /api/contacts/{id} {"contact_id":id,"contact":contact}; contact
+ * (borrowed) is an object.  200: {"success":true}.  contact_id is what
+ * js-api-client sent, the contact's id: a JSON integer when id is written in
+ * decimal digits (Botmatic's ids are integers), else the string id (also
+ * for a leading zero or more than 64 bits, which an integer would change).
+ */
+json_t *app_botmatic_contact_update(struct app_botmatic *bm,
+    const char *reqid, const char *token, const char *id,
+    const json_t *contact);
+
+/*
+ * PATCH /api/contacts {"contacts":items}; items (borrowed) is an array of
+ * {"contact_id":..,"contact_props":{...}}.  200: {"success":true}.
+ */
+json_t *app_botmatic_contacts_update(struct app_botmatic *bm,
+    const char *reqid, const char *token, const json_t *items);
+
+/* DELETE /api/contacts/{id}.  204: {"success":true}. */
+json_t *app_botmatic_contact_delete(struct app_botmatic *bm,
+    const char *reqid, const char *token, const char *id);
+
+/*
+ * POST /api/properties {"properties":properties}; properties (borrowed) is
+ * an array of {"name":..,"type":..}.  201: {"success":true}.
+ */
+json_t *app_botmatic_properties_create(struct app_botmatic *bm,
+    const char *reqid, const char *token, const json_t *properties);
+
+/*
+ * POST /api/campaigns/execute-event {"event_name":event_name,
+ * "contacts":ids}; ids (borrowed) is an array of Botmatic contact ids.
+ * 200: {"success":true}.
+ */
+json_t *app_botmatic_campaign_event(struct app_botmatic *bm,
+    const char *reqid, const char *token, const char *event_name,
+    const json_t *ids);
+
+/*
+ * extrest: the generic REST consumer: the default struct bm_consumer,
+ * speaking JSON to BM_EXT_BASE_URL (SPEC §4).
+ *
+ * Each operation sends its configured method (BM_EXT_METHOD_*) to
+ * BM_EXT_BASE_URL + its path template (BM_EXT_PATH_*), where {id}, {email},
+ * {page} and {limit} are replaced by the values, percent-encoded; create and
+ * update send the contact as the JSON body.  Results are <botmatic/module.h>'s
+ * "Outbound results", new objects:
+ *   create        200/201 and an object holding the new id under id_field
+ *                 (else "id"), a string or an integer:
+ *                 {"success":true,"id":<as sent>}
+ *   get           200 and an object: {"success":true,"contact":{...}}
+ *   get_by_email  200 and a non-empty array (its first element) or an
+ *                 object: {"success":true,"contact":{...}}; [] is not found
+ *                 (no "status": the service did not fail)
+ *   list_page     200 and an array of objects, or an object holding one
+ *                 under BM_EXT_LIST_FIELD: {"success":true,"contacts":[...]}
+ *   update, del   any 2xx: {"success":true}
+ * A 404 to get, get_by_email, update or del is {"success":false,"error":
+ * "resource not found","status":404}; any other status is "HTTP <n>" (a 404
+ * to create or list_page too: it names a wrong path, not a missing contact);
+ * an answer that is not the JSON expected is "invalid answer: ..."; no answer
+ * is curl's message.  Each failure is logged once with the request id,
+ * method and path (without the query string, which may carry an email).
+ *
+ * Authentication: BM_EXT_AUTH_HEADER is sent as a whole header line.  With
+ * BM_EXT_JWT_URL, a JSON Web Token is obtained by POSTing BM_EXT_JWT_BODY
+ * there and taking the answer's member BM_EXT_JWT_FIELD, then sent as
+ * "Authorization: Bearer <jwt>" (and BM_EXT_AUTH_HEADER then only when it
+ * is not an Authorization header itself).  The token is kept in the
+ * struct (one per responder) until its "exp" claim passes, or, without
+ * one, until the service answers 401; a 401 drops it, fetches a new one and
+ * retries that call once.  The JWT is never logged.
+ */
+
+struct app_extrest;
+
+/*
+ * Returns a new consumer (free with app_extrest_free), with its own curl
+ * handle: make it after fork, one per responder.  id_field is the member
+ * holding ids in answers (the caller resolves BM_EXT_ID_FIELD, else the
+ * mapping's ext id key, else "id"); copied.  conf is borrowed and must
+ * outlive it.  NULL on error (no BM_EXT_BASE_URL, out of memory) with the
+ * reason in err (errlen bytes, NUL-terminated).
+ */
+struct app_extrest *app_extrest_new(const struct app_conf *conf,
+    const char *id_field, char *err, size_t errlen);
+
+/* Frees x, its cached JWT and its connections.  NULL is allowed. */
+void app_extrest_free(struct app_extrest *x);
+
+/*
+ * Fills *out (size included) with functions calling into x (out->arg = x);
+ * x must outlive every use of them.  ctx may be NULL in those calls (no
+ * request id in the logs).
+ */
+void app_extrest_consumer(struct app_extrest *x, struct bm_consumer *out);
+
+#endif

@@ -1,0 +1,256 @@
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <fcgiapp.h>
+
+#include "server/server.h"
+
+/* Set by the signal handler only; read between requests. */
+static volatile sig_atomic_t worker_stop;
+
+static void
+worker_on_term(int sig)
+{
+	(void)sig;
+	worker_stop = 1;
+}
+
+/*
+ * Sets up the external consumer of contact sync: the generic REST one, or
+ * the one a module registered.  Returns 0, or -1 (logged).
+ */
+static int
+worker_consumer(struct app_env *env, const struct app_worker_args *args,
+    struct app_extrest **rest, struct bm_consumer *restc)
+{
+	const struct app_conf *conf = args->conf;
+	const struct app_consumer *mc;
+	char err[512];
+
+	env->ext_id_key = conf->ext_id_field != NULL ? conf->ext_id_field :
+	    map_id_name(args->map, MAP_EXT) != NULL ?
+	    map_id_name(args->map, MAP_EXT) : "id";
+	if (strcmp(conf->ext_consumer, "rest") == 0) {
+		if ((*rest = app_extrest_new(conf, env->ext_id_key, err,
+		    sizeof(err))) == NULL) {
+			app_log(BM_LOG_ERROR, NULL, "worker", "external consumer: "
+			    "%s", err);
+			return -1;
+		}
+		app_extrest_consumer(*rest, restc);
+		env->consumer = restc;
+		return 0;
+	}
+	/* Checked by the master before fork. */
+	if ((mc = app_registry_consumer(args->reg, conf->ext_consumer + 7)) ==
+	    NULL)
+		return -1;
+	env->consumer = &mc->c;
+	return 0;
+}
+
+int
+app_worker_import(const struct app_worker_args *args, const char *install_id)
+{
+	struct app_env env = { .conf = args->conf, .reg = args->reg,
+	    .neg = args->neg, .map = args->map, .host = app_host() };
+	struct app_extrest *rest = NULL;
+	struct bm_consumer restc;
+	struct app_keystore ks;
+	char err[512], *token = NULL, *secret = NULL, *text = NULL;
+	json_t *res = NULL;
+	int rc = 1;
+
+	memset(&ks, 0, sizeof(ks));
+	if (args->map == NULL) {
+		app_log(BM_LOG_ERROR, NULL, "import", "contact sync is off: set "
+		    "BM_MAPPINGS");
+		return 1;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
+	    (env.botmatic = app_botmatic_new(args->conf)) == NULL) {
+		app_log(BM_LOG_ERROR, NULL, "import", "libcurl init failed");
+		goto out;
+	}
+	if (app_ks_open(&ks, args->conf, &args->slot->db_since, err,
+	    sizeof(err)) < 0) {
+		app_log(BM_LOG_ERROR, NULL, "keystore", "%s", err);
+		goto out;
+	}
+	env.ks = &ks;
+	if (worker_consumer(&env, args, &rest, &restc) < 0 ||
+	    app_modules_init_process(args->mods) < 0)
+		goto out;
+	switch (app_ks_install_by_id(&ks, "import", install_id, &token,
+	    &secret)) {
+	case 0:
+		break;
+	case 1:
+		app_log(BM_LOG_ERROR, NULL, "import", "no installation %s",
+		    install_id);
+		goto out;
+	default:
+		goto out;
+	}
+	res = app_sync_import(&env, "import", token);
+	if (res != NULL && (text = json_dumps(res, JSON_COMPACT)) != NULL)
+		printf("%s\n", text);
+	rc = json_is_true(json_object_get(res, "success")) ? 0 : 1;
+out:
+	app_modules_exit_process(args->mods);
+	/* 2: the store was left for a recovery (the caller's lock says so). */
+	if (env.ks != NULL && app_ks_close(env.ks) < 0)
+		rc = 2;
+	app_extrest_free(rest);
+	app_botmatic_free(env.botmatic);
+	curl_global_cleanup();
+	if (token != NULL)
+		explicit_bzero(token, strlen(token));
+	free(token);
+	free(secret);
+	free(text);
+	json_decref(res);
+	return rc;
+}
+
+void
+app_worker_main(const struct app_worker_args *args)
+{
+	struct app_env env = { .conf = args->conf, .reg = args->reg,
+	    .neg = args->neg, .map = args->map, .host = app_host() };
+	struct app_keystore ks;
+	struct app_deferred def;
+	struct app_extrest *rest = NULL;
+	struct bm_consumer restc;
+	char err[512];
+	struct app_slot *slot = args->slot;
+	struct sigaction sa;
+	sigset_t blocked, waitmask;
+	struct pollfd pfd;
+	FCGX_Request fr;
+	uint64_t seq = 0;
+	int code = 1, draining = 0;
+
+	/* SIGTERM/SIGINT are blocked except inside ppoll(), see worker.h. */
+	sigemptyset(&blocked);
+	sigaddset(&blocked, SIGTERM);
+	sigaddset(&blocked, SIGINT);
+	sigaddset(&blocked, SIGHUP);
+	sigprocmask(SIG_SETMASK, &blocked, &waitmask);
+	sigdelset(&waitmask, SIGTERM);
+	sigdelset(&waitmask, SIGINT);
+	sigaddset(&waitmask, SIGHUP);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = worker_on_term;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGCHLD, &sa, NULL);
+
+	memset(&def, 0, sizeof(def));
+	if (FCGX_Init() != 0) {
+		app_log(BM_LOG_ERROR, NULL, "worker", "FCGX_Init failed");
+		goto out;
+	}
+	if (FCGX_InitRequest(&fr, args->listen_fd, 0) != 0) {
+		app_log(BM_LOG_ERROR, NULL, "worker", "FCGX_InitRequest failed");
+		goto out;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
+	    (env.botmatic = app_botmatic_new(args->conf)) == NULL) {
+		app_log(BM_LOG_ERROR, NULL, "worker", "libcurl init failed");
+		goto out;
+	}
+	/* One environment handle per process, opened after fork. */
+	if (app_ks_open(&ks, args->conf, &slot->db_since, err,
+	    sizeof(err)) < 0) {
+		app_log(BM_LOG_ERROR, NULL, "keystore", "%s", err);
+		goto out;
+	}
+	ks.forgot = &slot->purge;
+	env.ks = &ks;
+	if (args->map != NULL && worker_consumer(&env, args, &rest, &restc) < 0)
+		goto out;
+	if (app_modules_init_process(args->mods) < 0)
+		goto out;
+	atomic_store(&slot->state, APP_SLOT_IDLE);
+
+	pfd.events = POLLIN;
+	for (;;) {
+		int rc;
+
+		if (worker_stop && !draining) {
+			draining = 1;
+			atomic_store(&slot->state, APP_SLOT_STOPPING);
+		}
+		/*
+		 * A connection the web server keeps open (fastcgi_keep_conn)
+		 * brings its next request on that connection, not on the
+		 * listening socket: wait on it then.
+		 */
+		pfd.fd = fr.ipcFd >= 0 ? fr.ipcFd : args->listen_fd;
+		if (!draining) {
+			rc = ppoll(&pfd, 1, NULL, &waitmask);
+			if (rc < 0 && errno != EINTR) {
+				app_log_errno(BM_LOG_ERROR, NULL, "worker", "poll");
+				goto out;
+			}
+			if (rc <= 0 || worker_stop)
+				continue;
+		} else if (fr.ipcFd >= 0 && poll(&pfd, 1, 0) <= 0) {
+			/* Stopping: an idle kept connection is closed. */
+			FCGX_Free(&fr, 1);
+			continue;
+		}
+		/* Non-blocking: another responder may have taken it. */
+		rc = FCGX_Accept_r(&fr);
+		if (rc < 0) {
+			if (draining)
+				break;
+			if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR)
+				continue;
+			app_log(BM_LOG_ERROR, NULL, "worker", "accept failed (%d)",
+			    rc);
+			goto out;
+		}
+		atomic_store(&slot->busy_since, app_now_ms());
+		if (!draining)
+			atomic_store(&slot->state, APP_SLOT_BUSY);
+		app_fcgi_serve(&env, &fr, ++seq, &def);
+		FCGX_Finish_r(&fr);
+		/* The answer is out: now the work it promised. */
+		if (def.import) {
+			json_t *res = app_sync_import(&env, def.reqid, def.token);
+			json_decref(res);
+			explicit_bzero(&def, sizeof(def));
+		}
+		atomic_fetch_add(&slot->requests, 1);
+		atomic_store(&slot->busy_since, 0);
+		if (!draining)
+			atomic_store(&slot->state, APP_SLOT_IDLE);
+		if (ks.broken)
+			goto out;
+	}
+	code = 0;
+out:
+	app_modules_exit_process(args->mods);
+	if (env.ks != NULL)
+		app_ks_close(env.ks);
+	app_botmatic_free(env.botmatic);
+	app_extrest_free(rest);
+	curl_global_cleanup();
+	exit(code);
+}

@@ -19,6 +19,10 @@ tests_store_test_concurrent_LDADD = $(STORE_TEST_LIBS)
 tests_store_test_chaos_SOURCES = tests/store/test-chaos.c tests/tap.h
 tests_store_test_chaos_LDADD = $(STORE_TEST_LIBS)
 TESTS += tests/store/test-concurrent tests/store/test-chaos
+# A loader for tests/integration/test-one-store.py.
+check_PROGRAMS += tests/store/bulk-load
+tests_store_bulk_load_SOURCES = tests/store/bulk-load.c
+tests_store_bulk_load_LDADD = $(STORE_TEST_LIBS)
 
 ## The command-line tool.
 bin_PROGRAMS += botmatic-keys

@@ -260,9 +260,10 @@ app_ks_state_delete(struct app_keystore *ks, const char *reqid,
 }
 
 int
-app_ks_purge_step(struct app_keystore *ks, size_t max_keys, int *more)
+app_ks_purge_step(struct app_keystore *ks, size_t max_keys, size_t *deleted,
+    int *more)
 {
 	ks_begin(ks);
 	return ks_end(ks, NULL, "purge", store_purge_step(ks->st, max_keys,
-	    NULL, more)) < 0 ? -1 : 0;
+	    deleted, more)) < 0 ? -1 : 0;
 }

@@ -100,9 +100,11 @@ int app_ks_state_delete(struct app_keystore *ks, const char *reqid,
     const char *token, const char *name);
 
 /*
- * One bounded batch of the purge of forgotten data, timed in the slot like
- * every call.  *more says whether any is left.  Returns 0 or -1 (logged).
+ * One bounded batch of the purge of forgotten data, timed like every call.
+ * *deleted gets the keys deleted, *more whether any is left.  Returns 0
+ * or -1 (logged).
  */
-int app_ks_purge_step(struct app_keystore *ks, size_t max_keys, int *more);
+int app_ks_purge_step(struct app_keystore *ks, size_t max_keys,
+    size_t *deleted, int *more);
 
 #endif

@@ -331,6 +331,7 @@ master_purge_main(struct master *m, struct app_slot *slot)
 {
 	struct app_keystore ks;
 	char err[512];
+	size_t n = 0, total = 0, batches = 0;
 	int more = 1, rc = 0;
 
 	signal(SIGTERM, master_purge_term);
@@ -340,11 +341,19 @@ master_purge_main(struct master *m, struct app_slot *slot)
 		_exit(1);
 	}
 	atomic_store(&slot->state, APP_SLOT_BUSY);
-	while (more && !master_purge_stop && !ks.broken)
-		if (app_ks_purge_step(&ks, MASTER_PURGE_BATCH, &more) < 0) {
+	/* Each batch is a short transaction timed in the slot: the
+	 * watchdog sees progress, however large the purge. */
+	while (more && !master_purge_stop && !ks.broken) {
+		if (app_ks_purge_step(&ks, MASTER_PURGE_BATCH, &n, &more) < 0) {
 			rc = 1;
 			break;
 		}
+		total += n;
+		batches++;
+	}
+	if (rc == 0 && !more && total > 0)
+		app_log(BM_LOG_INFO, NULL, "purge", "done: %zu keys of forgotten "
+		    "installations deleted in %zu batches", total, batches);
 	if (app_ks_close(&ks) < 0)
 		rc = 1;
 	_exit(rc);

@@ -10,7 +10,9 @@
  * panicked: the process should call store_close() (which then leaves the
  * environment alone) and exit; the next process to open recovers it.  The
  * supervising process (the pre-fork master) holds no handle at all; it uses
- * store_check_after_death() and store_recover() below.
+ * store_check_after_death() and store_recover() below.  Who may open at
+ * all is decided by store.lock (store_lock_take() below): the server's
+ * master and its children, or one tool at a time, never both.
  *
  * Strings.  Integration ids (an installation's token), botmatic ids, external
  * ids and state names are NUL-terminated byte strings: any bytes but NUL, of

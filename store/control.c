@@ -32,17 +32,27 @@
 #define MSG_MAX 65536
 #define ARGS_MAX 16
 
+/*
+ * Fills sa with home/control.sock.  A home too long for sun_path (108
+ * bytes) is reached through /proc/self/fd/DIRFD/control.sock instead:
+ * *dirfd (closed by the caller after bind or connect) is then >= 0.
+ */
 static int
-sock_path(struct sockaddr_un *sa, const char *home, char *err, size_t errlen)
+sock_path(struct sockaddr_un *sa, const char *home, int *dirfd, char *err,
+    size_t errlen)
 {
+	*dirfd = -1;
 	memset(sa, 0, sizeof(*sa));
 	sa->sun_family = AF_UNIX;
 	if ((size_t)snprintf(sa->sun_path, sizeof(sa->sun_path),
-	    "%s/control.sock", home) >= sizeof(sa->sun_path)) {
-		snprintf(err, errlen, "%s: path too long for a unix socket "
-		    "(%zu bytes at most)", home, sizeof(sa->sun_path) - 14);
+	    "%s/control.sock", home) < sizeof(sa->sun_path))
+		return 0;
+	if ((*dirfd = open(home, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		snprintf(err, errlen, "%s: %s", home, strerror(errno));
 		return -1;
 	}
+	snprintf(sa->sun_path, sizeof(sa->sun_path),
+	    "/proc/self/fd/%d/control.sock", *dirfd);
 	return 0;
 }
 
@@ -63,12 +73,12 @@ store_control_call(const char *home, int argc, char *const *argv,
 	int32_t st;
 	size_t len = 8, k;
 	ssize_t r;
-	int fd = -1, i, rc = -1;
+	int fd = -1, i, rc = -1, dirfd = -1;
 
 	*status = 2;
 	if (errlen > 0)
 		err[0] = '\0';
-	if (sock_path(&sa, home, err, errlen) < 0)
+	if (sock_path(&sa, home, &dirfd, err, errlen) < 0)
 		goto out;
 	for (i = 0; i < argc; i++)
 		len += strlen(argv[i]) + 1;
@@ -91,9 +101,10 @@ store_control_call(const char *home, int argc, char *const *argv,
 		goto out;
 	}
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		snprintf(err, errlen, "%s: %s", sa.sun_path, strerror(errno));
 		rc = errno == ENOENT || errno == ECONNREFUSED ?
 		    STORE_CONTROL_NOSERVER : -1;
+		snprintf(err, errlen, "%s/control.sock: %s", home,
+		    strerror(errno));
 		goto out;
 	}
 	memset(&mh, 0, sizeof(mh));
@@ -110,7 +121,7 @@ store_control_call(const char *home, int argc, char *const *argv,
 	c->cmsg_len = CMSG_LEN(3 * sizeof(int));
 	memcpy(CMSG_DATA(c), fds, 3 * sizeof(int));
 	if (sendmsg(fd, &mh, MSG_NOSIGNAL) != (ssize_t)len) {
-		snprintf(err, errlen, "%s: send: %s", sa.sun_path,
+		snprintf(err, errlen, "%s/control.sock: send: %s", home,
 		    strerror(errno));
 		goto out;
 	}
@@ -138,6 +149,8 @@ store_control_call(const char *home, int argc, char *const *argv,
 out:
 	if (fd >= 0)
 		close(fd);
+	if (dirfd >= 0)
+		close(dirfd);
 	free(msg);
 	return rc;
 }
@@ -146,9 +159,9 @@ int
 store_control_listen(const char *home, char *err, size_t errlen)
 {
 	struct sockaddr_un sa;
-	int fd = -1;
+	int fd = -1, dirfd = -1;
 
-	if (sock_path(&sa, home, err, errlen) < 0)
+	if (sock_path(&sa, home, &dirfd, err, errlen) < 0)
 		return -1;
 	/* Only the lock holder gets here: a socket left by a dead server
 	 * is stale. */
@@ -160,13 +173,18 @@ store_control_listen(const char *home, char *err, size_t errlen)
 	}
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
 	    chmod(sa.sun_path, 0600) != 0 || listen(fd, 16) != 0) {
-		snprintf(err, errlen, "%s: %s", sa.sun_path, strerror(errno));
+		snprintf(err, errlen, "%s/control.sock: %s", home,
+		    strerror(errno));
 		goto fail;
 	}
+	if (dirfd >= 0)
+		close(dirfd);
 	return fd;
 fail:
 	if (fd >= 0)
 		close(fd);
+	if (dirfd >= 0)
+		close(dirfd);
 	return -1;
 }
 
@@ -175,9 +193,12 @@ store_control_unlink(const char *home)
 {
 	struct sockaddr_un sa;
 	char err[64];
+	int dirfd;
 
-	if (sock_path(&sa, home, err, sizeof(err)) == 0)
+	if (sock_path(&sa, home, &dirfd, err, sizeof(err)) == 0)
 		(void)unlink(sa.sun_path);
+	if (dirfd >= 0)
+		close(dirfd);
 }
 
 void

@@ -651,6 +651,62 @@ test_purge(struct tap *t, struct store *s)
 	    "install_delete, then again: not found");
 }
 
+/* Takes the lock in a child; its exit status is the store_lock_rc. */
+static int
+lock_in_child(const char *home, int server, int release)
+{
+	struct store_lock *l = NULL;
+	struct store_lock_info li;
+	char err[256];
+	int st = 0, rc;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		rc = store_lock_take(&l, home, server, 100, &li, err,
+		    sizeof(err));
+		if (rc == STORE_LOCK_TAKEN && release)
+			store_lock_release(l, 1);
+		_exit(rc < 0 ? 99 : rc);	/* dies holding it unless released */
+	}
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* store.lock: one holder, busy or server answers, a dead holder's pid. */
+static void
+test_lock(struct tap *t, const char *home)
+{
+	struct store_lock *l = NULL;
+	struct store_lock_info li;
+	char err[256];
+	int rc;
+
+	rc = store_lock_take(&l, home, 0, 100, &li, err, sizeof(err));
+	tap_ok(t, rc == STORE_LOCK_TAKEN && !li.dirty, "a tool takes the "
+	    "lock (%d %s)", rc, err);
+	tap_ok(t, lock_in_child(home, 0, 1) == STORE_LOCK_BUSY,
+	    "another tool waits, bounded, then is told it is busy");
+	store_lock_release(l, 1);
+	tap_ok(t, lock_in_child(home, 0, 1) == STORE_LOCK_TAKEN,
+	    "released: the next one takes it");
+	tap_ok(t, lock_in_child(home, 0, 0) == STORE_LOCK_TAKEN,
+	    "a holder that dies without releasing...");
+	rc = store_lock_take(&l, home, 1, 100, &li, err, sizeof(err));
+	tap_ok(t, rc == STORE_LOCK_TAKEN && li.dirty && li.holder_pid > 0 &&
+	    !li.holder_server, "...leaves its pid: the next holder must "
+	    "recover (pid %ld)", li.holder_pid);
+	tap_ok(t, lock_in_child(home, 0, 1) == STORE_LOCK_SERVER,
+	    "a tool finds the server holding it");
+	tap_ok(t, lock_in_child(home, 1, 1) == STORE_LOCK_SERVER,
+	    "a second server is told a server holds it");
+	store_lock_release(l, 1);
+	rc = store_lock_take(&l, home, 0, 100, &li, err, sizeof(err));
+	tap_ok(t, rc == STORE_LOCK_TAKEN && !li.dirty, "after a clean "
+	    "release nothing is left to recover");
+	store_lock_release(l, 1);
+}
+
 int
 main(void)
 {
@@ -674,6 +730,7 @@ main(void)
 	if ((s = open_store(&t, home, STORE_DURABILITY_SYNC)) == NULL)
 		goto out;
 	test_files(&t, home);
+	test_lock(&t, home);
 	test_ids(&t, s);
 	test_delete_all(&t, s);
 	test_installs(&t, s);

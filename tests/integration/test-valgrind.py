@@ -48,7 +48,7 @@ srv = bmtest.Server(t, {"BOTMATIC_BASE_URL": bm.url,
                         "BM_EXT_BASE_URL": ext.url, "BM_MAPPINGS": mapfile,
                         "BM_MODULES": t.module("echo") + ":" +
                         t.module("testmod"), "BM_WORKERS": "1",
-                        "BM_LOG_LEVEL": "info"})
+                        "BM_LOG_LEVEL": "info", "BM_STATUS_PATH": "/status"})
 srv.start(argv=argv, timeout=120)
 ngx = t.nginx(srv)
 
@@ -79,6 +79,10 @@ for _ in range(3):
         ok = ok and r.status == 400
 r = ngx.post({"action": "echo"}, token="bad-token", timeout=60)
 ok = ok and r.status == 401
+# The status, both forms, rendered from the shared counters.
+for path in ("/status", "/status?format=prometheus"):
+    r = ngx.request("GET", path, timeout=60)
+    ok = ok and r.status == 200 and b"requests_total" in r.body
 t.ok(ok, "every request answered as expected under valgrind")
 
 mark = srv.mark()

@@ -107,6 +107,19 @@ main(void)
 	    "durability nosync refused (it loses commits)");
 	tap_ok(t, refused("BM_EXT_AUTH_HEADER", "novalue"),
 	    "header without colon refused");
+	tap_ok(t, refused("BM_LOG_FORMAT", "xml"), "BM_LOG_FORMAT=xml refused");
+	tap_ok(t, refused("BM_STATUS_PATH", "status"),
+	    "relative status path refused");
+	tap_ok(t, refused("BM_STATUS_PATH", "/"),
+	    "status path equal to the endpoint refused");
+	{
+		const char *env[] = { "BM_DB_HOME=/d", "BM_LOG_FORMAT=json",
+		    "BM_STATUS_PATH=/status", NULL };
+		tap_ok(t, load(&c, err, sizeof(err), env) == 0 && c.log_json == 1 &&
+		    strcmp(c.status_path, "/status") == 0,
+		    "BM_LOG_FORMAT=json and BM_STATUS_PATH parsed");
+		app_conf_free(&c);
+	}
 
 	if ((fd = mkstemp(path)) < 0 || (fp = fdopen(fd, "w")) == NULL)
 		return 1;
@@ -138,6 +151,6 @@ main(void)
 	}
 	unlink(path);
 	/* A check that silently stopped running is a failure too. */
-	tap_ok(t, t->n == 21, "all 21 checks ran");
+	tap_ok(t, t->n == 25, "all 25 checks ran");
 	return tap_done(t);
 }

@@ -69,6 +69,7 @@ store_lock_take(struct store_lock **out, const char *home, int server,
 	struct store_lock *l = NULL;
 	char path[4096], line[64];
 	struct timespec t0, t;
+	struct stat st;
 	long waited, pid;
 	int rc = STORE_LOCK_ERROR, is_server, flags;
 
@@ -97,6 +98,10 @@ store_lock_take(struct store_lock **out, const char *home, int server,
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto out;
 	}
+	/* root running a tool must not leave a lock file the server's own
+	 * user cannot open: it belongs to the directory's owner. */
+	if (geteuid() == 0 && stat(home, &st) == 0)
+		(void)!fchown(l->fd, st.st_uid, st.st_gid);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		if (flock(l->fd, LOCK_EX | LOCK_NB) == 0)

@@ -92,6 +92,9 @@ static void master_check_store(struct master *m);
 static void master_other_ended(struct master *m, int i, int status,
     int64_t now);
 
+/* The master, for the children's memory checkers (app_master_run()). */
+static struct master *volatile master_self;
+
 /* The shared slots, for the responders gauge of the status (metrics). */
 static const struct app_slot *master_shm_slots;
 
@@ -1032,6 +1035,9 @@ app_master_run(char *const *envp)
 	app_log_set_pid();
 	if ((m = calloc(1, sizeof(*m))) == NULL)
 		return 1;
+	/* Children that _exit() (the purge, tool commands) still point at
+	 * it: memory they inherit is reachable, not leaked. */
+	master_self = m;
 	m->envp = envp;
 	m->lst.fd = -1;
 	m->ctl_fd = -1;
@@ -1166,6 +1172,7 @@ out:
 	app_negcache_free(m->neg);
 	if (m->slots != NULL)
 		munmap(m->slots, MASTER_SHM_SIZE);
+	master_self = NULL;
 	free(m);
 	return rc;
 }

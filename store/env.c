@@ -315,6 +315,17 @@ maybe_checkpoint(struct store *s)
 		s->dead = 1;
 }
 
+void
+store__checkpoint(struct store *s)
+{
+	int ret;
+
+	s->commits = 0;
+	ret = s->env->txn_checkpoint(s->env, CKP_KBYTES, 0, 0);
+	if (ret == DB_RUNRECOVERY)
+		s->dead = 1;
+}
+
 /* A short, growing, jittered pause so deadlocked peers do not meet again. */
 static void
 backoff(unsigned attempt)

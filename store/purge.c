@@ -402,6 +402,14 @@ store_purge_step(struct store *s, size_t max_keys, size_t *deleted,
 		*deleted = 0;
 	rc = store__run(s, STORE__RUN_TXN, "purging forgotten data",
 	    purge_fn, &a);
+	/*
+	 * A large purge writes a lot of log and dirties many pages: the
+	 * purge pays for the checkpoint itself, rather than leaving it to the
+	 * next responder whose save crosses the threshold (a flush of many
+	 * pages inside a webhook's call, which the watchdog would time).
+	 */
+	if (rc == STORE_OK && a.done > 0 && !s->dead)
+		store__checkpoint(s);
 	if (rc == STORE_OK) {
 		*more = a.more;
 		if (deleted != NULL)

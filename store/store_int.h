@@ -62,6 +62,8 @@ enum store__run {
 
 int store__run(struct store *s, enum store__run how, const char *what,
     store__txn_fn fn, void *arg);
+/* Checkpoints if enough log was written since the last checkpoint. */
+void store__checkpoint(struct store *s);
 
 /* Records a BDB failure ("home: what: reason") and returns its store_rc. */
 int store__fail(struct store *s, int ret, const char *fmt, ...)

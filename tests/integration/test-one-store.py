@@ -36,7 +36,7 @@ keys_bin = t.build_file("botmatic-keys")
 loader = t.build_file("tests", "store", "bulk-load")
 bm = t.botmatic({TOKEN, BIG})
 ENV = {"BOTMATIC_BASE_URL": bm.url, "BM_MODULES": t.module("testmod"),
-       "BM_WORKERS": "3", "BM_DB_WATCHDOG": "2", "BM_LOG_LEVEL": "info"}
+       "BM_WORKERS": "3", "BM_DB_WATCHDOG": "5", "BM_LOG_LEVEL": "info"}
 
 # The large installation is loaded before the server starts: one process,
 # through the store API (HTTP would take far too long).
@@ -226,7 +226,9 @@ t.ok(not failures and len(acked) > 20 and
      len(srv.grep(r"recovering the keystore")) == escalations0 and
      not srv.grep(r"stuck in a keystore call", since=mark),
      "every other request was answered meanwhile (%d), no escalation" %
-     len(acked), failures[:5])
+     len(acked), failures[:5],
+     "\n".join(l for l in srv.log()[mark:].splitlines()
+               if " INFO " not in l or "master" in l)[-3000:])
 p = keys("export")
 big = [l for l in p.stdout.splitlines() if BIG.encode() in l]
 t.ok(p.returncode == 0 and not big, "nothing of it is left in an export",

@@ -118,11 +118,16 @@ enum app_ext_op {
 	APP_EXT__MAX
 };
 
+/* BM_WORKERS_MAX when unset (or BM_WORKERS when larger). */
+#define APP_WORKERS_MAX_DEFAULT 64
+
 struct app_conf {
 	char *listen;             /* BM_LISTEN; NULL = inherited socket */
 	unsigned listen_mode;     /* BM_LISTEN_MODE, for a unix socket */
 	unsigned backlog;         /* BM_BACKLOG */
-	unsigned workers;         /* BM_WORKERS */
+	unsigned workers;         /* BM_WORKERS: the pool's floor */
+	unsigned workers_max;     /* BM_WORKERS_MAX: the pool's ceiling */
+	unsigned workers_idle_timeout; /* BM_WORKERS_IDLE_TIMEOUT, seconds */
 	char *endpoint;           /* BM_ENDPOINT, an absolute path */
 	unsigned long max_body;   /* BM_MAX_BODY, bytes */
 	enum app_auth_policy auth;/* BM_AUTH */
@@ -153,6 +158,8 @@ struct app_conf {
 	char *ext_jwt_field;      /* BM_EXT_JWT_FIELD: the token's member */
 	unsigned import_on_install; /* BM_IMPORT_ON_INSTALL, 0 or 1 */
 	unsigned import_page;     /* BM_IMPORT_PAGE */
+	char *settings;           /* BM_SETTINGS or NULL (no settings page) */
+	char *botmatic_origin;    /* BM_BOTMATIC_ORIGIN: scheme://host[:port] */
 	char **mod_env;           /* "BM_MOD_<NAME>_<KEY>=value", NULL-terminated */
 };
 
@@ -257,6 +264,7 @@ enum app_req_kind {
 	APP_KIND_ACTION,     /* {"action":...} */
 	APP_KIND_EXT,        /* a change posted by the external service */
 	APP_KIND_STATUS,     /* BM_STATUS_PATH */
+	APP_KIND_SETTINGS,   /* the settings page, its save and its files */
 	APP_KIND_NONE,       /* refused before its kind was known */
 	APP_KIND__MAX
 };

@@ -255,6 +255,9 @@ enum app_metric {
 	APP_METRIC_RECOVERIES,      /* counter: {result} store recoveries */
 	APP_METRIC_WATCHDOG,        /* counter: watchdog escalations */
 	APP_METRIC_RELOADS,         /* counter: {result} */
+	APP_METRIC_POOL_GROWS,      /* counter: responders added by the pool */
+	APP_METRIC_POOL_RETIRES,    /* counter: idle responders retired */
+	APP_METRIC_POOL_TARGET,     /* gauge: responders the pool aims at */
 	APP_METRIC__MAX
 };
 

@@ -981,6 +981,7 @@ master_begin_reload(struct master *m)
 		m->target = m->cur.conf.workers;
 	if (m->target > m->cur.conf.workers_max)
 		m->target = m->cur.conf.workers_max;
+	app_metrics_set(APP_METRIC_POOL_TARGET, 0, 0, m->target);
 	app_metrics_add(APP_METRIC_RELOADS, APP_RESULT_OK, 0, 1);
 	m->generation++;
 	m->reloading = 1;
@@ -1108,6 +1109,8 @@ master_pool(struct master *m, int64_t now, const struct master_count *c)
 		if (add > conf->workers_max - m->target)
 			add = conf->workers_max - m->target;
 		m->target += add;
+		app_metrics_add(APP_METRIC_POOL_GROWS, 0, 0, add);
+		app_metrics_set(APP_METRIC_POOL_TARGET, 0, 0, m->target);
 		app_log(BM_LOG_INFO, NULL, "master", "pool: every responder "
 		    "busy and a request waiting: %u more (%u, at most %u)",
 		    add, m->target, conf->workers_max);
@@ -1125,6 +1128,8 @@ master_pool(struct master *m, int64_t now, const struct master_count *c)
 	    (int64_t)conf->workers_idle_timeout * 1000)
 		return 0;
 	m->target--;
+	app_metrics_add(APP_METRIC_POOL_RETIRES, 0, 0, 1);
+	app_metrics_set(APP_METRIC_POOL_TARGET, 0, 0, m->target);
 	app_log(BM_LOG_INFO, NULL, "master", "pool: responder %ld idle for "
 	    "%lld ms: retired (%u left)", (long)m->procs[i].pid,
 	    (long long)(now - m->procs[i].active_at), m->target);
@@ -1273,6 +1278,7 @@ app_master_run(char *const *envp)
 	master_shm_slots = m->slots;
 	master_shm_nslots = m->nslots;
 	app_metrics_attach(m->slots + m->nslots, master_count_states);
+	app_metrics_set(APP_METRIC_POOL_TARGET, 0, 0, m->target);
 	if ((m->neg = app_negcache_new()) == NULL) {
 		app_log_errno(BM_LOG_ERROR, NULL, "master", "mmap");
 		goto out;

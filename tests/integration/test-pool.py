@@ -80,7 +80,7 @@ srv = t.server({
     "BM_WORKERS_IDLE_TIMEOUT": 2,
     # The hung calls last as long as the test holds the gate.
     "BM_HTTP_TIMEOUT": 300000, "BM_SHUTDOWN_TIMEOUT": 300,
-    "BM_LOG_LEVEL": "info",
+    "BM_LOG_LEVEL": "info", "BM_STATUS_PATH": "/status",
 })
 ngx = t.nginx(srv)
 master = srv.pid
@@ -241,6 +241,29 @@ t.ok(len(gone) == len(grown) - WORKERS and not unlogged,
      "each of the %d retired responders logged" % len(gone), unlogged)
 t.ok(echo_ok(1) is None, "echo still answered after the shrink")
 t.is_(len(srv.responders()), WORKERS, "no growth for one request")
+
+
+def metric(text, name):
+    for line in text.splitlines():
+        if line.startswith("botmatic_" + name + " "):
+            return float(line.split()[1])
+    return None
+
+
+r = ngx.request("GET", "/status?format=prometheus")
+prom = r.body.decode() if r.status == 200 else ""
+added = sum(int(m) for m in re.findall(
+    r"master: pool: every responder busy and a request waiting: (\d+) more",
+    "\n".join(srv.grep(r"master: pool: every responder busy"))))
+retired = len(srv.grep(r"master: pool: responder \d+ idle for \d+ ms: "
+                       r"retired"))
+t.ok(added > 0 and metric(prom, "pool_grows_total") == added and
+     metric(prom, "pool_retires_total") == retired and
+     metric(prom, "pool_target_responders") == WORKERS,
+     "status: pool_grows_total (%s), pool_retires_total (%s) and "
+     "pool_target_responders match the log (%d added, %d retired)" % (
+         metric(prom, "pool_grows_total"), metric(prom, "pool_retires_total"),
+         added, retired), prom[-600:])
 t.is_(srv.stop(), 0, "the master stops cleanly")
 t.is_(srv.sanitizer_reports(), [], "no sanitizer report")
 

@@ -162,6 +162,7 @@ struct inst_args {
 	const struct store_install *put;
 	struct store_install rec; /* the result */
 	size_t pairs;
+	int count;           /* count the pairs forgotten */
 	store_install_fn fn;
 	void *arg;
 };
@@ -456,9 +457,9 @@ delete_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 {
 	struct inst_args *a = arg;
 	struct store_install old = { 0 };
-	size_t m = 0, st = 0;
 	DBT key;
-	int ret, found;
+	size_t njobs = 0;
+	int ret, found, any;
 
 	a->pairs = 0;
 	ret = get_record(s, txn, a->token, a->tlen, &old, DB_RMW);
@@ -478,24 +479,21 @@ delete_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 		if ((ret = s->inst->del(s->inst, txn, &key, 0)) != 0)
 			return ret;
 	}
-	if ((ret = store__delete_range(s->b2e, txn, a->token, a->tlen,
-	    &a->pairs)) != 0 ||
-	    (ret = store__delete_range(s->e2b, txn, a->token, a->tlen, &m))
-	    != 0 ||
-	    (ret = store__delete_range(s->state, txn, a->token, a->tlen, &st))
-	    != 0 ||
-	    /* Its queued deliveries go with it, in the same transaction. */
-	    (ret = store__jobs_cancel(s, txn, a->token, a->tlen, &st)) != 0)
+	/* Pairs and state become a tombstone, purged in batches later: this
+	 * transaction stays short whatever the installation's size.  Its
+	 * queued deliveries go with it, in the same transaction. */
+	if ((ret = store__forget(s, txn, a->token, a->tlen, 1, 1,
+	    a->count ? &a->pairs : NULL, &any)) != 0 ||
+	    (ret = store__jobs_cancel(s, txn, a->token, a->tlen, &njobs)) != 0)
 		return ret;
-	*rc = found || a->pairs > 0 || m > 0 || st > 0 ? STORE_OK :
-	    STORE_NOTFOUND;
+	*rc = found || any || njobs > 0 ? STORE_OK : STORE_NOTFOUND;
 	return 0;
 }
 
 int
 store_install_delete(struct store *s, const char *token, size_t *pairs)
 {
-	struct inst_args a = { .token = token };
+	struct inst_args a = { .token = token, .count = pairs != NULL };
 	int rc;
 
 	if (pairs != NULL)

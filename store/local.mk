@@ -2,7 +2,9 @@
 noinst_LIBRARIES += store/libbmstore.a
 store_libbmstore_a_SOURCES = store/store.h store/store_int.h \
 	store/env.c store/ids.c store/install.c store/state.c store/dump.c \
-	store/supervise.c store/jobs.c
+	store/supervise.c store/purge.c store/lock.c store/control.c \
+	store/cli.c store/jobs.c store/cli-outbox.c store/cli-outbox.h
+store_libbmstore_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 
 ## Tests: TAP programs.
 STORE_TEST_LIBS = store/libbmstore.a $(DB_LIBS)
@@ -21,16 +23,19 @@ check_PROGRAMS += tests/store/test-jobs
 tests_store_test_jobs_SOURCES = tests/store/test-jobs.c tests/tap.h
 tests_store_test_jobs_LDADD = $(STORE_TEST_LIBS)
 TESTS += tests/store/test-jobs
+# A loader for tests/integration/test-one-store.py.
+check_PROGRAMS += tests/store/bulk-load
+tests_store_bulk_load_SOURCES = tests/store/bulk-load.c
+tests_store_bulk_load_LDADD = $(STORE_TEST_LIBS)
 
 ## The command-line tool.
 bin_PROGRAMS += botmatic-keys
-botmatic_keys_SOURCES = store/botmatic-keys.c store/cli-outbox.c \
-	store/cli-outbox.h
-botmatic_keys_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+botmatic_keys_SOURCES = store/botmatic-keys.c
+botmatic_keys_CFLAGS = $(AM_CFLAGS)
 botmatic_keys_LDADD = store/libbmstore.a $(JANSSON_LIBS) $(DB_LIBS)
 dist_man_MANS += man/botmatic-keys.1
-TESTS += tests/store/botmatic-keys.sh
-EXTRA_DIST += tests/store/botmatic-keys.sh
+TESTS += tests/store/botmatic-keys.sh tests/store/kill-loop.sh
+EXTRA_DIST += tests/store/botmatic-keys.sh tests/store/kill-loop.sh
 
 ## Benchmark: built on demand (make bench-store), never by all or check.
 EXTRA_PROGRAMS += bench-store

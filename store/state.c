@@ -34,10 +34,13 @@ int
 store__state_set(struct store *s, DB_TXN *txn, const char *token,
     size_t tlen, const char *name, size_t nlen, const void *val, size_t len)
 {
-	char k[STORE__KEY_MAX];
+	char k[STORE__KEY_MAX], pfx[STORE__PFX_MAX];
 	DBT key, data;
+	int ret;
 
-	store__key(&key, k, token, tlen, name, nlen);
+	if ((ret = store__prefix(s, txn, token, tlen, 1, pfx, &tlen)) != 0)
+		return ret;
+	store__key(&key, k, pfx, tlen, name, nlen);
 	memset(&data, 0, sizeof(data));
 	data.data = (void *)val;
 	data.size = (u_int32_t)len;
@@ -48,11 +51,13 @@ int
 store__state_delete(struct store *s, DB_TXN *txn, const char *token,
     size_t tlen, const char *name, size_t nlen, int *rc)
 {
-	char k[STORE__KEY_MAX];
+	char k[STORE__KEY_MAX], pfx[STORE__PFX_MAX];
 	DBT key;
 	int ret;
 
-	store__key(&key, k, token, tlen, name, nlen);
+	if ((ret = store__prefix(s, txn, token, tlen, 1, pfx, &tlen)) != 0)
+		return ret;
+	store__key(&key, k, pfx, tlen, name, nlen);
 	ret = s->state->del(s->state, txn, &key, 0);
 	if (ret == DB_NOTFOUND) {
 		*rc = STORE_NOTFOUND;
@@ -65,11 +70,15 @@ static int
 get_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 {
 	struct state_args *a = arg;
-	char k[STORE__KEY_MAX];
+	char k[STORE__KEY_MAX], pfx[STORE__PFX_MAX];
 	DBT key, data;
+	size_t plen;
 	int ret;
 
-	store__key(&key, k, a->token, a->tlen, a->name, a->nlen);
+	if ((ret = store__prefix(s, txn, a->token, a->tlen, 1, pfx, &plen))
+	    != 0)
+		return ret;
+	store__key(&key, k, pfx, plen, a->name, a->nlen);
 	memset(&data, 0, sizeof(data));
 	data.flags = DB_DBT_MALLOC;
 	ret = s->state->get(s->state, txn, &key, &data, 0);

@@ -7,13 +7,18 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <db.h>
 
 #include "store/store.h"
 
-/* Key buffers: an integration id, a NUL and an id. */
-#define STORE__KEY_MAX (2 * STORE_ID_MAX + 1)
+/* A generation's prefix header: NUL and 16 hex digits (purge.c). */
+#define STORE__GEN_HEAD 17
+/* Longest key prefix: a generation header and an integration id. */
+#define STORE__PFX_MAX (STORE__GEN_HEAD + STORE_ID_MAX)
+/* Key buffers: a prefix, a NUL and an id. */
+#define STORE__KEY_MAX (STORE__PFX_MAX + 1 + STORE_ID_MAX)
 
 /* An installation record as stored: version, created, ids, settings. */
 #define STORE__INST_VERSION 1
@@ -30,6 +35,8 @@ struct store {
 	DB *jobs_due;     /* next_at|seq of runnable jobs */
 	DB *jobs_contact; /* "integ\0contact\0"seq: order per contact */
 	DB *jobs_integ;   /* "integ\0"seq: every job of an integration */
+	DB *gens;    /* token -> current generations (pairs, state) */
+	DB *tombs;   /* kind + prefix of forgotten data -> "" */
 	char *home;  /* the environment's path, for messages */
 	unsigned retries;   /* deadlock retries per transaction */
 	unsigned commits;   /* since the last checkpoint attempt */
@@ -59,6 +66,8 @@ enum store__run {
 
 int store__run(struct store *s, enum store__run how, const char *what,
     store__txn_fn fn, void *arg);
+/* Checkpoints if enough log was written since the last checkpoint. */
+void store__checkpoint(struct store *s);
 
 /* Records a BDB failure ("home: what: reason") and returns its store_rc. */
 int store__fail(struct store *s, int ret, const char *fmt, ...)
@@ -111,6 +120,32 @@ int store__state_delete(struct store *s, DB_TXN *txn, const char *token,
  */
 int store__jobs_cancel(struct store *s, DB_TXN *txn, const char *integ,
     size_t ilen, size_t *n);
+/*
+ * Generations (purge.c).  store__prefix() fills pfx (STORE__PFX_MAX bytes)
+ * with the key prefix of tok's current pairs (state = 0) or state
+ * generation: keys are then "pfx\0id".  Returns 0 or a BDB error.
+ */
+int store__prefix(struct store *s, DB_TXN *txn, const char *tok, size_t tlen,
+    int state, char *pfx, size_t *plen);
+/* tok's current generation of pairs or state (flags: of the read); 0 or a
+ * BDB error. */
+int store__current_gen(struct store *s, DB_TXN *txn, const char *tok,
+    size_t tlen, int state, uint64_t *gen, u_int32_t flags);
+/*
+ * Splits a stored key (size bytes) into its token (*tok, *tlen bytes, not
+ * NUL-terminated), generation and prefix length (the id starts at
+ * key + *plen + 1).  Returns 0, or -1 if the key is malformed.
+ */
+int store__split_prefix(const char *key, size_t size, const char **tok,
+    size_t *tlen, uint64_t *gen, size_t *plen);
+/*
+ * Forgets tok's pairs and/or state in txn: tombstones the current prefix
+ * and moves to the next generation.  *npairs (may be NULL) gets the number
+ * of pairs, *any whether there was anything.  Returns 0 or a BDB error.
+ */
+int store__forget(struct store *s, DB_TXN *txn, const char *tok, size_t tlen,
+    int pairs, int state, size_t *npairs, int *any);
+
 /* Decodes an installation record; returns 0, or -1 if it is malformed. */
 int store__install_decode(const DBT *key, const DBT *data,
     struct store_install *in);

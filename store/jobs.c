@@ -3,8 +3,9 @@
  * same transactions as the id pairs they concern.
  *
  * Databases (all B-trees, big-endian numbers so keys sort as numbers):
- *   jobs.db         seq (8) -> record; seq 0 holds the next seq to give, so
- *                   ids are never reused (they name Idempotency-Keys)
+ *   jobs.db         seq (8) -> record; seq 0 holds the next seq to give (so
+ *                   ids are never reused: they name Idempotency-Keys) and
+ *                   the counts of pending and dead jobs
  *   jobs-due.db     next_at (8) | seq (8) -> "": the runnable jobs, i.e. the
  *                   pending job that comes first for its contact, by time
  *   jobs-contact.db integ \0 contact \0 seq (8) -> "": pending jobs of one
@@ -351,46 +352,150 @@ job_unlink(struct store *s, DB_TXN *txn, const struct store_job *j)
 	return ret;
 }
 
+static int meta_move(struct store *s, DB_TXN *txn, int dp, int dd,
+    uint64_t *id);
+
 /* Removes j entirely (record and every index entry). */
 static int
 job_remove(struct store *s, DB_TXN *txn, const struct store_job *j)
 {
 	int ret;
 
-	if ((ret = job_unlink(s, txn, j)) != 0 ||
+	if ((ret = meta_move(s, txn, j->dead ? 0 : -1, j->dead ? -1 : 0,
+	    NULL)) != 0 ||
+	    (ret = job_unlink(s, txn, j)) != 0 ||
 	    (ret = integ_op(s, txn, j, 1)) != 0)
 		return ret;
 	return job_del(s, txn, j->id);
 }
 
-/* Draws the next id from the counter under seq 0. */
+/*
+ * The record under seq 0: the next id to give, then the number of pending
+ * and of dead jobs, moved in the same transactions as the jobs themselves
+ * so the status reads them without a scan.  A store written before the
+ * counts existed has only the id (8 bytes): the first move counts the jobs
+ * once, in its transaction, before it changes anything.
+ */
+struct job_meta {
+	uint64_t next, pending, dead;
+};
+#define JOB_META_OLD 8
+#define JOB_META_LEN 24
+
+/* Counts the pending and dead jobs of jobs.db into *m (the upgrade). */
 static int
-next_id(struct store *s, DB_TXN *txn, uint64_t *id)
+meta_count(struct store *s, DB_TXN *txn, struct job_meta *m)
 {
-	unsigned char kb[8], vb[8];
+	unsigned char hb[2];
+	DBC *c = NULL;
+	DBT key, data;
+	int ret, t;
+
+	m->pending = m->dead = 0;
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	key.flags = DB_DBT_REALLOC;
+	/* Only the version and state bytes of each record. */
+	data.data = hb;
+	data.ulen = sizeof(hb);
+	data.dlen = sizeof(hb);
+	data.flags = DB_DBT_USERMEM | DB_DBT_PARTIAL;
+	if ((ret = s->jobs->cursor(s->jobs, txn, &c, 0)) != 0)
+		goto out;
+	while ((ret = c->get(c, &key, &data, DB_NEXT)) == 0) {
+		if (key.size != 8 || get64(key.data) == 0)
+			continue;
+		if (data.size == 2 && hb[1] == JOB_DEAD)
+			m->dead++;
+		else
+			m->pending++;
+	}
+	if (ret == DB_NOTFOUND)
+		ret = 0;
+out:
+	if (c != NULL && (t = c->close(c)) != 0 && ret == 0)
+		ret = t;
+	free(key.data);
+	return ret;
+}
+
+/*
+ * Reads the seq 0 record into *m (write-locked when flags is DB_RMW),
+ * counting the jobs when the store predates the counts.  0 or an error.
+ */
+static int
+meta_get(struct store *s, DB_TXN *txn, struct job_meta *m, u_int32_t flags)
+{
+	unsigned char kb[8], vb[JOB_META_LEN];
 	DBT key, data;
 	int ret;
 
+	memset(m, 0, sizeof(*m));
 	memset(kb, 0, sizeof(kb));
 	memset(&key, 0, sizeof(key));
 	memset(&data, 0, sizeof(data));
 	key.data = kb;
 	key.size = 8;
 	data.data = vb;
-	data.ulen = 8;
+	data.ulen = sizeof(vb);
 	data.flags = DB_DBT_USERMEM;
-	ret = s->jobs->get(s->jobs, txn, &key, &data, DB_RMW);
-	if (ret == DB_NOTFOUND)
-		*id = 1;
-	else if (ret != 0)
+	ret = s->jobs->get(s->jobs, txn, &key, &data, flags);
+	if (ret == DB_NOTFOUND) {
+		m->next = 1;
+		return 0;
+	}
+	if (ret != 0)
 		return ret;
-	else if (data.size != 8)
+	if (data.size != JOB_META_OLD && data.size != JOB_META_LEN)
 		return EINVAL;
-	else
-		*id = get64(vb);
-	be64(vb, *id + 1);
-	data.size = 8;
+	m->next = get64(vb);
+	if (data.size == JOB_META_OLD)
+		return meta_count(s, txn, m);
+	m->pending = get64(vb + 8);
+	m->dead = get64(vb + 16);
+	return 0;
+}
+
+static int
+meta_put(struct store *s, DB_TXN *txn, const struct job_meta *m)
+{
+	unsigned char kb[8], vb[JOB_META_LEN];
+	DBT key, data;
+
+	memset(kb, 0, sizeof(kb));
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	be64(vb, m->next);
+	be64(vb + 8, m->pending);
+	be64(vb + 16, m->dead);
+	key.data = kb;
+	key.size = 8;
+	data.data = vb;
+	data.size = sizeof(vb);
 	return s->jobs->put(s->jobs, txn, &key, &data, 0);
+}
+
+/*
+ * Moves the counts by dp pending and dd dead jobs.  Called BEFORE the jobs
+ * change in the transaction, so an upgrade's count sees them as they were.
+ * With id non-NULL, also draws the next id into *id.
+ */
+static int
+meta_move(struct store *s, DB_TXN *txn, int dp, int dd, uint64_t *id)
+{
+	struct job_meta m;
+	int ret;
+
+	if ((ret = meta_get(s, txn, &m, DB_RMW)) != 0)
+		return ret;
+	if ((dp < 0 && m.pending < (uint64_t)-dp) ||
+	    (dd < 0 && m.dead < (uint64_t)-dd))
+		return EINVAL; /* the counts disagree with the jobs */
+	m.pending += (uint64_t)(int64_t)dp;
+	m.dead += (uint64_t)(int64_t)dd;
+	if (id != NULL)
+		*id = m.next++;
+	return meta_put(s, txn, &m);
 }
 
 /* Writes a new pending job at the tail of its contact's line. */
@@ -401,7 +506,7 @@ job_insert(struct store *s, DB_TXN *txn, struct store_job *j,
 	uint64_t head;
 	int ret;
 
-	if ((ret = next_id(s, txn, &j->id)) != 0 ||
+	if ((ret = meta_move(s, txn, 1, 0, &j->id)) != 0 ||
 	    (ret = contact_op(s, txn, j, 0)) != 0 ||
 	    (ret = integ_op(s, txn, j, 0)) != 0 ||
 	    (ret = contact_head(s, txn, j, &head)) != 0)
@@ -745,7 +850,8 @@ retry_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 	j.attempts++;
 	j.lease_pid = 0;
 	if (a->dead) {
-		if ((ret = job_unlink(s, txn, &j)) != 0)
+		if ((ret = meta_move(s, txn, -1, 1, NULL)) != 0 ||
+		    (ret = job_unlink(s, txn, &j)) != 0)
 			goto out;
 		j.dead = 1;
 	} else {
@@ -873,7 +979,9 @@ revive_one(struct store *s, DB_TXN *txn, uint64_t id, int64_t now,
 		    (unsigned long long)id);
 		goto out;
 	}
-	if ((ret = integ_op(s, txn, &j, 1)) != 0 ||
+	/* job_insert() counts it pending again. */
+	if ((ret = meta_move(s, txn, 0, -1, NULL)) != 0 ||
+	    (ret = integ_op(s, txn, &j, 1)) != 0 ||
 	    (ret = job_del(s, txn, j.id)) != 0)
 		goto out;
 	/* A new id: it is applied after what arrived since it died. */
@@ -1175,4 +1283,63 @@ store_jobs_release(struct store *s, int64_t now, store_job_alive_fn alive,
 	if (rc == STORE_OK && count != NULL)
 		*count = a.count;
 	return rc;
+}
+
+static int
+stats_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
+{
+	struct store_jobs_stats *st = arg;
+	unsigned char kb[8], hb[JOB_HEAD];
+	struct job_meta m;
+	DBC *c = NULL;
+	DBT key, data;
+	int ret, t;
+
+	(void)rc;
+	memset(st, 0, sizeof(*st));
+	if ((ret = meta_get(s, txn, &m, 0)) != 0)
+		return ret;
+	st->pending = m.pending;
+	st->dead = m.dead;
+	if (m.pending == 0)
+		return 0;
+	/*
+	 * Ids grow with time: the first pending record is the oldest.  Only
+	 * record heads are read; dead jobs before it are skipped.
+	 */
+	memset(kb, 0, sizeof(kb));
+	be64(kb, 1);
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	key.data = kb;
+	key.size = 8;
+	key.ulen = sizeof(kb);
+	key.flags = DB_DBT_USERMEM;
+	data.data = hb;
+	data.ulen = sizeof(hb);
+	data.dlen = sizeof(hb);
+	data.flags = DB_DBT_USERMEM | DB_DBT_PARTIAL;
+	if ((ret = s->jobs->cursor(s->jobs, txn, &c, 0)) != 0)
+		goto out;
+	for (ret = c->get(c, &key, &data, DB_SET_RANGE); ret == 0;
+	    ret = c->get(c, &key, &data, DB_NEXT)) {
+		if (key.size != 8 || data.size != JOB_HEAD)
+			continue;
+		if (hb[1] != JOB_DEAD) {
+			st->oldest_created = (int64_t)get64(hb + 18);
+			break;
+		}
+	}
+	if (ret == DB_NOTFOUND)
+		ret = 0;
+out:
+	if (c != NULL && (t = c->close(c)) != 0 && ret == 0)
+		ret = t;
+	return ret;
+}
+
+int
+store_jobs_stats(struct store *s, struct store_jobs_stats *st)
+{
+	return store__run(s, STORE__RUN_SCAN, "counting jobs", stats_fn, st);
 }

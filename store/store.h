@@ -373,6 +373,18 @@ typedef int (*store_job_alive_fn)(uint32_t pid);
 int store_jobs_release(struct store *s, int64_t now, store_job_alive_fn alive,
     size_t *count);
 
+/*
+ * The queue's gauges: pending and dead jobs (counts the store keeps in the
+ * transactions that change them) and when the oldest pending job was added
+ * (0 when none is pending; found from the first pending id, skipping the
+ * dead jobs older than it).  No scan of the queue.
+ */
+struct store_jobs_stats {
+	uint64_t pending, dead;
+	int64_t oldest_created;
+};
+int store_jobs_stats(struct store *s, struct store_jobs_stats *st);
+
 /* Removes job id, pending or dead.  STORE_OK, STORE_NOTFOUND or an error. */
 int store_job_cancel(struct store *s, uint64_t id);
 

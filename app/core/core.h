@@ -260,6 +260,9 @@ enum app_metric {
 	APP_METRIC_POOL_GROWS,      /* counter: responders added by the pool */
 	APP_METRIC_POOL_RETIRES,    /* counter: idle responders retired */
 	APP_METRIC_POOL_TARGET,     /* gauge: responders the pool aims at */
+	APP_METRIC_JOBS_QUEUED,     /* gauge: pending jobs (delivery sets) */
+	APP_METRIC_JOBS_DEAD,       /* gauge: dead jobs (delivery sets) */
+	APP_METRIC_JOBS_OLDEST,     /* gauge: oldest pending job's age, s */
 	APP_METRIC__MAX
 };
 

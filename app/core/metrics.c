@@ -80,9 +80,9 @@ static const double metrics_buckets[] = {
 #define METRICS_NBUCKETS (sizeof(metrics_buckets) / sizeof(metrics_buckets[0]))
 
 /*
- * Every family, in the order of enum app_metric.  Issue 10 (the pool and
- * the job queue) adds its rows here: pool grow/retire counters, and gauges
- * the master sets (queued and dead jobs, the oldest job's age).
+ * Every family, in the order of enum app_metric.  The queue's gauges are
+ * set about once a second by the delivery processes, from counts the store
+ * keeps in the jobs' own transactions (no scan per status request).
  */
 static const struct metrics_family metrics_families[APP_METRIC__MAX] = {
 	[APP_METRIC_REQUESTS] = { "requests_total", METRICS_COUNTER,
@@ -121,6 +121,15 @@ static const struct metrics_family metrics_families[APP_METRIC__MAX] = {
 	[APP_METRIC_POOL_TARGET] = { "pool_target_responders", METRICS_GAUGE,
 	    "Responders the pool keeps now, between BM_WORKERS and "
 	    "BM_WORKERS_MAX.", NULL, NULL, 0 },
+	[APP_METRIC_JOBS_QUEUED] = { "jobs_queued", METRICS_GAUGE,
+	    "Pending jobs in the delivery queue (updated each second by the "
+	    "delivery processes).", NULL, NULL, 0 },
+	[APP_METRIC_JOBS_DEAD] = { "jobs_dead", METRICS_GAUGE,
+	    "Dead jobs kept for the operator (outbox revive or drop).", NULL,
+	    NULL, 0 },
+	[APP_METRIC_JOBS_OLDEST] = { "jobs_oldest_age_seconds", METRICS_GAUGE,
+	    "Age of the oldest pending job, seconds; 0 when none is "
+	    "pending.", NULL, NULL, 0 },
 };
 
 static const char *const metrics_state_v[APP_RESP__MAX] = {

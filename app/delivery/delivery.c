@@ -18,6 +18,8 @@
 
 /* How often an idle delivery process looks at the queue. */
 #define DELIVERY_IDLE_MS 100
+/* How often the queue's gauges of the status are refreshed. */
+#define DELIVERY_GAUGES_MS 1000
 /* Pause after a failed store call (logged), so a broken store does not spin. */
 #define DELIVERY_ERROR_MS 1000
 
@@ -73,6 +75,27 @@ delivery_consumer(struct app_env *env, const struct app_delivery_args *a,
 	return 0;
 }
 
+/*
+ * Publishes the queue's gauges at most every DELIVERY_GAUGES_MS: the
+ * store's counts and the first pending id, read without a scan.  Each
+ * delivery process may do it; they publish the same numbers.
+ */
+static void
+delivery_gauges(struct app_keystore *ks, int64_t *last)
+{
+	uint64_t pending, dead, oldest;
+	int64_t now = app_ks_job_now();
+
+	if (*last != 0 && now - *last < DELIVERY_GAUGES_MS && now >= *last)
+		return;
+	*last = now;
+	if (app_ks_jobs_stats(ks, &pending, &dead, &oldest) != 0)
+		return;
+	app_metrics_set(APP_METRIC_JOBS_QUEUED, 0, 0, pending);
+	app_metrics_set(APP_METRIC_JOBS_DEAD, 0, 0, dead);
+	app_metrics_set(APP_METRIC_JOBS_OLDEST, 0, 0, oldest);
+}
+
 void
 app_delivery_main(const struct app_delivery_args *a)
 {
@@ -85,6 +108,7 @@ app_delivery_main(const struct app_delivery_args *a)
 	struct sigaction sa;
 	sigset_t none;
 	char err[512];
+	int64_t gauges = 0;
 	int code = 1, rc;
 
 	memset(&ks, 0, sizeof(ks));
@@ -123,6 +147,9 @@ app_delivery_main(const struct app_delivery_args *a)
 			    "stopping");
 			break;
 		}
+		delivery_gauges(&ks, &gauges);
+		if (ks.broken)
+			goto out;
 		rc = app_ks_job_claim(&ks, NULL, app_sync_lease_ms(a->conf),
 		    &job);
 		if (ks.broken)

@@ -226,6 +226,27 @@ app_ks_jobs_release(struct app_keystore *ks, const char *reqid)
 }
 
 int
+app_ks_jobs_stats(struct app_keystore *ks, uint64_t *pending, uint64_t *dead,
+    uint64_t *oldest_s)
+{
+	struct store_jobs_stats st;
+	int64_t now;
+	int rc;
+
+	*pending = *dead = *oldest_s = 0;
+	app_ks__begin(ks);
+	rc = store_jobs_stats(ks->st, &st);
+	if ((rc = app_ks__end(ks, NULL, "counting jobs", rc)) != 0)
+		return rc;
+	*pending = st.pending;
+	*dead = st.dead;
+	now = app_ks_job_now();
+	if (st.oldest_created > 0 && now > st.oldest_created)
+		*oldest_s = (uint64_t)((now - st.oldest_created) / 1000);
+	return 0;
+}
+
+int
 app_ks_job_cancel(struct app_keystore *ks, const char *reqid, uint64_t id)
 {
 	int rc;

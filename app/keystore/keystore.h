@@ -212,6 +212,14 @@ int app_ks_job_retry(struct app_keystore *ks, const char *reqid,
  */
 int app_ks_jobs_release(struct app_keystore *ks, const char *reqid);
 
+/*
+ * The queue's gauges (store_jobs_stats(): counts kept by the store, no
+ * scan): pending and dead jobs and the oldest pending job's age in
+ * seconds (0 when none).  Returns 0 or -1 (logged).
+ */
+int app_ks_jobs_stats(struct app_keystore *ks, uint64_t *pending,
+    uint64_t *dead, uint64_t *oldest_s);
+
 /* Drops job id.  Returns 0, 1 not found, -1 error (logged). */
 int app_ks_job_cancel(struct app_keystore *ks, const char *reqid,
     uint64_t id);

@@ -64,6 +64,7 @@ claim(struct store *s, uint32_t pid, int64_t now, int64_t until)
 
 struct census {
 	size_t pending, dead;
+	int64_t oldest;
 	uint64_t ids[64];
 	size_t n;
 	char contacts[64][32];
@@ -76,8 +77,11 @@ census_fn(void *arg, const struct store_job *j)
 
 	if (j->dead)
 		c->dead++;
-	else
+	else {
 		c->pending++;
+		if (c->oldest == 0)
+			c->oldest = j->created; /* id order: the first */
+	}
 	if (c->n < 64) {
 		c->ids[c->n] = j->id;
 		snprintf(c->contacts[c->n], sizeof(c->contacts[0]), "%s",
@@ -87,14 +91,28 @@ census_fn(void *arg, const struct store_job *j)
 	return 0;
 }
 
+/* Censuses taken, and those where the store's gauges disagreed. */
+static unsigned stats_checks, stats_bad;
+
 static struct census
 census(struct store *s)
 {
+	struct store_jobs_stats st;
 	struct census c;
 
 	memset(&c, 0, sizeof(c));
 	if (store_job_foreach(s, census_fn, &c) != STORE_OK)
 		tap_diag("foreach: %s", store_strerror(s));
+	/* The counts the store keeps must say what the scan found. */
+	stats_checks++;
+	if (store_jobs_stats(s, &st) != STORE_OK || st.pending != c.pending ||
+	    st.dead != c.dead || st.oldest_created != c.oldest) {
+		tap_diag("stats: pending %llu/%zu dead %llu/%zu oldest %lld/%lld",
+		    (unsigned long long)st.pending, c.pending,
+		    (unsigned long long)st.dead, c.dead,
+		    (long long)st.oldest_created, (long long)c.oldest);
+		stats_bad++;
+	}
 	return c;
 }
 
@@ -548,6 +566,9 @@ main(void)
 	test_integration(&t, s);
 	store_close(s);
 	test_kill_finish(&t, home);
+	tap_ok(&t, stats_checks > 10 && stats_bad == 0, "the pending and dead "
+	    "counts and the oldest pending job the store keeps agree with a "
+	    "scan at every census (%u), across kills", stats_checks);
 	tap_rmtree(home);
 	return tap_done(&t);
 }

@@ -12,17 +12,12 @@
 #include "outbound/outbound.h"
 
 /*
- * The delivery context of this process's next calls (processes are single
- * threaded, one job at a time): the Idempotency-Key prefix of its POSTs,
- * the deadline, and what the last call sent and got.
+ * The blocking path's delivery context (processes are single threaded, one
+ * blocking job at a time): the Idempotency-Key prefix of its POSTs, the
+ * deadline, and what the last call sent and got.  A call of the
+ * asynchronous path carries its own (struct app_http_ctx of its job).
  */
-static struct {
-	char idem[128];        /* "" : no Idempotency-Key */
-	int64_t deadline;      /* CLOCK_MONOTONIC ms, 0: none */
-	unsigned transient;    /* transient failures since app_http_job_begin */
-	int secret;            /* the call in progress carries credentials */
-	struct app_http_last last;
-} http_job;
+static struct app_http_ctx http_job = { .last = { .retry_after = -1 } };
 
 struct app_http {
 	const struct app_conf *conf;  /* borrowed: timeouts */
@@ -70,11 +65,11 @@ http_write(char *ptr, size_t size, size_t nmemb, void *arg)
 static size_t
 http_header(char *ptr, size_t size, size_t nmemb, void *arg)
 {
+	struct app_http_ctx *ctx = arg;
 	size_t n = size * nmemb;
 	char v[128];
 	long secs;
 
-	(void)arg;
 	if (n > 12 && n < 12 + sizeof(v) &&
 	    strncasecmp(ptr, "Retry-After:", 12) == 0) {
 		memcpy(v, ptr + 12, n - 12);
@@ -88,20 +83,29 @@ http_header(char *ptr, size_t size, size_t nmemb, void *arg)
 			if (t > 0 && secs < 0)
 				secs = 0;
 		}
-		http_job.last.retry_after = secs;
+		ctx->last.retry_after = secs;
 	}
 	return n;
 }
 
 void
+app_http_ctx_begin(struct app_http_ctx *ctx, const char *idem_prefix,
+    int64_t deadline)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	snprintf(ctx->idem, sizeof(ctx->idem), "%s",
+	    idem_prefix != NULL ? idem_prefix : "");
+	ctx->deadline = deadline;
+	ctx->last.retry_after = -1;
+}
+
+void
 app_http_job_begin(const char *idem_prefix, int64_t deadline)
 {
-	snprintf(http_job.idem, sizeof(http_job.idem), "%s",
-	    idem_prefix != NULL ? idem_prefix : "");
-	http_job.deadline = deadline;
-	http_job.transient = 0;
-	memset(&http_job.last, 0, sizeof(http_job.last));
-	http_job.last.retry_after = -1;
+	int secret = http_job.secret;
+
+	app_http_ctx_begin(&http_job, idem_prefix, deadline);
+	http_job.secret = secret;
 }
 
 void
@@ -138,10 +142,10 @@ app_http_status_transient(long status)
 
 /* What a job keeps of a call: method, path (no query), status, answer. */
 static void
-http_note(const char *method, const char *url, long status, const char *ans,
-    size_t len, const char *err)
+http_note(struct app_http_ctx *ctx, const char *method, const char *url,
+    long status, const char *ans, size_t len, const char *err)
 {
-	struct app_http_last *l = &http_job.last;
+	struct app_http_last *l = &ctx->last;
 	const char *p = strstr(url, "://");
 	size_t i, n;
 
@@ -151,7 +155,7 @@ http_note(const char *method, const char *url, long status, const char *ans,
 	    (int)strcspn(p, "?") : 1, p != NULL ? p : "/");
 	l->status = status;
 	/* Printable ASCII only: it goes into JSON and onto a terminal. */
-	n = ans != NULL && !http_job.secret ? len : 0;
+	n = ans != NULL && !ctx->secret ? len : 0;
 	if (n > sizeof(l->answer) - 1)
 		n = sizeof(l->answer) - 1;
 	for (i = 0; i < n; i++)
@@ -159,7 +163,7 @@ http_note(const char *method, const char *url, long status, const char *ans,
 	l->answer[n] = '\0';
 	snprintf(l->error, sizeof(l->error), "%s", err != NULL ? err : "");
 	if (err != NULL || app_http_status_transient(status))
-		http_job.transient++;
+		ctx->transient++;
 }
 
 /* FNV-1a of s: names a step of a job in its Idempotency-Key. */
@@ -178,9 +182,9 @@ http_hash(const char *s)
  * BOTMATIC_BASE_URL, else the external service) and outcome.
  */
 static void
-http_count(const struct app_http *h, const char *url, int rc, long status)
+http_count(const struct app_conf *conf, const char *url, int rc, long status)
 {
-	const char *base = h->conf->botmatic_base_url;
+	const char *base = conf->botmatic_base_url;
 	size_t n = base != NULL ? strlen(base) : 0;
 	int botmatic = n > 0 && strncmp(url, base, n) == 0 &&
 	    (url[n] == '/' || url[n] == '?' || url[n] == '\0');
@@ -214,64 +218,78 @@ app_http_free(struct app_http *h)
 	free(h);
 }
 
-int
-app_http_request(struct app_http *h, const char *method, const char *url,
-    const struct curl_slist *headers, const char *body, long *status,
-    char **answer, size_t *len, char *err, size_t errlen)
-{
-	struct http_buf buf = { NULL, 0, 0, 0, 0 };
+/*
+ * One call on an easy handle, blocking or in a multi handle: what its
+ * options point to lives here until http_call_finish().
+ */
+struct http_call {
+	const struct app_conf *conf;
+	struct app_http_ctx *ctx;     /* borrowed: the job's context */
+	CURL *easy;                   /* borrowed */
+	const char *method, *url;     /* borrowed until finished */
+	struct http_buf buf;
+	struct curl_slist *hdrs;
 	char cerr[CURL_ERROR_SIZE];
-	struct curl_slist *hdrs = NULL, *last;
+};
+
+/*
+ * Sets up c for method url: the limits every call has (http/https, no
+ * redirect, timeouts cut to the job's deadline, bounded answer), the
+ * caller's headers plus "Expect:" and a job's Idempotency-Key.  The one
+ * setup of both paths.  Returns 0, or -1 with err set and the call noted
+ * (then http_call_finish() still runs, with rc -1).
+ */
+static int
+http_call_start(struct http_call *call, const char *method, const char *url,
+    const struct curl_slist *headers, const char *body, char *err,
+    size_t errlen)
+{
+	struct app_http_ctx *ctx = call->ctx;
+	struct curl_slist *last;
 	const struct curl_slist *p;
-	CURL *c = h->easy;
-	CURLcode cc;
-	int64_t timeout = (int64_t)h->conf->http_timeout;
-	int64_t connect_timeout = (int64_t)h->conf->http_connect_timeout;
-	int rc = -1;
+	CURL *c = call->easy;
+	int64_t timeout = (int64_t)call->conf->http_timeout;
+	int64_t connect_timeout = (int64_t)call->conf->http_connect_timeout;
 
-	*status = 0;
-	if (answer != NULL)
-		*answer = NULL;
-	if (len != NULL)
-		*len = 0;
-	cerr[0] = '\0';
-
+	call->method = method;
+	call->url = url;
+	call->cerr[0] = '\0';
 	/*
 	 * The caller's list is const; ours adds "Expect:" so curl never
 	 * waits for a 100-continue before a body (a second of delay with
 	 * servers that do not send one).
 	 */
 	for (p = headers; p != NULL; p = p->next)
-		if ((last = curl_slist_append(hdrs, p->data)) == NULL)
+		if ((last = curl_slist_append(call->hdrs, p->data)) == NULL)
 			goto nomem;
 		else
-			hdrs = last;
-	if ((last = curl_slist_append(hdrs, "Expect:")) == NULL)
+			call->hdrs = last;
+	if ((last = curl_slist_append(call->hdrs, "Expect:")) == NULL)
 		goto nomem;
-	hdrs = last;
+	call->hdrs = last;
 	/*
 	 * A POST of a job carries a key stable across its attempts (job and
 	 * step: the path), so a service can recognise a repeat after a kill.
 	 */
-	if (strcmp(method, "POST") == 0 && http_job.idem[0] != '\0' &&
-	    !http_job.secret) {
+	if (strcmp(method, "POST") == 0 && ctx->idem[0] != '\0' &&
+	    !ctx->secret) {
 		char line[200];
 		const char *path = strstr(url, "://");
 
 		path = path != NULL ? strchr(path + 3, '/') : NULL;
 		snprintf(line, sizeof(line), "Idempotency-Key: %s-%08x",
-		    http_job.idem, http_hash(path != NULL ? path : "/"));
-		if ((last = curl_slist_append(hdrs, line)) == NULL)
+		    ctx->idem, http_hash(path != NULL ? path : "/"));
+		if ((last = curl_slist_append(call->hdrs, line)) == NULL)
 			goto nomem;
-		hdrs = last;
+		call->hdrs = last;
 	}
-	if (http_job.deadline != 0) {
-		int64_t left = http_job.deadline - app_now_ms();
+	if (ctx->deadline != 0) {
+		int64_t left = ctx->deadline - app_now_ms();
 
 		if (left <= 0) {
 			snprintf(err, errlen, "deadline passed");
-			http_note(method, url, 0, NULL, 0, err);
-			goto out;
+			http_note(ctx, method, url, 0, NULL, 0, err);
+			return -1;
 		}
 		if (left < timeout)
 			timeout = left;
@@ -282,20 +300,21 @@ app_http_request(struct app_http *h, const char *method, const char *url,
 	/* Reset forgets the last call's options, not the connection cache. */
 	curl_easy_reset(c);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, call->cerr);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)connect_timeout);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, http_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, ctx);
 	/* Refuses early an answer announcing a larger Content-Length. */
 	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,
 	    (curl_off_t)APP_HTTP_ANSWER_MAX);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, http_write);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &buf);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &call->buf);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
 	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, call->hdrs);
 	if (strcmp(method, "POST") == 0 && body == NULL)
 		body = "";
 	if (body != NULL) {
@@ -307,43 +326,94 @@ app_http_request(struct app_http *h, const char *method, const char *url,
 		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
 	else if (strcmp(method, body != NULL ? "POST" : "GET") != 0)
 		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	return 0;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	http_note(ctx, method, url, 0, NULL, 0, err);
+	return -1;
+}
 
-	if ((cc = curl_easy_perform(c)) != CURLE_OK) {
-		if (buf.over || cc == CURLE_FILESIZE_EXCEEDED)
+/*
+ * The answer handling of both paths, after the transfer ended with cc
+ * (rc -1: http_call_start() failed, cc unused): the error text, the note
+ * for the job's record, the count, the answer handed over.  Frees what the
+ * call held and clears the handle's pointers to it.  Returns 0 (an answer,
+ * any status) or -1 (err set).
+ */
+static int
+http_call_finish(struct http_call *call, int rc, CURLcode cc, long *status,
+    char **answer, size_t *len, char *err, size_t errlen)
+{
+	struct http_buf *buf = &call->buf;
+	CURL *c = call->easy;
+
+	*status = 0;
+	if (answer != NULL)
+		*answer = NULL;
+	if (len != NULL)
+		*len = 0;
+	if (rc < 0)
+		goto out;
+	rc = -1;
+	if (cc != CURLE_OK) {
+		if (buf->over || cc == CURLE_FILESIZE_EXCEEDED)
 			snprintf(err, errlen, "answer larger than %lu bytes",
 			    (unsigned long)APP_HTTP_ANSWER_MAX);
-		else if (buf.nomem)
+		else if (buf->nomem)
 			snprintf(err, errlen, "out of memory");
 		else
-			snprintf(err, errlen, "%s", cerr[0] != '\0' ? cerr :
-			    curl_easy_strerror(cc));
-		http_note(method, url, 0, NULL, 0, err);
+			snprintf(err, errlen, "%s", call->cerr[0] != '\0' ?
+			    call->cerr : curl_easy_strerror(cc));
+		http_note(call->ctx, call->method, call->url, 0, NULL, 0, err);
 		goto out;
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-	http_note(method, url, *status, buf.data, buf.len, NULL);
-	if (buf.data == NULL && answer != NULL &&
-	    (buf.data = calloc(1, 1)) == NULL)
-		goto nomem;
+	http_note(call->ctx, call->method, call->url, *status, buf->data,
+	    buf->len, NULL);
+	if (buf->data == NULL && answer != NULL &&
+	    (buf->data = calloc(1, 1)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
 	if (answer != NULL) {
-		*answer = buf.data;
-		buf.data = NULL;
+		*answer = buf->data;
+		buf->data = NULL;
 	}
 	if (len != NULL)
-		*len = buf.len;
+		*len = buf->len;
 	rc = 0;
-	goto out;
-nomem:
-	snprintf(err, errlen, "out of memory");
 out:
-	http_count(h, url, rc, *status);
+	http_count(call->conf, call->url, rc, *status);
 	/* The handle must not keep pointers to what is freed here. */
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, NULL);
-	curl_slist_free_all(hdrs);
-	free(buf.data);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, NULL);
+	curl_slist_free_all(call->hdrs);
+	call->hdrs = NULL;
+	free(buf->data);
+	memset(buf, 0, sizeof(*buf));
 	return rc;
+}
+
+int
+app_http_request(struct app_http *h, const char *method, const char *url,
+    const struct curl_slist *headers, const char *body, long *status,
+    char **answer, size_t *len, char *err, size_t errlen)
+{
+	struct http_call call;
+	CURLcode cc = CURLE_OK;
+	int rc;
+
+	memset(&call, 0, sizeof(call));
+	call.conf = h->conf;
+	call.ctx = &http_job;
+	call.easy = h->easy;
+	if ((rc = http_call_start(&call, method, url, headers, body, err,
+	    errlen)) == 0)
+		cc = curl_easy_perform(h->easy);
+	return http_call_finish(&call, rc, cc, status, answer, len, err,
+	    errlen);
 }
 
 int
@@ -455,4 +525,182 @@ app_http_parse(const char *answer, size_t len, char *err, size_t errlen)
 		snprintf(err, errlen, "not JSON (%s at byte %d)", je.text,
 		    je.position);
 	return v;
+}
+
+/* --- the asynchronous path (curl_multi) -------------------------------- */
+
+/* A slot of the multi handle: one easy handle, reused call after call. */
+struct http_slot {
+	struct http_call call;
+	char *url, *body;             /* copies, for the transfer's life */
+	app_http_done_fn done;
+	void *arg;
+	int busy;
+};
+
+struct app_http_multi {
+	const struct app_conf *conf;  /* borrowed */
+	CURLM *multi;                 /* holds the connection cache */
+	struct http_slot *slots;
+	unsigned max, running;
+};
+
+struct app_http_multi *
+app_http_multi_new(const struct app_conf *conf, unsigned max)
+{
+	struct app_http_multi *m;
+	unsigned i;
+
+	if (max < 1 || max > 1024 || (m = calloc(1, sizeof(*m))) == NULL)
+		return NULL;
+	m->conf = conf;
+	m->max = max;
+	if ((m->slots = calloc(max, sizeof(*m->slots))) == NULL ||
+	    (m->multi = curl_multi_init()) == NULL)
+		goto fail;
+	for (i = 0; i < max; i++)
+		if ((m->slots[i].call.easy = curl_easy_init()) == NULL)
+			goto fail;
+	/* Several calls to one service share its connections in turn. */
+	curl_multi_setopt(m->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)max);
+	return m;
+fail:
+	app_http_multi_free(m);
+	return NULL;
+}
+
+/* Frees what a slot's call held; the slot is free again. */
+static void
+http_slot_clear(struct http_slot *sl)
+{
+	free(sl->url);
+	free(sl->body);
+	sl->url = sl->body = NULL;
+	sl->done = NULL;
+	sl->arg = NULL;
+	sl->busy = 0;
+}
+
+void
+app_http_multi_free(struct app_http_multi *m)
+{
+	long st;
+	unsigned i;
+	char err[8];
+
+	if (m == NULL)
+		return;
+	for (i = 0; m->slots != NULL && i < m->max; i++) {
+		struct http_slot *sl = &m->slots[i];
+
+		if (sl->busy) {
+			curl_multi_remove_handle(m->multi, sl->call.easy);
+			(void)http_call_finish(&sl->call, -1, CURLE_OK, &st,
+			    NULL, NULL, err, sizeof(err));
+			http_slot_clear(sl);
+		}
+		if (sl->call.easy != NULL)
+			curl_easy_cleanup(sl->call.easy);
+	}
+	if (m->multi != NULL)
+		curl_multi_cleanup(m->multi);
+	free(m->slots);
+	free(m);
+}
+
+int
+app_http_multi_add(struct app_http_multi *m, struct app_http_ctx *ctx,
+    const char *method, const char *url, const struct curl_slist *headers,
+    const char *body, app_http_done_fn done, void *arg, char *err,
+    size_t errlen)
+{
+	struct http_slot *sl = NULL;
+	long st;
+	unsigned i;
+
+	for (i = 0; i < m->max && sl == NULL; i++)
+		if (!m->slots[i].busy)
+			sl = &m->slots[i];
+	if (sl == NULL) {
+		/* The caller bounds its calls by max: a bug, still counted. */
+		snprintf(err, errlen, "too many calls in flight");
+		http_note(ctx, method, url, 0, NULL, 0, err);
+		http_count(m->conf, url, -1, 0);
+		return -1;
+	}
+	sl->call.conf = m->conf;
+	sl->call.ctx = ctx;
+	sl->url = strdup(url);
+	sl->body = body != NULL ? strdup(body) : NULL;
+	if (sl->url == NULL || (body != NULL && sl->body == NULL)) {
+		snprintf(err, errlen, "out of memory");
+		http_note(ctx, method, url, 0, NULL, 0, err);
+		http_count(m->conf, url, -1, 0);
+		http_slot_clear(sl);
+		return -1;
+	}
+	/* method: one of the callers' literals, static. */
+	if (http_call_start(&sl->call, method, sl->url, headers, sl->body, err,
+	    errlen) < 0)
+		goto fail;
+	if (curl_multi_add_handle(m->multi, sl->call.easy) != CURLM_OK) {
+		snprintf(err, errlen, "curl_multi_add_handle failed");
+		http_note(ctx, method, url, 0, NULL, 0, err);
+		goto fail;
+	}
+	curl_easy_setopt(sl->call.easy, CURLOPT_PRIVATE, sl);
+	sl->done = done;
+	sl->arg = arg;
+	sl->busy = 1;
+	m->running++;
+	return 0;
+fail:
+	(void)http_call_finish(&sl->call, -1, CURLE_OK, &st, NULL, NULL, err,
+	    errlen);
+	http_slot_clear(sl);
+	return -1;
+}
+
+unsigned
+app_http_multi_running(const struct app_http_multi *m)
+{
+	return m->running;
+}
+
+int
+app_http_multi_run(struct app_http_multi *m, int timeout_ms)
+{
+	struct http_slot *sl;
+	app_http_done_fn done;
+	CURLMsg *msg;
+	char err[CURL_ERROR_SIZE + 64], *answer;
+	size_t len;
+	void *arg, *priv;
+	long status;
+	int still, left, n = 0, rc;
+
+	if (m->running > 0 &&
+	    (curl_multi_poll(m->multi, NULL, 0, timeout_ms, NULL) != CURLM_OK ||
+	    curl_multi_perform(m->multi, &still) != CURLM_OK))
+		return -1;
+	while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		priv = NULL;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+		sl = priv;
+		rc = msg->data.result;
+		curl_multi_remove_handle(m->multi, sl->call.easy);
+		err[0] = '\0';
+		rc = http_call_finish(&sl->call, 0, (CURLcode)rc, &status,
+		    &answer, &len, err, sizeof(err));
+		done = sl->done;
+		arg = sl->arg;
+		/* Free before the callback: it may start the job's next call. */
+		http_slot_clear(sl);
+		m->running--;
+		n++;
+		done(arg, rc, status, answer, len, rc < 0 ? err : NULL);
+	}
+	return n;
 }

@@ -102,6 +102,68 @@ struct app_http_last {
 const struct app_http_last *app_http_last(void);
 
 /*
+ * A job's delivery context for the asynchronous path (caller-owned, one per
+ * job in flight): what app_http_job_begin() sets for the blocking path.
+ * Set secret for calls carrying credentials; read last and transient after
+ * a call finished.
+ */
+struct app_http_ctx {
+	char idem[128];        /* "": no Idempotency-Key */
+	int64_t deadline;      /* CLOCK_MONOTONIC ms, 0: none */
+	unsigned transient;    /* transient failures since begin */
+	int secret;            /* the next calls carry credentials */
+	struct app_http_last last;
+};
+void app_http_ctx_begin(struct app_http_ctx *ctx, const char *idem_prefix,
+    int64_t deadline);
+
+/*
+ * The asynchronous path: many calls in flight in one process, over
+ * libcurl's multi interface.  Every call is set up and its answer handled
+ * by the same code as app_http_request() (same limits, Idempotency-Key,
+ * Retry-After, note in ctx->last, metrics); nothing here logs.  One per
+ * process, made after fork; connections are kept across calls.
+ */
+struct app_http_multi;
+
+/*
+ * A finished call: rc 0 with status and answer (new, NUL-terminated, len
+ * bytes: the callee owns it and frees it), or rc -1 with err (transport
+ * error, timeout, answer too large) and answer NULL.
+ */
+typedef void (*app_http_done_fn)(void *arg, int rc, long status,
+    char *answer, size_t len, const char *err);
+
+/* At most max (1..1024) calls in flight.  NULL when out of memory. */
+struct app_http_multi *app_http_multi_new(const struct app_conf *conf,
+    unsigned max);
+
+/* Aborts the calls in flight (no callback) and frees m.  NULL is allowed. */
+void app_http_multi_free(struct app_http_multi *m);
+
+/*
+ * Starts one call: the arguments as for app_http_request(), ctx borrowed
+ * until done runs (url, headers and body are copied).  Returns 0 (done will
+ * be called from app_http_multi_run()), or -1 with err set when it cannot
+ * start (every slot busy, deadline passed, out of memory): noted in ctx,
+ * counted, done not called.
+ */
+int app_http_multi_add(struct app_http_multi *m, struct app_http_ctx *ctx,
+    const char *method, const char *url, const struct curl_slist *headers,
+    const char *body, app_http_done_fn done, void *arg, char *err,
+    size_t errlen);
+
+/* Calls in flight. */
+unsigned app_http_multi_running(const struct app_http_multi *m);
+
+/*
+ * Waits at most timeout_ms for the calls to make progress (a signal ends
+ * the wait early), then runs done for every call that finished.  Returns
+ * how many finished, or -1 when libcurl fails (every call still held).
+ */
+int app_http_multi_run(struct app_http_multi *m, int timeout_ms);
+
+/*
  * The circuit breaker (breaker.c), per target, in memory shared by every
  * process of the server: after BM_BREAKER_THRESHOLD transient failures in
  * a row the target counts as down, and contact events are queued at once

@@ -200,6 +200,12 @@ def responder_pids(srv):
 servers = []
 
 
+def gauge(ngx, name):
+    """A gauge of the status, from its JSON (None when absent)."""
+    st = ngx.request("GET", "/status").json() or {}
+    return st.get(name)
+
+
 def start(name, **env):
     srv = t.server(dict(BASE, **env), name=name)
     ngx = t.nginx(srv, name="nginx-" + name)
@@ -277,8 +283,19 @@ for n in range(1, 6):
 t.ok(not bad, "20 updates during the outage: every one answered queued", bad)
 srv.wait_log(r"job \d+ \(contact_updated\): attempt \d+ failed", 30,
              since=mark, count=3)
+# The queue's gauges: the 20 updates pending, the oldest one ageing.
+up = bmtest.wait_until(lambda: gauge(ngx, "jobs_queued") == 20 and
+                       (gauge(ngx, "jobs_oldest_age_seconds") or 0) >= 1, 30)
+t.ok(up, "status gauges while the service is down: jobs_queued 20, the "
+     "oldest pending job's age grows", gauge(ngx, "jobs_queued"),
+     gauge(ngx, "jobs_oldest_age_seconds"), len(outbox(srv)))
 ext.fail = None
 ok = bmtest.wait_until(lambda: not outbox(srv), 120)
+down = bmtest.wait_until(lambda: gauge(ngx, "jobs_queued") == 0 and
+                         gauge(ngx, "jobs_oldest_age_seconds") == 0, 30)
+t.ok(down, "status gauges once delivered: jobs_queued and the oldest age "
+     "back to 0", gauge(ngx, "jobs_queued"),
+     gauge(ngx, "jobs_oldest_age_seconds"))
 eids = {bid: int(pairs(srv)[str(bid)]) for bid in ids}
 seqs = {bid: [b.get("age") for c, b in ext.applied if c == eids[bid]]
         for bid in ids}
@@ -374,6 +391,10 @@ mark = srv.mark()
 r = event(ngx, "contact_updated", {"id": 7001, "age": 41})
 srv.wait_log(r"schedule is exhausted: kept as dead", 30, since=mark)
 jobs = outbox(srv)
+dead = bmtest.wait_until(lambda: gauge(ngx, "jobs_dead") == 1 and
+                         gauge(ngx, "jobs_queued") == 0, 30)
+t.ok(dead, "the status gauge counts the dead job (jobs_dead 1, none "
+     "queued)", gauge(ngx, "jobs_dead"), gauge(ngx, "jobs_queued"))
 t.ok(r.json() == QUEUED and len(jobs) == 1 and jobs[0]["state"] == "dead"
      and jobs[0]["attempts"] == 3 and
      json.loads(jobs[0]["last"])["request"] == "PUT /contacts/%d" % eid and

@@ -783,6 +783,81 @@ failure(one(["ext", "get", "e1"], jwt_env(BM_EXT_JWT_URL=DOWN + "/auth")),
         lambda e: e.startswith("authentication failed: ") and
         "connect" in e.lower(), None, "JWT service down")
 
+# ===================================================== asynchronous path
+# app_http_multi: many calls in flight in one process, each set up and its
+# answer handled as on the blocking path.
+def drive_multi(n, method, url, body=None):
+    argv = [DRIVER, "multi", str(n), method, url] + (
+        [body] if body is not None else [])
+    p = subprocess.run(argv, env=base_env(), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=60)
+    STDERR.append(p.stderr.decode("utf-8", "replace"))
+    try:
+        out = [json.loads(line) for line in
+               p.stdout.decode("utf-8").splitlines() if line.strip()]
+    except ValueError:
+        out = []
+    if p.returncode != 0 or len(out) != n:
+        t.diag("multi run: exit %d, %d results, stderr %s" % (
+            p.returncode, len(out), p.stderr[-1000:]))
+        return None
+    return sorted(out, key=lambda r: r["i"])
+
+
+flight = {"now": 0, "max": 0}
+
+
+def slow(rec):
+    with ext.lock:
+        flight["now"] += 1
+        flight["max"] = max(flight["max"], flight["now"])
+    time.sleep(0.3)
+    with ext.lock:
+        flight["now"] -= 1
+    return 201, {"id": rec.query["i"][0]}
+
+
+ext.reset()
+ext.script[("POST", "/contacts")] = slow
+res = drive_multi(16, "POST", ext.url + "/contacts", '{"a":1}')
+posts = ext.received("POST", "/contacts")
+t.ok(res is not None and all(r["rc"] == 0 and r["status"] == 201 and
+                             r["last"]["path"] == "/contacts"
+                             for r in res) and len(posts) == 16,
+     "multi: 16 POSTs answered 201, each noted in its own job context",
+     res and res[:2], len(posts))
+t.ok(flight["max"] > 1, "multi: the stand-in saw more than one call in "
+     "flight at once from one process", flight)
+keys = {p.query["i"][0]: p.headers.get("Idempotency-Key") for p in posts}
+t.ok(len(keys) == 16 and len(set(keys.values())) == 16 and
+     all(re.fullmatch(r"job%s-[0-9a-f]{8}" % q, k or "")
+         for q, k in keys.items()),
+     "multi: each POST carries its own job's Idempotency-Key", keys)
+t.ok(all(p.body == b'{"a":1}' and p.headers.get("Expect") is None and
+         p.headers.get("Content-Type") == "application/json"
+         for p in posts), "multi: body and headers as sent")
+
+ext.reset()
+ext.script[("GET", "/big")] = (200, "x" * (ANSWER_MAX + 10))
+ext.script[("GET", "/teapot")] = (418, {"error": "no"}, 0)
+big = drive_multi(2, "GET", ext.url + "/big")
+t.ok(big is not None and all(r["rc"] == -1 and r["status"] == 0 and
+                             "larger than" in r["err"] and
+                             "larger than" in r["last"]["error"]
+                             for r in big),
+     "multi: an answer over the limit fails the call", big)
+tea = drive_multi(3, "GET", ext.url + "/teapot")
+t.ok(tea is not None and all(r["rc"] == 0 and r["status"] == 418 and
+                             r["last"]["status"] == 418 for r in tea),
+     "multi: a 4xx is an answer with its status", tea)
+down = drive_multi(3, "GET", DOWN + "/x")
+t.ok(down is not None and all(r["rc"] == -1 and r["err"] and
+                              r["last"]["status"] == 0 for r in down),
+     "multi: the service down fails each call", down)
+ftp = drive_multi(1, "GET", "ftp://127.0.0.1/x")
+t.ok(ftp is not None and ftp[0]["rc"] == -1,
+     "multi: only http and https", ftp)
+
 # ===================================================== logs
 logs = "".join(STDERR)
 leaked = [s for s in SECRETS if s in logs]

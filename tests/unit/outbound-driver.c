@@ -19,6 +19,13 @@
  * bots_list TOKEN, bot_get TOKEN ID, bot_update TOKEN ID JSON.
  * ext OPs: create JSON, get ID, get_by_email EMAIL, list_page PAGE LIMIT,
  * update ID JSON, delete ID.
+ *
+ *   outbound-driver multi N METHOD URL [BODY]
+ *
+ * starts N calls at once on the asynchronous path (app_http_multi, at
+ * most N in flight), call i to URL with "?i=<i>" appended, each with its
+ * own job context (Idempotency-Key prefix "job<i>"), and prints one line a
+ * finished call: {"i", "rc", "status", "len", "err", "last"}.
  */
 #include "config.h"
 
@@ -39,7 +46,8 @@ static void
 usage(void)
 {
 	fputs("usage: outbound-driver [repeat N] botmatic OP TOKEN ARGS...\n"
-	    "       outbound-driver [repeat N] ext OP ARGS...\n", stderr);
+	    "       outbound-driver [repeat N] ext OP ARGS...\n"
+	    "       outbound-driver multi N METHOD URL [BODY]\n", stderr);
 }
 
 /* argv[i] parsed as JSON, or NULL (reported). */
@@ -201,6 +209,85 @@ out:
 	return result;
 }
 
+/* One call of "multi": its context, and what its end printed. */
+struct multi_call {
+	struct app_http_ctx ctx;
+	long i;
+	int finished;
+};
+
+static void
+multi_done(void *arg, int rc, long status, char *answer, size_t len,
+    const char *err)
+{
+	struct multi_call *c = arg;
+	json_t *o;
+	char *text;
+
+	c->finished = 1;
+	o = json_pack("{s:I, s:i, s:I, s:I, s:s, s:{s:s, s:s, s:I, s:I}}",
+	    "i", (json_int_t)c->i, "rc", rc, "status", (json_int_t)status,
+	    "len", (json_int_t)len, "err", err != NULL ? err : "", "last",
+	    "path", c->ctx.last.path, "error", c->ctx.last.error, "status",
+	    (json_int_t)c->ctx.last.status, "retry_after",
+	    (json_int_t)c->ctx.last.retry_after);
+	free(answer);
+	if (o != NULL && (text = map_stringify(o)) != NULL) {
+		printf("%s\n", text);
+		free(text);
+	}
+	json_decref(o);
+	fflush(stdout);
+}
+
+/* "multi N METHOD URL [BODY]"; returns the exit status. */
+static int
+run_multi(const struct app_conf *conf, int argc, char **argv)
+{
+	struct app_http_multi *m = NULL;
+	struct multi_call *calls = NULL;
+	struct curl_slist *hdrs = NULL;
+	char err[512], url[1024], idem[32];
+	long n, i;
+	int rc = 1;
+
+	if (argc < 3 || (n = strtol(argv[0], NULL, 10)) < 1 || n > 1024) {
+		usage();
+		return 2;
+	}
+	if ((calls = calloc((size_t)n, sizeof(*calls))) == NULL ||
+	    (m = app_http_multi_new(conf, (unsigned)n)) == NULL ||
+	    app_http_json_headers(&hdrs, NULL) < 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		calls[i].i = i;
+		snprintf(idem, sizeof(idem), "job%ld", i);
+		app_http_ctx_begin(&calls[i].ctx, idem, 0);
+		snprintf(url, sizeof(url), "%s?i=%ld", argv[2], i);
+		if (app_http_multi_add(m, &calls[i].ctx, argv[1], url, hdrs,
+		    argc > 3 ? argv[3] : NULL, multi_done, &calls[i], err,
+		    sizeof(err)) < 0) {
+			fprintf(stderr, "outbound-driver: call %ld: %s\n", i,
+			    err);
+			goto out;
+		}
+	}
+	while (app_http_multi_running(m) > 0)
+		if (app_http_multi_run(m, 1000) < 0) {
+			fprintf(stderr, "outbound-driver: curl_multi failed\n");
+			goto out;
+		}
+	for (i = 0; i < n; i++)
+		if (!calls[i].finished)
+			goto out;
+	rc = 0;
+out:
+	app_http_multi_free(m);
+	curl_slist_free_all(hdrs);
+	free(calls);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -215,6 +302,21 @@ main(int argc, char **argv)
 	int rc = 1, bad = 0, loaded = 0, curl = 0, botmatic;
 
 	argc--, argv++;
+	if (argc >= 1 && strcmp(argv[0], "multi") == 0) {
+		if (app_conf_load(&conf, environ, err, sizeof(err), NULL) < 0) {
+			fprintf(stderr, "outbound-driver: %s\n", err);
+			return 1;
+		}
+		app_log_set_level(conf.log_level);
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+			rc = 1;
+		else {
+			rc = run_multi(&conf, argc - 1, argv + 1);
+			curl_global_cleanup();
+		}
+		app_conf_free(&conf);
+		return rc;
+	}
 	if (argc >= 2 && strcmp(argv[0], "repeat") == 0) {
 		n = strtol(argv[1], NULL, 10);
 		argc -= 2, argv += 2;

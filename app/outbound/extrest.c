@@ -395,6 +395,87 @@ xr_answer_clear(struct xr_answer *a)
 }
 
 /*
+ * What both paths do before sending op: a's method and expanded path, the
+ * body serialised into *text and the URL into *url (both new).  Returns 0,
+ * or -1 with *result a new failure result (logged; NULL when out of
+ * memory).
+ */
+static int
+xr_prepare(struct app_extrest *x, const char *reqid, enum app_ext_op op,
+    const struct xr_vals *v, const json_t *body, struct xr_answer *a,
+    char **text, char **url, json_t **result)
+{
+	const struct app_conf *conf = x->conf;
+	size_t n;
+
+	memset(a, 0, sizeof(*a));
+	*result = NULL;
+	*text = *url = NULL;
+	a->method = conf->ext_method[op];
+	if ((a->path = xr_path(conf->ext_path[op], v)) == NULL)
+		goto nomem;
+	if (body != NULL && (*text = map_stringify(body)) == NULL) {
+		*result = app_http_failure("extrest", reqid, a->method,
+		    a->path, 0, "invalid argument: the contact cannot be "
+		    "serialised");
+		return -1;
+	}
+	n = strlen(conf->ext_base_url) + strlen(a->path) + 1;
+	if ((*url = malloc(n)) == NULL)
+		goto nomem;
+	snprintf(*url, n, "%s%s", conf->ext_base_url, a->path);
+	return 0;
+nomem:
+	app_log(BM_LOG_ERROR, reqid, "extrest", "%s: out of memory",
+	    xr_op_names[op]);
+	return -1;
+}
+
+/*
+ * The headers of the next send, a JWT fetched first when one is needed
+ * (blocking: once per JWT lifetime).  Returns 0, or -1 with *result set as
+ * for xr_prepare().
+ */
+static int
+xr_auth(struct app_extrest *x, const char *reqid, enum app_ext_op op,
+    struct curl_slist **hdrs, json_t **result)
+{
+	const struct app_conf *conf = x->conf;
+
+	if (conf->ext_jwt_url != NULL && (x->jwt == NULL ||
+	    (x->jwt_exp != 0 && time(NULL) >= x->jwt_exp - XR_JWT_MARGIN)) &&
+	    xr_jwt_fetch(x, reqid, result) < 0)
+		return -1;
+	curl_slist_free_all(*hdrs);
+	*hdrs = NULL;
+	if (xr_headers(x, hdrs) < 0) {
+		app_log(BM_LOG_ERROR, reqid, "extrest", "%s: out of memory",
+		    xr_op_names[op]);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * After an answer: a 401 with a JWT drops it; returns 1 when the call is
+ * to be sent once more (the first 401), else 0.
+ */
+static int
+xr_again(struct app_extrest *x, const char *reqid, enum app_ext_op op,
+    const struct xr_answer *a, int *retried)
+{
+	if (a->status != 401 || x->conf->ext_jwt_url == NULL)
+		return 0;
+	xr_jwt_drop(x);  /* it does not work: the next call asks anew */
+	if (*retried)
+		return 0;
+	app_log(BM_LOG_INFO, reqid, "extrest", "%s %s: HTTP 401, fetching a "
+	    "new JWT", a->method, xr_op_names[op]);
+	*retried = 1;
+	return 1;
+}
+
+/*
  * Sends operation op with v's values and body (borrowed, may be NULL).
  * When the service answers (any status), returns 0 with *a filled (clear
  * with xr_answer_clear).  Otherwise returns -1 with *result a new failure
@@ -406,58 +487,25 @@ xr_call(struct app_extrest *x, const char *reqid, enum app_ext_op op,
     const struct xr_vals *v, const json_t *body, struct xr_answer *a,
     json_t **result)
 {
-	const struct app_conf *conf = x->conf;
 	struct curl_slist *hdrs = NULL;
 	char err[CURL_ERROR_SIZE + 64], *text = NULL, *url = NULL;
 	int rc = -1, retried = 0;
-	size_t n;
 
-	memset(a, 0, sizeof(*a));
-	*result = NULL;
-	a->method = conf->ext_method[op];
-	if ((a->path = xr_path(conf->ext_path[op], v)) == NULL)
-		goto nomem;
-	if (body != NULL && (text = map_stringify(body)) == NULL) {
-		*result = app_http_failure("extrest", reqid, a->method,
-		    a->path, 0, "invalid argument: the contact cannot be "
-		    "serialised");
+	if (xr_prepare(x, reqid, op, v, body, a, &text, &url, result) < 0)
 		goto out;
-	}
-	n = strlen(conf->ext_base_url) + strlen(a->path) + 1;
-	if ((url = malloc(n)) == NULL)
-		goto nomem;
-	snprintf(url, n, "%s%s", conf->ext_base_url, a->path);
-again:
-	if (conf->ext_jwt_url != NULL && (x->jwt == NULL ||
-	    (x->jwt_exp != 0 && time(NULL) >= x->jwt_exp - XR_JWT_MARGIN)) &&
-	    xr_jwt_fetch(x, reqid, result) < 0)
-		goto out;
-	curl_slist_free_all(hdrs);
-	hdrs = NULL;
-	if (xr_headers(x, &hdrs) < 0)
-		goto nomem;
-	free(a->body);
-	a->body = NULL;
-	if (app_http_request(x->http, a->method, url, hdrs, text, &a->status,
-	    &a->body, &a->len, err, sizeof(err)) < 0) {
-		*result = app_http_failure("extrest", reqid, a->method,
-		    a->path, 0, err);
-		goto out;
-	}
-	if (a->status == 401 && conf->ext_jwt_url != NULL && !retried) {
-		app_log(BM_LOG_INFO, reqid, "extrest", "%s %s: HTTP 401, "
-		    "fetching a new JWT", a->method, xr_op_names[op]);
-		xr_jwt_drop(x);
-		retried = 1;
-		goto again;
-	}
-	if (a->status == 401 && conf->ext_jwt_url != NULL)
-		xr_jwt_drop(x);  /* it does not work: the next call asks anew */
+	do {
+		if (xr_auth(x, reqid, op, &hdrs, result) < 0)
+			goto out;
+		free(a->body);
+		a->body = NULL;
+		if (app_http_request(x->http, a->method, url, hdrs, text,
+		    &a->status, &a->body, &a->len, err, sizeof(err)) < 0) {
+			*result = app_http_failure("extrest", reqid, a->method,
+			    a->path, 0, err);
+			goto out;
+		}
+	} while (xr_again(x, reqid, op, a, &retried));
 	rc = 0;
-	goto out;
-nomem:
-	app_log(BM_LOG_ERROR, reqid, "extrest", "%s: out of memory",
-	    xr_op_names[op]);
 out:
 	curl_slist_free_all(hdrs);
 	free(text);
@@ -524,44 +572,115 @@ xr_reqid(const struct bm_ctx *ctx)
 	return ctx != NULL ? ctx->request_id : NULL;
 }
 
+/*
+ * What the service's answer a to op means, as the consumer function
+ * returns it (new): the interpretation both paths share, for create,
+ * search, update and delete.
+ */
+static json_t *
+xr_result(struct app_extrest *x, const char *reqid, enum app_ext_op op,
+    const struct xr_answer *a)
+{
+	json_t *answer = NULL, *result = NULL, *id, *contact;
+
+	switch (op) {
+	case APP_EXT_CREATE:
+		if (a->status != 200 && a->status != 201) {
+			result = xr_status_fail(reqid, op, a);
+			break;
+		}
+		if ((answer = xr_parse(reqid, a, &result)) == NULL)
+			break;
+		if (!json_is_object(answer)) {
+			result = xr_invalid(reqid, a, "not an object");
+			break;
+		}
+		if ((id = json_object_get(answer, x->id_field)) == NULL)
+			id = json_object_get(answer, "id");
+		if (!json_is_integer(id) &&
+		    !(json_is_string(id) && json_string_length(id) > 0)) {
+			result = xr_invalid(reqid, a, "no id");
+			break;
+		}
+		result = json_pack("{s:b, s:O}", "success", 1, "id", id);
+		break;
+	case APP_EXT_SEARCH:
+		if (a->status != 200) {
+			result = xr_status_fail(reqid, op, a);
+			break;
+		}
+		if ((answer = xr_parse(reqid, a, &result)) == NULL)
+			break;
+		if (json_is_array(answer) && json_array_size(answer) == 0) {
+			/* A search that found nothing: not a failure of the
+			 * service, so neither logged as one nor given a
+			 * status. */
+			result = json_pack("{s:b, s:s}", "success", 0, "error",
+			    "resource not found");
+			break;
+		}
+		contact = json_is_array(answer) ? json_array_get(answer, 0) :
+		    answer;
+		if (!json_is_object(contact)) {
+			result = xr_invalid(reqid, a, "not an object or an "
+			    "array of objects");
+			break;
+		}
+		result = json_pack("{s:b, s:O}", "success", 1, "contact",
+		    contact);
+		break;
+	default:
+		/* update and del: any 2xx, whatever the body (services answer
+		 * 200 with the record, 204 with nothing, or plain text). */
+		if (a->status < 200 || a->status > 299)
+			result = xr_status_fail(reqid, op, a);
+		else
+			result = json_pack("{s:b}", "success", 1);
+		break;
+	}
+	json_decref(answer);
+	return result;
+}
+
+/* The arguments of op checked before anything is sent: NULL or a failure
+ * result (new, logged). */
+static json_t *
+xr_check(struct app_extrest *x, const char *reqid, enum app_ext_op op,
+    const char *id, const char *email, const json_t *contact)
+{
+	if ((op == APP_EXT_UPDATE || op == APP_EXT_DELETE) &&
+	    (id == NULL || *id == '\0'))
+		return xr_badarg(x, reqid, op, "no id");
+	if ((op == APP_EXT_CREATE || op == APP_EXT_UPDATE) &&
+	    !json_is_object(contact))
+		return xr_badarg(x, reqid, op, "contact not an object");
+	if (op == APP_EXT_SEARCH && (email == NULL || *email == '\0'))
+		return xr_badarg(x, reqid, op, "no email");
+	return NULL;
+}
+
+/* create, search, update, delete on the blocking path. */
+static json_t *
+xr_blocking(struct app_extrest *x, const char *reqid, enum app_ext_op op,
+    const char *id, const char *email, const json_t *contact)
+{
+	struct xr_vals v = { id, email, 0, 0 };
+	struct xr_answer a = { NULL, NULL, 0, NULL, 0 };
+	json_t *result;
+
+	if ((result = xr_check(x, reqid, op, id, email, contact)) != NULL)
+		return result;
+	if (xr_call(x, reqid, op, &v, contact, &a, &result) == 0)
+		result = xr_result(x, reqid, op, &a);
+	xr_answer_clear(&a);
+	return result;
+}
+
 static json_t *
 xr_create(struct bm_ctx *ctx, const json_t *contact, void *arg)
 {
-	struct app_extrest *x = arg;
-	const char *reqid = xr_reqid(ctx);
-	struct xr_vals v = { NULL, NULL, 0, 0 };
-	struct xr_answer a = { NULL, NULL, 0, NULL, 0 };
-	json_t *answer = NULL, *result = NULL, *id;
-
-	if (!json_is_object(contact)) {
-		result = xr_badarg(x, reqid, APP_EXT_CREATE,
-		    "contact not an object");
-		goto out;
-	}
-	if (xr_call(x, reqid, APP_EXT_CREATE, &v, contact, &a, &result) < 0)
-		goto out;
-	if (a.status != 200 && a.status != 201) {
-		result = xr_status_fail(reqid, APP_EXT_CREATE, &a);
-		goto out;
-	}
-	if ((answer = xr_parse(reqid, &a, &result)) == NULL)
-		goto out;
-	if (!json_is_object(answer)) {
-		result = xr_invalid(reqid, &a, "not an object");
-		goto out;
-	}
-	if ((id = json_object_get(answer, x->id_field)) == NULL)
-		id = json_object_get(answer, "id");
-	if (!json_is_integer(id) &&
-	    !(json_is_string(id) && json_string_length(id) > 0)) {
-		result = xr_invalid(reqid, &a, "no id");
-		goto out;
-	}
-	result = json_pack("{s:b, s:O}", "success", 1, "id", id);
-out:
-	json_decref(answer);
-	xr_answer_clear(&a);
-	return result;
+	return xr_blocking(arg, xr_reqid(ctx), APP_EXT_CREATE, NULL, NULL,
+	    contact);
 }
 
 static json_t *
@@ -605,42 +724,8 @@ out:
 static json_t *
 xr_get_by_email(struct bm_ctx *ctx, const char *email, void *arg)
 {
-	struct app_extrest *x = arg;
-	const char *reqid = xr_reqid(ctx);
-	struct xr_vals v = { NULL, email, 0, 0 };
-	struct xr_answer a = { NULL, NULL, 0, NULL, 0 };
-	json_t *answer = NULL, *result = NULL, *contact;
-
-	if (email == NULL || *email == '\0') {
-		result = xr_badarg(x, reqid, APP_EXT_SEARCH, "no email");
-		goto out;
-	}
-	if (xr_call(x, reqid, APP_EXT_SEARCH, &v, NULL, &a, &result) < 0)
-		goto out;
-	if (a.status != 200) {
-		result = xr_status_fail(reqid, APP_EXT_SEARCH, &a);
-		goto out;
-	}
-	if ((answer = xr_parse(reqid, &a, &result)) == NULL)
-		goto out;
-	if (json_is_array(answer) && json_array_size(answer) == 0) {
-		/* A search that found nothing: not a failure of the service,
-		 * so neither logged as one nor given a status. */
-		result = json_pack("{s:b, s:s}", "success", 0, "error",
-		    "resource not found");
-		goto out;
-	}
-	contact = json_is_array(answer) ? json_array_get(answer, 0) : answer;
-	if (!json_is_object(contact)) {
-		result = xr_invalid(reqid, &a, "not an object or an array of "
-		    "objects");
-		goto out;
-	}
-	result = xr_contact_result(contact);
-out:
-	json_decref(answer);
-	xr_answer_clear(&a);
-	return result;
+	return xr_blocking(arg, xr_reqid(ctx), APP_EXT_SEARCH, NULL, email,
+	    NULL);
 }
 
 static json_t *
@@ -695,47 +780,19 @@ out:
 	return result;
 }
 
-/* update and del: any 2xx, whatever the body (services answer 200 with
- * the record, 204 with nothing, or plain text). */
-static json_t *
-xr_simple(struct app_extrest *x, const char *reqid, enum app_ext_op op,
-    const char *id, const json_t *contact)
-{
-	struct xr_vals v = { id, NULL, 0, 0 };
-	struct xr_answer a = { NULL, NULL, 0, NULL, 0 };
-	json_t *result = NULL;
-
-	if (id == NULL || *id == '\0') {
-		result = xr_badarg(x, reqid, op, "no id");
-		goto out;
-	}
-	if (op == APP_EXT_UPDATE && !json_is_object(contact)) {
-		result = xr_badarg(x, reqid, op, "contact not an object");
-		goto out;
-	}
-	if (xr_call(x, reqid, op, &v, contact, &a, &result) < 0)
-		goto out;
-	if (a.status < 200 || a.status > 299) {
-		result = xr_status_fail(reqid, op, &a);
-		goto out;
-	}
-	result = json_pack("{s:b}", "success", 1);
-out:
-	xr_answer_clear(&a);
-	return result;
-}
-
 static json_t *
 xr_update(struct bm_ctx *ctx, const char *id, const json_t *contact,
     void *arg)
 {
-	return xr_simple(arg, xr_reqid(ctx), APP_EXT_UPDATE, id, contact);
+	return xr_blocking(arg, xr_reqid(ctx), APP_EXT_UPDATE, id, NULL,
+	    contact);
 }
 
 static json_t *
 xr_del(struct bm_ctx *ctx, const char *id, void *arg)
 {
-	return xr_simple(arg, xr_reqid(ctx), APP_EXT_DELETE, id, NULL);
+	return xr_blocking(arg, xr_reqid(ctx), APP_EXT_DELETE, id, NULL,
+	    NULL);
 }
 
 void

@@ -160,6 +160,9 @@ static const struct conf_var conf_vars[] = {
 	  "job is dead" },
 	{ "BM_DELIVERY_PROCS", CONF_UINT, OFF(delivery_procs), "1", 0, 64,
 	  "delivery processes draining the queue (0: jobs wait)" },
+	{ "BM_DELIVERY_CONCURRENCY", CONF_UINT, OFF(delivery_concurrency),
+	  "64", 1, 1024, "jobs each delivery process runs at once, their "
+	  "calls in flight together (generic REST consumer)" },
 	{ "BM_BREAKER_THRESHOLD", CONF_UINT, OFF(breaker_threshold), "5", 1,
 	  100000, "consecutive transient failures of a service after which "
 	  "contact events are queued at once until a delivery succeeds" },

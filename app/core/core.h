@@ -169,6 +169,7 @@ struct app_conf {
 	                             attempt i (ms); retry_ms[0] is the first */
 	unsigned retry_n;         /* entries in retry_ms: attempts in all */
 	unsigned delivery_procs;  /* BM_DELIVERY_PROCS */
+	unsigned delivery_concurrency; /* BM_DELIVERY_CONCURRENCY */
 	unsigned breaker_threshold; /* BM_BREAKER_THRESHOLD */
 };
 

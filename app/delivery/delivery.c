@@ -1,7 +1,11 @@
 /*
- * delivery/delivery.c - a delivery process: one loop that takes the job
- * due first, runs it, writes its outcome, and polls the queue (a cursor on
- * the due index, cheap) every DELIVERY_IDLE_MS while nothing is due.
+ * delivery/delivery.c - a delivery process: one loop that claims due jobs
+ * up to BM_DELIVERY_CONCURRENCY, starts them on the asynchronous path (their
+ * calls in flight together in one curl multi handle), runs the others (a
+ * module's consumer, imports, the external service's changes) one at a
+ * time on the blocking path between rounds, waits for the calls, and polls
+ * the queue (a cursor on the due index, cheap) every DELIVERY_IDLE_MS while
+ * nothing is due.
  */
 #include "config.h"
 
@@ -24,6 +28,8 @@
 #define DELIVERY_ERROR_MS 1000
 
 static volatile sig_atomic_t delivery_stop;
+/* Jobs started on the asynchronous path whose outcome is not written. */
+static unsigned delivery_inflight;
 
 static void
 delivery_on_term(int sig)
@@ -96,6 +102,14 @@ delivery_gauges(struct app_keystore *ks, int64_t *last)
 	app_metrics_set(APP_METRIC_JOBS_OLDEST, 0, 0, oldest);
 }
 
+/* A job of the asynchronous path has its outcome written. */
+static void
+delivery_finished(void *arg)
+{
+	(void)arg;
+	delivery_inflight--;
+}
+
 void
 app_delivery_main(const struct app_delivery_args *a)
 {
@@ -105,6 +119,7 @@ app_delivery_main(const struct app_delivery_args *a)
 	struct app_extrest *rest = NULL;
 	struct bm_consumer restc;
 	struct app_ks_job *job = NULL;
+	struct app_http_multi *multi = NULL;
 	struct sigaction sa;
 	sigset_t none;
 	char err[512];
@@ -141,35 +156,71 @@ app_delivery_main(const struct app_delivery_args *a)
 		goto out;
 	/* Jobs a killed process held need not wait for their leases. */
 	(void)app_ks_jobs_release(&ks, NULL);
-	while (!delivery_stop) {
+	/*
+	 * With the generic REST consumer, jobs run concurrently; a lease covers
+	 * every call of a job (app_sync_lease_ms), and a job in flight never
+	 * waits longer than its calls' timeouts, so leases need no renewal.
+	 */
+	if (rest != NULL && (multi = app_http_multi_new(a->conf,
+	    a->conf->delivery_concurrency)) == NULL) {
+		app_log(BM_LOG_ERROR, NULL, "delivery", "out of memory");
+		goto out;
+	}
+	for (;;) {
 		if (getppid() != a->master) {
 			app_log(BM_LOG_WARN, NULL, "delivery", "the master is gone: "
 			    "stopping");
-			break;
+			delivery_stop = 1;
 		}
+		/* SIGTERM: no new job; the calls in flight end (timeouts). */
+		if (delivery_stop && delivery_inflight == 0)
+			break;
 		delivery_gauges(&ks, &gauges);
 		if (ks.broken)
 			goto out;
-		rc = app_ks_job_claim(&ks, NULL, app_sync_lease_ms(a->conf),
-		    &job);
-		if (ks.broken)
-			goto out;
-		if (rc < 0) {
+		rc = 1;
+		while (!delivery_stop && (multi == NULL ||
+		    delivery_inflight < a->conf->delivery_concurrency)) {
+			rc = app_ks_job_claim(&ks, NULL,
+			    app_sync_lease_ms(a->conf), &job);
+			if (ks.broken)
+				goto out;
+			if (rc != 0)
+				break;
+			delivery_inflight++;
+			if (app_sync_flight_start(&env, rest, multi, job,
+			    delivery_finished, NULL) == 0) {
+				/* Blocking: one at a time, between rounds. */
+				delivery_inflight--;
+				(void)app_sync_deliver(&env, job);
+				app_ks_job_free(job);
+			}
+			job = NULL;
+			if (ks.broken)
+				goto out;
+			if (multi == NULL)
+				break;
+		}
+		if (delivery_inflight > 0) {
+			/* No store call runs while waiting: the mark is clear. */
+			if (app_http_multi_run(multi, DELIVERY_IDLE_MS) < 0) {
+				app_log(BM_LOG_ERROR, NULL, "delivery",
+				    "curl_multi failed");
+				goto out;
+			}
+			if (ks.broken)
+				goto out;
+			continue;
+		}
+		if (rc < 0)
 			delivery_sleep(DELIVERY_ERROR_MS);
-			continue;
-		}
-		if (rc == 1) {
+		else if (rc == 1)
 			delivery_sleep(DELIVERY_IDLE_MS);
-			continue;
-		}
-		(void)app_sync_deliver(&env, job);
-		app_ks_job_free(job);
-		job = NULL;
-		if (ks.broken)
-			goto out;
 	}
 	code = 0;
 out:
+	/* Calls still in flight (store broken): their leases lapse. */
+	app_http_multi_free(multi);
 	app_modules_exit_process(a->mods);
 	if (env.ks != NULL)
 		app_ks_close(env.ks);

@@ -808,3 +808,106 @@ app_extrest_consumer(struct app_extrest *x, struct bm_consumer *out)
 	out->del = xr_del;
 	out->arg = x;
 }
+
+/* --- the asynchronous path ------------------------------------------- */
+
+/* One operation in flight. */
+struct xr_async {
+	struct app_extrest *x;
+	struct app_http_multi *m;
+	struct app_http_ctx *ctx;     /* borrowed: the job's */
+	enum app_ext_op op;
+	char reqid[128];
+	struct xr_answer a;
+	char *text, *url;
+	struct curl_slist *hdrs;
+	int retried;
+	app_extrest_done_fn done;
+	void *arg;
+};
+
+static void
+xr_async_free(struct xr_async *xa)
+{
+	xr_answer_clear(&xa->a);
+	free(xa->text);
+	free(xa->url);
+	curl_slist_free_all(xa->hdrs);
+	free(xa);
+}
+
+static void xr_async_done(void *arg, int rc, long status, char *answer,
+    size_t len, const char *err);
+
+/* Sends xa's call.  Returns 0 in flight, or -1 with *result set. */
+static int
+xr_async_send(struct xr_async *xa, json_t **result)
+{
+	char err[CURL_ERROR_SIZE + 64];
+
+	if (xr_auth(xa->x, xa->reqid, xa->op, &xa->hdrs, result) < 0)
+		return -1;
+	if (app_http_multi_add(xa->m, xa->ctx, xa->a.method, xa->url,
+	    xa->hdrs, xa->text, xr_async_done, xa, err, sizeof(err)) < 0) {
+		*result = app_http_failure("extrest", xa->reqid, xa->a.method,
+		    xa->a.path, 0, err);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+xr_async_done(void *arg, int rc, long status, char *answer, size_t len,
+    const char *err)
+{
+	struct xr_async *xa = arg;
+	json_t *result = NULL;
+
+	free(xa->a.body);
+	xa->a.body = answer;
+	xa->a.len = len;
+	xa->a.status = status;
+	if (rc < 0)
+		result = app_http_failure("extrest", xa->reqid, xa->a.method,
+		    xa->a.path, 0, err != NULL ? err : "failed");
+	else if (xr_again(xa->x, xa->reqid, xa->op, &xa->a, &xa->retried)) {
+		if (xr_async_send(xa, &result) == 0)
+			return;  /* sent once more: done runs later */
+	} else
+		result = xr_result(xa->x, xa->reqid, xa->op, &xa->a);
+	xa->done(xa->arg, result);
+	xr_async_free(xa);
+}
+
+int
+app_extrest_start(struct app_extrest *x, struct app_http_multi *m,
+    struct app_http_ctx *ctx, const char *reqid, enum app_ext_op op,
+    const char *id, const char *email, const json_t *contact,
+    app_extrest_done_fn done, void *arg, json_t **result)
+{
+	struct xr_vals v = { id, email, 0, 0 };
+	struct xr_async *xa;
+
+	*result = NULL;
+	if ((*result = xr_check(x, reqid, op, id, email, contact)) != NULL)
+		return 1;
+	if ((xa = calloc(1, sizeof(*xa))) == NULL) {
+		app_log(BM_LOG_ERROR, reqid, "extrest", "%s: out of memory",
+		    xr_op_names[op]);
+		return 1;
+	}
+	xa->x = x;
+	xa->m = m;
+	xa->ctx = ctx;
+	xa->op = op;
+	xa->done = done;
+	xa->arg = arg;
+	snprintf(xa->reqid, sizeof(xa->reqid), "%s", reqid != NULL ? reqid :
+	    "-");
+	if (xr_prepare(x, reqid, op, &v, contact, &xa->a, &xa->text, &xa->url,
+	    result) < 0 || xr_async_send(xa, result) < 0) {
+		xr_async_free(xa);
+		return 1;
+	}
+	return 0;
+}

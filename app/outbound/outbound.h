@@ -399,4 +399,21 @@ void app_extrest_free(struct app_extrest *x);
  */
 void app_extrest_consumer(struct app_extrest *x, struct bm_consumer *out);
 
+/*
+ * The asynchronous path of create, get_by_email, update and del (op
+ * APP_EXT_CREATE, _SEARCH, _UPDATE, _DELETE): the same request and the same
+ * result as the functions above, the call made in m with the job context
+ * ctx (borrowed until done runs).  id, email and contact as those
+ * functions take them (borrowed, copied).  A JWT still to be fetched is
+ * fetched first, blocking (once per token).  Returns 0 when the call is in
+ * flight: done(arg, result) runs from app_http_multi_run() with the result
+ * (new, the callee's).  Returns 1 when it ended at once (bad argument, no
+ * JWT, no slot), with *result set (new; logged like any failure).
+ */
+typedef void (*app_extrest_done_fn)(void *arg, json_t *result);
+int app_extrest_start(struct app_extrest *x, struct app_http_multi *m,
+    struct app_http_ctx *ctx, const char *reqid, enum app_ext_op op,
+    const char *id, const char *email, const json_t *contact,
+    app_extrest_done_fn done, void *arg, json_t **result);
+
 #endif

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "sync/sync.h"
+#include "outbound/outbound.h"
 
 /* Longest id handled, as the keystore's. */
 #define SYNC_ID_MAX APP_KS_ID_MAX
@@ -1093,9 +1094,8 @@ sync_outcome(const json_t *res, unsigned transient)
 
 /* What a job keeps of its last attempt (JSON text, new): no secret. */
 static char *
-sync_last_text(const json_t *res)
+sync_last_text(const json_t *res, const struct app_http_last *l)
 {
-	const struct app_http_last *l = app_http_last();
 	const char *e = json_string_value(json_object_get(res, "error"));
 	char req[300];
 	json_t *o;
@@ -1133,47 +1133,34 @@ sync_idem(struct app_env *env, struct bm_ctx *ctx, uint64_t id,
 }
 
 /*
- * Attempts job id (leased to this process; attempts failed before) of kind
- * on payload, with ctx naming the installation, then writes the outcome:
- * done with its pairs in one transaction; failed for good: dropped when
- * answered inline (the answer says so), dead otherwise; failed
- * transiently: due again on the schedule, or dead.  *result is the
- * attempt's result (new).
+ * Writes the outcome of an attempt at job id (leased to this process;
+ * attempts failed before) of kind, whose result is res, with transient
+ * failed calls and l its last exchange: done with the pairs in fx in one
+ * transaction (next: the next page of an import); failed for good:
+ * dropped when answered inline (the answer says so), dead otherwise;
+ * failed transiently: due again on the schedule, or dead.  The one
+ * finishing of both paths, blocking and asynchronous.
  */
 static enum app_sync_outcome
-sync_job_run(struct app_env *env, struct bm_ctx *ctx, uint64_t id,
-    unsigned attempts, const char *kind, const json_t *payload,
-    int64_t deadline, int answered_inline, json_t **result)
+sync_job_finish(struct app_env *env, struct bm_ctx *ctx, uint64_t id,
+    unsigned attempts, const char *kind, const json_t *res,
+    const json_t *next, struct app_ks_fx *fx, unsigned transient,
+    const struct app_http_last *l, int answered_inline)
 {
-	struct app_ks_fx fx = { NULL, 0, 0 };
-	json_t *res, *next = NULL;
 	enum app_sync_outcome oc;
-	char idem[128], *last = NULL;
+	char *last = NULL;
 	int64_t delay;
 	int import = strcmp(kind, "import") == 0, rc;
 	int ext = strncmp(kind, "ext_", 4) == 0;
 
-	sync_idem(env, ctx, id, payload, idem, sizeof(idem));
-	app_http_job_begin(idem, deadline);
-	sync_fx = &fx;
-	if (import)
-		res = sync_run_import(env, ctx, payload, &next);
-	else if (ext)
-		res = sync_run_ext(env, ctx, kind + 4,
-		    json_object_get(payload, "contact"));
-	else
-		res = sync_run_event(env, ctx, kind,
-		    json_object_get(payload, "data"));
-	sync_fx = NULL;
-	oc = sync_outcome(res, app_http_job_transient());
-	app_http_job_end();
+	oc = sync_outcome(res, transient);
 	if (!import)
 		app_breaker_note(ext ? APP_TARGET_BOTMATIC : APP_TARGET_EXT,
 		    oc != APP_SYNC_RETRY);
 	switch (oc) {
 	case APP_SYNC_DONE:
 		rc = app_ks_job_done(env->ks, ctx->request_id, id, ctx->token,
-		    &fx, next);
+		    fx, next);
 		if (rc < 0)
 			/* Logged; the lease lapses and the job runs again. */
 			oc = APP_SYNC_RETRY;
@@ -1185,7 +1172,7 @@ sync_job_run(struct app_env *env, struct bm_ctx *ctx, uint64_t id,
 			(void)app_ks_job_cancel(env->ks, ctx->request_id, id);
 			break;
 		}
-		last = sync_last_text(res);
+		last = sync_last_text(res, l);
 		app_log(BM_LOG_WARN, ctx->request_id, APP_SYNC_MODULE, "job %llu "
 		    "(%s) failed for good: kept as dead", (unsigned long long)id,
 		    kind);
@@ -1194,9 +1181,8 @@ sync_job_run(struct app_env *env, struct bm_ctx *ctx, uint64_t id,
 		app_metrics_add(APP_METRIC_JOBS, APP_JOB_DEAD, 0, 1);
 		break;
 	default:
-		last = sync_last_text(res);
-		delay = sync_retry_delay(env->conf, attempts + 1,
-		    app_http_last()->retry_after);
+		last = sync_last_text(res, l);
+		delay = sync_retry_delay(env->conf, attempts + 1, l->retry_after);
 		if (delay < 0)
 			app_log(BM_LOG_WARN, ctx->request_id, APP_SYNC_MODULE,
 			    "job %llu (%s): attempt %u failed, the schedule is "
@@ -1214,6 +1200,41 @@ sync_job_run(struct app_env *env, struct bm_ctx *ctx, uint64_t id,
 		break;
 	}
 	free(last);
+	return oc;
+}
+
+/*
+ * Attempts job id of kind on payload on the blocking path, with ctx naming
+ * the installation, then writes the outcome (sync_job_finish).  *result
+ * is the attempt's result (new).
+ */
+static enum app_sync_outcome
+sync_job_run(struct app_env *env, struct bm_ctx *ctx, uint64_t id,
+    unsigned attempts, const char *kind, const json_t *payload,
+    int64_t deadline, int answered_inline, json_t **result)
+{
+	struct app_ks_fx fx = { NULL, 0, 0 };
+	json_t *res, *next = NULL;
+	enum app_sync_outcome oc;
+	char idem[128];
+	unsigned transient;
+
+	sync_idem(env, ctx, id, payload, idem, sizeof(idem));
+	app_http_job_begin(idem, deadline);
+	sync_fx = &fx;
+	if (strcmp(kind, "import") == 0)
+		res = sync_run_import(env, ctx, payload, &next);
+	else if (strncmp(kind, "ext_", 4) == 0)
+		res = sync_run_ext(env, ctx, kind + 4,
+		    json_object_get(payload, "contact"));
+	else
+		res = sync_run_event(env, ctx, kind,
+		    json_object_get(payload, "data"));
+	sync_fx = NULL;
+	transient = app_http_job_transient();
+	app_http_job_end();
+	oc = sync_job_finish(env, ctx, id, attempts, kind, res, next, &fx,
+	    transient, app_http_last(), answered_inline);
 	json_decref(next);
 	app_ks_fx_clear(&fx);
 	*result = res;
@@ -1374,6 +1395,261 @@ app_sync_deliver(struct app_env *env, const struct app_ks_job *j)
 	json_decref(res);
 	app_req_release(&req);
 	return oc;
+}
+
+/* --- the asynchronous path --------------------------------------------- */
+
+/* A job in flight: its context, its effects, where its state machine is. */
+struct sync_flight {
+	struct app_env *env;
+	struct app_extrest *rest;
+	struct app_http_multi *m;
+	struct app_ks_job *j;         /* owned */
+	struct app_http_ctx hctx;     /* its calls' Idempotency-Key, last */
+	struct app_ks_fx fx;          /* its pair writes */
+	struct bm_req req;
+	struct bm_ctx ctx;
+	char reqid[64];
+	enum { FL_UPDATE, FL_CREATE, FL_DELETE, FL_SEARCH } step;
+	char bid[SYNC_ID_MAX + 1], eid[SYNC_ID_MAX + 1];
+	json_t *ext;                  /* the contact mapped toward ext */
+	void (*finished)(void *arg);
+	void *arg;
+};
+
+static void sync_flight_result(void *arg, json_t *res);
+
+/* Writes the outcome of f with its result res (stolen) and frees f. */
+static void
+sync_flight_end(struct sync_flight *f, json_t *res)
+{
+	enum app_sync_outcome oc;
+	void (*finished)(void *) = f->finished;
+	void *arg = f->arg;
+
+	if (res == NULL)
+		res = sync_fail("out of memory");
+	oc = sync_job_finish(f->env, &f->ctx, f->j->id, f->j->attempts,
+	    f->j->kind, res, NULL, &f->fx, f->hctx.transient, &f->hctx.last,
+	    0);
+	if (oc == APP_SYNC_DONE)
+		app_log(BM_LOG_INFO, f->reqid, APP_SYNC_MODULE, "job %llu (%s) "
+		    "delivered", (unsigned long long)f->j->id, f->j->kind);
+	json_decref(res);
+	json_decref(f->ext);
+	app_ks_fx_clear(&f->fx);
+	app_req_release(&f->req);
+	app_ks_job_free(f->j);
+	free(f);
+	finished(arg);
+}
+
+/* Starts the call of step op; a call that ends at once ends the job. */
+static void
+sync_flight_call(struct sync_flight *f, enum app_ext_op op, const char *id,
+    const char *email, const json_t *contact)
+{
+	json_t *res = NULL;
+
+	f->step = op == APP_EXT_UPDATE ? FL_UPDATE : op == APP_EXT_CREATE ?
+	    FL_CREATE : op == APP_EXT_DELETE ? FL_DELETE : FL_SEARCH;
+	if (app_extrest_start(f->rest, f->m, &f->hctx, f->reqid, op, id, email,
+	    contact, sync_flight_result, f, &res) != 0)
+		sync_flight_result(f, res);
+}
+
+/* Creates f->ext externally (as sync_create_external). */
+static void
+sync_flight_create(struct sync_flight *f)
+{
+	json_t *rec;
+
+	if ((rec = json_deep_copy(f->ext)) == NULL) {
+		sync_flight_end(f, sync_fail("out of memory"));
+		return;
+	}
+	json_object_del(rec, f->env->ext_id_key);
+	sync_flight_call(f, APP_EXT_CREATE, NULL, NULL, rec);
+	json_decref(rec);
+}
+
+/* The result of f's current call (stolen): the next step, or the end. */
+static void
+sync_flight_result(void *arg, json_t *res)
+{
+	struct sync_flight *f = arg;
+	struct app_env *env = f->env;
+	json_t *fc, *push, *out;
+
+	if (res == NULL) {
+		sync_flight_end(f, NULL);
+		return;
+	}
+	switch (f->step) {
+	case FL_UPDATE:
+		if (sync_not_found(res)) {
+			/* Gone on the other side: create it again, relinked. */
+			app_log(BM_LOG_INFO, f->reqid, APP_SYNC_MODULE,
+			    "external contact %s is gone: creating it again",
+			    f->eid);
+			json_decref(res);
+			sync_flight_create(f);
+			return;
+		}
+		if (sync_ok(res)) {
+			json_decref(res);
+			res = json_pack("{s:b}", "success", 1);
+		}
+		break;
+	case FL_CREATE:
+		if (!sync_ok(res))
+			break;
+		if (app_sync_id_text(json_object_get(res, "id"), f->eid,
+		    sizeof(f->eid)) < 0) {
+			json_decref(res);
+			res = sync_fail("the external service returned no "
+			    "usable id");
+			break;
+		}
+		if (app_ks_fx_add(&f->fx, 0, f->bid, f->eid) < 0) {
+			json_decref(res);
+			res = sync_fail("created externally with id %s, but the "
+			    "id pair could not be saved", f->eid);
+			break;
+		}
+		res = sync_created_result(res);
+		break;
+	case FL_DELETE:
+		/* Already gone on the other side is what we wanted. */
+		if (!sync_ok(res) && !sync_not_found(res))
+			break;
+		json_decref(res);
+		res = app_ks_fx_add(&f->fx, 1, f->bid, f->eid) < 0 ?
+		    sync_fail("deleted externally, but the id pair could not "
+		    "be deleted") : json_pack("{s:b}", "success", 1);
+		break;
+	case FL_SEARCH:
+		if (sync_not_found(res)) {
+			json_decref(res);
+			sync_flight_create(f);
+			return;
+		}
+		if (!sync_ok(res))
+			break;
+		fc = json_object_get(res, "contact");
+		if (sync_member_id(fc, env->ext_id_key, f->eid,
+		    sizeof(f->eid)) < 0 && sync_member_id(fc, "id", f->eid,
+		    sizeof(f->eid)) < 0) {
+			json_decref(res);
+			res = sync_fail("the external contact found by email has "
+			    "no id");
+			break;
+		}
+		if (app_ks_fx_add(&f->fx, 0, f->bid, f->eid) < 0) {
+			json_decref(res);
+			res = sync_fail("the id pair could not be saved");
+			break;
+		}
+		/* Rare (a contact linked by email): this call blocks. */
+		push = sync_push_to_botmatic(env, &f->ctx, f->bid, fc);
+		if (!sync_ok(push))
+			app_log(BM_LOG_WARN, f->reqid, APP_SYNC_MODULE, "linked to "
+			    "external %s, but the values could not be pushed to "
+			    "Botmatic", f->eid);
+		json_decref(push);
+		out = json_pack("{s:b, s:O}", "success", 1, "id",
+		    json_object_get(fc, env->ext_id_key) != NULL ?
+		    json_object_get(fc, env->ext_id_key) :
+		    json_object_get(fc, "id"));
+		json_decref(res);
+		res = out;
+		break;
+	}
+	sync_flight_end(f, res);
+}
+
+int
+app_sync_flight_start(struct app_env *env, struct app_extrest *rest,
+    struct app_http_multi *m, struct app_ks_job *j,
+    void (*finished)(void *arg), void *arg)
+{
+	struct sync_flight *f;
+	json_t *data, *contact, *res = NULL;
+	const char *email;
+	char idem[128], *linked = NULL;
+	int created, deleted, rc;
+
+	created = strcmp(j->kind, "contact_created") == 0;
+	deleted = strcmp(j->kind, "contact_deleted") == 0;
+	if ((!created && !deleted && strcmp(j->kind, "contact_updated") != 0) ||
+	    env->map == NULL || env->consumer == NULL || j->payload == NULL ||
+	    rest == NULL || m == NULL)
+		return 0;
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		return 0;  /* the blocking path will run it */
+	f->env = env;
+	f->rest = rest;
+	f->m = m;
+	f->j = j;
+	f->finished = finished;
+	f->arg = arg;
+	snprintf(f->reqid, sizeof(f->reqid), "job-%llu",
+	    (unsigned long long)j->id);
+	app_req_init(&f->req, env, f->reqid);
+	sync_ctx_init(&f->ctx, &f->req, env, f->reqid, j->token);
+	f->ctx.name = j->kind;
+	sync_idem(env, &f->ctx, j->id, j->payload, idem, sizeof(idem));
+	app_http_ctx_begin(&f->hctx, idem, 0);
+	data = json_object_get(j->payload, "data");
+
+	if (deleted) {
+		contact = sync_event_contact(&f->ctx, data);
+		if (contact == NULL || (sync_member_id(contact, "contact_id",
+		    f->bid, sizeof(f->bid)) < 0 && sync_member_id(contact, "id",
+		    f->bid, sizeof(f->bid)) < 0)) {
+			res = sync_fail("no contact_id in data");
+			goto end;
+		}
+	} else if ((res = sync_event_ext(&f->ctx, data, f->bid,
+	    sizeof(f->bid), &contact, &f->ext)) != NULL)
+		goto end;
+	rc = app_ks_ext_id_get(env->ks, f->reqid, j->token, f->bid, &linked);
+	if (rc < 0) {
+		res = sync_fail("the keystore failed");
+		goto end;
+	}
+	if (rc == 0)
+		snprintf(f->eid, sizeof(f->eid), "%s", linked);
+	if (deleted) {
+		if (rc != 0)
+			res = sync_missing();
+		else
+			sync_flight_call(f, APP_EXT_DELETE, f->eid, NULL, NULL);
+	} else if (created) {
+		email = json_string_value(json_object_get(contact, "email"));
+		if (rc == 0)
+			res = json_pack("{s:b, s:o}", "success", 1, "id",
+			    sync_ext_id_value(env, &f->ctx, linked));
+		else if (email != NULL && *email != '\0')
+			sync_flight_call(f, APP_EXT_SEARCH, NULL, email, NULL);
+		else
+			sync_flight_create(f);
+	} else if (rc == 0) {
+		/* The stored id goes under the ext id key, as js-contact did. */
+		json_object_set_new(f->ext, env->ext_id_key,
+		    sync_ext_id_value(env, &f->ctx, linked));
+		sync_flight_call(f, APP_EXT_UPDATE, f->eid, NULL, f->ext);
+	} else
+		sync_flight_create(f);
+	free(linked);
+	/* Set only where no call started (a call may have ended f). */
+	if (res != NULL)
+		sync_flight_end(f, res);
+	return 1;
+end:
+	free(linked);
+	sync_flight_end(f, res);
+	return 1;
 }
 
 int64_t

@@ -90,6 +90,24 @@ enum app_sync_outcome {
 enum app_sync_outcome app_sync_deliver(struct app_env *env,
     const struct app_ks_job *j);
 
+/*
+ * The asynchronous path of a delivery process (many jobs in flight, their
+ * calls in m, the generic REST consumer rest): starts job j (stolen) when
+ * its kind runs there: contact_created, contact_updated, contact_deleted.
+ * Each is a small state machine over its calls (updated: PUT, or POST when
+ * not linked or gone; deleted: DELETE then the pair; created: search by
+ * email, then POST, or link and PATCH Botmatic, that call blocking), and
+ * its outcome is written as app_sync_deliver() writes it.  finished(arg)
+ * runs once the outcome is written: at once, or from
+ * app_http_multi_run().  Returns 1 when j was taken, 0 when its kind runs
+ * on the blocking path (app_sync_deliver; j is still the caller's).
+ */
+struct app_http_multi;
+struct app_extrest;
+int app_sync_flight_start(struct app_env *env, struct app_extrest *rest,
+    struct app_http_multi *m, struct app_ks_job *j,
+    void (*finished)(void *arg), void *arg);
+
 /* How long a delivery process leases a job: its calls' timeouts and a
  * margin.  A holder that dies lets it lapse and the job runs again. */
 int64_t app_sync_lease_ms(const struct app_conf *conf);

@@ -7,11 +7,14 @@
  * one transaction.  Depends on core, outbound, keystore, dispatch, sync and
  * host.
  *
- * One job at a time per process, with blocking calls: module consumers
- * (struct bm_consumer) are blocking functions and cannot be multiplexed.
- * BM_DELIVERY_PROCS sets how many run side by side.  A job a process holds
- * when it is killed is leased: the lease lapses and another one runs it
- * again (at least once; POSTs carry an Idempotency-Key).
+ * With the generic REST consumer, up to BM_DELIVERY_CONCURRENCY contact
+ * events at once per process, their calls in one curl multi handle
+ * (app_sync_flight_start); module consumers (struct bm_consumer) are
+ * blocking functions and cannot be multiplexed: their jobs, imports and
+ * the external service's changes run one at a time between rounds.
+ * BM_DELIVERY_PROCS sets how many processes run side by side.  A job a
+ * process holds when it is killed is leased: the lease lapses and another
+ * one runs it again (at least once; POSTs carry an Idempotency-Key).
  */
 #ifndef APP_DELIVERY_H
 #define APP_DELIVERY_H
@@ -37,8 +40,9 @@ struct app_delivery_args {
 };
 
 /*
- * Runs a delivery process; never returns.  SIGTERM: the job in progress
- * finishes (its calls are bounded by the timeouts), then exit 0.  Exits 1
+ * Runs a delivery process; never returns.  SIGTERM: nothing more is
+ * claimed, the jobs in progress finish (their calls are bounded by the
+ * timeouts), then exit 0.  Exits 1
  * when the store asks for recovery (the master checks and restarts).
  */
 void app_delivery_main(const struct app_delivery_args *args)

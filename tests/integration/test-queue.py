@@ -46,6 +46,21 @@ class Ext:
         self.delay = 0
         self.keys = {}        # Idempotency-Key -> the id it created
         self.applied = []     # (id, body) of each update applied
+        self.slow = 0         # seconds each request takes, counted in flight
+        self.flight = 0       # requests being handled now
+        self.max_flight = 0   # the most at once since reset
+
+    def handle(self, rec):
+        with self.lock:
+            self.flight += 1
+            self.max_flight = max(self.max_flight, self.flight)
+        try:
+            if self.slow:
+                time.sleep(self.slow)
+            return self._handle(rec)
+        finally:
+            with self.lock:
+                self.flight -= 1
 
     def add(self, c):
         with self.lock:
@@ -59,7 +74,7 @@ class Ext:
             return [c for c in self.contacts.values()
                     if c.get("email") == email]
 
-    def handle(self, rec):
+    def _handle(self, rec):
         hang = self.hang
         if hang is not None:
             hang.wait(60)
@@ -380,6 +395,39 @@ t.ok(all(len(v) == 1 for v in keyset.values()),
      "a POST sent again after a kill carried the same Idempotency-Key",
      {k: v for k, v in keyset.items() if len(v) > 1})
 ext.delay = 0
+srv.stop()
+
+# --- one delivery process, many calls in flight: all delivered once, in order -
+srv, ngx = start("m", BM_SYNC_MODE="queued", BM_DELIVERY_PROCS="1",
+                 BM_DELIVERY_CONCURRENCY="16")
+with ext.lock:
+    ext.max_flight = 0
+    ext.applied.clear()
+ext.slow = 0.1
+bad = []
+for n in range(1, 5):           # 50 contacts x 4 updates = 200 jobs
+    for i in range(50):
+        r = event(ngx, "contact_updated", {
+            "id": 5000 + i, "email": "m%d@example.com" % i, "age": n})
+        if r.status != 200 or r.json() != QUEUED:
+            bad.append(r)
+ok = bmtest.wait_until(lambda: not outbox(srv) and len(pairs(srv)) >= 50,
+                       180)
+ext.slow = 0
+made = {i: ext.by_email("m%d@example.com" % i) for i in range(50)}
+once = all(len(v) == 1 for v in made.values())
+seqs = {i: [b.get("age") for c, b in ext.applied
+            if made[i] and c == made[i][0]["id_candidate"]]
+        for i in range(50)} if once else {}
+t.ok(not bad and ok and once and
+     all(seqs[i] == [2, 3, 4] and made[i][0]["age"] == 4 for i in range(50)),
+     "200 queued updates of 50 contacts through one delivery process: each "
+     "contact created once, then updated in arrival order", bad[:3],
+     len(outbox(srv)), {i: (len(made[i]), seqs.get(i)) for i in range(3)})
+t.ok(ext.max_flight > 1 and len(delivery_pids(srv)) == 1,
+     "the external service saw more than one call in flight at once from "
+     "the one delivery process (BM_DELIVERY_CONCURRENCY)", ext.max_flight,
+     delivery_pids(srv))
 srv.stop()
 
 # --- a job that keeps failing dies; outbox retry revives it; bad answers ------

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """make bench, the delivery queue (SPEC §9): jobs delivered per second by
 the delivery processes against their bound (connections / latency: each
-delivery process has one call in flight), with the external service
-answering at once, after 50 ms, or never; then bench-jobs, a million jobs
-through the store with the memory along the way.  Writes its section of
+delivery process has up to BM_DELIVERY_CONCURRENCY calls in flight), with
+the external service answering at once, after 50 ms, or never, and the
+memory of the delivery process before and after; then bench-jobs, a
+million jobs through the store with the memory along the way.  Writes its section of
 BENCHMARKS.md between the markers <!-- queue:begin --> and
 <!-- queue:end --> (appended when absent), after run-bench.py wrote the
 rest.  BENCH_QUICK=1: small counts, indicative only."""
@@ -26,7 +27,8 @@ import bmtest  # noqa: E402
 bmtest._StandInHandler.disable_nagle_algorithm = True
 
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
-N = 60 if QUICK else 400
+N = 200 if QUICK else 4000
+CONCURRENCY = 64
 JOBS_ARGS = ["-n", "20000", "-w", "5000"] if QUICK else \
     ["-n", "1000000", "-w", "100000"]
 TOKEN = "tok-bench-queue-31d9"
@@ -89,7 +91,25 @@ def events(port, n, first, threads=16):
     return ok[0], time.monotonic() - t0
 
 
-def deliver_case(t, mapfile, delay, procs, hang=False):
+def rss_kb(pid):
+    """VmRSS of pid in kB (0 when gone)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def delivery_pids(srv):
+    return [int(m) for l in srv.grep(r"delivery process \d+ started")
+            for m in re.findall(r"delivery process (\d+) started", l)
+            if bmtest.pid_alive(int(m))]
+
+
+def deliver_case(t, mapfile, delay, procs, hang=False, conc=CONCURRENCY):
     ext = Ext(delay, hang)
     si = t.standin()
     si.route("*", r"/contacts(/.*)?", ext.handle)
@@ -99,8 +119,10 @@ def deliver_case(t, mapfile, delay, procs, hang=False):
     env = {"BOTMATIC_BASE_URL": bm.url, "BM_EXT_BASE_URL": si.url,
            "BM_MAPPINGS": mapfile, "BM_SYNC_MODE": "queued",
            "BM_DELIVERY_PROCS": "0", "BM_LOG_LEVEL": "info",
-           "BM_WORKERS": "4", "BM_HTTP_TIMEOUT": "2000"}
-    name = "q%d-%d%s" % (int(delay * 1000), procs, "-hang" if hang else "")
+           "BM_WORKERS": "4", "BM_HTTP_TIMEOUT": "2000",
+           "BM_DELIVERY_CONCURRENCY": str(conc)}
+    name = "q%d-%d-%d%s" % (int(delay * 1000), procs, conc,
+                            "-hang" if hang else "")
     srv = t.server(env, name=name)
     ngx = t.nginx(srv, name="nginx-" + name)
     r = ngx.post({"event": "install", "data": {}}, token=TOKEN)
@@ -122,10 +144,15 @@ def deliver_case(t, mapfile, delay, procs, hang=False):
         ext.stop.set()
         srv.stop()
         si.stop()
-        return {"delay": "never", "procs": procs, "queued": answered,
-                "ingest": answered / secs, "delivered": 0, "rate": 0.0,
-                "bound": 0.0, "during": a2 / s2, "during_ok": a2}
+        return {"delay": "never", "procs": procs, "conc": conc,
+                "queued": answered, "ingest": answered / secs,
+                "delivered": 0, "rate": 0.0, "bound": 0.0,
+                "during": a2 / s2, "during_ok": a2, "rss": (0, 0)}
+    bmtest.wait_until(lambda: len(ext.times) >= 1, 60, interval=0.01)
+    pids = delivery_pids(srv)
+    rss0 = sum(rss_kb(p) for p in pids)
     bmtest.wait_until(lambda: len(ext.times) >= N, 600, interval=0.05)
+    rss1 = sum(rss_kb(p) for p in pids)
     srv.stop()
     si.stop()
     with ext.lock:
@@ -133,14 +160,16 @@ def deliver_case(t, mapfile, delay, procs, hang=False):
     delivered = len(ts)
     span = (ts[-1] - ts[0]) if delivered > 1 else 0
     rate = (delivered - 1) / span if span > 0 else 0.0
-    bound = procs / delay if delay > 0 else 0.0
-    log("latency %s, %d delivery processes: %d/%d delivered, %.0f jobs/s "
-        "(bound %s), startup %.1f s" % (
-            "%d ms" % (delay * 1000), procs, delivered, N, rate,
-            "%.0f/s" % bound if bound else "CPU", ts[0] - t0 if ts else 0))
+    bound = procs * conc / delay if delay > 0 else 0.0
+    log("latency %s, %d delivery processes x %d: %d/%d delivered, %.0f "
+        "jobs/s (bound %s), startup %.1f s, rss %d -> %d kB" % (
+            "%d ms" % (delay * 1000), procs, conc, delivered, N, rate,
+            "%.0f/s" % bound if bound else "CPU", ts[0] - t0 if ts else 0,
+            rss0, rss1))
     return {"delay": "%d ms" % (delay * 1000), "procs": procs,
-            "queued": answered, "ingest": answered / secs,
-            "delivered": delivered, "rate": rate, "bound": bound}
+            "conc": conc, "queued": answered, "ingest": answered / secs,
+            "delivered": delivered, "rate": rate, "bound": bound,
+            "rss": (rss0, rss1)}
 
 
 def main():
@@ -151,8 +180,10 @@ def main():
     with open(mapfile, "w") as f:
         json.dump(MAPPINGS, f)
     rows = []
-    for delay, procs in ((0.0, 1), (0.05, 1), (0.05, 4)):
-        rows.append(deliver_case(t, mapfile, delay, procs))
+    for delay, procs, conc in ((0.0, 1, CONCURRENCY),
+                               (0.05, 1, CONCURRENCY),
+                               (0.05, 2, CONCURRENCY)):
+        rows.append(deliver_case(t, mapfile, delay, procs, conc=conc))
     rows.append(deliver_case(t, mapfile, 0.0, 1, hang=True))
     log("bench-jobs %s" % " ".join(JOBS_ARGS))
     p = subprocess.run([t.build_file("bench-jobs")] + JOBS_ARGS,
@@ -172,25 +203,29 @@ def main():
              "process, then the server restarted with `BM_DELIVERY_PROCS` "
              "processes draining the queue; the rate is between the first "
              "and the last creation the stand-in received.  A delivery "
-             "process has one call in flight (blocking calls, one job at a "
-             "time), so its bound is 1 / latency; more processes, more "
-             "calls in flight." % (
+             "process has up to `BM_DELIVERY_CONCURRENCY` calls in flight "
+             "(libcurl's multi interface), so the bound is processes x "
+             "concurrency / latency.  The memory is the delivery "
+             "processes' resident size at the first creation and after the "
+             "last." % (
                  datetime.datetime.now(datetime.timezone.utc).strftime(
                      "%Y-%m-%d %H:%M UTC"),
                  "BENCH_QUICK" if QUICK else "full", N), "",
-             "| external service | delivery processes | events answered "
-             "queued | queued/s | jobs delivered | jobs/s | bound "
-             "(connections / latency) |",
-             "|---|---|---|---|---|---|---|"]
+             "| external service | delivery processes x concurrency | "
+             "events answered queued | queued/s | jobs delivered | jobs/s | "
+             "bound (connections / latency) | delivery RSS, kB |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append("| %s | %d | %d/%d | %.0f | %d | %.0f | %s |" % (
+        lines.append("| %s | %d x %d | %d/%d | %.0f | %d | %.0f | %s | %s |"
+                     % (
             "answers " + ("at once" if r["delay"] == "0 ms" else
                           "after " + r["delay"]) if r["delay"] != "never"
-            else "never answers (hung)", r["procs"], r["queued"], N,
+            else "never answers (hung)", r["procs"], r["conc"],
+            r["queued"], N,
             r["ingest"], r["delivered"], r["rate"],
             "%.0f/s" % r["bound"] if r["bound"] else
             ("0: nothing can be delivered" if r["delay"] == "never" else
-             "the CPU")))
+             "the CPU"), "%d -> %d" % r["rss"] if r["rss"][0] else "-"))
     hung = [r for r in rows if r["delay"] == "never"][0]
     lines += ["", "With the service hung, the delivery process waits out "
               "`BM_HTTP_TIMEOUT` on each attempt, and meanwhile %d/%d more "

@@ -397,7 +397,7 @@ t.ok(all(len(v) == 1 for v in keyset.values()),
 ext.delay = 0
 srv.stop()
 
-# --- one delivery process, many calls in flight: all delivered once, in order -
+# --- one delivery process, many calls in flight: delivered once, in order --
 srv, ngx = start("m", BM_SYNC_MODE="queued", BM_DELIVERY_PROCS="1",
                  BM_DELIVERY_CONCURRENCY="16")
 with ext.lock:

@@ -881,6 +881,43 @@ store_job_retry(struct store *s, uint64_t id, uint32_t pid, int64_t next_at,
 }
 
 static int
+renew_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
+{
+	struct job_args *a = arg;
+	struct store_job j;
+	int ret;
+
+	if ((ret = job_get(s, txn, a->id, &j, DB_RMW)) == DB_NOTFOUND ||
+	    (ret == 0 && (j.dead || j.lease_pid != a->pid))) {
+		if (ret == 0)
+			job_clear(&j);
+		*rc = STORE_NOTFOUND;
+		return 0;
+	}
+	if (ret != 0)
+		return ret;
+	/* The lease is the due time: move the job's due entry. */
+	if ((ret = due_op(s, txn, j.next_at, j.id, 1)) == 0) {
+		j.next_at = a->at;
+		if ((ret = due_op(s, txn, j.next_at, j.id, 0)) == 0)
+			ret = job_put(s, txn, &j);
+	}
+	job_clear(&j);
+	return ret;
+}
+
+int
+store_job_renew(struct store *s, uint64_t id, uint32_t pid,
+    int64_t lease_until)
+{
+	struct job_args a = { .id = id, .pid = pid, .at = lease_until };
+
+	if (lease_until < 0)
+		return store__einval(s, "job time out of range");
+	return store__run(s, STORE__RUN_TXN, "renewing a lease", renew_fn, &a);
+}
+
+static int
 get_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 {
 	struct job_args *a = arg;

@@ -340,6 +340,14 @@ int store_job_done(struct store *s, uint64_t id, const struct store_op *ops,
 int store_job_retry(struct store *s, uint64_t id, uint32_t pid,
     int64_t next_at, const char *last, int dead);
 
+/*
+ * Extends pid's lease on job id to lease_until (a job still running).
+ * Returns STORE_OK, STORE_NOTFOUND (gone, or leased by another process
+ * since: the holder must not write its outcome) or an error.
+ */
+int store_job_renew(struct store *s, uint64_t id, uint32_t pid,
+    int64_t lease_until);
+
 /* Job id into *out (new).  Returns STORE_OK, STORE_NOTFOUND or an error. */
 int store_job_get(struct store *s, uint64_t id, struct store_job **out);
 

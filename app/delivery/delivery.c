@@ -28,7 +28,14 @@
 #define DELIVERY_ERROR_MS 1000
 
 static volatile sig_atomic_t delivery_stop;
-/* Jobs started on the asynchronous path whose outcome is not written. */
+
+/* A job started on the asynchronous path whose outcome is not written. */
+struct delivery_slot {
+	uint64_t id;
+	int64_t leased;   /* when its lease was last set (claim or renewal) */
+	int used;
+};
+static struct delivery_slot *delivery_slots;
 static unsigned delivery_inflight;
 
 static void
@@ -106,8 +113,34 @@ delivery_gauges(struct app_keystore *ks, int64_t *last)
 static void
 delivery_finished(void *arg)
 {
-	(void)arg;
+	struct delivery_slot *sl = arg;
+
+	sl->used = 0;
 	delivery_inflight--;
+}
+
+/*
+ * Renews the leases of the jobs in flight set more than min_age ms ago
+ * (0: all), so no other process claims a job whose calls still run: a
+ * blocking job between rounds, or many steps, can outlast a lease.
+ */
+static void
+delivery_renew(struct app_keystore *ks, const struct app_conf *conf,
+    int64_t min_age)
+{
+	int64_t now = app_ks_job_now(), lease = app_sync_lease_ms(conf);
+	unsigned i;
+
+	for (i = 0; delivery_slots != NULL &&
+	    i < conf->delivery_concurrency && !ks->broken; i++) {
+		struct delivery_slot *sl = &delivery_slots[i];
+
+		if (!sl->used || now - sl->leased < min_age)
+			continue;
+		/* 1: taken back meanwhile (its outcome will not be written). */
+		if (app_ks_job_renew(ks, NULL, sl->id, lease) == 0)
+			sl->leased = now;
+	}
 }
 
 void
@@ -120,7 +153,9 @@ app_delivery_main(const struct app_delivery_args *a)
 	struct bm_consumer restc;
 	struct app_ks_job *job = NULL;
 	struct app_http_multi *multi = NULL;
+	struct delivery_slot *sl;
 	struct sigaction sa;
+	unsigned i;
 	sigset_t none;
 	char err[512];
 	int64_t gauges = 0;
@@ -158,11 +193,13 @@ app_delivery_main(const struct app_delivery_args *a)
 	(void)app_ks_jobs_release(&ks, NULL);
 	/*
 	 * With the generic REST consumer, jobs run concurrently; a lease covers
-	 * every call of a job (app_sync_lease_ms), and a job in flight never
-	 * waits longer than its calls' timeouts, so leases need no renewal.
+	 * the calls of one job (app_sync_lease_ms) and is renewed when a job
+	 * in flight has held it for half of it, and before a blocking job.
 	 */
-	if (rest != NULL && (multi = app_http_multi_new(a->conf,
-	    a->conf->delivery_concurrency)) == NULL) {
+	if (rest != NULL && ((multi = app_http_multi_new(a->conf,
+	    a->conf->delivery_concurrency)) == NULL ||
+	    (delivery_slots = calloc(a->conf->delivery_concurrency,
+	    sizeof(*delivery_slots))) == NULL)) {
 		app_log(BM_LOG_ERROR, NULL, "delivery", "out of memory");
 		goto out;
 	}
@@ -187,20 +224,41 @@ app_delivery_main(const struct app_delivery_args *a)
 				goto out;
 			if (rc != 0)
 				break;
-			delivery_inflight++;
-			if (app_sync_flight_start(&env, rest, multi, job,
-			    delivery_finished, NULL) == 0) {
-				/* Blocking: one at a time, between rounds. */
+			sl = NULL;
+			for (i = 0; multi != NULL && sl == NULL &&
+			    i < a->conf->delivery_concurrency; i++)
+				if (!delivery_slots[i].used)
+					sl = &delivery_slots[i];
+			if (sl != NULL) {
+				sl->id = job->id;
+				sl->leased = app_ks_job_now();
+				sl->used = 1;
+				delivery_inflight++;
+				if (app_sync_flight_start(&env, rest, multi, job,
+				    delivery_finished, sl) == 1) {
+					job = NULL;
+					if (ks.broken)
+						goto out;
+					continue;
+				}
+				sl->used = 0;
 				delivery_inflight--;
-				(void)app_sync_deliver(&env, job);
-				app_ks_job_free(job);
 			}
+			/*
+			 * Blocking: one at a time, then the calls in flight
+			 * again; their leases first cover its calls.
+			 */
+			delivery_renew(&ks, a->conf, 0);
+			(void)app_sync_deliver(&env, job);
+			app_ks_job_free(job);
 			job = NULL;
 			if (ks.broken)
 				goto out;
-			if (multi == NULL)
-				break;
+			break;
 		}
+		if (delivery_inflight > 0)
+			delivery_renew(&ks, a->conf,
+			    app_sync_lease_ms(a->conf) / 2);
 		if (delivery_inflight > 0) {
 			/* No store call runs while waiting: the mark is clear. */
 			if (app_http_multi_run(multi, DELIVERY_IDLE_MS) < 0) {
@@ -221,6 +279,7 @@ app_delivery_main(const struct app_delivery_args *a)
 out:
 	/* Calls still in flight (store broken): their leases lapse. */
 	app_http_multi_free(multi);
+	free(delivery_slots);
 	app_modules_exit_process(a->mods);
 	if (env.ks != NULL)
 		app_ks_close(env.ks);

@@ -203,6 +203,18 @@ app_ks_job_retry(struct app_keystore *ks, const char *reqid, uint64_t id,
 	return app_ks__end(ks, reqid, "rescheduling a job", rc);
 }
 
+int
+app_ks_job_renew(struct app_keystore *ks, const char *reqid, uint64_t id,
+    int64_t lease_ms)
+{
+	int rc;
+
+	app_ks__begin(ks);
+	rc = store_job_renew(ks->st, id, (uint32_t)getpid(),
+	    app_ks_job_now() + lease_ms);
+	return app_ks__end(ks, reqid, "renewing a lease", rc);
+}
+
 /* kill(pid, 0): a process we may not signal is alive too. */
 static int
 ks_pid_alive(uint32_t pid)

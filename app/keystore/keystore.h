@@ -206,6 +206,11 @@ int app_ks_job_done(struct app_keystore *ks, const char *reqid, uint64_t id,
 int app_ks_job_retry(struct app_keystore *ks, const char *reqid,
     uint64_t id, int64_t delay_ms, const char *last, int dead);
 
+/* Extends this process's lease on job id by lease_ms from now.  Returns
+ * 0, 1 not leased to this process any more, -1 error (logged). */
+int app_ks_job_renew(struct app_keystore *ks, const char *reqid,
+    uint64_t id, int64_t lease_ms);
+
 /*
  * Makes due at once the jobs leased to processes that no longer exist (a
  * delivery process does it when it starts).  Returns 0 or -1 (logged).

@@ -543,6 +543,34 @@ test_kill_finish(struct tap *t, const char *home)
 	    "is either pending or has its pair, never both");
 }
 
+/* A lease renewed by its holder holds the job; no one else can renew it. */
+static void
+test_renew(struct tap *t, struct store *s)
+{
+	uint64_t id = add(s, "tokA", "r1", "{}", T0, NULL);
+	struct store_job *j = NULL;
+
+	tap_ok(t, id > 0 && claim(s, 50, T0, T0 + 100) == id,
+	    "renew: claimed until T0+100");
+	tap_ok(t, store_job_renew(s, id, 51, T0 + 9000) == STORE_NOTFOUND,
+	    "another process cannot renew the lease");
+	tap_ok(t, store_job_renew(s, id, 50, T0 + 5000) == STORE_OK,
+	    "the holder renews it to T0+5000");
+	tap_ok(t, claim(s, 51, T0 + 200, T0 + 300) == 0 &&
+	    claim(s, 51, T0 + 4999, T0 + 6000) == 0,
+	    "not claimable before the renewed end");
+	tap_ok(t, store_job_claim(s, 51, T0 + 5000, T0 + 6000, &j) ==
+	    STORE_OK && j->id == id && j->lease_pid == 51,
+	    "claimable once the renewed lease lapsed");
+	store_job_free(j);
+	tap_ok(t, store_job_renew(s, id, 50, T0 + 9000) == STORE_NOTFOUND,
+	    "the old holder cannot renew it any more");
+	tap_ok(t, store_job_done(s, id, NULL, 0, NULL, T0) == STORE_OK &&
+	    store_job_renew(s, id, 51, T0 + 9000) == STORE_NOTFOUND,
+	    "a finished job cannot be renewed");
+	(void)census(s);
+}
+
 int
 main(void)
 {
@@ -563,6 +591,7 @@ main(void)
 	test_unique_and_steps(&t, s);
 	test_lease_on_add(&t, s);
 	test_release(&t, s);
+	test_renew(&t, s);
 	test_integration(&t, s);
 	store_close(s);
 	test_kill_finish(&t, home);

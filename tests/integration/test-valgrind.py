@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The server under valgrind (memcheck): the master and its responders
 serve a mix of every kind of request -- the protocol's answers, a module,
-the keystore, contact sync with its outbound calls, the settings page, a
+the keystore, contact sync with its outbound calls (queued: the delivery
+process runs them on its asynchronous path), the settings page, a
 reload -- then stop,
 with no memory error and no definite leak in any process.  SKIP without
 valgrind."""
@@ -57,7 +58,8 @@ srv = bmtest.Server(t, {"BOTMATIC_BASE_URL": bm.url,
                         "BM_SETTINGS": setfile,
                         "BM_MODULES": t.module("echo") + ":" +
                         t.module("testmod"), "BM_WORKERS": "1",
-                        "BM_LOG_LEVEL": "info", "BM_STATUS_PATH": "/status"})
+                        "BM_LOG_LEVEL": "info", "BM_STATUS_PATH": "/status",
+                        "BM_SYNC_MODE": "queued"})
 srv.start(argv=argv, timeout=120)
 ngx = t.nginx(srv)
 
@@ -113,6 +115,18 @@ ok = ok and r.status == 401
 for path in ("/status", "/status?format=prometheus"):
     r = ngx.request("GET", path, timeout=60)
     ok = ok and r.status == 200 and b"requests_total" in r.body
+
+
+def jobs_done():
+    st = ngx.request("GET", "/status", timeout=60).json() or {}
+    return st.get("jobs_total", {}).get("done", 0)
+
+
+# The 9 contact events, delivered by the delivery process.
+drained = bmtest.wait_until(lambda: jobs_done() >= 9, 120, interval=0.5)
+ok = ok and drained
+if not drained:
+    t.diag("jobs done: %r" % jobs_done())
 t.ok(ok, "every request answered as expected under valgrind")
 
 mark = srv.mark()

@@ -152,6 +152,7 @@ main(void)
 		    c.retry_n == 12 && c.retry_ms[0] == 0 &&
 		    c.retry_ms[1] == 5000 && c.retry_ms[3] == 120000 &&
 		    c.retry_ms[11] == 86400000 && c.delivery_procs == 1 &&
+		    c.delivery_concurrency == 64 &&
 		    c.breaker_threshold == 5, "SPEC §9 defaults: inline, 2000 "
 		    "ms, a schedule of about 3 days");
 		app_conf_free(&c);
@@ -176,8 +177,11 @@ main(void)
 	    refused("BM_RETRY_SCHEDULE", "8d") &&
 	    refused("BM_RETRY_SCHEDULE", "1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,"
 	    "1,1,1,1,1,1,1,1,1,1,1,1,1,1,1") &&
-	    refused("BM_DELIVERY_PROCS", "65"),
-	    "bad BM_SYNC_MODE, BM_RETRY_SCHEDULE, BM_DELIVERY_PROCS refused");
+	    refused("BM_DELIVERY_PROCS", "65") &&
+	    refused("BM_DELIVERY_CONCURRENCY", "0") &&
+	    refused("BM_DELIVERY_CONCURRENCY", "1025"),
+	    "bad BM_SYNC_MODE, BM_RETRY_SCHEDULE, BM_DELIVERY_PROCS, "
+	    "BM_DELIVERY_CONCURRENCY refused");
 	tap_ok(t, refused("BM_LOG_FORMAT", "xml"), "BM_LOG_FORMAT=xml refused");
 	tap_ok(t, refused("BM_STATUS_PATH", "status"),
 	    "relative status path refused");

@@ -3,11 +3,16 @@
 server, and recording stand-ins for Botmatic and the external service (a
 stateful fake of a REST contacts API that can hang, answer 503, answer
 garbage or an oversized body, refuse with a 4xx, and that honours
-Idempotency-Key as a careful service would).  Every check is on what the
-stand-ins received and what the store holds at the end, never on timing:
-waits are generous bounds for something that must happen."""
+Idempotency-Key as a careful service would, and counts the requests it
+is handling at once).  Every check is on what the stand-ins received, what
+the store holds at the end and the status' gauges, never on timing: waits
+are generous bounds for something that must happen.  One delivery process
+runs many jobs at once (BM_DELIVERY_CONCURRENCY): 200 jobs in order per
+contact with more than one call in flight, and a SIGKILL with 64 calls in
+flight."""
 import hashlib
 import hmac
+import http.server
 import json
 import os
 import re
@@ -17,6 +22,10 @@ import threading
 import time
 
 import bmtest
+
+# A delivery process opens up to 64 connections at once: a listen backlog
+# the default 5 would not give (dropped SYNs cost a second each).
+http.server.ThreadingHTTPServer.request_queue_size = 1024
 
 t = bmtest.Test()
 TOKEN = "tok-queue-7c1f0a"
@@ -428,6 +437,45 @@ t.ok(ext.max_flight > 1 and len(delivery_pids(srv)) == 1,
      "the external service saw more than one call in flight at once from "
      "the one delivery process (BM_DELIVERY_CONCURRENCY)", ext.max_flight,
      delivery_pids(srv))
+srv.stop()
+
+# --- SIGKILL of a delivery process with many calls in flight ---------------
+srv, ngx = start("k64", BM_SYNC_MODE="queued", BM_DELIVERY_PROCS="1",
+                 BM_DELIVERY_CONCURRENCY="64", BM_HTTP_TIMEOUT="5000")
+with ext.lock:
+    ext.max_flight = 0
+ext.slow = 1.0
+bad = []
+for i in range(100):
+    # Unknown contacts: the first call of each job is the creation.
+    r = event(ngx, "contact_updated", {"id": 8000 + i,
+                                       "email": "x%d@example.com" % i})
+    if r.status != 200 or r.json() != QUEUED:
+        bad.append(r)
+busy = bmtest.wait_until(lambda: ext.flight >= 64, 60, interval=0.01)
+killed = delivery_pids(srv)
+for pid in killed:
+    os.kill(pid, signal.SIGKILL)
+in_flight = ext.flight
+ok = bmtest.wait_until(lambda: not outbox(srv) and len(
+    [1 for i in range(100) if ext.by_email("x%d@example.com" % i)]) == 100,
+    180)
+ext.slow = 0
+dups = [i for i in range(100) if len(ext.by_email("x%d@example.com" % i))
+        != 1]
+posts = {}
+for p in ext_si.received("POST", "/contacts"):
+    e = (p.json() or {}).get("email", "")
+    if e.startswith("x"):
+        posts.setdefault(e, []).append(p.headers.get("Idempotency-Key"))
+twice = {e: k for e, k in posts.items() if len(k) > 1}
+t.ok(not bad and busy and len(killed) == 1 and ok and not dups,
+     "the delivery process SIGKILLed with %d calls in flight: every "
+     "contact created once after its replacement ran" % in_flight,
+     bad[:3], killed, len(outbox(srv)), dups[:5])
+t.ok(twice and all(len(set(k)) == 1 for k in twice.values()),
+     "POSTs sent twice (%d) carried the same Idempotency-Key both times"
+     % len(twice), {e: k for e, k in list(twice.items())[:3]})
 srv.stop()
 
 # --- a job that keeps failing dies; outbox retry revives it; bad answers ------

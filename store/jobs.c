@@ -488,11 +488,14 @@ meta_move(struct store *s, DB_TXN *txn, int dp, int dd, uint64_t *id)
 
 	if ((ret = meta_get(s, txn, &m, DB_RMW)) != 0)
 		return ret;
-	if ((dp < 0 && m.pending < (uint64_t)-dp) ||
-	    (dd < 0 && m.dead < (uint64_t)-dd))
-		return EINVAL; /* the counts disagree with the jobs */
-	m.pending += (uint64_t)(int64_t)dp;
-	m.dead += (uint64_t)(int64_t)dd;
+	/*
+	 * Counts below zero would be a bug here: they stay at 0 rather than
+	 * fail the transaction, since a gauge must never hold the queue back.
+	 */
+	m.pending = dp < 0 && m.pending < (uint64_t)-dp ? 0 :
+	    m.pending + (uint64_t)(int64_t)dp;
+	m.dead = dd < 0 && m.dead < (uint64_t)-dd ? 0 :
+	    m.dead + (uint64_t)(int64_t)dd;
 	if (id != NULL)
 		*id = m.next++;
 	return meta_put(s, txn, &m);

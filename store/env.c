@@ -51,6 +51,8 @@ static const struct {
 	{ "installs.db", offsetof(struct store, inst) },
 	{ "install-ids.db", offsetof(struct store, instid) },
 	{ "state.db", offsetof(struct store, state) },
+	{ "seen.db", offsetof(struct store, seen) },
+	{ "seen-time.db", offsetof(struct store, seent) },
 };
 
 static DB **

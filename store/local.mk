@@ -2,6 +2,7 @@
 noinst_LIBRARIES += store/libbmstore.a
 store_libbmstore_a_SOURCES = store/store.h store/store_int.h \
 	store/env.c store/ids.c store/install.c store/state.c store/dump.c \
+	store/seen.c \
 	store/supervise.c
 
 ## Tests: TAP programs.
@@ -21,8 +22,8 @@ TESTS += tests/store/test-concurrent tests/store/test-chaos
 ## The command-line tool.
 bin_PROGRAMS += botmatic-keys
 botmatic_keys_SOURCES = store/botmatic-keys.c
-botmatic_keys_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
-botmatic_keys_LDADD = store/libbmstore.a $(JANSSON_LIBS) $(DB_LIBS)
+botmatic_keys_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS)
+botmatic_keys_LDADD = store/libbmstore.a $(JANSSON_LIBS) $(CRYPTO_LIBS) $(DB_LIBS)
 dist_man_MANS += man/botmatic-keys.1
 TESTS += tests/store/botmatic-keys.sh
 EXTRA_DIST += tests/store/botmatic-keys.sh

@@ -208,6 +208,32 @@ int store_state_set(struct store *s, const char *token, const char *name,
     const void *val, size_t len);
 int store_state_delete(struct store *s, const char *token, const char *name);
 
+/* --- deliveries seen: ids of signed deliveries from outside ------------ */
+
+/* Longest delivery id, bytes. */
+#define STORE_DELIVERY_ID_MAX 255
+/* Expired ids purged by one claim, at most: the work of a call is bounded. */
+#define STORE_DELIVERY_PURGE_BATCH 64
+
+/*
+ * Claims delivery id (1..STORE_DELIVERY_ID_MAX bytes) of installation
+ * install_id at time now, in one transaction: when the id was claimed less
+ * than ttl_s seconds ago *dup is set to 1 and nothing is written; otherwise
+ * it is recorded with now and *dup is 0.  The same transaction forgets up to
+ * STORE_DELIVERY_PURGE_BATCH ids of any installation claimed ttl_s or more
+ * ago, oldest first, so the table stays bounded by the deliveries of ttl_s.
+ * Returns STORE_OK, STORE_EINVAL or an error.
+ */
+int store_delivery_claim(struct store *s, const char *install_id,
+    const char *id, int64_t now, unsigned ttl_s, int *dup);
+
+/*
+ * Forgets a claim whose delivery could not be applied, so the sender's retry
+ * is applied.  Returns STORE_OK, STORE_NOTFOUND or an error.
+ */
+int store_delivery_release(struct store *s, const char *install_id,
+    const char *id);
+
 /* --- whole store: export, batches, verification ------------------------ */
 
 typedef int (*store_state_fn)(void *arg, const char *token, const char *name,

@@ -26,6 +26,8 @@ struct store {
 	DB *inst;    /* token -> installation record */
 	DB *instid;  /* install id -> token */
 	DB *state;   /* "token\0name" -> value */
+	DB *seen;    /* "install id\0delivery id" -> time (8 bytes) */
+	DB *seent;   /* time (8) "install id\0delivery id" -> "": for purges */
 	char *home;  /* the environment's path, for messages */
 	unsigned retries;   /* deadlock retries per transaction */
 	unsigned commits;   /* since the last checkpoint attempt */

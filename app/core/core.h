@@ -118,6 +118,8 @@ struct app_conf {
 	char *ext_jwt_field;      /* BM_EXT_JWT_FIELD: the token's member */
 	unsigned import_on_install; /* BM_IMPORT_ON_INSTALL, 0 or 1 */
 	unsigned import_page;     /* BM_IMPORT_PAGE */
+	char *secret_key_file;    /* BM_SECRET_KEY_FILE or NULL (the store's) */
+	unsigned secret_grace;    /* BM_SECRET_GRACE, seconds */
 	char **mod_env;           /* "BM_MOD_<NAME>_<KEY>=value", NULL-terminated */
 };
 

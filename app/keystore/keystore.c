@@ -10,6 +10,7 @@
 _Static_assert(APP_KS_INSTALL_ID_LEN == STORE_INSTALL_ID_LEN,
     "the install id length is the store's");
 _Static_assert(APP_KS_ID_MAX == STORE_ID_MAX, "the id bound is the store's");
+_Static_assert(APP_KS_TOKEN_MAX == STORE_ID_MAX, "the token bound is the store's");
 
 int
 app_ks_open(struct app_keystore *ks, const struct app_conf *conf,
@@ -158,6 +159,53 @@ app_ks_install_by_id(struct app_keystore *ks, const char *reqid,
 	}
 	store_install_free(in);
 	return rc;
+}
+
+int
+app_ks_secret_previous(struct app_keystore *ks, const char *reqid,
+    const char *token, int64_t now, unsigned grace_s, char **secret)
+{
+	json_t *v = NULL;
+	const char *hex;
+	json_int_t rotated;
+	int rc;
+
+	*secret = NULL;
+	if ((rc = app_ks_state_get(ks, reqid, token, APP_KS_PREVIOUS_SECRET,
+	    &v)) != 0)
+		return rc;
+	hex = json_string_value(json_object_get(v, "secret"));
+	rotated = json_integer_value(json_object_get(v, "rotated"));
+	rc = 1;
+	if (hex != NULL && strlen(hex) == STORE_SECRET_LEN &&
+	    now < rotated + (json_int_t)grace_s)
+		rc = (*secret = strdup(hex)) != NULL ? 0 : -1;
+	json_decref(v);
+	return rc;
+}
+
+int
+app_ks_delivery_claim(struct app_keystore *ks, const char *reqid,
+    const char *install_id, const char *id, int64_t now, unsigned ttl_s)
+{
+	int rc, dup = 0;
+
+	ks_begin(ks);
+	rc = ks_end(ks, reqid, "delivery claim", store_delivery_claim(ks->st,
+	    install_id, id, now, ttl_s, &dup));
+	return rc < 0 ? -1 : dup;
+}
+
+int
+app_ks_delivery_release(struct app_keystore *ks, const char *reqid,
+    const char *install_id, const char *id)
+{
+	int rc;
+
+	ks_begin(ks);
+	rc = ks_end(ks, reqid, "delivery release",
+	    store_delivery_release(ks->st, install_id, id));
+	return rc < 0 ? -1 : 0;
 }
 
 int

@@ -968,6 +968,40 @@ class Test:
         os._exit(1)
 
 
+def whsec(secret_hex):
+    """The whsec_ text of an installation's secret (64 hex digits), as
+    botmatic-keys secret show prints it."""
+    import base64
+    return "whsec_" + base64.b64encode(bytes.fromhex(secret_hex)).decode()
+
+
+_wh_seq = [0]
+
+
+def webhook_headers(secret, raw, msg_id=None, ts=None, extra_secrets=()):
+    """Standard Webhooks headers signing raw (bytes) with secret (whsec_...
+    or 64 hex digits): webhook-id (fresh unless given), webhook-timestamp
+    (now unless given), webhook-signature naming one v1 signature per
+    secret (secret, then extra_secrets)."""
+    import base64
+    import hashlib
+    import hmac
+    if msg_id is None:
+        _wh_seq[0] += 1
+        msg_id = "msg_%d_%d" % (os.getpid(), _wh_seq[0])
+    if ts is None:
+        ts = int(time.time())
+    sigs = []
+    for sec in (secret,) + tuple(extra_secrets):
+        key = base64.b64decode(sec[6:]) if sec.startswith("whsec_") else \
+            bytes.fromhex(sec)
+        mac = hmac.new(key, b"%s.%d." % (msg_id.encode(), ts) + raw,
+                       hashlib.sha256).digest()
+        sigs.append("v1," + base64.b64encode(mac).decode())
+    return [("webhook-id", msg_id), ("webhook-timestamp", str(ts)),
+            ("webhook-signature", " ".join(sigs))]
+
+
 def _executable(path):
     return bool(path) and os.path.isfile(path) and os.access(path, os.X_OK)
 

@@ -10,7 +10,8 @@ app_libbmapp_a_SOURCES = \
 	app/outbound/outbound.h app/outbound/http.c app/outbound/botmatic.c \
 	app/outbound/extrest.c \
 	app/keystore/keystore.h app/keystore/keystore.c \
-	app/auth/auth.h app/auth/token.c app/auth/webhook.c app/auth/negcache.c \
+	app/auth/auth.h app/auth/token.c app/auth/webhook.c app/auth/delivery.c \
+	app/auth/negcache.c \
 	app/auth/policy.c \
 	app/dispatch/dispatch.h app/dispatch/registry.c \
 	app/dispatch/envelope.c app/dispatch/dispatch.c \

@@ -16,7 +16,7 @@ app_libbmapp_a_SOURCES = \
 	app/dispatch/dispatch.h app/dispatch/registry.c \
 	app/dispatch/envelope.c app/dispatch/dispatch.c \
 	app/sync/sync.h app/sync/sync.c \
-	app/host/host.h app/host/host_int.h app/host/loader.c \
+	app/host/host.h app/host/host_int.h app/host/loader.c app/host/trust.c \
 	app/host/services.c \
 	app/fcgi/fcgi.h app/fcgi/proto.c app/fcgi/request.c \
 	app/server/server.h app/server/master.c app/server/worker.c \

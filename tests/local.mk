@@ -12,7 +12,8 @@ INTEGRATION_TESTS = \
 	tests/integration/test-signals.py \
 	tests/integration/test-apache.py \
 	tests/integration/test-deploy.py \
-	tests/integration/test-runscript.py
+	tests/integration/test-runscript.py \
+	tests/integration/test-security.py
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += $(INTEGRATION_TESTS) tests/integration/bmtest.py
 

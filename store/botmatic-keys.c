@@ -71,7 +71,8 @@ static const char usage[] =
 "  -d DIR       the environment directory (default: $BM_DB_HOME)\n"
 "  -h, --help   this text\n"
 "\n"
-"Environment: BM_DB_HOME, BM_DB_DURABILITY (write, the default, or sync).\n"
+"Environment: BM_DB_HOME, BM_DB_DURABILITY (write, the default, or sync),\n"
+"BM_SECRET_KEY_FILE (the server's key sealing tokens, when it has one).\n"
 "Exit status: 0 done or found, 1 not found (verify: problems found),\n"
 "2 error.  Tokens are printed only with --show-tokens.  See botmatic-keys(1).\n";
 
@@ -1014,6 +1015,8 @@ main(int argc, char **argv)
 	int ch, ret, rc;
 
 	o.home = getenv("BM_DB_HOME");
+	/* The server's key: the tokens it sealed open with it only. */
+	o.key_file = getenv("BM_SECRET_KEY_FILE");
 	/* "+": stop at the command, so that ids may start with '-'. */
 	while ((ch = getopt_long(argc, argv, "+d:h", longs, NULL)) != -1) {
 		switch (ch) {

@@ -66,6 +66,9 @@ struct store_opts {
 	enum store_durability durability; /* of this handle's commits */
 	unsigned cache_mb;    /* cache size when the environment is created; 0: 32 */
 	unsigned retries;     /* times a deadlocked transaction is retried; 0: 20 */
+	const char *key_file; /* the key sealing tokens (BM_SECRET_KEY_FILE): 32
+	                         bytes or 64 hex digits, mode 0600/0400; NULL:
+	                         token-seal.key, created in home */
 };
 
 struct store; /* one per process, opened after fork */

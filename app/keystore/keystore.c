@@ -21,6 +21,7 @@ app_ks_open(struct app_keystore *ks, const struct app_conf *conf,
 	memset(ks, 0, sizeof(*ks));
 	memset(&opts, 0, sizeof(opts));
 	opts.home = conf->db_home;
+	opts.key_file = conf->secret_key_file;
 	opts.durability = conf->durability == APP_DURABILITY_SYNC ?
 	    STORE_DURABILITY_SYNC : STORE_DURABILITY_WRITE;
 	ks->progress = progress;

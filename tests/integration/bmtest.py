@@ -707,9 +707,13 @@ class Nginx(WebServer):
     """A real nginx in the tempdir, in front of a Server's socket, running
     the shipped nginx/botmatic-fastcgi.conf and nginx/botmatic-errors.conf.
 
-    body_limit replaces the shipped client_max_body_size (e.g. "10m")."""
+    body_limit replaces the shipped client_max_body_size (e.g. "10m").
+    limit_rate includes the shipped nginx/botmatic-limits.conf with that
+    rate (e.g. "1r/m") and loopback no longer exempt, and limits the
+    location with it (no burst)."""
 
-    def __init__(self, test, app_sock, body_limit=None, name="nginx"):
+    def __init__(self, test, app_sock, body_limit=None, name="nginx",
+                 limit_rate=None):
         self.test = test
         self.binary = os.environ.get("BM_TEST_NGINX", "")
         self.dir = os.path.join(test.tmp, name)
@@ -731,6 +735,21 @@ class Nginx(WebServer):
             piece = os.path.join(self.dir, "botmatic-fastcgi.conf")
             with open(piece, "w") as f:
                 f.write(text)
+        limits_http = limits_loc = ""
+        if limit_rate is not None:
+            with open(test.src_file("nginx", "botmatic-limits.conf")) as f:
+                text = f.read()
+            text, n = re.subn(r"rate=\S+;", "rate=%s;" % limit_rate, text)
+            text, m = re.subn(r"(?m)^\s*(127\.0\.0\.1|::1)\s+\"\";\n", "",
+                              text)
+            if n != 1 or m != 2:
+                raise RuntimeError("botmatic-limits.conf: %d rates, %d "
+                                   "loopback lines" % (n, m))
+            lim = os.path.join(self.dir, "botmatic-limits.conf")
+            with open(lim, "w") as f:
+                f.write(text)
+            limits_http = "include %s;" % lim
+            limits_loc = "limit_req zone=botmatic_unknown;"
         self.error_log = os.path.join(self.dir, "error.log")
         self.access_log = os.path.join(self.dir, "access.log")
         self.conf = os.path.join(self.dir, "nginx.conf")
@@ -756,6 +775,7 @@ http {
     uwsgi_temp_path %(temp)s/uwsgi;
     scgi_temp_path %(temp)s/scgi;
     default_type application/octet-stream;
+    %(limits_http)s
 
     server {
         listen 127.0.0.1:%(port)d;
@@ -764,6 +784,7 @@ http {
         include %(errors)s;
 
         location / {
+            %(limits_loc)s
             fastcgi_pass unix:%(sock)s;
             include %(piece)s;
         }
@@ -771,7 +792,8 @@ http {
 }
 """ % {"user": "user root;" if IS_ROOT else "", "dir": self.dir,
                 "temp": temp, "port": self.port, "errors": errors,
-                "sock": app_sock, "piece": piece})
+                "sock": app_sock, "piece": piece,
+                "limits_http": limits_http, "limits_loc": limits_loc})
 
     def start(self, timeout=15):
         argv = [self.binary, "-p", self.dir + "/", "-c", self.conf]
@@ -913,10 +935,11 @@ class Test:
         s = Server(self, env, name)
         return s.start() if start else s
 
-    def nginx(self, server_or_sock, body_limit=None, name="nginx"):
+    def nginx(self, server_or_sock, body_limit=None, name="nginx",
+              limit_rate=None):
         sock = server_or_sock if isinstance(server_or_sock, str) else \
             server_or_sock.sock
-        return Nginx(self, sock, body_limit, name).start()
+        return Nginx(self, sock, body_limit, name, limit_rate).start()
 
     def apache(self, server_or_sock=None, **kw):
         sock = server_or_sock if isinstance(server_or_sock, (str, type(None))) \

@@ -13,6 +13,7 @@ operator would.
   a replay is answered as a duplicate and applied once; a rotated secret
   and the new one are both valid during the grace (BM_SECRET_GRACE), then
   only the new one.
+- nginx/botmatic-limits.conf answers 429 beyond its rate.
 """
 import json
 import os
@@ -293,6 +294,17 @@ raw = contact(7)
 r = deliver(raw, bmtest.webhook_headers(new, raw))
 t.ok(r.status == 200 and r.json()["success"] is True,
      "after the grace, the new secret is valid", r)
+
+# --- nginx's sample limit for senders that are not Botmatic ------------------
+lim = t.nginx(srv, name="nginx-limits", limit_rate="1r/m")
+bm_si.clear()
+r1 = lim.post({"event": "install", "data": {}}, token="bogus-1")
+r2 = lim.post({"event": "install", "data": {}}, token="bogus-2")
+t.ok(r1.status == 401 and r2.status == 429 and
+     r2.json() == {"success": False, "error": "too many requests"} and
+     len(bm_si.received("POST", "/api/integrationtokens/validate")) == 1,
+     "nginx/botmatic-limits.conf: beyond the rate, an install is answered "
+     "429 (JSON) without reaching the server", r1, r2)
 
 log = open(os.path.join(t.tmp, "server.log"), "rb").read() + \
     open(os.path.join(t.tmp, "nograce.log"), "rb").read()

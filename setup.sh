@@ -17,7 +17,7 @@ cd "$top"
 PACKAGES="build-essential autoconf automake libtool pkg-config \
 libfcgi-dev libjansson-dev libcurl4-openssl-dev libssl-dev libdb5.3-dev \
 nginx-light apache2 libapache2-mod-fcgid python3 clang valgrind wrk curl \
-ca-certificates"
+ca-certificates libpcre2-dev json-schema-test-suite"
 
 install_packages() {
 	missing=""
@@ -91,7 +91,8 @@ test)
 	BM_TEST_ATOMIC_PAIRS=0 \
 	make -C _build-vg -j"$(nproc)" check LOG_COMPILER="$vg" TESTS="\
 		tests/unit/test-proto tests/unit/test-conf tests/unit/test-mapping \
-		tests/unit/test-mapping-data tests/store/test-store \
+		tests/unit/test-mapping-data tests/unit/test-schema \
+		tests/unit/test-schema-suite tests/store/test-store \
 		tests/integration/test-valgrind.py" || rc=$?
 	logs=""
 	for l in _build-test/test-suite.log _build-vg/test-suite.log; do

@@ -19,6 +19,14 @@
  * converts.  Values (installation settings, state values) are byte strings of
  * 0 to STORE_VALUE_MAX bytes; the server stores JSON text in them.
  *
+ * Tokens at rest.  An integration id is a bearer token: no key holds it.
+ * Every record is keyed by its keyed hash (HMAC-SHA256 under the store's
+ * token-hash.key, created 0600 in home at the first open), and the token
+ * is kept once, sealed with AES-256-GCM under opts->key_file or the
+ * store's token-seal.key (store/crypto.c).  Callers pass and get tokens as
+ * before.  A store written with raw tokens in its keys is rewritten at its
+ * first open, in one transaction.
+ *
  * Errors.  Functions return an enum store_rc.  After a failure,
  * store_strerror() tells what went wrong, with the environment's path and
  * BDB's reason; messages never contain an integration id (it is a secret).
@@ -189,7 +197,8 @@ int store_install_put(struct store *s, const struct store_install *in);
 int store_install_delete(struct store *s, const char *token, size_t *pairs);
 
 /*
- * Calls fn for each installation, in token order, in one read transaction;
+ * Calls fn for each installation, in the order of their keys (keyed hashes
+ * of the tokens: no meaningful order), in one read transaction;
  * in is borrowed until fn returns.  A non-zero return from fn stops the walk
  * and is returned.  Otherwise returns STORE_OK or an error.
  */
@@ -293,8 +302,9 @@ int store_apply(struct store *s, const struct store_op *ops, size_t n,
  * problem found (confirmed inside a transaction, so writes running meanwhile
  * do not cause false alarms) is passed to fn with a short description
  * ("botmatic->ext entry without reverse", "... whose reverse differs", the
- * same for ext->botmatic, "malformed key"), the integration and the pair as
- * stored in the direction where it was seen (bid, eid).  *problems (may be
+ * same for ext->botmatic, "malformed key"), the integration as keyed (the
+ * keyed hash of its token, never the token) and the pair as stored in the
+ * direction where it was seen (bid, eid).  *problems (may be
  * NULL) gets the count.  Returns STORE_OK (whatever the count) or an error.
  */
 typedef void (*store_problem_fn)(void *arg, const char *what,

@@ -1,6 +1,7 @@
 /*
  * auth/auth.h - who may call: the bearer token taken from the request and
- * compared in constant time, HMAC signatures of deliveries from outside,
+ * compared in constant time, Standard Webhooks signatures of deliveries
+ * from outside (checked, and their ids claimed so a replay is not applied),
  * the tokens Botmatic refused (a cache shared by every responder), and the
  * auth policy of SPEC §3 (BM_AUTH) for every request but install and
  * uninstall.  Depends on core, outbound (token validation) and keystore

@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
 #include "keystore/keystore.h"
 #include "store/store.h"
 
@@ -75,6 +78,31 @@ ks_end(struct app_keystore *ks, const char *reqid, const char *what, int rc)
 	}
 }
 
+/*
+ * The secret as a Standard Webhooks sender is given it: "whsec_" and the
+ * base64 of its 32 bytes (stored as 64 hex digits).  NULL if malformed.
+ */
+static json_t *
+ks_whsec(const char *hex)
+{
+	unsigned char key[32], text[6 + 44 + 1];
+	unsigned v;
+	json_t *j;
+	size_t i;
+
+	for (i = 0; i < 32; i++) {
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+			return NULL;
+		key[i] = (unsigned char)v;
+	}
+	memcpy(text, "whsec_", 6);
+	EVP_EncodeBlock(text + 6, key, 32);
+	j = json_string((const char *)text);
+	OPENSSL_cleanse(key, sizeof(key));
+	OPENSSL_cleanse(text, sizeof(text));
+	return j;
+}
+
 static json_t *
 ks_install_json(const struct store_install *in, int with_secret)
 {
@@ -87,7 +115,7 @@ ks_install_json(const struct store_install *in, int with_secret)
 	    settings != NULL ? settings : json_object());
 	if (j != NULL && with_secret)
 		json_object_set_new(j, "webhook_secret",
-		    json_string(in->secret));
+		    ks_whsec(in->secret));
 	return j;
 }
 

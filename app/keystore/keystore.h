@@ -58,7 +58,8 @@ int app_ks_install_get(struct app_keystore *ks, const char *reqid,
 
 /*
  * Records the installation of token with settings (borrowed, may be NULL).
- * *client (new) is its JSON, with "webhook_secret" when with_secret is set
+ * *client (new) is its JSON, with "webhook_secret" (whsec_<base64>, as a
+ * Standard Webhooks sender is given it) when with_secret is set
  * (for install hooks registering the external webhook); *created says
  * whether it is new.  Returns 0 or -1 (logged).
  */

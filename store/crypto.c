@@ -307,10 +307,13 @@ store__token_remember(struct store *s, DB_TXN *txn, const char *hash,
 	memset(&data, 0, sizeof(data));
 	key.data = (void *)hash;
 	key.size = STORE__HASH_LEN;
-	/* Known already: nothing to write (a lookup costs less than a seal
-	 * and a page write on every save). */
+	/*
+	 * Known already (nearly always): nothing to write.  A shared read
+	 * lock, not DB_RMW: every save of every token reads this, and write
+	 * locks would queue them all on the same pages.
+	 */
 	data.flags = DB_DBT_PARTIAL;
-	ret = s->tokens->get(s->tokens, txn, &key, &data, DB_RMW);
+	ret = s->tokens->get(s->tokens, txn, &key, &data, 0);
 	if (ret != DB_NOTFOUND)
 		return ret;
 	if ((ret = crypto_seal(s, hash, token, tlen, &sealed, &slen)) != 0)

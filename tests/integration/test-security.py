@@ -185,6 +185,24 @@ r = ngx.post({"event": "install", "data": {}}, token=TOKEN)
 t.ok(r.status == 200 and r.json()["success"] is True, "install", r)
 inst = [json.loads(l) for l in keys("export").stdout.decode().splitlines()
         if json.loads(l).get("type") == "install"][0]
+
+
+def files_holding(d, needle):
+    found = []
+    for name in sorted(os.listdir(d)):
+        p = os.path.join(d, name)
+        if os.path.isfile(p):
+            with open(p, "rb") as f:
+                if needle in f.read():
+                    found.append(name)
+    return found
+
+
+t.ok(inst["token"] == TOKEN and files_holding(srv.db, TOKEN.encode()) == []
+     and keys("get-ext", TOKEN, "nothing").returncode == 1,
+     "after an install through the server, no file of BM_DB_HOME holds the "
+     "token's bytes (and botmatic-keys still takes the token)",
+     files_holding(srv.db, TOKEN.encode()))
 iid = inst["install_id"]
 p = keys("secret", "show", iid)
 secret = p.stdout.decode().strip()

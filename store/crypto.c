@@ -25,6 +25,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 
 #include "store/store_int.h"
 
@@ -178,18 +179,42 @@ int
 store__crypto_init(struct store *s, const char *key_file, char *err,
     size_t errlen)
 {
+	OSSL_PARAM params[2];
+	EVP_MAC *mac = NULL;
+	int rc = -1;
+
 	if (crypto_store_key(s->home, STORE__HASH_KEY_FILE, s->hkey, err,
 	    errlen) < 0)
 		return -1;
-	if (key_file != NULL && key_file[0] != '\0')
-		return crypto_read_key(key_file, s->ekey, err, errlen);
-	return crypto_store_key(s->home, STORE__SEAL_KEY_FILE, s->ekey, err,
-	    errlen);
+	if (key_file != NULL && key_file[0] != '\0') {
+		if (crypto_read_key(key_file, s->ekey, err, errlen) < 0)
+			return -1;
+	} else if (crypto_store_key(s->home, STORE__SEAL_KEY_FILE, s->ekey,
+	    err, errlen) < 0)
+		return -1;
+	params[0] = OSSL_PARAM_construct_utf8_string("digest", "SHA256", 0);
+	params[1] = OSSL_PARAM_construct_end();
+	if ((mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL ||
+	    (s->hmac = EVP_MAC_CTX_new(mac)) == NULL ||
+	    EVP_MAC_init(s->hmac, s->hkey, sizeof(s->hkey), params) != 1 ||
+	    (s->aes = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL)) == NULL) {
+		snprintf(err, errlen, "%s: OpenSSL has no HMAC-SHA256 or "
+		    "AES-256-GCM", s->home);
+		goto out;
+	}
+	rc = 0;
+out:
+	EVP_MAC_free(mac);
+	return rc;
 }
 
 void
 store__crypto_clear(struct store *s)
 {
+	EVP_MAC_CTX_free(s->hmac);
+	EVP_CIPHER_free(s->aes);
+	s->hmac = NULL;
+	s->aes = NULL;
 	OPENSSL_cleanse(s->hkey, sizeof(s->hkey));
 	OPENSSL_cleanse(s->ekey, sizeof(s->ekey));
 }
@@ -202,9 +227,11 @@ store__token_key(const struct store *s, const char *token, size_t tlen,
 	unsigned char mac[EVP_MAX_MD_SIZE];
 	size_t maclen = 0, i;
 
-	if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, s->hkey,
-	    sizeof(s->hkey), (const unsigned char *)token, tlen, mac,
-	    sizeof(mac), &maclen) == NULL || maclen != STORE__HASH_LEN / 2)
+	/* The context keeps its key: init with none restarts it. */
+	if (s->hmac == NULL || EVP_MAC_init(s->hmac, NULL, 0, NULL) != 1 ||
+	    EVP_MAC_update(s->hmac, (const unsigned char *)token, tlen) != 1 ||
+	    EVP_MAC_final(s->hmac, mac, &maclen, sizeof(mac)) != 1 ||
+	    maclen != STORE__HASH_LEN / 2)
 		return ENOMEM;
 	for (i = 0; i < maclen; i++) {
 		out[2 * i] = digits[mac[i] >> 4];
@@ -232,7 +259,7 @@ crypto_seal(const struct store *s, const char *hash, const char *token,
 		goto out;
 	}
 	if ((c = EVP_CIPHER_CTX_new()) == NULL ||
-	    EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, s->ekey, buf + 1)
+	    EVP_EncryptInit_ex(c, s->aes, NULL, s->ekey, buf + 1)
 	    != 1 ||
 	    EVP_EncryptUpdate(c, NULL, &n, (const unsigned char *)hash,
 	    STORE__HASH_LEN) != 1 ||
@@ -271,7 +298,7 @@ crypto_open(const struct store *s, const char *hash,
 	if ((buf = malloc(tlen + 1)) == NULL)
 		return ENOMEM;
 	if ((c = EVP_CIPHER_CTX_new()) == NULL ||
-	    EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, s->ekey, in + 1)
+	    EVP_DecryptInit_ex(c, s->aes, NULL, s->ekey, in + 1)
 	    != 1 ||
 	    EVP_DecryptUpdate(c, NULL, &n, (const unsigned char *)hash,
 	    STORE__HASH_LEN) != 1 ||

@@ -49,6 +49,10 @@ struct store {
 	char bdbmsg[256];   /* BDB's last own message, to complete ours */
 	unsigned char hkey[STORE__KEY_BYTES]; /* HMAC key of token hashes */
 	unsigned char ekey[STORE__KEY_BYTES]; /* AES-256-GCM key of tokens */
+	/* OpenSSL objects fetched once: a fetch per call costs more than the
+	 * HMAC of a token itself. */
+	struct evp_mac_ctx_st *hmac; /* HMAC-SHA256 keyed with hkey */
+	struct evp_cipher_st *aes;   /* AES-256-GCM */
 	char err[1024];     /* store_strerror() */
 };
 

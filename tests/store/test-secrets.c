@@ -6,7 +6,9 @@
  * read, or the wrong one, is refused clearly; and a store written in the
  * old format (keys holding raw tokens, made here by a small writer that
  * uses Berkeley DB directly, as the previous code laid it out) is migrated
- * at its first open, every record found again under the new keys.
+ * at its first open, every record found again under the new keys.  And the
+ * ids of signed deliveries (store/seen.c): claimed once per ttl, released,
+ * purged in bounded batches.
  */
 #include "config.h"
 
@@ -358,6 +360,59 @@ test_migration(struct tap *t, const char *dir)
 	    files_holding(home, TOKEN2));
 }
 
+/* --- delivery ids (store/seen.c) ---------------------------------------- */
+
+static void
+test_deliveries(struct tap *t, const char *dir)
+{
+	char home[600], err[512], id[32], big[STORE_DELIVERY_ID_MAX + 2];
+	struct store *s;
+	int rc, dup = -1, d2 = -1, d3 = -1, gone = 0, i;
+
+	snprintf(home, sizeof(home), "%s/seen", dir);
+	s = open_with(home, NULL, &rc, err, sizeof(err));
+	tap_ok(t, rc == STORE_OK, "open (%s)", err);
+	if (rc != STORE_OK)
+		return;
+	tap_ok(t, store_delivery_claim(s, IID, "msg_1", 1000, 100, &dup) ==
+	    STORE_OK && dup == 0 &&
+	    store_delivery_claim(s, IID, "msg_1", 1099, 100, &d2) ==
+	    STORE_OK && d2 == 1 &&
+	    store_delivery_claim(s, "fedcba9876543210fedcba9876543210",
+	    "msg_1", 1099, 100, &d3) == STORE_OK && d3 == 0,
+	    "a delivery id is new once, then a duplicate within the ttl (per "
+	    "installation)");
+	tap_ok(t, store_delivery_claim(s, IID, "msg_1", 1100, 100, &dup) ==
+	    STORE_OK && dup == 0, "after the ttl it is new again");
+	tap_ok(t, store_delivery_release(s, IID, "msg_1") == STORE_OK &&
+	    store_delivery_claim(s, IID, "msg_1", 1101, 100, &dup) ==
+	    STORE_OK && dup == 0, "a released claim is new again");
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	tap_ok(t, store_delivery_claim(s, IID, big, 1101, 100, &dup) ==
+	    STORE_EINVAL && store_delivery_claim(s, "short", "m", 1101, 100,
+	    &dup) == STORE_EINVAL,
+	    "an over-long delivery id or a malformed install id is refused");
+	/* 100 claims at 2000, then one at 3000: one batch of the expired
+	 * ones goes, the rest stays for the next claims. */
+	for (i = 0; i < 100; i++) {
+		snprintf(id, sizeof(id), "e%03d", i);
+		if (store_delivery_claim(s, IID, id, 2000, 100, &dup) !=
+		    STORE_OK)
+			break;
+	}
+	rc = store_delivery_claim(s, IID, "late", 3000, 100, &dup);
+	for (i = 0; i < 100; i++) {
+		snprintf(id, sizeof(id), "e%03d", i);
+		if (store_delivery_release(s, IID, id) == STORE_NOTFOUND)
+			gone++;
+	}
+	tap_ok(t, rc == STORE_OK && gone >= STORE_DELIVERY_PURGE_BATCH &&
+	    gone < 100, "a claim purges one bounded batch of expired ids "
+	    "(%d of 100)", gone);
+	store_close(s);
+}
+
 int
 main(void)
 {
@@ -372,7 +427,8 @@ main(void)
 	test_fresh(&t, home);
 	test_key_file(&t, dir);
 	test_migration(&t, dir);
-	tap_ok(&t, t.n == 25, "all 25 checks ran");
+	test_deliveries(&t, dir);
+	tap_ok(&t, t.n == 31, "all 31 checks ran");
 	tap_rmtree(dir);
 	return tap_done(&t);
 }

@@ -386,10 +386,30 @@ out:
 	return ret;
 }
 
+struct token_args {
+	const char *hash;
+	char *token; /* the result, new */
+};
+
+static int
+token_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
+{
+	struct token_args *a = arg;
+	int ret;
+
+	ret = store__token_lookup(s, txn, a->hash, &a->token);
+	if (ret == DB_NOTFOUND || ret == STORE__ESEAL) {
+		*rc = STORE_NOTFOUND;
+		ret = 0;
+	}
+	return ret;
+}
+
 int
 store_verify(struct store *s, store_problem_fn fn, void *arg,
     size_t *problems)
 {
+	struct token_args ta;
 	struct verify_args a;
 	const char *integ, *bid, *eid;
 	size_t i, count = 0;
@@ -422,8 +442,22 @@ store_verify(struct store *s, store_problem_fn fn, void *arg,
 					eid = bid;
 					bid = a.p[i].val;
 				}
+				/* Reported by token, as callers know them; a
+				 * key whose token is not there as it is. */
+				ta.hash = integ;
+				ta.token = NULL;
+				if (!a.p[i].malformed &&
+				    strlen(integ) == STORE__HASH_LEN &&
+				    store__run(s, STORE__RUN_READ,
+				    "verifying", token_fn, &ta) == STORE_OK)
+					integ = ta.token;
 				if (fn != NULL)
 					fn(arg, a.p[i].what, integ, bid, eid);
+				if (ta.token != NULL) {
+					explicit_bzero(ta.token,
+					    strlen(ta.token));
+					free(ta.token);
+				}
 				count++;
 			}
 		}

@@ -302,9 +302,9 @@ int store_apply(struct store *s, const struct store_op *ops, size_t n,
  * problem found (confirmed inside a transaction, so writes running meanwhile
  * do not cause false alarms) is passed to fn with a short description
  * ("botmatic->ext entry without reverse", "... whose reverse differs", the
- * same for ext->botmatic, "malformed key"), the integration as keyed (the
- * keyed hash of its token, never the token) and the pair as stored in the
- * direction where it was seen (bid, eid).  *problems (may be
+ * same for ext->botmatic, "malformed key"), the integration (its token;
+ * the key as stored when the token cannot be found) and the pair as stored
+ * in the direction where it was seen (bid, eid).  *problems (may be
  * NULL) gets the count.  Returns STORE_OK (whatever the count) or an error.
  */
 typedef void (*store_problem_fn)(void *arg, const char *what,

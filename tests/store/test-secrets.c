@@ -143,7 +143,8 @@ test_fresh(struct tap *t, const char *home)
 	    strcmp(v, "e1") == 0, "lookups by token find the records");
 	store_install_free(got);
 	free(v);
-	tap_ok(t, store_export(s, &cbs, &seen) == STORE_OK && seen == 3,
+	rc = store_export(s, &cbs, &seen);
+	tap_ok(t, rc == STORE_OK && seen == 3,
 	    "the export gives the token of the install, pair and state (%d)",
 	    seen);
 	store_install_free(in);
@@ -360,6 +361,70 @@ test_migration(struct tap *t, const char *dir)
 	    files_holding(home, TOKEN2));
 }
 
+/* --- verify names a problem by token ------------------------------------ */
+
+struct problem_seen {
+	int n, by_token;
+};
+
+static void
+problem_fn(void *arg, const char *what, const char *integ, const char *bid,
+    const char *eid)
+{
+	struct problem_seen *p = arg;
+
+	(void)what;
+	p->n++;
+	if (strcmp(integ, TOKEN) == 0 && strcmp(bid, "b5") == 0 &&
+	    strcmp(eid, "e5") == 0)
+		p->by_token++;
+}
+
+/* Empties ids-e.db of home behind the store's back (no handle open). */
+static int
+drop_reverse(const char *home)
+{
+	DB_ENV *env = NULL;
+	DB *db = NULL;
+	u_int32_t n = 0;
+	int ret;
+
+	if ((ret = db_env_create(&env, 0)) != 0)
+		return -1;
+	if ((ret = env->open(env, home, DB_CREATE | DB_INIT_LOCK |
+	    DB_INIT_LOG | DB_INIT_MPOOL | DB_INIT_TXN, 0600)) == 0 &&
+	    (ret = db_create(&db, env, 0)) == 0 &&
+	    (ret = db->open(db, NULL, "ids-e.db", NULL, DB_BTREE,
+	    DB_AUTO_COMMIT, 0600)) == 0)
+		ret = db->truncate(db, NULL, &n, DB_AUTO_COMMIT);
+	if (db != NULL)
+		db->close(db, 0);
+	env->close(env, 0);
+	return ret == 0 ? 0 : -1;
+}
+
+static void
+test_verify(struct tap *t, const char *dir)
+{
+	struct problem_seen p = { 0, 0 };
+	char home[600], err[512];
+	struct store *s;
+	int rc;
+
+	snprintf(home, sizeof(home), "%s/verify", dir);
+	s = open_with(home, NULL, &rc, err, sizeof(err));
+	rc = rc == STORE_OK ? store_ids_save(s, TOKEN, "b5", "e5") : rc;
+	store_close(s);
+	if (rc == STORE_OK)
+		rc = drop_reverse(home);
+	s = rc == 0 ? open_with(home, NULL, &rc, err, sizeof(err)) : NULL;
+	rc = s != NULL ? store_verify(s, problem_fn, &p, NULL) : STORE_ERROR;
+	tap_ok(t, rc == STORE_OK && p.n == 1 && p.by_token == 1,
+	    "verify reports a pair without its reverse by its token, not its "
+	    "key (%d problems, %d by token)", p.n, p.by_token);
+	store_close(s);
+}
+
 /* --- delivery ids (store/seen.c) ---------------------------------------- */
 
 static void
@@ -428,7 +493,8 @@ main(void)
 	test_key_file(&t, dir);
 	test_migration(&t, dir);
 	test_deliveries(&t, dir);
-	tap_ok(&t, t.n == 31, "all 31 checks ran");
+	test_verify(&t, dir);
+	tap_ok(&t, t.n == 32, "all 32 checks ran");
 	tap_rmtree(dir);
 	return tap_done(&t);
 }

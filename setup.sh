@@ -17,7 +17,8 @@ cd "$top"
 PACKAGES="build-essential autoconf automake libtool pkg-config \
 libfcgi-dev libjansson-dev libcurl4-openssl-dev libssl-dev libdb5.3-dev \
 nginx-light apache2 libapache2-mod-fcgid python3 clang valgrind wrk curl \
-ca-certificates libpcre2-dev json-schema-test-suite"
+ca-certificates libpcre2-dev json-schema-test-suite libsystemd-dev \
+python3-prometheus-client debhelper dpkg-dev fakeroot adduser"
 
 install_packages() {
 	missing=""

@@ -6,7 +6,7 @@ noinst_LIBRARIES += app/libbmapp.a
 app_libbmapp_a_SOURCES = \
 	app/botmatic/module.h \
 	app/core/core.h app/core/log.c app/core/conf.c app/core/req.c \
-	app/core/clock.c \
+	app/core/clock.c app/core/metrics.c \
 	app/outbound/outbound.h app/outbound/http.c app/outbound/botmatic.c \
 	app/outbound/extrest.c \
 	app/keystore/keystore.h app/keystore/keystore.c \
@@ -20,9 +20,9 @@ app_libbmapp_a_SOURCES = \
 	app/host/services.c \
 	app/fcgi/fcgi.h app/fcgi/proto.c app/fcgi/request.c \
 	app/server/server.h app/server/master.c app/server/worker.c \
-	app/server/listen.c
-app_libbmapp_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS) $(FCGI_CFLAGS) $(CRYPTO_CFLAGS)
-APP_LIBS = app/libbmapp.a mapping/libbmmapping.a store/libbmstore.a $(JANSSON_LIBS) $(CURL_LIBS) $(CRYPTO_LIBS) $(FCGI_LIBS) $(DB_LIBS) $(DL_LIBS)
+	app/server/listen.c app/server/notify.c
+app_libbmapp_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS) $(FCGI_CFLAGS) $(CRYPTO_CFLAGS) $(SYSTEMD_CFLAGS)
+APP_LIBS = app/libbmapp.a mapping/libbmmapping.a store/libbmstore.a $(JANSSON_LIBS) $(CURL_LIBS) $(CRYPTO_LIBS) $(FCGI_LIBS) $(DB_LIBS) $(DL_LIBS) $(SYSTEMD_LIBS)
 
 botmatic_fcgi_SOURCES = app/main.c
 botmatic_fcgi_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)

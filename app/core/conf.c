@@ -19,6 +19,7 @@ enum conf_type {
 	CONF_OCTAL,      /* file mode */
 	CONF_WORKERS,    /* unsigned, default the number of CPUs */
 	CONF_LEVEL,      /* log level */
+	CONF_LOGFMT,     /* log format: text or json */
 	CONF_AUTH,       /* auth policy */
 	CONF_DURABILITY, /* store durability */
 	CONF_URL,        /* http:// or https:// URL */
@@ -69,6 +70,11 @@ static const struct conf_var conf_vars[] = {
 	  "colon-separated list of handler module .so paths" },
 	{ "BM_LOG_LEVEL", CONF_LEVEL, OFF(log_level), "info", 0, 0,
 	  "error, warn, info or debug" },
+	{ "BM_LOG_FORMAT", CONF_LOGFMT, OFF(log_json), "text", 0, 0,
+	  "text (one line an event) or json (one JSON object a line)" },
+	{ "BM_STATUS_PATH", CONF_ENDPOINT, OFF(status_path), NULL, 0, 0,
+	  "path answering GET with the server's status (JSON, or Prometheus "
+	  "text with ?format=prometheus); unset = off" },
 	{ "BOTMATIC_BASE_URL", CONF_URL, OFF(botmatic_base_url),
 	  "https://app.botmatic.ai", 0, 0, "Botmatic API base URL" },
 	{ "BM_EXT_BASE_URL", CONF_URL, OFF(ext_base_url), NULL, 0, 0,
@@ -418,6 +424,14 @@ conf_set(struct app_conf *conf, const struct conf_var *var, const char *val,
 		if (app_log_level_parse(val, (enum bm_log_level *)base) < 0)
 			goto bad;
 		return 0;
+	case CONF_LOGFMT:
+		if (strcmp(val, "text") == 0)
+			*(int *)base = 0;
+		else if (strcmp(val, "json") == 0)
+			*(int *)base = 1;
+		else
+			goto bad;
+		return 0;
 	case CONF_DURABILITY:
 		if (strcmp(val, "write") == 0)
 			*(enum app_durability *)base = APP_DURABILITY_WRITE;
@@ -584,6 +598,12 @@ app_conf_load(struct app_conf *conf, char *const *envp, char *err,
 		    "(rest or module:<name>)", conf->ext_consumer);
 		goto out;
 	}
+	if (conf->status_path != NULL &&
+	    strcmp(conf->status_path, conf->endpoint) == 0) {
+		snprintf(err, errlen, "BM_STATUS_PATH: the same path as "
+		    "BM_ENDPOINT (%s)", conf->endpoint);
+		goto out;
+	}
 	if (conf->auth == APP_AUTH_ANY && warn != NULL)
 		warn("BM_AUTH=any: every token is accepted");
 	rc = 0;
@@ -606,6 +626,7 @@ app_conf_free(struct app_conf *conf)
 	free(conf->db_home);
 	free(conf->mappings);
 	free(conf->modules);
+	free(conf->status_path);
 	free(conf->botmatic_base_url);
 	free(conf->ext_base_url);
 	free(conf->ext_auth_header);

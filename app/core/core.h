@@ -16,14 +16,21 @@
 /*
  * The log: one line per event on stderr.
  *
- * Format: "<ISO-8601 UTC time> <LEVEL> <pid> <request id or -> <component>: <message>".
- * Control characters in the message are escaped (\xNN) so request data can
- * never forge a line.  Each line goes out in one write(2), so lines of
- * concurrent processes sharing stderr do not interleave.
+ * Format: "<ISO-8601 UTC time> <LEVEL> <pid> <request id or -> <component>: <message>",
+ * or with BM_LOG_FORMAT=json one JSON object a line: {"ts", "level", "pid",
+ * "reqid" (null when none), "component", "msg"}, plus the request fields on
+ * the request line (app_log_request).  Control characters are escaped
+ * either way (\xNN in text, \u00NN in JSON, where invalid UTF-8 becomes
+ * U+FFFD) so request data can never forge a line.  Each line goes out in
+ * one write(2), so lines of concurrent processes sharing stderr do not
+ * interleave.
  */
 
 /* Sets the threshold; called at start-up and on reload only. */
 void app_log_set_level(enum bm_log_level lvl);
+
+/* Selects the line format: 0 text, 1 JSON; at start-up and on reload only. */
+void app_log_set_json(int json);
 
 /*
  * Records the pid lines carry; each process calls it once after fork (the
@@ -49,6 +56,32 @@ void app_log_errno(enum bm_log_level lvl, const char *reqid,
 /* The va_list form of app_log; errnum >= 0 appends strerror(errnum). */
 void app_logv(enum bm_log_level lvl, const char *reqid, const char *component,
     int errnum, const char *fmt, va_list ap);
+
+/* The fields of the line logged for every request answered. */
+struct app_log_request {
+	const char *method;   /* REQUEST_METHOD, or NULL */
+	const char *path;     /* without the query string, or NULL */
+	int status;           /* HTTP status sent */
+	int64_t us;           /* from accept to the answer sent */
+	const char *client;   /* REMOTE_ADDR, or NULL */
+	const char *install;  /* install id (never the token), or NULL */
+	const char *what;     /* event or action name, or NULL */
+};
+
+/*
+ * Writes the request line at INFO, component "request":
+ * "POST /path 200 12.3ms client=127.0.0.1 install=<id or -> [name=<what>]",
+ * or its JSON form with method, path, status, duration_ms, client, install
+ * and name as members.
+ */
+void app_log_request(const char *reqid, const struct app_log_request *r);
+
+/*
+ * The message of the last ERROR line this process wrote ("" when none),
+ * "component: message"; borrowed, valid until the next log call.  For
+ * reporting a failure elsewhere (sd_notify STATUS=).
+ */
+const char *app_log_last_error(void);
 
 /*
  * The configuration: the server's configuration, read from the environment once.
@@ -99,6 +132,8 @@ struct app_conf {
 	char *mappings;           /* BM_MAPPINGS or NULL */
 	char *modules;            /* BM_MODULES or NULL, colon-separated */
 	enum bm_log_level log_level; /* BM_LOG_LEVEL */
+	int log_json;             /* BM_LOG_FORMAT: 0 text, 1 json */
+	char *status_path;        /* BM_STATUS_PATH or NULL (no status) */
 	char *botmatic_base_url;  /* BOTMATIC_BASE_URL, without trailing '/' */
 	char *ext_base_url;       /* BM_EXT_BASE_URL or NULL */
 	char *ext_auth_header;    /* BM_EXT_AUTH_HEADER or NULL */
@@ -164,6 +199,7 @@ struct bm_req {
 	struct app_env *env;          /* the responder's services (borrowed) */
 	struct app_deferred *deferred;/* NULL, or where to ask for later work */
 	char id[72];                  /* request id, for logs and X-Request-Id */
+	char install_id[40];          /* its installation's id once known, or "" */
 	struct app_req_block *blocks; /* arena allocations, newest first */
 	size_t used;                  /* bytes allocated from the arena */
 };
@@ -184,5 +220,124 @@ void app_req_release(struct bm_req *req);
 
 /* CLOCK_MONOTONIC in milliseconds. */
 int64_t app_now_ms(void);
+
+/* CLOCK_MONOTONIC in microseconds. */
+int64_t app_now_us(void);
+
+/*
+ * --- metrics: the server's counters, and the status answer built from
+ * them (BM_STATUS_PATH, SPEC §15): JSON, or Prometheus text exposition.
+ *
+ * The counters are plain atomics in memory the master maps MAP_SHARED
+ * before the first fork, beside the responders' slots: every process adds
+ * to them without a lock, a responder killed mid-request leaves every
+ * counter whole, and reading the status costs one pass over that memory
+ * (no store call, no message to the master).  Until app_metrics_attach()
+ * runs (command-line modes, unit tests), counting does nothing.
+ *
+ * Adding a counter or a gauge is one row in the family table of
+ * metrics.c, one enum app_metric value and, when it has labels, one enum
+ * here for their values; app_metrics_add() counts, app_metrics_set() sets.
+ */
+
+/* The families; their names, help and labels are the table in metrics.c. */
+enum app_metric {
+	APP_METRIC_REQUESTS = 0,    /* counter: {status, kind} */
+	APP_METRIC_DURATION,        /* histogram: request duration, seconds */
+	APP_METRIC_OUTBOUND,        /* counter: {target, outcome} */
+	APP_METRIC_RESPONDER_STARTS,/* counter: responders forked */
+	APP_METRIC_RESPONDER_EXITS, /* counter: {how} */
+	APP_METRIC_RECOVERIES,      /* counter: {result} store recoveries */
+	APP_METRIC_WATCHDOG,        /* counter: watchdog escalations */
+	APP_METRIC_RELOADS,         /* counter: {result} */
+	APP_METRIC__MAX
+};
+
+/* The kind label of a request. */
+enum app_req_kind {
+	APP_KIND_EVENT = 0,  /* {"event":...} */
+	APP_KIND_ACTION,     /* {"action":...} */
+	APP_KIND_EXT,        /* a change posted by the external service */
+	APP_KIND_STATUS,     /* BM_STATUS_PATH */
+	APP_KIND_NONE,       /* refused before its kind was known */
+	APP_KIND__MAX
+};
+
+/* The target label of an outbound call. */
+enum app_out_target {
+	APP_OUT_BOTMATIC = 0,  /* BOTMATIC_BASE_URL */
+	APP_OUT_EXT,           /* the external service (and its JWT URL) */
+	APP_OUT_TARGET__MAX
+};
+
+/* The outcome label of an outbound call. */
+enum app_out_outcome {
+	APP_OUT_OK = 0,        /* an answer with a 2xx status */
+	APP_OUT_HTTP_ERROR,    /* an answer with another status */
+	APP_OUT_FAILED,        /* no answer: refused, timeout, TLS, too large */
+	APP_OUT_OUTCOME__MAX
+};
+
+/* The how label of a responder's end. */
+enum app_exit_how {
+	APP_EXIT_EXPECTED = 0, /* stopped by a stop or a reload */
+	APP_EXIT_UNEXPECTED,   /* crashed, killed or exited by itself */
+	APP_EXIT__MAX
+};
+
+/* The result label of recoveries and reloads. */
+enum app_result {
+	APP_RESULT_OK = 0,
+	APP_RESULT_FAILED,
+	APP_RESULT__MAX
+};
+
+/* Bytes of shared memory app_metrics_attach() needs. */
+size_t app_metrics_size(void);
+
+/* The state label of the responders gauge. */
+enum app_resp_state {
+	APP_RESP_STARTING = 0,
+	APP_RESP_IDLE,
+	APP_RESP_BUSY,
+	APP_RESP_STOPPING,
+	APP_RESP__MAX
+};
+
+/*
+ * Counts the responders in each state into count (the server's slots,
+ * read when a status is rendered).
+ */
+typedef void (*app_metrics_states_fn)(uint64_t count[APP_RESP__MAX]);
+
+/*
+ * Makes this process (and those it forks afterwards) count into shm:
+ * app_metrics_size() bytes of zeroed MAP_SHARED memory, suitably aligned,
+ * that must outlive every process.  states fills the responders gauge.
+ */
+void app_metrics_attach(void *shm, app_metrics_states_fn states);
+
+/*
+ * Adds n to the cell of family m at labels (a, b): the values of its first
+ * and second label (0 when it has fewer).  Out-of-range labels are ignored.
+ */
+void app_metrics_add(enum app_metric m, unsigned a, unsigned b, uint64_t n);
+
+/*
+ * Sets the gauge cell of family m at labels (a, b) to v (its owner, e.g.
+ * the master, publishes it there).  Out-of-range labels are ignored.
+ */
+void app_metrics_set(enum app_metric m, unsigned a, unsigned b, uint64_t v);
+
+/* Counts one finished request: its HTTP status, kind and duration. */
+void app_metrics_request(int status, enum app_req_kind kind, int64_t us);
+
+/*
+ * Returns the status as a new NUL-terminated string (free()), JSON when
+ * prometheus is 0, else Prometheus text exposition format 0.0.4.  NULL
+ * when out of memory or not attached.
+ */
+char *app_metrics_render(int prometheus);
+
 
 #endif

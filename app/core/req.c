@@ -18,6 +18,7 @@ app_req_init(struct bm_req *req, struct app_env *env, const char *id)
 	req->env = env;
 	req->deferred = NULL;
 	snprintf(req->id, sizeof(req->id), "%s", id);
+	req->install_id[0] = '\0';
 	req->blocks = NULL;
 	req->used = 0;
 }

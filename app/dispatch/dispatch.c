@@ -134,6 +134,17 @@ dispatch_handlers(struct app_env *env, struct bm_ctx *ctx,
 		app_answer_error(ans, 500, "out of memory");
 }
 
+/* Keeps the installation's id for the request's log line (never the token). */
+static void
+dispatch_note_install(struct bm_req *req, const json_t *client)
+{
+	const char *id = json_string_value(json_object_get(client,
+	    "install_id"));
+
+	if (id != NULL)
+		snprintf(req->install_id, sizeof(req->install_id), "%s", id);
+}
+
 /*
  * install and uninstall: Botmatic validated the token.  Every hook runs
  * (on uninstall even after one failed, so no module keeps stale state; on
@@ -167,6 +178,7 @@ dispatch_lifecycle(struct app_env *env, struct bm_ctx *ctx,
 		return;
 	}
 	ctx->client = client;
+	dispatch_note_install(ctx->req, client);
 	if (client != NULL && !uninstall) {
 		/* Where the external service posts its changes (fcgi/). */
 		char path[512];
@@ -291,6 +303,7 @@ app_dispatch(struct app_env *env, struct bm_req *req,
 		goto out;
 	}
 	ctx.client = client;
+	dispatch_note_install(req, client);
 	if (envl->action != NULL) {
 		ctx.kind = "action";
 		ctx.name = envl->action;

@@ -101,6 +101,61 @@ fcgi_path(FCGX_Request *fr, char *buf, size_t cap)
 	return buf;
 }
 
+/* Returns 1 when the query string asks for format=prometheus. */
+static int
+fcgi_wants_prometheus(const char *query)
+{
+	size_t n;
+
+	while (query != NULL && *query != '\0') {
+		n = strcspn(query, "&");
+		if (n == 17 && strncmp(query, "format=prometheus", 17) == 0)
+			return 1;
+		query += n;
+		query += *query == '&';
+	}
+	return 0;
+}
+
+/*
+ * Answers BM_STATUS_PATH from the shared counters alone: no store call,
+ * nothing asked of the master.  Only GET.  Returns the status sent.
+ */
+static int
+fcgi_status(FCGX_Request *fr, const struct bm_req *req, const char *method,
+    size_t *sent)
+{
+	char head[512], *body = NULL;
+	const char *ctype = "application/json", *allow = "";
+	int status = 200, prom, hlen;
+
+	prom = fcgi_wants_prometheus(FCGX_GetParam("QUERY_STRING", fr->envp));
+	if (method == NULL || strcmp(method, "GET") != 0) {
+		status = 405;
+		allow = "Allow: GET\r\n";
+		body = strdup("{\"success\":false,\"error\":\"method not "
+		    "allowed\"}");
+	} else if ((body = app_metrics_render(prom)) == NULL) {
+		status = 500;
+		body = strdup("{\"success\":false,\"error\":\"out of "
+		    "memory\"}");
+		app_log(BM_LOG_ERROR, req->id, "status", "out of memory");
+	} else if (prom)
+		ctype = "text/plain; version=0.0.4; charset=utf-8";
+	*sent = body != NULL ? strlen(body) : 0;
+	hlen = snprintf(head, sizeof(head), "Status: %d %s\r\nContent-Type: "
+	    "%s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n"
+	    "X-Request-Id: %s\r\n%s\r\n", status, app_proto_reason(status),
+	    ctype, *sent, req->id, allow);
+	if (hlen > 0 && (size_t)hlen < sizeof(head)) {
+		FCGX_PutStr(head, hlen, fr->out);
+		if (body != NULL)
+			FCGX_PutStr(body, (int)*sent, fr->out);
+	}
+	free(body);
+	return status;
+}
+
 void
 app_fcgi_serve(struct app_env *env, FCGX_Request *fr, uint64_t seq,
     struct app_deferred *def)
@@ -112,7 +167,9 @@ app_fcgi_serve(struct app_env *env, FCGX_Request *fr, uint64_t seq,
 	struct bm_req req;
 	char *body = NULL;
 	size_t len = 0, sent = 0;
-	int64_t t0 = app_now_ms();
+	int64_t t0 = app_now_us();
+	enum app_req_kind kind = APP_KIND_NONE;
+	struct app_log_request lr;
 	enum app_route route;
 	int status;
 
@@ -129,6 +186,12 @@ app_fcgi_serve(struct app_env *env, FCGX_Request *fr, uint64_t seq,
 	app_log(BM_LOG_DEBUG, req.id, "request", "start %s %s",
 	    method != NULL ? method : "-", path != NULL ? path : "-");
 
+	if (env->conf->status_path != NULL && path != NULL &&
+	    strcmp(path, env->conf->status_path) == 0) {
+		kind = APP_KIND_STATUS;
+		ans.status = fcgi_status(fr, &req, method, &sent);
+		goto logged;
+	}
 	switch ((route = app_proto_route(path, env->conf->endpoint, &rest))) {
 	case APP_ROUTE_WEBHOOK:
 	case APP_ROUTE_EXT:
@@ -156,6 +219,7 @@ app_fcgi_serve(struct app_env *env, FCGX_Request *fr, uint64_t seq,
 		goto send;
 	}
 	if (route == APP_ROUTE_EXT) {
+		kind = APP_KIND_EXT;
 		app_sync_ext_route(env, &req, rest, body, len, fcgi_header,
 		    fr, &ans);
 		goto send;
@@ -166,15 +230,24 @@ app_fcgi_serve(struct app_env *env, FCGX_Request *fr, uint64_t seq,
 		app_answer_error(&ans, status, err);
 		goto send;
 	}
+	kind = envl.action != NULL ? APP_KIND_ACTION : envl.event != NULL ?
+	    APP_KIND_EVENT : APP_KIND_NONE;
 	app_dispatch(env, &req, &envl, FCGX_GetParam("HTTP_AUTHORIZATION",
 	    fr->envp), &ans);
 	if (ans.status == 0)
 		app_answer_error(&ans, 500, "internal error");
 send:
 	fcgi_send(fr, &req, &ans, &sent);
-	app_log(BM_LOG_INFO, req.id, "request", "done status=%d bytes=%zu "
-	    "ms=%lld%s%s", ans.status, sent, (long long)(app_now_ms() - t0),
-	    ans.what != NULL ? " name=" : "", ans.what != NULL ? ans.what : "");
+logged:
+	lr.method = method;
+	lr.path = path;
+	lr.status = ans.status;
+	lr.us = app_now_us() - t0;
+	lr.client = FCGX_GetParam("REMOTE_ADDR", fr->envp);
+	lr.install = req.install_id[0] != '\0' ? req.install_id : NULL;
+	lr.what = ans.what;
+	app_log_request(req.id, &lr);
+	app_metrics_request(ans.status, kind, lr.us);
 	app_answer_clear(&ans);
 	app_envelope_free(&envl);
 	free(body);

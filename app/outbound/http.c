@@ -50,6 +50,23 @@ http_write(char *ptr, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+/*
+ * Counts a finished call by target (Botmatic when the URL is under
+ * BOTMATIC_BASE_URL, else the external service) and outcome.
+ */
+static void
+http_count(const struct app_http *h, const char *url, int rc, long status)
+{
+	const char *base = h->conf->botmatic_base_url;
+	size_t n = base != NULL ? strlen(base) : 0;
+	int botmatic = n > 0 && strncmp(url, base, n) == 0 &&
+	    (url[n] == '/' || url[n] == '?' || url[n] == '\0');
+
+	app_metrics_add(APP_METRIC_OUTBOUND, botmatic ? APP_OUT_BOTMATIC :
+	    APP_OUT_EXT, rc < 0 ? APP_OUT_FAILED : status >= 200 &&
+	    status < 300 ? APP_OUT_OK : APP_OUT_HTTP_ERROR, 1);
+}
+
 struct app_http *
 app_http_new(const struct app_conf *conf)
 {
@@ -163,6 +180,7 @@ app_http_request(struct app_http *h, const char *method, const char *url,
 nomem:
 	snprintf(err, errlen, "out of memory");
 out:
+	http_count(h, url, rc, *status);
 	/* The handle must not keep pointers to what is freed here. */
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -15,6 +16,9 @@
 
 /* Slots: BM_WORKERS at most 256, plus the overlap of a reload. */
 #define MASTER_SLOTS 512
+/* The shared mapping: the slots, then the counters (metrics.h). */
+#define MASTER_SHM_SIZE (sizeof(struct app_slot) * MASTER_SLOTS + \
+    app_metrics_size())
 /* A responder that dies younger than this counts as a crash-loop step. */
 #define MASTER_FAST_DEATH_MS 2000
 #define MASTER_BACKOFF_MIN_MS 100
@@ -53,6 +57,7 @@ struct master {
 	struct master_proc procs[MASTER_SLOTS];
 	int stopping;
 	int reloading;
+	int ready;                        /* READY=1 sent for the first generation */
 	int64_t next_spawn;               /* backoff: no spawn before */
 	unsigned fast_deaths;             /* consecutive */
 	unsigned escalations;             /* recoveries run */
@@ -60,6 +65,26 @@ struct master {
 };
 
 static void master_check_store(struct master *m);
+
+/* The shared slots, for the responders gauge of the status (metrics). */
+static const struct app_slot *master_shm_slots;
+
+/* Counts the responders by state (app_metrics_states_fn). */
+static void
+master_count_states(uint64_t count[APP_RESP__MAX])
+{
+	static const int map[APP_SLOT__MAX] = {
+		-1, APP_RESP_STARTING, APP_RESP_IDLE, APP_RESP_BUSY,
+		APP_RESP_STOPPING
+	};
+	int i, st;
+
+	for (i = 0; master_shm_slots != NULL && i < MASTER_SLOTS; i++) {
+		st = atomic_load(&master_shm_slots[i].state);
+		if (st > APP_SLOT_FREE && st < APP_SLOT__MAX)
+			count[map[st]]++;
+	}
+}
 
 static void
 master_conf_warn(const char *msg)
@@ -130,6 +155,7 @@ master_gen_load(struct master_gen *g, char *const *envp)
 		return -1;
 	}
 	app_log_set_level(g->conf.log_level);
+	app_log_set_json(g->conf.log_json);
 	if ((g->reg = app_registry_new()) == NULL) {
 		app_log(BM_LOG_ERROR, NULL, "master", "out of memory");
 		goto fail;
@@ -243,6 +269,7 @@ master_spawn(struct master *m, int64_t now)
 	m->procs[i].started = now;
 	m->procs[i].kill_at = 0;
 	m->procs[i].retiring = 0;
+	app_metrics_add(APP_METRIC_RESPONDER_STARTS, 0, 0, 1);
 	app_log(BM_LOG_INFO, NULL, "master", "responder %ld started",
 	    (long)pid);
 	return 0;
@@ -298,6 +325,8 @@ master_reaped(struct master *m, int i, int status, int64_t now)
 		    m->fast_deaths, (long long)delay);
 	}
 	atomic_store(&m->slots[i].state, APP_SLOT_FREE);
+	app_metrics_add(APP_METRIC_RESPONDER_EXITS, expected ? APP_EXIT_EXPECTED :
+	    APP_EXIT_UNEXPECTED, 0, 1);
 	memset(p, 0, sizeof(*p));
 	/*
 	 * A responder that did not close its handle may have died inside
@@ -350,11 +379,14 @@ master_escalate(struct master *m, const char *why)
 		n++;
 	}
 	if (store_recover(m->cur.conf.db_home, MASTER_RECOVER_TIMEOUT_MS, err,
-	    sizeof(err)) != STORE_OK)
+	    sizeof(err)) != STORE_OK) {
 		app_log(BM_LOG_ERROR, NULL, "master", "recovery failed: %s", err);
-	else
+		app_metrics_add(APP_METRIC_RECOVERIES, APP_RESULT_FAILED, 0, 1);
+	} else {
 		app_log(BM_LOG_INFO, NULL, "master", "keystore recovered after "
 		    "stopping %d responders", n);
+		app_metrics_add(APP_METRIC_RECOVERIES, APP_RESULT_OK, 0, 1);
+	}
 	m->next_spawn = 0;
 }
 
@@ -401,6 +433,7 @@ master_watchdog(struct master *m, int64_t now)
 		snprintf(why, sizeof(why), "responder %ld stuck in a keystore "
 		    "call for %lld ms", (long)m->procs[i].pid,
 		    (long long)(now - since));
+		app_metrics_add(APP_METRIC_WATCHDOG, 0, 0, 1);
 		master_escalate(m, why);
 		return;
 	}
@@ -462,6 +495,7 @@ master_begin_stop(struct master *m, int64_t now)
 	if (m->stopping)
 		return;
 	app_log(BM_LOG_INFO, NULL, "master", "stopping");
+	app_notify("STOPPING=1");
 	m->stopping = 1;
 	/* New connections are refused at once; queued ones are still served. */
 	if (m->lst.path != NULL)
@@ -475,41 +509,80 @@ master_begin_stop(struct master *m, int64_t now)
  * Tries the new configuration in a throwaway child, which first closes
  * the loaded modules (so changed files on disk are really opened) and
  * then loads everything.  Returns 0 when it loaded, -1 when not (the child
- * logged why): the master then keeps what it runs.
+ * logged why, and passed its error line back in why): the master then
+ * keeps what it runs.
  */
 static int
-master_try_reload(struct master *m)
+master_try_reload(struct master *m, char *why, size_t cap)
 {
 	struct master_gen next;
-	int status = 0;
+	int status = 0, fds[2];
+	ssize_t n;
 	pid_t pid;
 
+	snprintf(why, cap, "the new configuration did not load");
+	if (pipe(fds) < 0) {
+		app_log_errno(BM_LOG_ERROR, NULL, "master", "pipe");
+		return -1;
+	}
 	if ((pid = fork()) < 0) {
 		app_log_errno(BM_LOG_ERROR, NULL, "master", "fork");
+		close(fds[0]);
+		close(fds[1]);
 		return -1;
 	}
 	if (pid == 0) {
 		app_log_set_pid();
+		close(fds[0]);
 		app_modules_unload(m->cur.mods);
 		m->cur.mods = NULL;
-		if (master_gen_load(&next, m->envp) < 0)
+		if (master_gen_load(&next, m->envp) < 0) {
+			const char *e = app_log_last_error();
+			(void)!write(fds[1], e, strlen(e));
 			_exit(1);
+		}
 		_exit(0);
 	}
+	close(fds[1]);
+	n = read(fds[0], why, cap - 1);
+	if (n > 0)
+		why[n] = '\0';
+	else if (n == 0 || cap == 0)
+		snprintf(why, cap, "the new configuration did not load");
+	close(fds[0]);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		continue;
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* Tells systemd a reload failed, and that the old generation serves on. */
+static void
+master_reload_failed(const char *why)
+{
+	size_t i, n = strcspn(why, "\n");
+
+	app_metrics_add(APP_METRIC_RELOADS, APP_RESULT_FAILED, 0, 1);
+	/* One line: a newline would start another notification field. */
+	for (i = 0; i < n && why[i] != '\0'; i++)
+		if ((unsigned char)why[i] < 0x20)
+			n = i;
+	app_notify("READY=1\nSTATUS=reload failed: %.*s", (int)n, why);
 }
 
 static void
 master_begin_reload(struct master *m)
 {
 	struct master_gen next;
+	char why[512];
 
 	app_log(BM_LOG_INFO, NULL, "master", "reloading");
-	if (master_try_reload(m) < 0) {
+	/* MONOTONIC_USEC: what systemd >= 253 (Type=notify-reload) asks for. */
+	app_notify("RELOADING=1\nMONOTONIC_USEC=%lld\nSTATUS=reloading",
+	    (long long)app_now_us());
+	if (master_try_reload(m, why, sizeof(why)) < 0) {
 		app_log(BM_LOG_ERROR, NULL, "master", "reload failed: the "
 		    "running configuration and responders are kept");
+		master_reload_failed(why);
 		return;
 	}
 	/*
@@ -520,8 +593,10 @@ master_begin_reload(struct master *m)
 	app_modules_unload(m->cur.mods);
 	m->cur.mods = NULL;
 	if (master_gen_load(&next, m->envp) < 0) {
+		snprintf(why, sizeof(why), "%s", app_log_last_error());
 		app_log(BM_LOG_ERROR, NULL, "master", "reload failed: the "
 		    "running responders keep serving");
+		master_reload_failed(why);
 		/* Reload what the running responders were started with. */
 		master_gen_free(&m->cur);
 		if (master_gen_load(&m->cur, m->envp) < 0) {
@@ -548,6 +623,7 @@ master_begin_reload(struct master *m)
 	}
 	master_gen_free(&m->cur);
 	m->cur = next;
+	app_metrics_add(APP_METRIC_RELOADS, APP_RESULT_OK, 0, 1);
 	m->generation++;
 	m->reloading = 1;
 	m->fast_deaths = 0;
@@ -612,6 +688,15 @@ master_tick(struct master *m, int64_t now)
 	    live_new == (int)m->cur.conf.workers) {
 		m->reloading = 0;
 		app_log(BM_LOG_INFO, NULL, "master", "reload done");
+		app_notify("READY=1\nSTATUS=serving with %u responders "
+		    "(reloaded)", m->cur.conf.workers);
+	}
+	if (!m->ready && live_old == 0 && retiring == 0 && starting == 0 &&
+	    live_new == (int)m->cur.conf.workers) {
+		/* The first generation is up: systemd's start is done. */
+		m->ready = 1;
+		app_notify("READY=1\nSTATUS=serving with %u responders",
+		    m->cur.conf.workers);
 	}
 }
 
@@ -647,13 +732,16 @@ app_master_run(char *const *envp)
 		return 1;
 	m->envp = envp;
 	m->lst.fd = -1;
-	m->slots = mmap(NULL, sizeof(struct app_slot) * MASTER_SLOTS,
-	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	/* The counters live after the slots, in the same shared mapping. */
+	m->slots = mmap(NULL, MASTER_SHM_SIZE, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (m->slots == MAP_FAILED) {
 		m->slots = NULL;
 		app_log_errno(BM_LOG_ERROR, NULL, "master", "mmap");
 		goto out;
 	}
+	master_shm_slots = m->slots;
+	app_metrics_attach(m->slots + MASTER_SLOTS, master_count_states);
 	/* Signals are taken synchronously with sigtimedwait(). */
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
@@ -721,8 +809,87 @@ out:
 	master_gen_free(&m->cur);
 	app_negcache_free(m->neg);
 	if (m->slots != NULL)
-		munmap(m->slots, sizeof(struct app_slot) * MASTER_SLOTS);
+		munmap(m->slots, MASTER_SHM_SIZE);
 	free(m);
+	return rc;
+}
+
+/*
+ * The keystore directory as a start would use it: an existing directory
+ * this user may enter and write, or a missing one whose parent it may
+ * write (the start creates it).  Returns 0, or -1 (logged).
+ */
+static int
+master_check_db_home(const char *home)
+{
+	struct stat st;
+	char *parent = NULL, *slash;
+	int rc = -1;
+
+	if (stat(home, &st) == 0) {
+		if (!S_ISDIR(st.st_mode)) {
+			app_log(BM_LOG_ERROR, NULL, "keystore", "BM_DB_HOME: %s: "
+			    "not a directory", home);
+			goto out;
+		}
+		if (access(home, R_OK | W_OK | X_OK) < 0) {
+			app_log_errno(BM_LOG_ERROR, NULL, "keystore", "BM_DB_HOME: "
+			    "%s", home);
+			goto out;
+		}
+		rc = 0;
+		goto out;
+	}
+	if (errno != ENOENT) {
+		app_log_errno(BM_LOG_ERROR, NULL, "keystore", "BM_DB_HOME: %s",
+		    home);
+		goto out;
+	}
+	if ((parent = strdup(home)) == NULL) {
+		app_log(BM_LOG_ERROR, NULL, "keystore", "out of memory");
+		goto out;
+	}
+	while ((slash = strrchr(parent, '/')) != NULL && slash[1] == '\0' &&
+	    slash != parent)
+		*slash = '\0';
+	if ((slash = strrchr(parent, '/')) == NULL)
+		snprintf(parent, strlen(parent) + 1, ".");
+	else if (slash == parent)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	if (access(parent, W_OK | X_OK) < 0) {
+		app_log_errno(BM_LOG_ERROR, NULL, "keystore", "BM_DB_HOME: %s "
+		    "does not exist and cannot be created in %s", home, parent);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(parent);
+	return rc;
+}
+
+int
+app_master_check(char *const *envp)
+{
+	struct master_gen g;
+	int rc = 1;
+
+	app_log_set_pid();
+	if (master_gen_load(&g, envp) < 0)
+		goto out;
+	if (master_check_db_home(g.conf.db_home) < 0) {
+		master_gen_free(&g);
+		goto out;
+	}
+	master_gen_free(&g);
+	rc = 0;
+out:
+	if (rc == 0)
+		printf("botmatic-fcgi: configuration ok\n");
+	else
+		fprintf(stderr, "botmatic-fcgi: configuration test failed\n");
+	fflush(stdout);
 	return rc;
 }
 

@@ -39,6 +39,27 @@ int app_master_run(char *const *envp);
 int app_master_import(char *const *envp, const char *install_id);
 
 /*
+ * botmatic-fcgi -t: loads the configuration, the modules and the mappings
+ * as a start would and checks that BM_DB_HOME can be used (an existing
+ * directory this user may enter and write, or one it may create), without
+ * opening a socket or the store, so a running server is left alone.
+ * Prints "botmatic-fcgi: configuration ok" on stdout, or the error line(s)
+ * on stderr and "botmatic-fcgi: configuration test failed".  Returns the
+ * exit status, 0 or 1.
+ */
+int app_master_check(char *const *envp);
+
+/*
+ * Tells systemd (Type=notify) what the master is doing: READY=1 once
+ * serving, RELOADING=1 during a SIGHUP reload, STATUS= lines for
+ * `systemctl status`.  Built without libsystemd (configure says so), or
+ * run outside systemd (no NOTIFY_SOCKET), it does nothing.  Sends one
+ * notification, the printf-formatted state lines; failures are ignored:
+ * systemd's view is a convenience, never a reason to stop serving.
+ */
+void app_notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
  * The responders: one process running the FCGX_Accept_r loop.
  *
  * The listening socket is non-blocking and shared by every responder: a

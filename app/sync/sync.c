@@ -822,6 +822,8 @@ app_sync_ext_route(struct app_env *env, struct bm_req *req, const char *rest,
 		app_answer_error(ans, 401, "bad signature");
 		goto out;
 	}
+	/* Signed by the installation's secret: its id goes in the log. */
+	snprintf(req->install_id, sizeof(req->install_id), "%s", install_id);
 	msg = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
 	op = json_string_value(json_object_get(msg, "op"));
 	contact = json_object_get(msg, "contact");

@@ -10,7 +10,10 @@
 - nginx/botmatic-fcgi.conf, the production server block, passes `nginx -t`
   and serves a webhook over TLS (paths and ports rewritten into the
   tempdir; needs openssl for a throwaway certificate);
-- the systemd units pass `systemd-analyze verify` (when it exists).
+  it serves the status path (BM_STATUS_PATH) to loopback;
+- the systemd units pass `systemd-analyze verify` (when it exists), the
+  service as make install writes it (Type=notify, ExecReload running
+  botmatic-fcgi -t before the SIGHUP, the configured paths).
 
 Requests to the server alone go over FastCGI (bmtest.fcgi_webhook)."""
 
@@ -127,7 +130,7 @@ for var, value in (("BM_WORKERS", "abc"), ("BM_WORKERS", "0"),
 nginx_bin = t.nginx_bin
 openssl = shutil.which("openssl")
 if not bmtest._executable(nginx_bin) or not openssl:
-    t.skip("nginx or openssl missing", 3)
+    t.skip("nginx or openssl missing", 4)
 else:
     d = os.path.join(t.tmp, "prod")
     os.makedirs(os.path.join(d, "temp"))
@@ -136,7 +139,7 @@ else:
                     "-keyout", d + "/key.pem", "-out", d + "/cert.pem"],
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                    check=True)
-    srv = t.server(base_env, name="prod")
+    srv = t.server(dict(base_env, BM_STATUS_PATH="/status"), name="prod")
     https_port, http_port = bmtest.free_port(), bmtest.free_port()
     with open(t.src_file("nginx", "botmatic-fcgi.conf")) as f:
         sample = f.read()
@@ -196,6 +199,17 @@ http {
         got = repr(e)
     t.is_(got, (200, ECHOED), "the production sample serves a webhook over "
           "TLS")
+    try:
+        c = http.client.HTTPSConnection("127.0.0.1", https_port, context=ctx,
+                                        timeout=10)
+        c.request("GET", "/status")
+        resp = c.getresponse()
+        got = (resp.status, sorted(json.loads(resp.read())["responders"]))
+        c.close()
+    except Exception as e:
+        got = repr(e)
+    t.is_(got, (200, ["busy", "idle", "starting", "stopping"]),
+          "the production sample serves /status to 127.0.0.1")
     r = bmtest.http_request(http_port, "POST", "/x", b"{}")
     t.is_((r.status, r.header("Location")),
           (301, "https://127.0.0.1/x"), "plain HTTP redirects to HTTPS")
@@ -209,9 +223,16 @@ if not sa:
 else:
     d = os.path.join(t.tmp, "units")
     os.makedirs(d)
-    for u in ("botmatic-fcgi.socket", "botmatic-fcgi.service"):
-        with open(t.src_file("nginx", u)) as f:
-            text = f.read().replace("/usr/local/bin/botmatic-fcgi", binary)
+    # The service as make install writes it, pointing at this build.
+    with open(t.build_file("nginx", "botmatic-fcgi.service")) as f:
+        service = f.read()
+    m = re.search(r"(?m)^ExecStart=(\S+)/botmatic-fcgi$", service)
+    bindir = m.group(1) if m else "?"
+    with open(t.src_file("nginx", "botmatic-fcgi.socket")) as f:
+        socket_unit = f.read()
+    for u, text in (("botmatic-fcgi.socket", socket_unit),
+                    ("botmatic-fcgi.service",
+                     service.replace(bindir + "/botmatic-fcgi", binary))):
         with open(os.path.join(d, u), "w") as f:
             f.write(text)
     r = subprocess.run([sa, "verify", os.path.join(d, "botmatic-fcgi.socket"),
@@ -221,5 +242,17 @@ else:
     out = r.stdout.decode("utf-8", "replace")
     t.ok(r.returncode == 0 and not out.strip(),
          "systemd-analyze verify: the units are clean", out)
+
+# What `systemctl reload` runs, in order, and how the service says it is up.
+want = ["Type=notify", "ExecStart=%s/botmatic-fcgi" % bindir,
+        "ExecReload=%s/botmatic-fcgi -t" % bindir,
+        "ExecReload=/bin/kill -HUP $MAINPID", "Restart=on-failure"]
+lines = service.splitlines()
+t.ok(all(w in lines for w in want) and
+     not re.search(r"@[a-z]+@", service) and
+     lines.index(want[2]) < lines.index(want[3]),
+     "the generated service: Type=notify, -t then SIGHUP on reload, "
+     "Restart=on-failure, no placeholder left",
+     *[w for w in want if w not in lines])
 
 t.done()

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """`make install` puts the server, the module header, the pkg-config file,
-the man pages, the example modules and the deployment samples in place, and
+the man pages, the example modules, the deployment samples and the systemd
+units (in $(systemdsystemunitdir), pointing at the installed server) in
+place, and
 a module built out of tree with pkg-config against the installed header
 (the README's example, verbatim) loads into the server and answers."""
 import os
@@ -15,7 +17,7 @@ CC = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
 PKG = shutil.which("pkg-config")
 if not CC or not PKG:
     bmtest.skip_all("no C compiler or pkg-config")
-t.plan(5)
+t.plan(6)
 
 dest = os.path.join(t.tmp, "dest")
 env = {k: v for k, v in os.environ.items()
@@ -35,11 +37,26 @@ want = ["botmatic-fcgi", "botmatic-keys", "botmatic-map", "module.h",
         "botmatic-map.1", "echo.so", "set_property.so",
         "botmatic-fcgi.conf", "botmatic-fastcgi.conf", "botmatic-errors.conf",
         "apache-botmatic-fcgi.conf", "botmatic-fcgi.service",
-        "botmatic-fcgi.socket"]
+        "botmatic-fcgi.socket", "botmatic-fcgi.default"]
 missing = [w for w in want if w not in found]
 t.ok(not missing and found["module.h"].endswith("/include/botmatic/module.h"),
      "installed: server, tools, header, .pc, man pages, modules, samples",
      "missing: %r" % missing)
+
+# The units: where systemd looks under the prefix, naming the installed
+# server and the configured environment file.
+bindir = os.path.dirname(found.get("botmatic-fcgi", "/"))[len(dest):]
+unitdir = os.path.dirname(found.get("botmatic-fcgi.service", "/"))
+service = open(found["botmatic-fcgi.service"]).read() \
+    if "botmatic-fcgi.service" in found else ""
+t.ok(unitdir.endswith("/lib/systemd/system") and
+     os.path.exists(os.path.join(unitdir, "botmatic-fcgi.socket")) and
+     "\nExecStart=%s/botmatic-fcgi\n" % bindir in service and
+     "\nExecReload=%s/botmatic-fcgi -t\n" % bindir in service and
+     re.search(r"(?m)^EnvironmentFile=/\S+/default/botmatic-fcgi$", service)
+     and not re.search(r"@[a-z]+@", service),
+     "the systemd units are installed in lib/systemd/system with the "
+     "configured paths", unitdir, bindir)
 
 # The README's module, as a user would build it.
 readme = open(t.src_file("README.md")).read()

@@ -50,7 +50,7 @@ srv = bmtest.Server(t, {"BOTMATIC_BASE_URL": bm.url,
                         "BM_EXT_BASE_URL": ext.url, "BM_MAPPINGS": mapfile,
                         "BM_MODULES": t.module("echo") + ":" +
                         t.module("testmod"), "BM_WORKERS": "1",
-                        "BM_LOG_LEVEL": "info"})
+                        "BM_LOG_LEVEL": "info", "BM_STATUS_PATH": "/status"})
 srv.start(argv=argv, timeout=120)
 ngx = t.nginx(srv)
 
@@ -81,6 +81,10 @@ for _ in range(3):
         ok = ok and r.status == 400
 r = ngx.post({"action": "echo"}, token="bad-token", timeout=60)
 ok = ok and r.status == 401
+# The status, both forms, rendered from the shared counters.
+for path in ("/status", "/status?format=prometheus"):
+    r = ngx.request("GET", path, timeout=60)
+    ok = ok and r.status == 200 and b"requests_total" in r.body
 r = ngx.post({"action": "echo"}, token="t" * 600, timeout=60)
 ok = ok and r.status == 401
 # Signed deliveries from the external service: applied, replayed, stale.

@@ -145,6 +145,19 @@ main(void)
 	    "a malformed BM_EXT_JWT_BODY is refused without its value");
 	tap_ok(t, refused_quietly("BM_SECRET_GRACE", "forever-and-a-day-x"),
 	    "a malformed *_SECRET* variable is refused without its value");
+	tap_ok(t, refused("BM_LOG_FORMAT", "xml"), "BM_LOG_FORMAT=xml refused");
+	tap_ok(t, refused("BM_STATUS_PATH", "status"),
+	    "relative status path refused");
+	tap_ok(t, refused("BM_STATUS_PATH", "/"),
+	    "status path equal to the endpoint refused");
+	{
+		const char *env[] = { "BM_DB_HOME=/d", "BM_LOG_FORMAT=json",
+		    "BM_STATUS_PATH=/status", NULL };
+		tap_ok(t, load(&c, err, sizeof(err), env) == 0 && c.log_json == 1 &&
+		    strcmp(c.status_path, "/status") == 0,
+		    "BM_LOG_FORMAT=json and BM_STATUS_PATH parsed");
+		app_conf_free(&c);
+	}
 
 	if ((fd = mkstemp(path)) < 0 || (fp = fdopen(fd, "w")) == NULL)
 		return 1;
@@ -176,6 +189,6 @@ main(void)
 	}
 	unlink(path);
 	/* A check that silently stopped running is a failure too. */
-	tap_ok(t, t->n == 24, "all 24 checks ran");
+	tap_ok(t, t->n == 28, "all 28 checks ran");
 	return tap_done(t);
 }

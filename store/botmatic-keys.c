@@ -897,8 +897,10 @@ cmd_secret(struct store *s, const char *what, const char *install_id)
 	int rc, ret = 2;
 
 	if (strcmp(what, "show") != 0 && strcmp(what, "rotate") != 0)
-		return fail("secret: expected show or rotate, not \"%s\"", what);
-	if ((rc = store_install_get_by_id(s, install_id, &in)) == STORE_NOTFOUND)
+		return fail("secret: expected show or rotate, not \"%s\"",
+		    what);
+	rc = store_install_get_by_id(s, install_id, &in);
+	if (rc == STORE_NOTFOUND)
 		return fail("secret: no installation %s", install_id);
 	if (rc != STORE_OK)
 		return fail_store(s, rc, "secret");

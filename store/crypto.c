@@ -155,7 +155,8 @@ crypto_store_key(const char *home, const char *name,
 		goto out;
 	}
 	(void)unlink(tmp);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0 ||
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0600)) < 0 ||
 	    write(fd, fresh, sizeof(fresh)) != (ssize_t)sizeof(fresh) ||
 	    fsync(fd) < 0) {
 		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));

@@ -321,8 +321,8 @@ foreach_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 			break;
 		kbuf[key.size] = '\0';
 		vbuf[data.size] = '\0';
-		if ((t = a->fn(a->arg, a->integ, kbuf + STORE__HASH_LEN + 1, vbuf))
-		    != 0) {
+		t = a->fn(a->arg, a->integ, kbuf + STORE__HASH_LEN + 1, vbuf);
+		if (t != 0) {
 			*rc = t;
 			break;
 		}

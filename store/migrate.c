@@ -123,7 +123,8 @@ mig_db(struct store *s, DB_TXN *txn, DB *db, enum mig_kind kind,
 			tok = key.data;
 			tlen = key.size;
 			if (kind == MIG_PREFIX) {
-				if ((nul = memchr(tok, '\0', key.size)) == NULL) {
+				nul = memchr(tok, '\0', key.size);
+				if (nul == NULL) {
 					ret = EINVAL;
 					break;
 				}
@@ -153,7 +154,8 @@ mig_db(struct store *s, DB_TXN *txn, DB *db, enum mig_kind kind,
 			memcpy(kbuf + STORE__HASH_LEN, (char *)key.data + tlen,
 			    key.size - tlen);
 			key.data = kbuf;
-			key.size = (u_int32_t)(STORE__HASH_LEN + key.size - tlen);
+			key.size = (u_int32_t)(STORE__HASH_LEN + key.size -
+			    tlen);
 			ret = db->put(db, txn, &key, &data, 0);
 			break;
 		}

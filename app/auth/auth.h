@@ -45,7 +45,7 @@ int app_auth_token_eq(const char *a, const char *b);
  * and nothing else: app_wh_verify() works on what the parse produced.
  */
 enum app_wh_scheme {
-	APP_WH_STANDARD = 0, /* webhook-id, webhook-timestamp, webhook-signature */
+	APP_WH_STANDARD = 0, /* webhook-id, -timestamp and -signature */
 	APP_WH__MAX
 };
 

@@ -96,7 +96,8 @@ wh_standard_sigs(const char *h, struct app_wh_delivery *d)
 			break;
 		comma = memchr(p, ',', (size_t)(end - p));
 		/* Another version, or no version: not ours to read. */
-		if (comma != NULL && comma - p == 2 && strncmp(p, "v1", 2) == 0) {
+		if (comma != NULL && comma - p == 2 &&
+		    strncmp(p, "v1", 2) == 0) {
 			n = app_wh_base64_decode(comma + 1,
 			    (size_t)(end - comma - 1), buf, sizeof(buf));
 			if (n == 32)

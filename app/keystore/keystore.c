@@ -13,7 +13,8 @@
 _Static_assert(APP_KS_INSTALL_ID_LEN == STORE_INSTALL_ID_LEN,
     "the install id length is the store's");
 _Static_assert(APP_KS_ID_MAX == STORE_ID_MAX, "the id bound is the store's");
-_Static_assert(APP_KS_TOKEN_MAX == STORE_ID_MAX, "the token bound is the store's");
+_Static_assert(APP_KS_TOKEN_MAX == STORE_ID_MAX,
+    "the token bound is the store's");
 
 int
 app_ks_open(struct app_keystore *ks, const struct app_conf *conf,

@@ -809,7 +809,8 @@ app_sync_ext_route(struct app_env *env, struct bm_req *req, const char *rest,
 	case APP_WH_DUPLICATE:
 		ans->status = 200;
 		ans->content_type = "application/json";
-		ans->json = json_pack("{s:b,s:b}", "success", 1, "duplicate", 1);
+		ans->json = json_pack("{s:b,s:b}", "success", 1, "duplicate",
+		    1);
 		if (ans->json == NULL)
 			app_answer_error(ans, 500, "out of memory");
 		goto out;

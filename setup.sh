@@ -18,7 +18,8 @@ PACKAGES="build-essential autoconf automake libtool pkg-config \
 libfcgi-dev libjansson-dev libcurl4-openssl-dev libssl-dev libdb5.3-dev \
 nginx-light apache2 libapache2-mod-fcgid python3 clang valgrind wrk curl \
 ca-certificates libpcre2-dev json-schema-test-suite libsystemd-dev \
-python3-prometheus-client debhelper dpkg-dev fakeroot adduser"
+python3-prometheus-client debhelper dpkg-dev fakeroot adduser \
+chromium chromium-driver python3-selenium"
 
 install_packages() {
 	missing=""
@@ -91,7 +92,8 @@ test)
 	# minutes under valgrind; the sanitizer pass above runs it.
 	BM_TEST_ATOMIC_PAIRS=0 \
 	make -C _build-vg -j"$(nproc)" check LOG_COMPILER="$vg" TESTS="\
-		tests/unit/test-proto tests/unit/test-conf tests/unit/test-mapping \
+		tests/unit/test-proto tests/unit/test-conf tests/unit/test-settings \
+		tests/unit/test-mapping \
 		tests/unit/test-mapping-data tests/unit/test-schema \
 		tests/unit/test-schema-suite tests/store/test-store \
 		tests/store/test-secrets \

@@ -1,5 +1,5 @@
 ## app/: the server, in parts (app/README): core < outbound < keystore <
-## auth < dispatch < sync < host < fcgi < server; main.c on top.
+## auth < dispatch < sync < settings < host < fcgi < server; main.c on top.
 bin_PROGRAMS += botmatic-fcgi
 noinst_LIBRARIES += app/libbmapp.a
 # Everything but main(), so unit tests link the same objects.
@@ -16,13 +16,15 @@ app_libbmapp_a_SOURCES = \
 	app/dispatch/dispatch.h app/dispatch/registry.c \
 	app/dispatch/envelope.c app/dispatch/dispatch.c \
 	app/sync/sync.h app/sync/sync.c \
+	app/settings/settings.h app/settings/settings_int.h \
+	app/settings/form.c app/settings/assets.c \
 	app/host/host.h app/host/host_int.h app/host/loader.c app/host/trust.c \
 	app/host/services.c \
 	app/fcgi/fcgi.h app/fcgi/proto.c app/fcgi/request.c \
 	app/server/server.h app/server/master.c app/server/worker.c \
 	app/server/listen.c app/server/notify.c
 app_libbmapp_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS) $(FCGI_CFLAGS) $(CRYPTO_CFLAGS) $(SYSTEMD_CFLAGS)
-APP_LIBS = app/libbmapp.a mapping/libbmmapping.a store/libbmstore.a $(JANSSON_LIBS) $(CURL_LIBS) $(CRYPTO_LIBS) $(FCGI_LIBS) $(DB_LIBS) $(DL_LIBS) $(SYSTEMD_LIBS)
+APP_LIBS = app/libbmapp.a mapping/libbmmapping.a store/libbmstore.a $(SCHEMA_LIBS) $(JANSSON_LIBS) $(CURL_LIBS) $(CRYPTO_LIBS) $(FCGI_LIBS) $(DB_LIBS) $(DL_LIBS) $(SYSTEMD_LIBS)
 
 botmatic_fcgi_SOURCES = app/main.c
 botmatic_fcgi_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
@@ -55,3 +57,11 @@ tests_unit_outbound_driver_LDADD = $(APP_LIBS)
 
 TESTS += tests/integration/test-outbound.py
 EXTRA_DIST += tests/integration/test-outbound.py
+
+# The settings page's pieces without a server (the page itself:
+# tests/integration/test-settings.py and test-settings-browser.py).
+check_PROGRAMS += tests/unit/test-settings
+TESTS += tests/unit/test-settings
+tests_unit_test_settings_SOURCES = tests/unit/test-settings.c tests/tap.h
+tests_unit_test_settings_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_settings_LDADD = $(APP_LIBS)

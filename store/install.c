@@ -265,6 +265,66 @@ store_install_record(struct store *s, const char *token,
 	return rc;
 }
 
+struct settings_args {
+	const char *token;
+	size_t tlen;
+	store_settings_fn fn;
+	void *arg;
+};
+
+static int
+settings_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
+{
+	struct settings_args *a = arg;
+	struct store_install r;
+	char hash[STORE__HASH_LEN + 1], *set = NULL;
+	size_t len = 0;
+	int ret;
+
+	memset(&r, 0, sizeof(r));
+	if ((ret = store__token_key(s, a->token, a->tlen, hash)) != 0)
+		return ret;
+	ret = get_record(s, txn, hash, a->token, &r, DB_RMW);
+	if (ret == DB_NOTFOUND) {
+		*rc = STORE_NOTFOUND;
+		return 0;
+	}
+	if (ret != 0)
+		goto out;
+	if (a->fn(a->arg, r.settings != NULL ? r.settings : "",
+	    r.settings_len, &set, &len) != 0 || set == NULL) {
+		*rc = store__einval(s, "settings refused by the caller");
+		goto out;
+	}
+	if (len > STORE_VALUE_MAX) {
+		*rc = store__einval(s, "settings over %d bytes",
+		    STORE_VALUE_MAX);
+		goto out;
+	}
+	free(r.settings);
+	r.settings = set;
+	r.settings_len = len;
+	set = NULL;
+	ret = put_record(s, txn, &r, hash);
+out:
+	free(set);
+	install_clear(&r);
+	return ret;
+}
+
+int
+store_install_settings_update(struct store *s, const char *token,
+    store_settings_fn fn, void *arg)
+{
+	struct settings_args a = { .token = token, .fn = fn, .arg = arg };
+	int rc;
+
+	if ((rc = store__check_id(s, "token", token, &a.tlen)) != STORE_OK)
+		return rc;
+	return store__run(s, STORE__RUN_TXN, "saving settings", settings_fn,
+	    &a);
+}
+
 static int
 get_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 {

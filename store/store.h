@@ -74,10 +74,25 @@ struct store_opts {
 	enum store_durability durability; /* of this handle's commits */
 	unsigned cache_mb;    /* cache size when the environment is created; 0: 32 */
 	unsigned retries;     /* times a deadlocked transaction is retried; 0: 20 */
+	unsigned processes;   /* most processes with it open at once (dead ones
+	                       * not yet cleaned up included): sizes the
+	                       * environment when this open creates it; 0:
+	                       * STORE_PROCESSES_DEFAULT; at most
+	                       * STORE_PROCESSES_MAX */
 	const char *key_file; /* the key sealing tokens (BM_SECRET_KEY_FILE): 32
 	                         bytes or 64 hex digits, mode 0600/0400; NULL:
 	                         token-seal.key, created in home */
 };
+
+/*
+ * The environment is sized for this many processes unless told otherwise:
+ * a server with the default pool (64 responders, as many old ones
+ * finishing after a reload), its other processes and tools.  Recovery,
+ * which rebuilds the regions for whatever server uses them, sizes them
+ * for the most.
+ */
+#define STORE_PROCESSES_DEFAULT 160
+#define STORE_PROCESSES_MAX 600
 
 struct store; /* one per process, opened after fork */
 
@@ -179,6 +194,21 @@ int store_install_get(struct store *s, const char *token,
     struct store_install **out);
 int store_install_get_by_id(struct store *s, const char *install_id,
     struct store_install **out);
+
+/*
+ * Rewrites the settings of token's installation in one transaction: fn
+ * gets the stored settings (borrowed, old_len bytes, NUL-terminated) and
+ * stores the new ones in *out (malloc()ed, *out_len bytes; taken and
+ * freed by the store), or returns non-zero to leave them as they are (the
+ * call then returns STORE_EINVAL).  fn may run more than once (a
+ * deadlock retried), so it must not have side effects.  Returns STORE_OK,
+ * STORE_NOTFOUND when token has no installation (nothing is created), or
+ * an error.
+ */
+typedef int (*store_settings_fn)(void *arg, const char *old, size_t old_len,
+    char **out, size_t *out_len);
+int store_install_settings_update(struct store *s, const char *token,
+    store_settings_fn fn, void *arg);
 
 /*
  * Writes an installation exactly as given (token, install id, secret,
@@ -343,7 +373,8 @@ int store_check_after_death(const char *home, int timeout_ms, char *err,
  * and reaped every one.  The master also calls it when it starts, before
  * forking anything that opens home: after a crash of the whole server (no
  * supervisor saw those deaths) a plain open may hang for ever in failchk.
- * The regions are rebuilt with the default cache size (32 MB).  Returns
+ * The regions are rebuilt with the default cache size (32 MB), for
+ * STORE_PROCESSES_MAX processes.  Returns
  * STORE_OK, or STORE_ERROR with err filled.
  */
 int store_recover(const char *home, int timeout_ms, char *err, size_t errlen);

@@ -10,11 +10,14 @@ INTEGRATION_TESTS = \
 	tests/integration/test-protocol.py \
 	tests/integration/test-modules.py \
 	tests/integration/test-signals.py \
+	tests/integration/test-pool.py \
 	tests/integration/test-apache.py \
 	tests/integration/test-deploy.py \
 	tests/integration/test-runscript.py \
 	tests/integration/test-ops.py \
 	tests/integration/test-debian.py \
+	tests/integration/test-settings.py \
+	tests/integration/test-settings-browser.py \
 	tests/integration/test-security.py
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += $(INTEGRATION_TESTS) tests/integration/bmtest.py

@@ -123,6 +123,21 @@ typedef int (*bm_transform_fn)(const json_t *in, const json_t *params,
     json_t **out, char *err, size_t errlen);
 
 /*
+ * A settings validator (reg_settings_validate): called when the settings
+ * page saves, after the values passed the BM_SETTINGS schema.  settings
+ * (borrowed, also ctx->body) holds every field of the form that has a
+ * value, as it is about to be saved (a secret left empty already holds
+ * its stored value); ctx->client is the installation (its "settings" are
+ * still the stored ones), ctx->kind and ctx->name are "settings".
+ * Append the names of the fields in error to error_fields (borrowed, an
+ * array: json_array_append_new(error_fields, json_string(name))) and
+ * return BM_FAIL, or return BM_OK to accept; BM_ETEMP or BM_ERROR when it
+ * cannot tell.  Nothing is saved unless every validator returns BM_OK.
+ */
+typedef enum bm_rc (*bm_settings_validate_fn)(struct bm_ctx *ctx,
+    const json_t *settings, json_t *error_fields, void *arg);
+
+/*
  * Outbound results.  Every call toward Botmatic or the external service
  * returns a new JSON object shaped as the Node libraries' results:
  *   {"success": true, "id"?: ..., "contact"?: {...}, "contacts"?: [...]}
@@ -263,6 +278,25 @@ struct bm_host {
 	/* Sets properties of one Botmatic contact, by its Botmatic id. */
 	json_t *(*botmatic_contact_update)(struct bm_ctx *ctx,
 	    const char *botmatic_id, const json_t *props);
+
+	/* --- added with the settings page; check size before use ---------- */
+
+	/* A validator of the settings page's values (init() only); 0 or -1.
+	 * The saved settings reach handlers as ctx->client "settings". */
+	int (*reg_settings_validate)(struct bm_reg *reg,
+	    bm_settings_validate_fn fn, void *arg);
+	/* The bots, as js-api-client's getAllBots, getBot and updateBot:
+	 * GET /api/bots?page_size=1000 -> {"success":true,"bots":...};
+	 * GET /api/bots/{id} -> {"success":true,"bot":{...}};
+	 * PATCH /api/bots/{id} {"bot":bot,"is_draft":true} ->
+	 * {"success":true,"bot"?:{...}}.  New result objects (see above). */
+	json_t *(*bots_list)(struct bm_ctx *ctx);
+	json_t *(*bot_get)(struct bm_ctx *ctx, const char *id);
+	json_t *(*bot_update)(struct bm_ctx *ctx, const char *id,
+	    const json_t *bot);
+	/* Forgets every id pair of the request's installation (what
+	 * js-redis-key-store's deleteAllIds did); 0 or -1 (logged). */
+	int (*ids_delete_all)(struct bm_ctx *ctx);
 };
 
 /* What a module exports as bm_module_entry.  Append-only. */

@@ -28,6 +28,7 @@ enum conf_type {
 	CONF_PATH,       /* a URL path template starting with '/' */
 	CONF_METHOD,     /* an HTTP method */
 	CONF_JSON,       /* JSON text */
+	CONF_ORIGIN,     /* a web origin: scheme://host[:port] */
 	CONF_TYPE__MAX
 };
 
@@ -53,7 +54,14 @@ static const struct conf_var conf_vars[] = {
 	{ "BM_BACKLOG", CONF_UINT, OFF(backlog), "1024", 1, 65535,
 	  "listen(2) backlog of the FastCGI socket" },
 	{ "BM_WORKERS", CONF_WORKERS, OFF(workers), NULL, 1, 256,
-	  "pre-forked responders (default: the number of CPUs)" },
+	  "pre-forked responders, the fewest the pool keeps (default: the "
+	  "number of CPUs)" },
+	{ "BM_WORKERS_MAX", CONF_UINT, OFF(workers_max), NULL, 1, 256,
+	  "most responders the master runs when every one is busy and "
+	  "requests wait on slow calls (1 to 256, at least BM_WORKERS)" },
+	{ "BM_WORKERS_IDLE_TIMEOUT", CONF_UINT, OFF(workers_idle_timeout),
+	  "10", 1, 86400, "seconds a responder above BM_WORKERS may stay idle "
+	  "before it is retired" },
 	{ "BM_ENDPOINT", CONF_ENDPOINT, OFF(endpoint), "/", 0, 0,
 	  "path Botmatic posts to" },
 	{ "BM_MAX_BODY", CONF_ULONG, OFF(max_body), "1048576", 2, 1UL << 30,
@@ -142,6 +150,11 @@ static const struct conf_var conf_vars[] = {
 	{ "BM_SECRET_GRACE", CONF_UINT, OFF(secret_grace), "86400", 0,
 	  30 * 86400, "seconds a rotated webhook secret stays valid beside "
 	  "the new one" },
+	{ "BM_SETTINGS", CONF_STR, OFF(settings), NULL, 0, 0,
+	  "settings form schema file (JSON Schema); unset = no settings page" },
+	{ "BM_BOTMATIC_ORIGIN", CONF_ORIGIN, OFF(botmatic_origin),
+	  "https://app.botmatic.ai", 0, 0,
+	  "the origin allowed to frame the settings page and get its messages" },
 	{ "BM_ENV_FILE", CONF_STR, OFF(env_file), NULL, 0, 0,
 	  "file of KEY=VALUE lines overriding the environment, re-read on "
 	  "SIGHUP" },
@@ -395,6 +408,22 @@ conf_set(struct app_conf *conf, const struct conf_var *var, const char *val,
 		while (len > 8 && (*(char **)base)[len - 1] == '/')
 			(*(char **)base)[--len] = '\0';
 		return 0;
+	case CONF_ORIGIN:
+		/* It goes into a header (CSP) and a page: a strict shape. */
+		if (strncmp(val, "http://", 7) == 0)
+			len = 7;
+		else if (strncmp(val, "https://", 8) == 0)
+			len = 8;
+		else
+			goto bad;
+		if (val[len] == '\0' || strlen(val) > 253 + len + 6 ||
+		    strspn(val + len, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") !=
+		    strlen(val + len))
+			goto bad;
+		if ((*(char **)base = strdup(val)) == NULL)
+			goto nomem;
+		return 0;
 	case CONF_ENDPOINT:
 		if (val[0] != '/' || strpbrk(val, "?# \t\r\n") != NULL ||
 		    strstr(val, "//") != NULL || strstr(val, "/../") != NULL)
@@ -598,6 +627,16 @@ app_conf_load(struct app_conf *conf, char *const *envp, char *err,
 		    "(rest or module:<name>)", conf->ext_consumer);
 		goto out;
 	}
+	/* The pool's ceiling follows BM_WORKERS unless it was set. */
+	if (conf_src_get(&src, "BM_WORKERS_MAX") == NULL)
+		conf->workers_max = conf->workers > APP_WORKERS_MAX_DEFAULT ?
+		    conf->workers : APP_WORKERS_MAX_DEFAULT;
+	else if (conf->workers_max < conf->workers) {
+		snprintf(err, errlen, "BM_WORKERS_MAX: %u is below BM_WORKERS "
+		    "(%u): the pool cannot be smaller than its start",
+		    conf->workers_max, conf->workers);
+		goto out;
+	}
 	if (conf->status_path != NULL &&
 	    strcmp(conf->status_path, conf->endpoint) == 0) {
 		snprintf(err, errlen, "BM_STATUS_PATH: the same path as "
@@ -625,6 +664,8 @@ app_conf_free(struct app_conf *conf)
 	free(conf->auth_module);
 	free(conf->db_home);
 	free(conf->mappings);
+	free(conf->settings);
+	free(conf->botmatic_origin);
 	free(conf->modules);
 	free(conf->status_path);
 	free(conf->botmatic_base_url);
@@ -660,6 +701,8 @@ app_conf_usage(FILE *fp)
 
 		if (v->type == CONF_WORKERS)
 			d = "number of CPUs";
+		else if (v->offset == OFF(workers_max))
+			d = "64, or BM_WORKERS when larger";
 		else if (v->type == CONF_REQUIRED)
 			d = "required";
 		else if (d == NULL)

@@ -118,11 +118,16 @@ enum app_ext_op {
 	APP_EXT__MAX
 };
 
+/* BM_WORKERS_MAX when unset (or BM_WORKERS when larger). */
+#define APP_WORKERS_MAX_DEFAULT 64
+
 struct app_conf {
 	char *listen;             /* BM_LISTEN; NULL = inherited socket */
 	unsigned listen_mode;     /* BM_LISTEN_MODE, for a unix socket */
 	unsigned backlog;         /* BM_BACKLOG */
-	unsigned workers;         /* BM_WORKERS */
+	unsigned workers;         /* BM_WORKERS: the pool's floor */
+	unsigned workers_max;     /* BM_WORKERS_MAX: the pool's ceiling */
+	unsigned workers_idle_timeout; /* BM_WORKERS_IDLE_TIMEOUT, seconds */
 	char *endpoint;           /* BM_ENDPOINT, an absolute path */
 	unsigned long max_body;   /* BM_MAX_BODY, bytes */
 	enum app_auth_policy auth;/* BM_AUTH */
@@ -155,6 +160,8 @@ struct app_conf {
 	unsigned import_page;     /* BM_IMPORT_PAGE */
 	char *secret_key_file;    /* BM_SECRET_KEY_FILE or NULL (the store's) */
 	unsigned secret_grace;    /* BM_SECRET_GRACE, seconds */
+	char *settings;           /* BM_SETTINGS or NULL (no settings page) */
+	char *botmatic_origin;    /* BM_BOTMATIC_ORIGIN: scheme://host[:port] */
 	char **mod_env;           /* "BM_MOD_<NAME>_<KEY>=value", NULL-terminated */
 };
 
@@ -250,6 +257,9 @@ enum app_metric {
 	APP_METRIC_RECOVERIES,      /* counter: {result} store recoveries */
 	APP_METRIC_WATCHDOG,        /* counter: watchdog escalations */
 	APP_METRIC_RELOADS,         /* counter: {result} */
+	APP_METRIC_POOL_GROWS,      /* counter: responders added by the pool */
+	APP_METRIC_POOL_RETIRES,    /* counter: idle responders retired */
+	APP_METRIC_POOL_TARGET,     /* gauge: responders the pool aims at */
 	APP_METRIC__MAX
 };
 
@@ -259,6 +269,7 @@ enum app_req_kind {
 	APP_KIND_ACTION,     /* {"action":...} */
 	APP_KIND_EXT,        /* a change posted by the external service */
 	APP_KIND_STATUS,     /* BM_STATUS_PATH */
+	APP_KIND_SETTINGS,   /* the settings page, its save and its files */
 	APP_KIND_NONE,       /* refused before its kind was known */
 	APP_KIND__MAX
 };

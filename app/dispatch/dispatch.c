@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -24,6 +25,8 @@ void
 app_answer_clear(struct app_answer *ans)
 {
 	json_decref(ans->json);
+	free(ans->body);
+	free(ans->headers);
 	memset(ans, 0, sizeof(*ans));
 }
 

@@ -45,6 +45,12 @@ struct app_hook {
 	void *arg;
 };
 
+struct app_settings_validator {
+	char *module;
+	bm_settings_validate_fn fn;
+	void *arg;
+};
+
 struct app_transform {
 	char *module;
 	char *name;
@@ -65,6 +71,7 @@ struct app_registry {
 	struct app_authfn *auths;     size_t nauths;
 	struct app_transform *transforms; size_t ntransforms;
 	struct app_consumer *consumers; size_t nconsumers;
+	struct app_settings_validator *validators; size_t nvalidators;
 };
 
 /* Returns a new, empty registry (free with app_registry_free), or NULL. */
@@ -85,6 +92,10 @@ int app_registry_add_auth(struct app_registry *reg, const char *module,
     const char *name, bm_auth_fn fn, void *arg, char *err, size_t errlen);
 int app_registry_add_transform(struct app_registry *reg, const char *module,
     const char *name, bm_transform_fn fn, char *err, size_t errlen);
+
+int app_registry_add_settings_validator(struct app_registry *reg,
+    const char *module, bm_settings_validate_fn fn, void *arg, char *err,
+    size_t errlen);
 
 int app_registry_add_consumer(struct app_registry *reg, const char *module,
     const char *name, const struct bm_consumer *c, char *err, size_t errlen);
@@ -143,6 +154,8 @@ int app_answer_result_json(enum bm_rc rc, json_t *reply, json_t **out);
 
 /* --- dispatch ---------------------------------------------------------- */
 
+struct app_settings;
+
 /* What a responder holds for the life of its process. */
 struct app_env {
 	const struct app_conf *conf;       /* borrowed */
@@ -155,6 +168,8 @@ struct app_env {
 	const char *ext_id_key;            /* member holding external ids */
 	const struct bm_host *host;        /* the services given to handlers
 	                                      (host/), set by the responder */
+	const struct app_settings *settings; /* BM_SETTINGS (settings/), or
+	                                      NULL: no settings page */
 };
 
 /* An answer to send. */
@@ -164,6 +179,12 @@ struct app_answer {
 	json_t *json;               /* body when JSON (owned) */
 	const char *text;           /* body when plain text (static) */
 	const char *what;           /* "event install", ... for the log line */
+	char *body;                 /* body of body_len bytes (owned, free()),
+	                               when neither json nor text */
+	size_t body_len;
+	char *headers;              /* more header lines, each ending in
+	                               CRLF (owned, free()), or NULL */
+	const char *allow;          /* Allow of a 405 (static), NULL: POST */
 };
 
 /*

@@ -65,6 +65,9 @@ app_registry_free(struct app_registry *reg)
 		free(reg->consumers[i].name);
 	}
 	free(reg->consumers);
+	for (i = 0; i < reg->nvalidators; i++)
+		free(reg->validators[i].module);
+	free(reg->validators);
 	free(reg);
 }
 
@@ -186,6 +189,32 @@ app_registry_add_hook(struct app_registry *reg, int uninstall,
 	nv[*n].fn = fn;
 	nv[*n].arg = arg;
 	(*n)++;
+	return 0;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+int
+app_registry_add_settings_validator(struct app_registry *reg,
+    const char *module, bm_settings_validate_fn fn, void *arg, char *err,
+    size_t errlen)
+{
+	struct app_settings_validator *nv;
+
+	if (fn == NULL) {
+		snprintf(err, errlen, "settings validator is NULL");
+		return -1;
+	}
+	if ((nv = reg_grow(reg->validators, reg->nvalidators,
+	    sizeof(*nv))) == NULL)
+		goto nomem;
+	reg->validators = nv;
+	if ((nv[reg->nvalidators].module = strdup(module)) == NULL)
+		goto nomem;
+	nv[reg->nvalidators].fn = fn;
+	nv[reg->nvalidators].arg = arg;
+	reg->nvalidators++;
 	return 0;
 nomem:
 	snprintf(err, errlen, "out of memory");

@@ -2,9 +2,10 @@
  * fcgi/fcgi.h - the HTTP side of a request, through libfcgi: the route a
  * path takes, the checks of the request head (method, length, type) made
  * before a body is read, reading the body, serving one request (routing
- * to dispatch or to the external service's route of sync) and writing the
- * answer.  The checks are pure functions of their arguments, so unit tests
- * drive them directly.  Depends on core, dispatch and sync.
+ * to dispatch, to the external service's route of sync or to the settings
+ * page) and writing the answer.  The checks are pure functions of their arguments, so unit tests
+ * drive them directly.  Depends on core, dispatch, sync and
+ * settings.
  */
 #ifndef APP_FCGI_H
 #define APP_FCGI_H
@@ -17,17 +18,22 @@
 #include "core/core.h"
 #include "dispatch/dispatch.h"
 #include "sync/sync.h"
+#include "settings/settings.h"
 
 enum app_route {
 	APP_ROUTE_NONE = 0,  /* not ours: 404 */
 	APP_ROUTE_WEBHOOK,   /* the endpoint Botmatic posts to */
 	APP_ROUTE_EXT,       /* <endpoint>ext/...: the external service's */
+	APP_ROUTE_SETTINGS,  /* <endpoint>settings: the settings page */
+	APP_ROUTE_SETTINGS_ASSET, /* <endpoint>settings/<name>: its files */
 	APP_ROUTE__MAX
 };
 
 /*
  * Which route path (no query string) takes under endpoint.  For
- * APP_ROUTE_EXT, *rest points at what follows "ext/" (borrowed from path).
+ * APP_ROUTE_EXT, *rest points at what follows "ext/", for
+ * APP_ROUTE_SETTINGS_ASSET at what follows "settings/" (borrowed from
+ * path).
  */
 enum app_route app_proto_route(const char *path, const char *endpoint,
     const char **rest);
@@ -40,6 +46,23 @@ enum app_route app_proto_route(const char *path, const char *endpoint,
 int app_proto_check_head(const char *method, const char *content_length,
     const char *content_type, unsigned long max_body, size_t *len, char *err,
     size_t errlen);
+
+/*
+ * Whether method is one of allow ("GET, POST": a route's methods, as its
+ * Allow header says them).  Returns 0, or 405 with a message in err.
+ */
+int app_proto_check_method(const char *method, const char *allow, char *err,
+    size_t errlen);
+
+/*
+ * The checks of a body's head: its length (411, 400, 413) and its type,
+ * JSON, or also application/x-www-form-urlencoded when accept_form is set
+ * (then *form says which).  Returns 0 and sets *len, or an HTTP status with
+ * a message in err.  app_proto_check_head is "POST" and this for JSON.
+ */
+int app_proto_check_body(const char *content_length,
+    const char *content_type, unsigned long max_body, int accept_form,
+    int *form, size_t *len, char *err, size_t errlen);
 
 /* The reason phrase of a status we send. */
 const char *app_proto_reason(int status);

@@ -30,6 +30,12 @@ app_proto_route(const char *path, const char *endpoint, const char **rest)
 			return APP_ROUTE_NONE;
 		p++;
 	}
+	if (strcmp(p, "settings") == 0)
+		return APP_ROUTE_SETTINGS;
+	if (strncmp(p, "settings/", 9) == 0) {
+		*rest = p + 9;
+		return APP_ROUTE_SETTINGS_ASSET;
+	}
 	if (strncmp(p, "ext/", 4) != 0)
 		return APP_ROUTE_NONE;
 	*rest = p + 4;
@@ -67,17 +73,39 @@ proto_parse_length(const char *s, unsigned long max, size_t *len, int *over)
 }
 
 int
-app_proto_check_head(const char *method, const char *content_length,
-    const char *content_type, unsigned long max_body, size_t *len, char *err,
+app_proto_check_method(const char *method, const char *allow, char *err,
     size_t errlen)
+{
+	size_t mlen = method == NULL ? 0 : strlen(method);
+	const char *p;
+
+	for (p = allow; mlen > 0 && *p != '\0'; p += strspn(p, ", ")) {
+		size_t n = strcspn(p, ", ");
+		if (n == mlen && strncmp(p, method, n) == 0)
+			return 0;
+		p += n;
+	}
+	snprintf(err, errlen, "method not allowed: use %s", allow);
+	return 405;
+}
+
+/* The media type of a Content-Type value is exactly type (n bytes). */
+static int
+proto_type_is(const char *ct, size_t tlen, const char *type)
+{
+	return tlen == strlen(type) && strncasecmp(ct, type, tlen) == 0;
+}
+
+int
+app_proto_check_body(const char *content_length, const char *content_type,
+    unsigned long max_body, int accept_form, int *form, size_t *len,
+    char *err, size_t errlen)
 {
 	size_t tlen;
 	int over;
 
-	if (method == NULL || strcmp(method, "POST") != 0) {
-		snprintf(err, errlen, "method not allowed: use POST");
-		return 405;
-	}
+	if (form != NULL)
+		*form = 0;
 	if (content_length == NULL || *content_length == '\0') {
 		snprintf(err, errlen, "Content-Length required");
 		return 411;
@@ -94,17 +122,35 @@ app_proto_check_head(const char *method, const char *content_length,
 	/* A missing type is taken as JSON; any other type is refused. */
 	if (content_type != NULL && *content_type != '\0') {
 		tlen = strcspn(content_type, "; \t");
-		if (!((tlen == 16 &&
-		    strncasecmp(content_type, "application/json", 16) == 0) ||
+		if (accept_form && proto_type_is(content_type, tlen,
+		    "application/x-www-form-urlencoded")) {
+			*form = 1;
+			return 0;
+		}
+		if (!(proto_type_is(content_type, tlen, "application/json") ||
 		    (tlen > 17 && strncasecmp(content_type, "application/", 12)
 		    == 0 && strncasecmp(content_type + tlen - 5, "+json", 5)
 		    == 0))) {
 			snprintf(err, errlen, "unsupported Content-Type: "
-			    "expected application/json");
+			    "expected application/json%s", accept_form ?
+			    " or application/x-www-form-urlencoded" : "");
 			return 415;
 		}
 	}
 	return 0;
+}
+
+int
+app_proto_check_head(const char *method, const char *content_length,
+    const char *content_type, unsigned long max_body, size_t *len, char *err,
+    size_t errlen)
+{
+	int status;
+
+	if ((status = app_proto_check_method(method, "POST", err, errlen)) != 0)
+		return status;
+	return app_proto_check_body(content_length, content_type, max_body, 0,
+	    NULL, len, err, errlen);
 }
 
 const char *

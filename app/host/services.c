@@ -327,6 +327,52 @@ host_botmatic_contact_update(struct bm_ctx *ctx, const char *id,
 	    ctx->request_id, ctx->token, id, props);
 }
 
+static int
+host_reg_settings_validate(struct bm_reg *reg, bm_settings_validate_fn fn,
+    void *arg)
+{
+	if (app_registry_add_settings_validator(reg->registry, reg->module, fn,
+	    arg, reg->err, sizeof(reg->err)) < 0)
+		return host_reg_fail(reg);
+	return 0;
+}
+
+static json_t *
+host_bots_list(struct bm_ctx *ctx)
+{
+	struct app_botmatic *bm = host_botmatic(ctx);
+
+	return bm == NULL ? NULL : app_botmatic_bots_list(bm, ctx->request_id,
+	    ctx->token);
+}
+
+static json_t *
+host_bot_get(struct bm_ctx *ctx, const char *id)
+{
+	struct app_botmatic *bm = host_botmatic(ctx);
+
+	return bm == NULL ? NULL : app_botmatic_bot_get(bm, ctx->request_id,
+	    ctx->token, id);
+}
+
+static json_t *
+host_bot_update(struct bm_ctx *ctx, const char *id, const json_t *bot)
+{
+	struct app_botmatic *bm = host_botmatic(ctx);
+
+	return bm == NULL ? NULL : app_botmatic_bot_update(bm,
+	    ctx->request_id, ctx->token, id, bot);
+}
+
+static int
+host_ids_delete_all(struct bm_ctx *ctx)
+{
+	struct app_keystore *ks = host_ks(ctx);
+
+	return ks == NULL ? -1 :
+	    app_ks_ids_delete_all(ks, ctx->request_id, ctx->token, NULL);
+}
+
 static const struct bm_host host = {
 	.size = sizeof(struct bm_host),
 	.abi = BM_MODULE_ABI,
@@ -357,6 +403,11 @@ static const struct bm_host host = {
 	.properties_create = host_properties_create,
 	.campaign_event = host_campaign_event,
 	.botmatic_contact_update = host_botmatic_contact_update,
+	.reg_settings_validate = host_reg_settings_validate,
+	.bots_list = host_bots_list,
+	.bot_get = host_bot_get,
+	.bot_update = host_bot_update,
+	.ids_delete_all = host_ids_delete_all,
 };
 
 const struct bm_host *

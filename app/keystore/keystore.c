@@ -28,6 +28,13 @@ app_ks_open(struct app_keystore *ks, const struct app_conf *conf,
 	opts.key_file = conf->secret_key_file;
 	opts.durability = conf->durability == APP_DURABILITY_SYNC ?
 	    STORE_DURABILITY_SYNC : STORE_DURABILITY_WRITE;
+	/*
+	 * Sized for the most processes this server can have on it: its
+	 * responders at BM_WORKERS_MAX, as many old ones finishing after a
+	 * reload, and the rest (delivery processes, the master's checker,
+	 * tools).
+	 */
+	opts.processes = 2 * conf->workers_max + APP_KS_OTHER_PROCESSES;
 	ks->progress = progress;
 	if (store_open(&ks->st, &opts, err, errlen) != STORE_OK) {
 		ks->st = NULL;
@@ -331,4 +338,59 @@ app_ks_state_delete(struct app_keystore *ks, const char *reqid,
 	ks_begin(ks);
 	return ks_end(ks, reqid, "delete state",
 	    store_state_delete(ks->st, token, name));
+}
+
+/* Inside the store's transaction: the stored settings with values set. */
+static int
+ks_settings_merge_fn(void *arg, const char *old, size_t old_len, char **out,
+    size_t *out_len)
+{
+	const json_t *values = arg;
+	json_t *set = NULL, *v;
+	const char *key;
+	int rc = -1;
+
+	*out = NULL;
+	if (old_len > 0)
+		set = json_loadb(old, old_len, 0, NULL);
+	/* Botmatic's install data may be anything: settings need an object. */
+	if (!json_is_object(set)) {
+		json_decref(set);
+		if ((set = json_object()) == NULL)
+			goto out;
+	}
+	json_object_foreach((json_t *)values, key, v) {
+		if (json_is_null(v))
+			json_object_del(set, key);
+		else if (json_object_set(set, key, v) < 0)
+			goto out;
+	}
+	if ((*out = json_dumps(set, JSON_COMPACT)) == NULL)
+		goto out;
+	*out_len = strlen(*out);
+	rc = 0;
+out:
+	json_decref(set);
+	return rc;
+}
+
+int
+app_ks_settings_merge(struct app_keystore *ks, const char *reqid,
+    const char *token, const json_t *values)
+{
+	if (!json_is_object(values))
+		return -1;
+	ks_begin(ks);
+	return ks_end(ks, reqid, "settings save",
+	    store_install_settings_update(ks->st, token, ks_settings_merge_fn,
+	    (void *)values));
+}
+
+int
+app_ks_ids_delete_all(struct app_keystore *ks, const char *reqid,
+    const char *token, size_t *n)
+{
+	ks_begin(ks);
+	return ks_end(ks, reqid, "delete all pairs",
+	    store_ids_delete_all(ks->st, token, n)) < 0 ? -1 : 0;
 }

@@ -443,6 +443,108 @@ out:
 	return result;
 }
 
+/* "/api/bots/" + id escaped: new (free()), or NULL. */
+static char *
+bm_bot_path(const char *id)
+{
+	char *esc, *path = NULL;
+	size_t n;
+
+	if ((esc = app_http_escape(id)) == NULL)
+		return NULL;
+	n = strlen(esc) + sizeof("/api/bots/");
+	if ((path = malloc(n)) != NULL)
+		snprintf(path, n, "/api/bots/%s", esc);
+	free(esc);
+	return path;
+}
+
+/* {"success":true, key: answer}; an empty answer is a failure. */
+static json_t *
+bm_answer_as(const char *reqid, const char *method, const char *path,
+    const char *key, json_t *answer)
+{
+	if (answer == NULL || (!json_is_object(answer) &&
+	    !json_is_array(answer)))
+		return bm_invalid(reqid, method, path, 200,
+		    "not a JSON object or array");
+	return json_pack("{s:b, s:O}", "success", 1, key, answer);
+}
+
+json_t *
+app_botmatic_bots_list(struct app_botmatic *bm, const char *reqid,
+    const char *token)
+{
+	/* js-api-client's getAllBots: one page, as large as Botmatic allows. */
+	static const char path[] = "/api/bots?page_size=1000";
+	json_t *answer = NULL, *result = NULL;
+
+	if (bm_call(bm, reqid, token, "GET", path, BM_COLLECTION, NULL, 200,
+	    &answer, &result) < 0)
+		goto out;
+	result = bm_answer_as(reqid, "GET", path, "bots", answer);
+out:
+	json_decref(answer);
+	return result;
+}
+
+json_t *
+app_botmatic_bot_get(struct app_botmatic *bm, const char *reqid,
+    const char *token, const char *id)
+{
+	json_t *answer = NULL, *result = NULL;
+	char *path = NULL;
+
+	if (id == NULL || *id == '\0') {
+		result = bm_badarg(reqid, "GET", "/api/bots/", "no id");
+		goto out;
+	}
+	if ((path = bm_bot_path(id)) == NULL)
+		goto out;
+	if (bm_call(bm, reqid, token, "GET", path, BM_ONE, NULL, 200, &answer,
+	    &result) < 0)
+		goto out;
+	result = bm_answer_as(reqid, "GET", path, "bot", answer);
+out:
+	json_decref(answer);
+	free(path);
+	return result;
+}
+
+json_t *
+app_botmatic_bot_update(struct app_botmatic *bm, const char *reqid,
+    const char *token, const char *id, const json_t *bot)
+{
+	json_t *body = NULL, *answer = NULL, *result = NULL;
+	char *path = NULL;
+
+	if (id == NULL || *id == '\0') {
+		result = bm_badarg(reqid, "PATCH", "/api/bots/", "no id");
+		goto out;
+	}
+	if ((path = bm_bot_path(id)) == NULL)
+		goto out;
+	if (!json_is_object(bot)) {
+		result = bm_badarg(reqid, "PATCH", path, "bot not an object");
+		goto out;
+	}
+	/* As js-api-client's updateBot: the change is saved as a draft. */
+	if ((body = json_object()) == NULL ||
+	    json_object_set(body, "bot", (json_t *)bot) < 0 ||
+	    json_object_set_new(body, "is_draft", json_true()) < 0)
+		goto out;
+	if (bm_call(bm, reqid, token, "PATCH", path, BM_ONE, body, 200,
+	    &answer, &result) < 0)
+		goto out;
+	result = answer != NULL ? bm_answer_as(reqid, "PATCH", path, "bot",
+	    answer) : bm_success();
+out:
+	json_decref(body);
+	json_decref(answer);
+	free(path);
+	return result;
+}
+
 int
 app_botmatic_validate(struct app_botmatic *bm, const char *reqid,
     const char *token)

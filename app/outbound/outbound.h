@@ -200,6 +200,22 @@ json_t *app_botmatic_campaign_event(struct app_botmatic *bm,
     const json_t *ids);
 
 /*
+ * The bots, as js-api-client read and changed them.  Each expects 200 and
+ * an answer that is a JSON object or array (update: or an empty answer).
+ *   bots_list: GET /api/bots?page_size=1000 -> {"success":true,"bots":<answer>}
+ *   bot_get:   GET /api/bots/{id}           -> {"success":true,"bot":<answer>}
+ *   bot_update: PATCH /api/bots/{id} {"bot":bot,"is_draft":true}, bot
+ *              (borrowed) an object -> {"success":true[,"bot":<answer>]}
+ * A 404 on one bot is "resource not found".
+ */
+json_t *app_botmatic_bots_list(struct app_botmatic *bm, const char *reqid,
+    const char *token);
+json_t *app_botmatic_bot_get(struct app_botmatic *bm, const char *reqid,
+    const char *token, const char *id);
+json_t *app_botmatic_bot_update(struct app_botmatic *bm, const char *reqid,
+    const char *token, const char *id, const json_t *bot);
+
+/*
  * extrest: the generic REST consumer: the default struct bm_consumer,
  * speaking JSON to BM_EXT_BASE_URL (SPEC §4).
  *

@@ -125,7 +125,8 @@ void
 app_worker_main(const struct app_worker_args *args)
 {
 	struct app_env env = { .conf = args->conf, .reg = args->reg,
-	    .neg = args->neg, .map = args->map, .host = app_host() };
+	    .neg = args->neg, .map = args->map, .host = app_host(),
+	    .settings = args->settings };
 	struct app_keystore ks;
 	struct app_deferred def;
 	struct app_extrest *rest = NULL;
@@ -194,6 +195,9 @@ app_worker_main(const struct app_worker_args *args)
 			draining = 1;
 			atomic_store(&slot->state, APP_SLOT_STOPPING);
 		}
+		/* Retired while the others serve: they take what waits. */
+		if (draining && atomic_load(&slot->handover))
+			break;
 		/*
 		 * A connection the web server keeps open (fastcgi_keep_conn)
 		 * brings its next request on that connection, not on the

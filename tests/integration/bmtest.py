@@ -378,7 +378,10 @@ class _StandInHandler(http.server.BaseHTTPRequestHandler):
                 break
         if delay:
             time.sleep(delay)
-        if isinstance(payload, bytes):
+        if isinstance(payload, tuple):      # (content type, bytes or str)
+            ctype, data = payload
+            data = data.encode() if isinstance(data, str) else data
+        elif isinstance(payload, bytes):
             data, ctype = payload, "application/octet-stream"
         elif isinstance(payload, str):
             data, ctype = payload.encode(), "text/plain"
@@ -400,7 +403,8 @@ class StandIn:
 
     route(method, path_regex, status, body, delay) adds a canned answer
     (the first matching route wins; body: dict/list sent as JSON, str, or
-    bytes; method "*" matches any).  route(method, rx, fn) answers with
+    bytes, or a (content type, str or bytes) pair; method "*" matches
+    any).  route(method, rx, fn) answers with
     fn(recorded) -> (status, body, delay).  .requests lists every request
     received (Recorded), .url is the base URL."""
 

@@ -306,6 +306,53 @@ bm.script[("POST", EV)] = (201, {})
 failure(one(["botmatic", "campaign_event", TOKEN, "e", '[]']), "HTTP 201",
         201, "campaign_event: only 200 is success")
 
+# --- bots (js-api-client's getAllBots, getBot, updateBot)
+bm.reset()
+BOTS = [{"id": 1, "name": "One"}, {"id": 2, "name": "Two"}]
+bm.script[("GET", "/api/bots")] = (200, BOTS)
+t.is_(one(["botmatic", "bots_list", TOKEN]), {"success": True, "bots": BOTS},
+      "bots_list: 200, the answer as \"bots\"")
+rec = only(bm, "GET", "/api/bots")
+t.is_(rec and (rec.query, rec.body), ({"page_size": ["1000"]}, b""),
+      "bots_list: GET /api/bots?page_size=1000, no body")
+headers_ok(rec, "bots_list: headers", ctype=False)
+bm.script[("GET", "/api/bots")] = (200, b"<html>")
+failure(one(["botmatic", "bots_list", TOKEN]),
+        lambda e: e.startswith("invalid answer"), 200,
+        "bots_list: an answer that is not JSON is a failure")
+bm.reset()
+bm.script[("GET", "/api/bots/42")] = (200, {"id": 42, "name": "Bot"})
+t.is_(one(["botmatic", "bot_get", TOKEN, "42"]),
+      {"success": True, "bot": {"id": 42, "name": "Bot"}}, "bot_get: 200")
+rec = only(bm, "GET", "/api/bots/42")
+headers_ok(rec, "bot_get: headers", ctype=False)
+bm.script[("GET", "/api/bots/43")] = (404, {})
+failure(one(["botmatic", "bot_get", TOKEN, "43"]), "resource not found", 404,
+        "bot_get: 404 -> not found")
+bm.reset()
+bm.script[("GET", "/api/bots/a%2Fb")] = (200, {"id": "a/b"})
+t.is_(one(["botmatic", "bot_get", TOKEN, "a/b"]),
+      {"success": True, "bot": {"id": "a/b"}},
+      "bot_get: the id is percent-encoded in the path")
+bm.reset()
+bm.script[("PATCH", "/api/bots/42")] = (200, {"id": 42, "name": "New"})
+t.is_(one(["botmatic", "bot_update", TOKEN, "42", '{"name":"New"}']),
+      {"success": True, "bot": {"id": 42, "name": "New"}},
+      "bot_update: 200")
+rec = only(bm, "PATCH", "/api/bots/42")
+body_is(rec, '{"bot":{"name":"New"},"is_draft":true}',
+        "bot_update: body {bot, is_draft:true}")
+headers_ok(rec, "bot_update: headers")
+bm.script[("PATCH", "/api/bots/42")] = (200, b"")
+t.is_(one(["botmatic", "bot_update", TOKEN, "42", '{"name":"New"}']),
+      {"success": True}, "bot_update: an empty 200 is success")
+failure(one(["botmatic", "bot_update", TOKEN, "42", '[1]']),
+        "invalid argument: bot not an object", None,
+        "bot_update: a bot that is not an object is not sent")
+bm.script[("PATCH", "/api/bots/42")] = (500, {})
+failure(one(["botmatic", "bot_update", TOKEN, "42", '{}']), "HTTP 500", 500,
+        "bot_update: 500 -> HTTP 500")
+
 # --- transport failures, bounds
 failure(one(["botmatic", "contact_delete", TOKEN, "7"],
             base_env(BOTMATIC_BASE_URL=DOWN)),

@@ -2,7 +2,7 @@
 """The server under valgrind (memcheck): the master and its responders
 serve a mix of every kind of request -- the protocol's answers, a module,
 the keystore, contact sync with its outbound calls, signed deliveries
-from the external service, a reload -- then stop,
+from the external service, the settings page, a reload -- then stop,
 with no memory error and no definite leak in any process.  SKIP without
 valgrind."""
 import json
@@ -40,6 +40,13 @@ with open(mapfile, "w") as f:
                {"botmatic": {"name": "d", "transform": {"date": {
                    "from": "sql", "to": "iso8601"}}},
                 "ext": {"name": "d"}}], f)
+setfile = os.path.join(t.tmp, "settings.json")
+with open(setfile, "w") as f:
+    json.dump({"required": ["site"], "properties": {
+        "site": {"type": "string", "minLength": 3},
+        "key": {"type": "string", "format": "password"},
+        "port": {"type": "integer", "minimum": 1},
+        "on": {"type": "boolean"}, "mode": {"enum": ["a", 2]}}}, f)
 vglog = os.path.join(t.tmp, "valgrind.%p.log")
 supp = t.src_file("tests", "valgrind.supp")
 argv = [VALGRIND, "--quiet", "--leak-check=full",
@@ -48,6 +55,7 @@ argv = [VALGRIND, "--quiet", "--leak-check=full",
         "--suppressions=" + supp, t.build_file("botmatic-fcgi")]
 srv = bmtest.Server(t, {"BOTMATIC_BASE_URL": bm.url,
                         "BM_EXT_BASE_URL": ext.url, "BM_MAPPINGS": mapfile,
+                        "BM_SETTINGS": setfile,
                         "BM_MODULES": t.module("echo") + ":" +
                         t.module("testmod"), "BM_WORKERS": "1",
                         "BM_LOG_LEVEL": "info", "BM_STATUS_PATH": "/status"})
@@ -79,6 +87,27 @@ for _ in range(3):
     for raw in (b"{", b"[1]", b"\xff"):
         r = ngx.post(raw, token=TOKEN, timeout=60)
         ok = ok and r.status == 400
+    for q, status in (("?token=" + TOKEN, 200), ("?token=bad", 401),
+                      ("?token=%zz", 400), ("/settings.js", 200)):
+        path = "/settings" + (q if q[0] == "/" else q)
+        r = ngx.request("GET", path, content_type=None, timeout=60)
+        ok = ok and r.status == status
+    FORM = "application/x-www-form-urlencoded"
+    for body, ctype, want in (
+            ("token=%s&site=abcd&key=k&port=80&on=true&mode=2" % TOKEN,
+             FORM, {"success": True}),
+            ("token=%s&site=x&port=zero&mode=b" % TOKEN, FORM,
+             {"success": False, "errorFields": ["mode", "port", "site"]}),
+            (json.dumps({"token": TOKEN, "site": "json", "key": ""}),
+             "application/json", {"success": True})):
+        r = ngx.request("POST", "/settings", body, content_type=ctype,
+                        timeout=60)
+        got = r.json() or {}
+        got["errorFields"] = sorted(got.get("errorFields", []))
+        want.setdefault("errorFields", [])
+        if got != want:
+            ok = False
+            t.diag("settings %s -> %r" % (body, r))
 r = ngx.post({"action": "echo"}, token="bad-token", timeout=60)
 ok = ok and r.status == 401
 # The status, both forms, rendered from the shared counters.

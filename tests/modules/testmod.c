@@ -397,6 +397,35 @@ tm_install(struct bm_ctx *ctx, json_t *data, void *arg)
 	return BM_OK;
 }
 
+/* The settings page's module check: a "site" holding "forbidden" is refused. */
+static enum bm_rc
+tm_settings_validate(struct bm_ctx *ctx, const json_t *settings,
+    json_t *error_fields, void *arg)
+{
+	const char *site = json_string_value(json_object_get(settings, "site"));
+
+	(void)arg;
+	if (ctx->client == NULL)
+		return BM_ERROR;
+	if (site != NULL && strstr(site, "forbidden") != NULL) {
+		json_array_append_new(error_fields, json_string("site"));
+		return BM_FAIL;
+	}
+	return BM_OK;
+}
+
+/* Every pair of the installation, forgotten (js-redis-key-store's deleteAllIds). */
+static enum bm_rc
+tm_delete_all(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
+{
+	(void)data;
+	(void)arg;
+	if (ctx->host->ids_delete_all(ctx) != 0)
+		return BM_ETEMP;
+	*reply = json_pack("{s:{}, s:s}", "data", "type", "data");
+	return BM_OK;
+}
+
 static int
 tm_init(const struct bm_host *host, struct bm_reg *reg)
 {
@@ -424,6 +453,13 @@ tm_init(const struct bm_host *host, struct bm_reg *reg)
 	    host->reg_transform(reg, "shout", tm_shout) < 0 ||
 	    host->reg_event(reg, "user_reply", tm_user_reply, NULL) < 0 ||
 	    host->reg_install(reg, tm_install, NULL) < 0)
+		return -1;
+	/* Members added later: a module checks the server has them. */
+	if (host->size < offsetof(struct bm_host, ids_delete_all) +
+	    sizeof(host->ids_delete_all))
+		return 0;
+	if (host->reg_settings_validate(reg, tm_settings_validate, NULL) < 0 ||
+	    host->reg_action(reg, "delete_all", tm_delete_all, NULL) < 0)
 		return -1;
 	return 0;
 }

@@ -15,7 +15,8 @@
  * botmatic OPs: contact_create TOKEN JSON, contacts_create TOKEN JSON,
  * contact_update TOKEN ID JSON, contacts_update TOKEN JSON,
  * contact_delete TOKEN ID, properties_create TOKEN JSON,
- * campaign_event TOKEN NAME JSON, validate TOKEN ({"valid":true|false}).
+ * campaign_event TOKEN NAME JSON, validate TOKEN ({"valid":true|false}),
+ * bots_list TOKEN, bot_get TOKEN ID, bot_update TOKEN ID JSON.
  * ext OPs: create JSON, get ID, get_by_email EMAIL, list_page PAGE LIMIT,
  * update ID JSON, delete ID.
  */
@@ -122,6 +123,20 @@ run_botmatic(struct app_botmatic *bm, int argc, char **argv, int *bad)
 		*bad = 0;
 		result = app_botmatic_campaign_event(bm, reqid, token, name,
 		    arg);
+	} else if (strcmp(op, "bots_list") == 0) {
+		*bad = 0;
+		result = app_botmatic_bots_list(bm, reqid, token);
+	} else if (strcmp(op, "bot_get") == 0) {
+		if ((id = arg_str(argc, argv, 2)) == NULL)
+			goto out;
+		*bad = 0;
+		result = app_botmatic_bot_get(bm, reqid, token, id);
+	} else if (strcmp(op, "bot_update") == 0) {
+		if ((id = arg_str(argc, argv, 2)) == NULL ||
+		    (arg = arg_json(argc, argv, 3)) == NULL)
+			goto out;
+		*bad = 0;
+		result = app_botmatic_bot_update(bm, reqid, token, id, arg);
 	} else {
 		usage();
 	}

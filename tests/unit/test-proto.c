@@ -84,6 +84,45 @@ test_head(struct tap *t)
 	    &len, err, sizeof(err)) == 415, "head: application/jsonx is 415");
 }
 
+/* The settings page's routes and the checks its table uses. */
+static void
+test_settings_routes(struct tap *t)
+{
+	char err[256];
+	const char *rest;
+	size_t len;
+	int form = -1;
+
+	tap_ok(t, app_proto_route("/settings", "/", &rest) ==
+	    APP_ROUTE_SETTINGS && app_proto_route("/hook/settings", "/hook",
+	    &rest) == APP_ROUTE_SETTINGS, "route: <endpoint>settings");
+	tap_ok(t, app_proto_route("/hook/settings/settings.js", "/hook", &rest)
+	    == APP_ROUTE_SETTINGS_ASSET && strcmp(rest, "settings.js") == 0,
+	    "route: <endpoint>settings/<file>");
+	tap_ok(t, app_proto_route("/settingsx", "/", &rest) == APP_ROUTE_NONE &&
+	    app_proto_route("/hooksettings", "/hook", &rest) == APP_ROUTE_NONE,
+	    "route: settingsx and hooksettings are not ours");
+	tap_ok(t, app_proto_check_method("GET", "GET, POST", err, sizeof(err))
+	    == 0 && app_proto_check_method("POST", "GET, POST", err,
+	    sizeof(err)) == 0, "method: GET and POST in \"GET, POST\"");
+	tap_ok(t, app_proto_check_method("PUT", "GET, POST", err, sizeof(err))
+	    == 405 && app_proto_check_method("GE", "GET", err, sizeof(err)) ==
+	    405 && app_proto_check_method(NULL, "GET", err, sizeof(err)) == 405
+	    && app_proto_check_method("", "GET", err, sizeof(err)) == 405,
+	    "method: PUT, a prefix, none, empty: 405");
+	tap_ok(t, app_proto_check_body("5", "application/x-www-form-urlencoded;"
+	    " charset=UTF-8", 100, 1, &form, &len, err, sizeof(err)) == 0 &&
+	    form == 1 && len == 5, "body: a form accepted where forms are");
+	tap_ok(t, app_proto_check_body("5", "application/json", 100, 1, &form,
+	    &len, err, sizeof(err)) == 0 && form == 0,
+	    "body: JSON too, flagged as not a form");
+	tap_ok(t, app_proto_check_body("5", "multipart/form-data", 100, 1,
+	    &form, &len, err, sizeof(err)) == 415 &&
+	    app_proto_check_body("101", "application/x-www-form-urlencoded",
+	    100, 1, &form, &len, err, sizeof(err)) == 413,
+	    "body: multipart is 415, over the limit 413");
+}
+
 static int
 env_rc(const char *body, struct app_envelope *env)
 {
@@ -241,8 +280,9 @@ main(void)
 	test_token(t);
 	test_answers(t);
 	test_request_id(t);
+	test_settings_routes(t);
 	/* A check that silently stopped running is a failure too. */
-	tap_ok(t, t->n == 7 + 15 + 16 + 10 + 9 + 2, "all %d checks ran",
-	    7 + 15 + 16 + 10 + 9 + 2);
+	tap_ok(t, t->n == 7 + 15 + 16 + 10 + 9 + 2 + 8, "all %d checks ran",
+	    7 + 15 + 16 + 10 + 9 + 2 + 8);
 	return tap_done(t);
 }

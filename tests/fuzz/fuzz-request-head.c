@@ -2,8 +2,8 @@
  * fuzz-request-head.c - what the server checks of a request before it reads
  * a body, from bytes an attacker chooses: the input is split at NUL bytes
  * into method, Content-Length, Content-Type, path, request id and
- * Authorization header.  Every check must return one of its documented
- * answers, its message must be a bounded string, and the token taken from
+ * Authorization header.  Every check (the method against a route's list
+ * too) must return one of its documented answers, its message must be a bounded string, and the token taken from
  * the header must fit its buffer and be a suffix-trimmed part of it.
  */
 #include "config.h"
@@ -49,12 +49,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (st != 0 && (err[0] == '\0' || strlen(err) >= sizeof(err)))
 		abort();
+	st = app_proto_check_method(part[0], "GET, POST", err, sizeof(err));
+	if (st != 0 && (st != 405 || err[0] == '\0'))
+		abort();
 	if (part[3] != NULL) {
+		/* rest: set for the routes that have one, inside path. */
 		r = app_proto_route(part[3], "/", &rest);
-		if ((r == APP_ROUTE_EXT) != (rest != NULL))
+		if ((r == APP_ROUTE_EXT || r == APP_ROUTE_SETTINGS_ASSET) !=
+		    (rest != NULL) || (rest != NULL && (rest < part[3] ||
+		    rest > part[3] + strlen(part[3]))))
 			abort();
 		r = app_proto_route(part[3], "/hook", &rest);
-		if (r == APP_ROUTE_EXT && strncmp(part[3], "/hook/ext/", 10) != 0)
+		if (r == APP_ROUTE_EXT &&
+		    strncmp(part[3], "/hook/ext/", 10) != 0)
 			abort();
 	}
 	if (app_proto_request_id(part[4], id, sizeof(id)) == 0 &&

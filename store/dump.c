@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "store/store_int.h"
@@ -14,21 +15,56 @@
  * small enough to hold few locks, large enough to cost little. */
 #define VERIFY_BATCH 1000
 
-/* Splits "integ\0id" (size bytes) copied into buf; -1 if malformed. */
+/*
+ * Splits a stored key "prefix\0id" copied into buf (STORE__KEY_MAX + 1):
+ * the token is copied NUL-terminated into tok (STORE_ID_MAX + 1), *id
+ * points into buf, *gen and *plen describe the prefix.  -1 if malformed.
+ */
 static int
-split_key(const DBT *k, char *buf, const char **integ, const char **id)
+split_key(const DBT *k, char *buf, char *tok, const char **id, uint64_t *gen,
+    size_t *plen)
 {
-	char *nul;
+	const char *t;
+	size_t tlen;
 
 	if (k->size == 0 || k->size > STORE__KEY_MAX)
 		return -1;
 	memcpy(buf, k->data, k->size);
 	buf[k->size] = '\0';
-	if ((nul = memchr(buf, '\0', k->size)) == NULL || nul == buf ||
-	    (size_t)(nul - buf) + 1 >= k->size)
+	if (store__split_prefix(buf, k->size, &t, &tlen, gen, plen) != 0 ||
+	    tlen > STORE_ID_MAX)
 		return -1;
-	*integ = buf;
-	*id = nul + 1;
+	memcpy(tok, t, tlen);
+	tok[tlen] = '\0';
+	*id = buf + *plen + 1;
+	return 0;
+}
+
+/*
+ * Whether a key of tok's generation gen is live (not forgotten and waiting
+ * for the purge).  The last answer is kept: keys come sorted by prefix.
+ */
+struct gen_cache {
+	char tok[STORE_ID_MAX + 1];
+	uint64_t gen;  /* tok's current generation */
+	int valid;
+};
+
+static int
+gen_live(struct store *s, DB_TXN *txn, struct gen_cache *gc, int state,
+    const char *tok, uint64_t gen, u_int32_t flags, int *live)
+{
+	int ret;
+
+	if (!gc->valid || strcmp(gc->tok, tok) != 0) {
+		gc->valid = 0;
+		if ((ret = store__current_gen_keyed(s, txn, tok, strlen(tok),
+		    state, &gc->gen, flags)) != 0)
+			return ret;
+		snprintf(gc->tok, sizeof(gc->tok), "%s", tok);
+		gc->valid = 1;
+	}
+	*live = gc->gen == gen;
 	return 0;
 }
 
@@ -68,12 +104,16 @@ static int
 walk(struct store *s, DB *db, DB_TXN *txn, struct export_args *a, int *rc)
 {
 	struct store_install in;
+	struct gen_cache gc = { .valid = 0 };
 	DBC *c = NULL;
 	DBT key, data;
 	char kbuf[STORE__KEY_MAX + 1], vbuf[STORE_ID_MAX + 1];
+	char integ[STORE_ID_MAX + 1];
 	char last[STORE__HASH_LEN + 1], *tok = NULL;
-	const char *integ, *id;
-	int ret, t = 0;
+	const char *id;
+	uint64_t gen;
+	size_t plen;
+	int ret, t = 0, live;
 
 	memset(&key, 0, sizeof(key));
 	memset(&data, 0, sizeof(data));
@@ -94,11 +134,17 @@ walk(struct store *s, DB *db, DB_TXN *txn, struct export_args *a, int *rc)
 			explicit_bzero(in.token, strlen(in.token));
 			free(in.token);
 			free(in.settings);
-		} else if (split_key(&key, kbuf, &integ, &id) != 0) {
+		} else if (split_key(&key, kbuf, integ, &id, &gen, &plen)
+		    != 0) {
 			ret = EINVAL;
 			goto out;
-		} else if ((ret = walk_token(s, txn, integ, strlen(integ),
-		    last, &tok)) != 0)
+		} else if ((ret = gen_live(s, txn, &gc, db == s->state, integ,
+		    gen, DB_READ_COMMITTED, &live)) != 0)
+			goto out;
+		else if (!live)
+			continue; /* forgotten, waiting for the purge */
+		else if ((ret = walk_token(s, txn, integ, strlen(integ), last,
+		    &tok)) != 0)
 			goto out;
 		else if (db == s->b2e) {
 			if (data.size > STORE_ID_MAX) {
@@ -308,12 +354,14 @@ verify_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 	DBT key, data, rkey;
 	char kbuf[STORE__KEY_MAX + 1], vbuf[STORE_ID_MAX + 1];
 	char rk[STORE__KEY_MAX], rv[STORE_ID_MAX + 1];
-	const char *integ, *id, *what;
-	size_t seen = 0;
-	int ret, t;
+	char tok[STORE_ID_MAX + 1], raw[STORE__KEY_MAX];
+	struct gen_cache gc = { .valid = 0 };
+	const char *id, *what;
+	uint64_t gen;
+	size_t seen = 0, plen;
+	int ret, t, malformed, live;
 	u_int32_t flag;
 
-	(void)s;
 	(void)rc;
 	a->np = 0;
 	memset(&key, 0, sizeof(key));
@@ -343,14 +391,18 @@ verify_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 		a->lastlen = key.size;
 		vbuf[data.size] = '\0';
 		what = NULL;
-		integ = NULL;
-		if (split_key(&key, kbuf, &integ, &id) != 0) {
-			integ = NULL;
+		malformed = 0;
+		memcpy(raw, kbuf, key.size);
+		if (split_key(&key, kbuf, tok, &id, &gen, &plen) != 0) {
+			malformed = 1;
 			what = "malformed key";
-		}
+		} else if ((ret = gen_live(s, txn, &gc, 0, tok, gen, 0,
+		    &live)) != 0)
+			goto out;
+		else if (!live)
+			; /* forgotten: half purged is expected */
 		else {
-			store__key(&rkey, rk, integ, strlen(integ), vbuf,
-			    data.size);
+			store__key(&rkey, rk, raw, plen, vbuf, data.size);
 			ret = store__get_id(a->other, txn, &rkey, rv, 0);
 			if (ret == DB_NOTFOUND)
 				what = a->forward ?
@@ -366,9 +418,16 @@ verify_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 		}
 		if (what != NULL) {
 			a->p[a->np].what = what;
-			a->p[a->np].malformed = integ == NULL;
-			memcpy(a->p[a->np].key, a->last, a->lastlen);
-			a->p[a->np].key[a->lastlen] = '\0';
+			a->p[a->np].malformed = malformed;
+			if (malformed)
+				a->p[a->np].key[0] = '\0';
+			else {
+				/* "token\0id": the caller splits it. */
+				size_t tl = strlen(tok), il = strlen(id);
+
+				memcpy(a->p[a->np].key, tok, tl + 1);
+				memcpy(a->p[a->np].key + tl + 1, id, il + 1);
+			}
 			memcpy(a->p[a->np].val, vbuf, data.size + 1);
 			a->np++;
 		}

@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,10 +26,10 @@
 
 /*
  * Per process sharing the environment (store_opts.processes), lockers: one
- * per open database (8), per transaction and per cursor outside one, with
+ * per open database (10), per transaction and per cursor outside one, with
  * room.  With BDB 5.3's default (1,000 in all) 400 processes opening at
  * once hung and 600 corrupted memory; 16 each let 600 open (measured, with
- * 5 databases: 3 more databases, 3 more).
+ * 7 databases: 3 more databases, 3 more).
  */
 #define LOCKERS_PER_PROCESS 19
 /*
@@ -57,6 +58,8 @@ static const struct {
 	{ "installs.db", offsetof(struct store, inst) },
 	{ "install-ids.db", offsetof(struct store, instid) },
 	{ "state.db", offsetof(struct store, state) },
+	{ "gens.db", offsetof(struct store, gens) },
+	{ "tombs.db", offsetof(struct store, tombs) },
 	{ "seen.db", offsetof(struct store, seen) },
 	{ "seen-time.db", offsetof(struct store, seent) },
 	{ "tokens.db", offsetof(struct store, tokens) },
@@ -68,15 +71,41 @@ db_slot(struct store *s, size_t i)
 	return (DB **)(void *)((char *)s + dbs[i].off);
 }
 
-/* failchk's question: is this process still there?  A zombie answers yes,
- * which is why a supervisor must reap a dead child before any failchk. */
+/*
+ * failchk's question: is this process still there?  kill(pid, 0) says yes
+ * for a zombie and for a process being torn down by a SIGKILL (its pid
+ * lingers while it is in fsync, then until it is reaped), and BDB would
+ * then wait for ever on the locks it held.  /proc/PID/stat's state field
+ * tells: Z (zombie) and X (dead) are dead, as is a pid that is gone.
+ */
 static int
 is_alive(DB_ENV *env, pid_t pid, db_threadid_t tid, u_int32_t flags)
 {
+	char path[64], buf[512], *p, st;
+	unsigned pflags;
+	ssize_t n;
+	int fd;
+
 	(void)env;
 	(void)tid;
 	(void)flags;
-	return kill(pid, 0) == 0 || errno == EPERM;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno == ENOENT || errno == ESRCH ? 0 :
+		    kill(pid, 0) == 0 || errno == EPERM;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0; /* gone while we looked */
+	buf[n] = '\0';
+	/* "pid (comm) S ...": comm may hold anything, the state follows
+	 * the last ')'. */
+	if ((p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 1, " %c %*d %*d %*d %*d %*d %u", &st, &pflags) != 2)
+		return 1;
+	/* PF_EXITING (0x4): killed and on its way out, it runs no more of
+	 * its own code. */
+	return !(st == 'Z' || st == 'X' || st == 'x' || (pflags & 0x4) != 0);
 }
 
 /* BDB's own explanation of a failure, kept to complete our message. */
@@ -302,6 +331,17 @@ maybe_checkpoint(struct store *s)
 		s->dead = 1;
 }
 
+void
+store__checkpoint(struct store *s)
+{
+	int ret;
+
+	s->commits = 0;
+	ret = s->env->txn_checkpoint(s->env, CKP_KBYTES, 0, 0);
+	if (ret == DB_RUNRECOVERY)
+		s->dead = 1;
+}
+
 /* A short, growing, jittered pause so deadlocked peers do not meet again. */
 static void
 backoff(unsigned attempt)
@@ -475,14 +515,15 @@ out:
 	return rc;
 }
 
-void
+int
 store_close(struct store *s)
 {
 	size_t i;
 	DB *db;
+	int rc = 0;
 
 	if (s == NULL)
-		return;
+		return 0;
 	/*
 	 * After a panic, closing would unregister this process from BDB's
 	 * registry and hide the failure from the next opener, which must
@@ -493,11 +534,14 @@ store_close(struct store *s)
 			if ((db = *db_slot(s, i)) != NULL)
 				(void)db->close(db, 0);
 		(void)s->env->txn_checkpoint(s->env, 0, 0, 0);
-		(void)s->env->close(s->env, 0);
-	}
+		if (s->env->close(s->env, 0) != 0)
+			rc = -1;
+	} else if (s->env != NULL)
+		rc = -1;
 	store__crypto_clear(s);
 	free(s->home);
 	free(s);
+	return rc;
 }
 
 const char *

@@ -1,9 +1,10 @@
 /*
- * store/ids.c - botmatic id <-> external id pairs per integration.
+ * store/ids.c - botmatic id <-> external id pairs per integration.  The
+ * integration in a key is its token's keyed hash (crypto.c, purge.c), never
+ * the token.
  *
- * Two B-trees hold the two directions, keyed "integration\0id", where the
- * integration is the keyed hash of its token (crypto.c), never the token.
- * Hashes have one length and ids hold no NUL, so one integration's keys are
+ * Two B-trees hold the two directions, keyed "integration\0id".  Ids hold no
+ * NUL, so "tok\0..." and "tok2\0..." never mix and one integration's keys are
  * one contiguous range: delete_all walks just that range.  Every write
  * touches both trees in one transaction, which keeps them a bijection.
  */
@@ -49,17 +50,20 @@ store__ids_save(struct store *s, DB_TXN *txn, const char *integ, size_t ilen,
 {
 	char kb[STORE__KEY_MAX], ke[STORE__KEY_MAX], kx[STORE__KEY_MAX];
 	char olde[STORE_ID_MAX + 1], oldb[STORE_ID_MAX + 1];
-	char ik[STORE__HASH_LEN + 1];
+	char pfx[STORE__PFX_MAX], th[STORE__HASH_LEN + 1];
 	DBT keyb, keye, keyx;
 	int ret, haveb, havee;
 
 	*rc = STORE_OK;
-	if ((ret = store__token_key(s, integ, ilen, ik)) != 0 ||
-	    (ret = store__token_remember(s, txn, ik, integ, ilen)) != 0)
+	/* The token kept sealed, for whoever needs it back (crypto.c). */
+	if ((ret = store__token_key(s, integ, ilen, th)) != 0 ||
+	    (ret = store__token_remember(s, txn, th, integ, ilen)) != 0)
 		return ret;
-	/* From here on the integration is its hash. */
-	integ = ik;
-	ilen = STORE__HASH_LEN;
+	/* The integration's current generation: a forgotten one is not
+	 * touched (purge.c). */
+	if ((ret = store__prefix(s, txn, integ, ilen, 0, pfx, &ilen)) != 0)
+		return ret;
+	integ = pfx;
 	store__key(&keyb, kb, integ, ilen, bid, blen);
 	store__key(&keye, ke, integ, ilen, eid, elen);
 	/* Write locks from the start: read-then-upgrade deadlocks. */
@@ -98,14 +102,13 @@ store__ids_delete(struct store *s, DB_TXN *txn, const char *integ,
     int *rc)
 {
 	char k[STORE__KEY_MAX], kx[STORE__KEY_MAX], v[STORE_ID_MAX + 1];
-	char ik[STORE__HASH_LEN + 1];
+	char pfx[STORE__PFX_MAX];
 	DBT key, keyx;
 	int ret, any = 0;
 
-	if ((ret = store__token_key(s, integ, ilen, ik)) != 0)
+	if ((ret = store__prefix(s, txn, integ, ilen, 0, pfx, &ilen)) != 0)
 		return ret;
-	integ = ik;
-	ilen = STORE__HASH_LEN;
+	integ = pfx;
 	/* bid's pair, both directions. */
 	store__key(&key, k, integ, ilen, bid, blen);
 	ret = store__get_id(s->b2e, txn, &key, v, DB_RMW);
@@ -182,17 +185,19 @@ static int
 get_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 {
 	struct ids_args *a = arg;
-	char k[STORE__KEY_MAX], v[STORE_ID_MAX + 1], ik[STORE__HASH_LEN + 1];
+	char k[STORE__KEY_MAX], v[STORE_ID_MAX + 1], pfx[STORE__PFX_MAX];
 	DBT key;
 	DB *db = a->bid != NULL ? s->b2e : s->e2b;
+	size_t plen;
 	int ret;
 
-	if ((ret = store__token_key(s, a->integ, a->ilen, ik)) != 0)
+	if ((ret = store__prefix(s, txn, a->integ, a->ilen, 0, pfx, &plen))
+	    != 0)
 		return ret;
 	if (a->bid != NULL)
-		store__key(&key, k, ik, STORE__HASH_LEN, a->bid, a->blen);
+		store__key(&key, k, pfx, plen, a->bid, a->blen);
 	else
-		store__key(&key, k, ik, STORE__HASH_LEN, a->eid, a->elen);
+		store__key(&key, k, pfx, plen, a->eid, a->elen);
 	ret = store__get_id(db, txn, &key, v, 0);
 	if (ret == DB_NOTFOUND) {
 		*rc = STORE_NOTFOUND;
@@ -258,28 +263,19 @@ static int
 delete_all_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 {
 	struct ids_args *a = arg;
-	char ik[STORE__HASH_LEN + 1];
-	size_t n = 0, m = 0;
-	int ret;
+	int any;
 
 	(void)rc;
-	/* A retry starts again from zero. */
-	*a->count = 0;
-	if ((ret = store__token_key(s, a->integ, a->ilen, ik)) != 0 ||
-	    (ret = store__delete_range(s->b2e, txn, ik, STORE__HASH_LEN, &n))
-	    != 0 ||
-	    (ret = store__delete_range(s->e2b, txn, ik, STORE__HASH_LEN, &m))
-	    != 0)
-		return ret;
-	*a->count = n;
-	return 0;
+	/* One short transaction whatever the size: the pairs become a
+	 * tombstoned generation that store_purge_step() deletes later. */
+	return store__forget(s, txn, a->integ, a->ilen, 1, 0, a->count, &any);
 }
 
 int
 store_ids_delete_all(struct store *s, const char *integ, size_t *deleted)
 {
 	size_t n = 0;
-	struct ids_args a = { .integ = integ, .count = &n };
+	struct ids_args a = { .integ = integ, .count = deleted ? &n : NULL };
 	int rc;
 
 	if ((rc = check3(s, &a)) != STORE_OK)
@@ -299,17 +295,21 @@ foreach_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 	DBC *c = NULL;
 	DBT key, data;
 	char kbuf[STORE__KEY_MAX + 1], vbuf[STORE_ID_MAX + 1];
-	char ik[STORE__HASH_LEN + 1];
+	char pfx_copy[STORE__PFX_MAX];
+	size_t plen;
 	int ret, t;
 
 	memset(&key, 0, sizeof(key));
 	memset(&data, 0, sizeof(data));
-	if ((ret = store__token_key(s, a->integ, a->ilen, ik)) != 0 ||
-	    (ret = s->b2e->cursor(s->b2e, txn, &c, 0)) != 0)
+	if ((ret = store__prefix(s, txn, a->integ, a->ilen, 0, kbuf, &plen))
+	    != 0)
 		goto out;
-	memcpy(kbuf, ik, STORE__HASH_LEN + 1);
+	if ((ret = s->b2e->cursor(s->b2e, txn, &c, 0)) != 0)
+		goto out;
+	memcpy(pfx_copy, kbuf, plen);
+	kbuf[plen] = '\0';
 	key.data = kbuf;
-	key.size = STORE__HASH_LEN + 1;
+	key.size = (u_int32_t)plen + 1;
 	key.ulen = STORE__KEY_MAX;
 	key.flags = DB_DBT_USERMEM;
 	data.data = vbuf;
@@ -317,12 +317,12 @@ foreach_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 	data.flags = DB_DBT_USERMEM;
 	for (ret = c->get(c, &key, &data, DB_SET_RANGE); ret == 0;
 	    ret = c->get(c, &key, &data, DB_NEXT)) {
-		if (!store__has_prefix(&key, ik, STORE__HASH_LEN))
+		if (!store__has_prefix(&key, pfx_copy, plen))
 			break;
 		kbuf[key.size] = '\0';
 		vbuf[data.size] = '\0';
-		t = a->fn(a->arg, a->integ, kbuf + STORE__HASH_LEN + 1, vbuf);
-		if (t != 0) {
+		if ((t = a->fn(a->arg, a->integ, kbuf + plen + 1, vbuf))
+		    != 0) {
 			*rc = t;
 			break;
 		}

@@ -164,6 +164,7 @@ struct inst_args {
 	const struct store_install *put;
 	struct store_install rec; /* the result */
 	size_t pairs;
+	int count;           /* count the pairs forgotten */
 	store_install_fn fn;
 	void *arg;
 };
@@ -488,9 +489,8 @@ delete_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 	struct inst_args *a = arg;
 	struct store_install old = { 0 };
 	char hash[STORE__HASH_LEN + 1];
-	size_t m = 0, st = 0;
 	DBT key;
-	int ret, found;
+	int ret, found, any;
 
 	a->pairs = 0;
 	if ((ret = store__token_key(s, a->token, a->tlen, hash)) != 0)
@@ -512,23 +512,23 @@ delete_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 		if ((ret = s->inst->del(s->inst, txn, &key, 0)) != 0)
 			return ret;
 	}
-	if ((ret = store__delete_range(s->b2e, txn, hash, STORE__HASH_LEN,
-	    &a->pairs)) != 0 ||
-	    (ret = store__delete_range(s->e2b, txn, hash, STORE__HASH_LEN, &m))
-	    != 0 ||
-	    (ret = store__delete_range(s->state, txn, hash, STORE__HASH_LEN,
-	    &st)) != 0 ||
+	/*
+	 * Pairs and state become a tombstone, purged in batches later: this
+	 * transaction stays short whatever the installation's size.  The
+	 * sealed token goes at once: nothing may give it back any more.
+	 */
+	if ((ret = store__forget(s, txn, a->token, a->tlen, 1, 1,
+	    a->count ? &a->pairs : NULL, &any)) != 0 ||
 	    (ret = store__token_forget(s, txn, hash)) != 0)
 		return ret;
-	*rc = found || a->pairs > 0 || m > 0 || st > 0 ? STORE_OK :
-	    STORE_NOTFOUND;
+	*rc = found || any ? STORE_OK : STORE_NOTFOUND;
 	return 0;
 }
 
 int
 store_install_delete(struct store *s, const char *token, size_t *pairs)
 {
-	struct inst_args a = { .token = token };
+	struct inst_args a = { .token = token, .count = pairs != NULL };
 	int rc;
 
 	if (pairs != NULL)

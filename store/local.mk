@@ -1,10 +1,11 @@
 ## store/: the Berkeley DB keystore, its CLI, tests and benchmark.
 noinst_LIBRARIES += store/libbmstore.a
-store_libbmstore_a_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
 store_libbmstore_a_SOURCES = store/store.h store/store_int.h \
 	store/env.c store/ids.c store/install.c store/state.c store/dump.c \
 	store/seen.c store/crypto.c store/migrate.c \
-	store/supervise.c
+	store/supervise.c store/purge.c store/lock.c store/control.c \
+	store/cli.c
+store_libbmstore_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS)
 
 ## Tests: TAP programs.
 STORE_TEST_LIBS = store/libbmstore.a $(DB_LIBS) $(CRYPTO_LIBS)
@@ -23,15 +24,19 @@ check_PROGRAMS += tests/store/test-secrets
 tests_store_test_secrets_SOURCES = tests/store/test-secrets.c tests/tap.h
 tests_store_test_secrets_LDADD = $(STORE_TEST_LIBS)
 TESTS += tests/store/test-secrets
+# A loader for tests/integration/test-one-store.py.
+check_PROGRAMS += tests/store/bulk-load
+tests_store_bulk_load_SOURCES = tests/store/bulk-load.c
+tests_store_bulk_load_LDADD = $(STORE_TEST_LIBS)
 
 ## The command-line tool.
 bin_PROGRAMS += botmatic-keys
 botmatic_keys_SOURCES = store/botmatic-keys.c
-botmatic_keys_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS)
+botmatic_keys_CFLAGS = $(AM_CFLAGS)
 botmatic_keys_LDADD = store/libbmstore.a $(JANSSON_LIBS) $(CRYPTO_LIBS) $(DB_LIBS)
 dist_man_MANS += man/botmatic-keys.1
-TESTS += tests/store/botmatic-keys.sh
-EXTRA_DIST += tests/store/botmatic-keys.sh
+TESTS += tests/store/botmatic-keys.sh tests/store/kill-loop.sh
+EXTRA_DIST += tests/store/botmatic-keys.sh tests/store/kill-loop.sh
 
 ## Benchmark: built on demand (make bench-store), never by all or check.
 EXTRA_PROGRAMS += bench-store

@@ -1,5 +1,6 @@
 /*
- * store/migrate.c - from format 1 (every key held the raw token) to format
+ * store/migrate.c - from format 1 (every key held the raw token, in any
+ * generation of purge.c's prefixes, and in gens.db and tombs.db) to format
  * 2 (keys hold the token's keyed hash, the token is sealed in tokens.db), in
  * one transaction at the first open by the new code.  tokens.db holds the
  * format under STORE__FORMAT_KEY; its absence means format 1, or a new
@@ -21,9 +22,10 @@
 
 /* How a database holds tokens. */
 enum mig_kind {
-	MIG_KEY = 0,    /* the key is the token (installs.db) */
-	MIG_PREFIX,     /* the key is "token\0..." (ids, state) */
+	MIG_KEY = 0,    /* the key is the token (installs.db, gens.db) */
+	MIG_PREFIX,     /* the key is "prefix\0id" (ids, state; purge.c) */
 	MIG_VALUE,      /* the value is the token (install-ids.db) */
+	MIG_TOMB,       /* the key is a kind byte and a prefix (tombs.db) */
 	MIG__MAX
 };
 
@@ -103,10 +105,11 @@ static int
 mig_db(struct store *s, DB_TXN *txn, DB *db, enum mig_kind kind,
     size_t *moved)
 {
-	char hash[STORE__HASH_LEN + 1], kbuf[STORE__KEY_MAX];
+	char hash[STORE__HASH_LEN + 1], kbuf[STORE__KEY_MAX + 1];
 	struct mig_rec *v = NULL;
-	const char *tok, *nul;
-	size_t n = 0, i, tlen;
+	const char *tok;
+	size_t n = 0, i, tlen, head, plen, rest;
+	uint64_t gen;
 	DBT key, data;
 	int ret;
 
@@ -116,20 +119,31 @@ mig_db(struct store *s, DB_TXN *txn, DB *db, enum mig_kind kind,
 	for (i = 0; i < n && ret == 0; i++) {
 		key = v[i].key;
 		data = v[i].data;
+		/* Where the token is: at tok, tlen bytes, with head bytes of
+		 * key before it kept (a kind byte, a generation header). */
+		head = 0;
 		if (kind == MIG_VALUE) {
 			tok = data.data;
 			tlen = data.size;
+		} else if (kind == MIG_PREFIX) {
+			if (store__split_prefix(key.data, key.size, &tok, &tlen,
+			    &gen, &plen) != 0) {
+				ret = EINVAL;
+				break;
+			}
+			head = (size_t)(tok - (const char *)key.data);
+		} else if (kind == MIG_TOMB) {
+			head = key.size > 1 && ((char *)key.data)[1] == '\0' ?
+			    1 + STORE__GEN_HEAD : 1;
+			if (key.size <= head) {
+				ret = EINVAL;
+				break;
+			}
+			tok = (char *)key.data + head;
+			tlen = key.size - head;
 		} else {
 			tok = key.data;
 			tlen = key.size;
-			if (kind == MIG_PREFIX) {
-				nul = memchr(tok, '\0', key.size);
-				if (nul == NULL) {
-					ret = EINVAL;
-					break;
-				}
-				tlen = (size_t)(nul - tok);
-			}
 		}
 		if (tlen == 0 || tlen > STORE_ID_MAX ||
 		    memchr(tok, '\0', tlen) != NULL) {
@@ -139,26 +153,23 @@ mig_db(struct store *s, DB_TXN *txn, DB *db, enum mig_kind kind,
 		if ((ret = store__token_key(s, tok, tlen, hash)) != 0 ||
 		    (ret = store__token_remember(s, txn, hash, tok, tlen)) != 0)
 			break;
-		switch (kind) {
-		case MIG_VALUE:
+		if (kind == MIG_VALUE) {
 			data.data = hash;
 			data.size = STORE__HASH_LEN;
 			ret = db->put(db, txn, &key, &data, 0);
-			break;
-		case MIG_KEY:
-		case MIG_PREFIX:
-		default:
-			if ((ret = db->del(db, txn, &v[i].key, 0)) != 0)
-				break;
-			memcpy(kbuf, hash, STORE__HASH_LEN);
-			memcpy(kbuf + STORE__HASH_LEN, (char *)key.data + tlen,
-			    key.size - tlen);
-			key.data = kbuf;
-			key.size = (u_int32_t)(STORE__HASH_LEN + key.size -
-			    tlen);
-			ret = db->put(db, txn, &key, &data, 0);
-			break;
+			continue;
 		}
+		if ((ret = db->del(db, txn, &v[i].key, 0)) != 0)
+			break;
+		/* head | hash | what followed the token */
+		memcpy(kbuf, key.data, head);
+		memcpy(kbuf + head, hash, STORE__HASH_LEN);
+		rest = key.size - head - tlen;
+		memcpy(kbuf + head + STORE__HASH_LEN,
+		    (char *)key.data + head + tlen, rest);
+		key.data = kbuf;
+		key.size = (u_int32_t)(head + STORE__HASH_LEN + rest);
+		ret = db->put(db, txn, &key, &data, 0);
 	}
 	mig_free(v, n);
 	return ret;
@@ -196,7 +207,9 @@ migrate_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 	    (ret = mig_db(s, txn, s->instid, MIG_VALUE, moved)) != 0 ||
 	    (ret = mig_db(s, txn, s->b2e, MIG_PREFIX, moved)) != 0 ||
 	    (ret = mig_db(s, txn, s->e2b, MIG_PREFIX, moved)) != 0 ||
-	    (ret = mig_db(s, txn, s->state, MIG_PREFIX, moved)) != 0)
+	    (ret = mig_db(s, txn, s->state, MIG_PREFIX, moved)) != 0 ||
+	    (ret = mig_db(s, txn, s->gens, MIG_KEY, moved)) != 0 ||
+	    (ret = mig_db(s, txn, s->tombs, MIG_TOMB, moved)) != 0)
 		return ret;
 	snprintf(fmt, sizeof(fmt), "%d", STORE__FORMAT);
 	memset(&data, 0, sizeof(data));

@@ -1,7 +1,6 @@
 /*
- * store/state.c - named values per integration, keyed "token\0name" (the
- * token's keyed hash, crypto.c) so that store_install_delete() removes them
- * with one range walk.
+ * store/state.c - named values per integration, keyed "token\0name" so that
+ * store_install_delete() removes them with one range walk.
  */
 #include "config.h"
 
@@ -35,14 +34,15 @@ int
 store__state_set(struct store *s, DB_TXN *txn, const char *token,
     size_t tlen, const char *name, size_t nlen, const void *val, size_t len)
 {
-	char k[STORE__KEY_MAX], tk[STORE__HASH_LEN + 1];
+	char k[STORE__KEY_MAX], pfx[STORE__PFX_MAX], th[STORE__HASH_LEN + 1];
 	DBT key, data;
 	int ret;
 
-	if ((ret = store__token_key(s, token, tlen, tk)) != 0 ||
-	    (ret = store__token_remember(s, txn, tk, token, tlen)) != 0)
+	if ((ret = store__token_key(s, token, tlen, th)) != 0 ||
+	    (ret = store__token_remember(s, txn, th, token, tlen)) != 0 ||
+	    (ret = store__prefix(s, txn, token, tlen, 1, pfx, &tlen)) != 0)
 		return ret;
-	store__key(&key, k, tk, STORE__HASH_LEN, name, nlen);
+	store__key(&key, k, pfx, tlen, name, nlen);
 	memset(&data, 0, sizeof(data));
 	data.data = (void *)val;
 	data.size = (u_int32_t)len;
@@ -53,13 +53,13 @@ int
 store__state_delete(struct store *s, DB_TXN *txn, const char *token,
     size_t tlen, const char *name, size_t nlen, int *rc)
 {
-	char k[STORE__KEY_MAX], tk[STORE__HASH_LEN + 1];
+	char k[STORE__KEY_MAX], pfx[STORE__PFX_MAX];
 	DBT key;
 	int ret;
 
-	if ((ret = store__token_key(s, token, tlen, tk)) != 0)
+	if ((ret = store__prefix(s, txn, token, tlen, 1, pfx, &tlen)) != 0)
 		return ret;
-	store__key(&key, k, tk, STORE__HASH_LEN, name, nlen);
+	store__key(&key, k, pfx, tlen, name, nlen);
 	ret = s->state->del(s->state, txn, &key, 0);
 	if (ret == DB_NOTFOUND) {
 		*rc = STORE_NOTFOUND;
@@ -72,13 +72,15 @@ static int
 get_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 {
 	struct state_args *a = arg;
-	char k[STORE__KEY_MAX], tk[STORE__HASH_LEN + 1];
+	char k[STORE__KEY_MAX], pfx[STORE__PFX_MAX];
 	DBT key, data;
+	size_t plen;
 	int ret;
 
-	if ((ret = store__token_key(s, a->token, a->tlen, tk)) != 0)
+	if ((ret = store__prefix(s, txn, a->token, a->tlen, 1, pfx, &plen))
+	    != 0)
 		return ret;
-	store__key(&key, k, tk, STORE__HASH_LEN, a->name, a->nlen);
+	store__key(&key, k, pfx, plen, a->name, a->nlen);
 	memset(&data, 0, sizeof(data));
 	data.flags = DB_DBT_MALLOC;
 	ret = s->state->get(s->state, txn, &key, &data, 0);

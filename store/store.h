@@ -10,7 +10,9 @@
  * panicked: the process should call store_close() (which then leaves the
  * environment alone) and exit; the next process to open recovers it.  The
  * supervising process (the pre-fork master) holds no handle at all; it uses
- * store_check_after_death() and store_recover() below.
+ * store_check_after_death() and store_recover() below.  Who may open at
+ * all is decided by store.lock (store_lock_take() below): the server's
+ * master and its children, or one tool at a time, never both.
  *
  * Strings.  Integration ids (an installation's token), botmatic ids, external
  * ids and state names are NUL-terminated byte strings: any bytes but NUL, of
@@ -109,8 +111,10 @@ int store_open(struct store **out, const struct store_opts *opts,
 /*
  * Checkpoints and closes.  After STORE_RUNRECOVERY it only frees memory, so
  * the next opener sees the failure and recovers.  NULL is accepted.
+ * Returns 0 when the environment was closed cleanly, -1 when it was left
+ * for a recovery.
  */
-void store_close(struct store *s);
+int store_close(struct store *s);
 
 /* The last error's text: borrowed, valid until the next call on s. */
 const char *store_strerror(const struct store *s);
@@ -144,9 +148,12 @@ int store_ids_delete(struct store *s, const char *integ, const char *bid,
     const char *eid);
 
 /*
- * Forgets every pair of integ in one transaction, walking only that
- * integration's key range.  *deleted (may be NULL) gets the number of pairs.
- * Returns STORE_OK (also when there was none) or an error.
+ * Forgets every pair of integ in one short transaction whatever their
+ * number: they disappear for every reader at once (a tombstone) and are
+ * deleted afterwards, in bounded batches, by store_purge_step().  Pairs
+ * saved afterwards are new and never purged.  *deleted (may be NULL) gets
+ * the number of pairs forgotten (counting them reads that range).  Returns
+ * STORE_OK (also when there was none) or an error.
  */
 int store_ids_delete_all(struct store *s, const char *integ, size_t *deleted);
 
@@ -220,9 +227,12 @@ int store_install_put(struct store *s, const struct store_install *in);
 
 /*
  * Forgets the installation of token, all its id pairs (integration = token)
- * and all its state, in one transaction.  *pairs (may be NULL) gets the
- * number of pairs removed.  Returns STORE_OK if anything was removed,
- * STORE_NOTFOUND if there was nothing, or an error.
+ * and all its state, in one short transaction whatever their size: the
+ * record goes, and pairs and state are tombstoned as store_ids_delete_all()
+ * does, for store_purge_step() to delete.  A re-install of token starts
+ * empty at once.  *pairs (may be NULL) gets the number of pairs forgotten
+ * (counting reads their range: responders pass NULL).  Returns STORE_OK if
+ * anything was removed, STORE_NOTFOUND if there was nothing, or an error.
  */
 int store_install_delete(struct store *s, const char *token, size_t *pairs);
 
@@ -275,6 +285,17 @@ int store_delivery_claim(struct store *s, const char *install_id,
  */
 int store_delivery_release(struct store *s, const char *install_id,
     const char *id);
+
+/*
+ * Deletes up to max_keys keys of forgotten pairs or state (tombstones left
+ * by store_install_delete() and store_ids_delete_all()), in one
+ * transaction, and drops each tombstone whose data is all gone.  *deleted
+ * (may be NULL) gets the keys deleted (a pair is two), *more whether
+ * tombstones are left: call again until it is 0.  Any number of processes
+ * may purge at once.  Returns STORE_OK or an error.
+ */
+int store_purge_step(struct store *s, size_t max_keys, size_t *deleted,
+    int *more);
 
 /* --- whole store: export, batches, verification ------------------------ */
 
@@ -378,5 +399,110 @@ int store_check_after_death(const char *home, int timeout_ms, char *err,
  * STORE_OK, or STORE_ERROR with err filled.
  */
 int store_recover(const char *home, int timeout_ms, char *err, size_t errlen);
+
+/* --- who opens the store: one server, or one tool at a time ------------ */
+
+enum store_lock_rc {
+	STORE_LOCK_TAKEN = 0,   /* ours: open the store (recover first if dirty) */
+	STORE_LOCK_SERVER = 1,  /* a server holds it: hand the command over */
+	STORE_LOCK_BUSY = 2,    /* another tool held it for all of wait_ms */
+	STORE_LOCK_ERROR = -1,  /* err says why */
+	STORE_LOCK__MAX
+};
+
+/* What store_lock_take() found. */
+struct store_lock_info {
+	int dirty;         /* a holder died without a clean close: recover */
+	long holder_pid;   /* the pid written in the lock (0: none) */
+	int holder_server; /* it was a server */
+};
+
+struct store_lock;
+
+/*
+ * Takes the exclusive lock BM_DB_HOME/store.lock (creating home 0700 if
+ * needed) that every process opening the store outside a server's
+ * supervision must hold: a server's master (server = 1) for its life, a
+ * tool (server = 0) for one command.  Waits up to wait_ms while another
+ * tool holds it; returns at once when a server does.  A server's lock file
+ * is opened without O_CLOEXEC so that its children keep the lock: it is
+ * released only when the master and all its children are gone.  *out is
+ * new, freed with store_lock_release().  Returns a store_lock_rc; err
+ * (errlen bytes) is filled on STORE_LOCK_ERROR.
+ */
+int store_lock_take(struct store_lock **out, const char *home, int server,
+    int wait_ms, struct store_lock_info *info, char *err, size_t errlen);
+
+/* The lock's file descriptor (children of a server keep it open). */
+int store_lock_fd(const struct store_lock *l);
+
+/*
+ * Releases the lock.  clean says every store handle this holder (and its
+ * children) had was closed: the pid is then erased, otherwise it stays
+ * for the next holder, which recovers.  NULL is accepted.
+ */
+void store_lock_release(struct store_lock *l, int clean);
+
+/* --- handing a tool's command to the running server --------------------- */
+
+#define STORE_CONTROL_NOSERVER (-2) /* nobody listens: try the lock again */
+#define STORE_CONTROL_KILLED 1000   /* status: 1000 + the signal */
+
+/*
+ * Sends argv (argc strings, the command and its arguments as given to
+ * botmatic-keys) with the file descriptors fds (stdin, stdout, stderr of
+ * the command) to the server listening on home/control.sock and waits for
+ * the command to end.  *status gets its exit status (0, 1 or 2).  Returns
+ * 0, STORE_CONTROL_NOSERVER (*status 2, nobody listens) or -1 with err set
+ * (refused, or the server stopped or killed the command).
+ */
+int store_control_call(const char *home, int argc, char *const *argv,
+    const int fds[3], int *status, char *err, size_t errlen);
+
+/* A command received by the server; everything in it is owned by it. */
+struct store_control_req {
+	int conn;     /* the connection, for store_control_reply() */
+	int fds[3];   /* the command's stdin, stdout, stderr */
+	long pid;     /* the client's pid, for the log */
+	int argc;
+	char **argv;  /* NULL-terminated, pointing into buf */
+	char *buf;
+};
+
+/*
+ * Server side.  store_control_listen() creates home/control.sock (0600,
+ * replacing a stale one) and returns its non-blocking descriptor, or -1
+ * with err.  store_control_accept() takes one pending command: returns 1
+ * with *out new (store_control_free()), 0 if none is pending, -1 with err
+ * when a client was refused (not root nor our uid, malformed).
+ * store_control_reply() sends the status: an exit status, or
+ * STORE_CONTROL_KILLED + signal.  store_control_unlink() removes the
+ * socket at a clean stop.
+ */
+int store_control_listen(const char *home, char *err, size_t errlen);
+int store_control_accept(int lfd, struct store_control_req **out, char *err,
+    size_t errlen);
+void store_control_reply(struct store_control_req *r, int status);
+void store_control_free(struct store_control_req *r);
+void store_control_unlink(const char *home);
+
+/* --- botmatic-keys ------------------------------------------------------ */
+
+/*
+ * botmatic-keys' main: parses argv (as main() gets it), takes the lock,
+ * hands the command to the server if one runs, otherwise recovers if a
+ * holder died, opens, runs it and closes.  Returns the exit status (0, 1,
+ * 2), having printed one line on stderr for 2.
+ */
+int store_cli_main(int argc, char **argv);
+
+/*
+ * Runs one command (argv[0] is the command, as sent over the control
+ * socket) on home in this process, which a server's master supervises and
+ * whose lock it holds: no lock, no recovery.  durability as the server's.
+ * Returns the exit status.
+ */
+int store_cli_run(const char *home, enum store_durability durability,
+    int argc, char **argv);
 
 #endif /* BM_STORE_H */

@@ -7,17 +7,18 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <db.h>
 
 #include "store/store.h"
 
-/* Key buffers: an integration id, a NUL and an id. */
-#define STORE__KEY_MAX (2 * STORE_ID_MAX + 1)
-
-/* An installation record as stored: version, created, ids, settings. */
-#define STORE__INST_VERSION 1
-#define STORE__INST_HEAD (1 + 8 + STORE_INSTALL_ID_LEN + STORE_SECRET_LEN)
+/* A generation's prefix header: NUL and 16 hex digits (purge.c). */
+#define STORE__GEN_HEAD 17
+/* Longest key prefix: a generation header and an integration id. */
+#define STORE__PFX_MAX (STORE__GEN_HEAD + STORE_ID_MAX)
+/* Key buffers: a prefix, a NUL and an id. */
+#define STORE__KEY_MAX (STORE__PFX_MAX + 1 + STORE_ID_MAX)
 
 /* A token's keyed hash as it appears in keys: 64 lowercase hex digits. */
 #define STORE__HASH_LEN 64
@@ -31,17 +32,27 @@
 #define STORE__FORMAT_KEY "!format"
 #define STORE__FORMAT 2
 
+/* An installation record as stored: version, created, ids, settings. */
+#define STORE__INST_VERSION 1
+#define STORE__INST_HEAD (1 + 8 + STORE_INSTALL_ID_LEN + STORE_SECRET_LEN)
+
 struct store {
 	DB_ENV *env;
-	/* Every "token" of a key below is the token's keyed hash. */
+	/*
+	 * Every "token" of a key or value below is the token's keyed hash
+	 * (crypto.c): the public functions hash the tokens they are given and
+	 * pass the hash on; the token itself is kept only in tokens, sealed.
+	 */
 	DB *b2e;     /* "integ\0bid" -> eid */
 	DB *e2b;     /* "integ\0eid" -> bid */
 	DB *inst;    /* token -> installation record */
 	DB *instid;  /* install id -> token */
 	DB *state;   /* "token\0name" -> value */
-	DB *tokens;  /* token -> the token, sealed (crypto.c) */
+	DB *gens;    /* token -> current generations (pairs, state) */
+	DB *tombs;   /* kind + prefix of forgotten data -> "" */
 	DB *seen;    /* "install id\0delivery id" -> time (8 bytes) */
 	DB *seent;   /* time (8) "install id\0delivery id" -> "": for purges */
+	DB *tokens;  /* token -> the token, sealed (crypto.c) */
 	char *home;  /* the environment's path, for messages */
 	unsigned retries;   /* deadlock retries per transaction */
 	unsigned commits;   /* since the last checkpoint attempt */
@@ -77,6 +88,8 @@ enum store__run {
 
 int store__run(struct store *s, enum store__run how, const char *what,
     store__txn_fn fn, void *arg);
+/* Checkpoints if enough log was written since the last checkpoint. */
+void store__checkpoint(struct store *s);
 
 /* Records a BDB failure ("home: what: reason") and returns its store_rc. */
 int store__fail(struct store *s, int ret, const char *fmt, ...)
@@ -123,10 +136,34 @@ int store__state_set(struct store *s, DB_TXN *txn, const char *token,
     size_t tlen, const char *name, size_t nlen, const void *val, size_t len);
 int store__state_delete(struct store *s, DB_TXN *txn, const char *token,
     size_t tlen, const char *name, size_t nlen, int *rc);
-/* Decodes an installation record of token (borrowed, copied); returns 0, or
- * -1 if it is malformed. */
-int store__install_decode(const char *token, const DBT *data,
-    struct store_install *in);
+/*
+ * Generations (purge.c).  store__prefix() fills pfx (STORE__PFX_MAX bytes)
+ * with the key prefix of tok's current pairs (state = 0) or state
+ * generation: keys are then "pfx\0id".  Returns 0 or a BDB error.
+ */
+int store__prefix(struct store *s, DB_TXN *txn, const char *tok, size_t tlen,
+    int state, char *pfx, size_t *plen);
+/* tok's current generation of pairs or state (flags: of the read); 0 or a
+ * BDB error. */
+int store__current_gen(struct store *s, DB_TXN *txn, const char *tok,
+    size_t tlen, int state, uint64_t *gen, u_int32_t flags);
+/* The same for a token already hashed (as store__split_prefix() gives). */
+int store__current_gen_keyed(struct store *s, DB_TXN *txn, const char *tok,
+    size_t tlen, int state, uint64_t *gen, u_int32_t flags);
+/*
+ * Splits a stored key (size bytes) into its token (*tok, *tlen bytes, not
+ * NUL-terminated), generation and prefix length (the id starts at
+ * key + *plen + 1).  Returns 0, or -1 if the key is malformed.
+ */
+int store__split_prefix(const char *key, size_t size, const char **tok,
+    size_t *tlen, uint64_t *gen, size_t *plen);
+/*
+ * Forgets tok's pairs and/or state in txn: tombstones the current prefix
+ * and moves to the next generation.  *npairs (may be NULL) gets the number
+ * of pairs, *any whether there was anything.  Returns 0 or a BDB error.
+ */
+int store__forget(struct store *s, DB_TXN *txn, const char *tok, size_t tlen,
+    int pairs, int state, size_t *npairs, int *any);
 
 /* --- tokens at rest (crypto.c) --- */
 
@@ -134,7 +171,7 @@ int store__install_decode(const char *token, const DBT *data,
  * (key_file, or the store's own).  Returns 0, or -1 with err filled. */
 int store__crypto_init(struct store *s, const char *key_file, char *err,
     size_t errlen);
-/* Wipes the keys from memory. */
+/* Frees the OpenSSL objects and wipes the keys from memory. */
 void store__crypto_clear(struct store *s);
 /* The keyed hash of token (tlen bytes) as it is used in keys. 0 or ENOMEM. */
 int store__token_key(const struct store *s, const char *token, size_t tlen,
@@ -154,6 +191,11 @@ int store__token_forget(struct store *s, DB_TXN *txn, const char *hash);
  * done.  Returns a store_rc, the error recorded.
  */
 int store__migrate(struct store *s);
+
+/* Decodes an installation record of token (borrowed, copied); returns 0, or
+ * -1 if it is malformed. */
+int store__install_decode(const char *token, const DBT *data,
+    struct store_install *in);
 
 /*
  * Creates and configures an environment handle exactly as every process

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -200,6 +201,9 @@ run_child(const char *home, int timeout_ms, char (*body)(struct child_ctx *),
 		goto out;
 	}
 	if (pid == 0) {
+		/* Dies with its parent, which would not be there to kill it
+		 * after timeout_ms. */
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 		/* The master's handlers are not ours. */
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGINT, SIG_DFL);

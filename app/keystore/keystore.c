@@ -43,11 +43,13 @@ app_ks_open(struct app_keystore *ks, const struct app_conf *conf,
 	return 0;
 }
 
-void
+int
 app_ks_close(struct app_keystore *ks)
 {
-	store_close(ks->st);
+	int rc = store_close(ks->st);
+
 	ks->st = NULL;
+	return rc;
 }
 
 /* Marks the start of a call for the master's watchdog. */
@@ -254,6 +256,8 @@ app_ks_install_delete(struct app_keystore *ks, const char *reqid,
 	ks_begin(ks);
 	rc = ks_end(ks, reqid, "installation delete",
 	    store_install_delete(ks->st, token, pairs));
+	if (rc == 0 && ks->forgot != NULL)
+		atomic_store(ks->forgot, 1);
 	return rc < 0 ? -1 : 0;
 }
 
@@ -340,6 +344,15 @@ app_ks_state_delete(struct app_keystore *ks, const char *reqid,
 	    store_state_delete(ks->st, token, name));
 }
 
+int
+app_ks_purge_step(struct app_keystore *ks, size_t max_keys, size_t *deleted,
+    int *more)
+{
+	ks_begin(ks);
+	return ks_end(ks, NULL, "purge", store_purge_step(ks->st, max_keys,
+	    deleted, more)) < 0 ? -1 : 0;
+}
+
 /* Inside the store's transaction: the stored settings with values set. */
 static int
 ks_settings_merge_fn(void *arg, const char *old, size_t old_len, char **out,
@@ -390,7 +403,13 @@ int
 app_ks_ids_delete_all(struct app_keystore *ks, const char *reqid,
     const char *token, size_t *n)
 {
+	int rc;
+
 	ks_begin(ks);
-	return ks_end(ks, reqid, "delete all pairs",
-	    store_ids_delete_all(ks->st, token, n)) < 0 ? -1 : 0;
+	rc = ks_end(ks, reqid, "delete all pairs",
+	    store_ids_delete_all(ks->st, token, n));
+	/* The pairs are tombstoned: the master's purge deletes them. */
+	if (rc == 0 && ks->forgot != NULL)
+		atomic_store(ks->forgot, 1);
+	return rc < 0 ? -1 : 0;
 }

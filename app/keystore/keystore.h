@@ -43,6 +43,9 @@ struct app_keystore {
 	_Atomic int64_t *progress; /* borrowed, may be NULL: the start of the
 	                              call in progress (ms), 0 between calls */
 	int broken;              /* Berkeley DB asked for recovery: exit */
+	_Atomic int *forgot;     /* borrowed, may be NULL: set to 1 when an
+	                            installation was forgotten, for the
+	                            master's purge */
 };
 
 /*
@@ -55,7 +58,8 @@ struct app_keystore {
  */
 int app_ks_open(struct app_keystore *ks, const struct app_conf *conf,
     _Atomic int64_t *progress, char *err, size_t errlen);
-void app_ks_close(struct app_keystore *ks);
+/* Closes; returns 0, or -1 if the store was left for a recovery. */
+int app_ks_close(struct app_keystore *ks);
 
 /*
  * The installation of token as JSON in *client (new).  Returns 0 found,
@@ -101,7 +105,11 @@ int app_ks_delivery_claim(struct app_keystore *ks, const char *reqid,
 int app_ks_delivery_release(struct app_keystore *ks, const char *reqid,
     const char *install_id, const char *id);
 
-/* Forgets the installation, its pairs and state.  Returns 0 or -1. */
+/*
+ * Forgets the installation, its pairs and state (a tombstone: the data is
+ * purged later, and the slot's purge flag tells the master).  Returns 0
+ * or -1.
+ */
 int app_ks_install_delete(struct app_keystore *ks, const char *reqid,
     const char *token, size_t *pairs);
 
@@ -140,5 +148,13 @@ int app_ks_state_set(struct app_keystore *ks, const char *reqid,
     const char *token, const char *name, const json_t *value);
 int app_ks_state_delete(struct app_keystore *ks, const char *reqid,
     const char *token, const char *name);
+
+/*
+ * One bounded batch of the purge of forgotten data, timed like every call.
+ * *deleted gets the keys deleted, *more whether any is left.  Returns 0
+ * or -1 (logged).
+ */
+int app_ks_purge_step(struct app_keystore *ks, size_t max_keys,
+    size_t *deleted, int *more);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -45,6 +46,23 @@
 /* The failchk checker and the recovery run under these timeouts. */
 #define MASTER_CHECK_TIMEOUT_MS 5000
 #define MASTER_RECOVER_TIMEOUT_MS 60000
+/* Slots for the other kinds of children (tool commands, the purge). */
+#define MASTER_SLOTS_OTHER 8
+/* How long a starting master waits for a tool's command to end. */
+#define MASTER_LOCK_WAIT_MS 30000
+/* Keys a purge batch deletes: a few ms, well within the watchdog. */
+#define MASTER_PURGE_BATCH 1000
+/* A failed purge is tried again after this. */
+#define MASTER_PURGE_RETRY_MS 5000
+
+/* What a child of the master is; all are supervised the same way. */
+enum master_kind {
+	MASTER_RESPONDER = 0, /* serves requests */
+	MASTER_TOOL,          /* runs a command handed over by botmatic-keys */
+	MASTER_PURGE,         /* deletes forgotten data in batches */
+	MASTER_KIND__MAX
+};
+
 
 /* The master's private bookkeeping for one slot. */
 struct master_proc {
@@ -55,6 +73,8 @@ struct master_proc {
 	int retiring;          /* SIGTERM sent by a reload or stop */
 	uint64_t seen;         /* its request count at the last tick */
 	int64_t active_at;     /* ms it was last seen busy or finishing one */
+	enum master_kind kind;
+	struct store_control_req *req; /* MASTER_TOOL: whom to answer */
 };
 
 /* One loaded configuration: conf, modules and what they registered. */
@@ -88,9 +108,22 @@ struct master {
 	unsigned fast_deaths;             /* consecutive */
 	unsigned escalations;             /* recoveries run */
 	int exit_code;
+	pid_t pid;                        /* the master's, for its children */
+	struct store_lock *lock;          /* store.lock, held for our life */
+	int ctl_fd;                       /* control.sock, or -1 */
+	int purge_wanted;                 /* a forget happened: purge */
+	int64_t next_purge;               /* no purge child before */
+	int store_bad;                    /* a recovery failed */
+	int clean_stop;                   /* stopped with every child gone */
+	int others;                       /* tool and purge children running */
 };
 
 static void master_check_store(struct master *m);
+static void master_other_ended(struct master *m, int i, int status,
+    int64_t now);
+
+/* The master, for the children's memory checkers (app_master_run()). */
+static struct master *volatile master_self;
 
 /* The shared slots, for the responders gauge of the status (metrics). */
 static const struct app_slot *master_shm_slots;
@@ -249,35 +282,69 @@ fail:
 	return -1;
 }
 
-/* Forks one responder into a free slot.  Returns 0, or -1 (logged). */
-static int
-master_spawn(struct master *m, int64_t now)
+/*
+ * What every child of the master does first: die with the master (a
+ * SIGKILLed master must not leave children holding the store and the
+ * socket; the check of the parent catches a master that died before the
+ * prctl), and drop the master's control connections.
+ */
+static void
+master_child_setup(struct master *m)
 {
-	struct app_worker_args args;
 	sigset_t none;
-	pid_t pid;
+	int i;
+
+	app_log_set_pid();
+	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != m->pid)
+		_exit(1);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (m->ctl_fd >= 0)
+		close(m->ctl_fd);
+	for (i = 0; i < m->nslots; i++)
+		if (m->procs[i].req != NULL && m->procs[i].req->conn >= 0)
+			close(m->procs[i].req->conn);
+}
+
+/* A free slot, or -1 (logged). */
+static int
+master_free_slot(struct master *m)
+{
 	int i;
 
 	for (i = 0; i < m->nslots && m->procs[i].pid != 0; i++)
 		continue;
 	if (i == m->nslots) {
-		app_log(BM_LOG_ERROR, NULL, "master", "no free responder slot");
+		app_log(BM_LOG_ERROR, NULL, "master", "no free slot");
 		return -1;
 	}
 	atomic_store(&m->slots[i].state, APP_SLOT_STARTING);
 	atomic_store(&m->slots[i].requests, 0);
 	atomic_store(&m->slots[i].busy_since, 0);
 	atomic_store(&m->slots[i].db_since, 0);
+	atomic_store(&m->slots[i].purge, 0);
 	atomic_store(&m->slots[i].handover, 0);
+	return i;
+}
+
+/* Forks one responder into a free slot.  Returns 0, or -1 (logged). */
+static int
+master_spawn(struct master *m, int64_t now)
+{
+	struct app_worker_args args;
+	pid_t pid;
+	int i;
+
+	if ((i = master_free_slot(m)) < 0)
+		return -1;
 	if ((pid = fork()) < 0) {
 		app_log_errno(BM_LOG_ERROR, NULL, "master", "fork");
 		atomic_store(&m->slots[i].state, APP_SLOT_FREE);
 		return -1;
 	}
 	if (pid == 0) {
-		app_log_set_pid();
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
+		master_child_setup(m);
 		args.listen_fd = m->lst.fd;
 		args.conf = &m->cur.conf;
 		args.reg = m->cur.reg;
@@ -295,10 +362,202 @@ master_spawn(struct master *m, int64_t now)
 	m->procs[i].retiring = 0;
 	m->procs[i].seen = 0;
 	m->procs[i].active_at = now;
+	m->procs[i].kind = MASTER_RESPONDER;
 	app_metrics_add(APP_METRIC_RESPONDER_STARTS, 0, 0, 1);
 	app_log(BM_LOG_INFO, NULL, "master", "responder %ld started",
 	    (long)pid);
 	return 0;
+}
+
+static const char *
+master_kind_name(enum master_kind k)
+{
+	return k == MASTER_TOOL ? "tool command" : k == MASTER_PURGE ?
+	    "purge" : "responder";
+}
+
+/* The purge child: batches until nothing is forgotten, or SIGTERM. */
+static volatile sig_atomic_t master_purge_stop;
+
+static void
+master_purge_term(int sig)
+{
+	(void)sig;
+	master_purge_stop = 1;
+}
+
+static void __attribute__((noreturn))
+master_purge_main(struct master *m, struct app_slot *slot)
+{
+	struct app_keystore ks;
+	char err[512];
+	size_t n = 0, total = 0, batches = 0;
+	int more = 1, rc = 0;
+
+	signal(SIGTERM, master_purge_term);
+	if (app_ks_open(&ks, &m->cur.conf, &slot->db_since, err,
+	    sizeof(err)) < 0) {
+		app_log(BM_LOG_ERROR, NULL, "purge", "%s", err);
+		_exit(1);
+	}
+	/* Each batch is a short transaction timed in the slot: the
+	 * watchdog sees progress, however large the purge. */
+	while (more && !master_purge_stop && !ks.broken) {
+		if (app_ks_purge_step(&ks, MASTER_PURGE_BATCH, &n, &more) < 0) {
+			rc = 1;
+			break;
+		}
+		total += n;
+		batches++;
+	}
+	if (rc == 0 && !more && total > 0)
+		app_log(BM_LOG_INFO, NULL, "purge", "done: %zu keys of forgotten "
+		    "installations deleted in %zu batches", total, batches);
+	if (app_ks_close(&ks) < 0)
+		rc = 1;
+	_exit(rc);
+}
+
+/*
+ * A tool's command, in a child: the same code as botmatic-keys (store/
+ * cli.c) on our BM_DB_HOME, or a contact import as --import-contacts does
+ * it, with our configuration.  Returns the exit status.
+ */
+static int
+master_tool_main(struct master *m, struct store_control_req *req)
+{
+	struct app_worker_args args;
+	struct app_slot slot;
+	char *argv[20];
+	int k, argc = 0, rc;
+
+	for (k = 0; k < 3; k++)
+		if (dup2(req->fds[k], k) < 0)
+			_exit(2);
+	/* argv: "-t" SECONDS COMMAND ARGS..., as store_cli_main() sends. */
+	argv[argc++] = "botmatic-keys";
+	for (k = 0; k < req->argc && argc < 19; k++)
+		argv[argc++] = req->argv[k];
+	argv[argc] = NULL;
+	if (req->argc == 4 && strcmp(req->argv[2], "import-contacts") == 0) {
+		memset(&args, 0, sizeof(args));
+		memset(&slot, 0, sizeof(slot));
+		args.listen_fd = -1;
+		args.conf = &m->cur.conf;
+		args.reg = m->cur.reg;
+		args.mods = m->cur.mods;
+		args.slot = &slot;
+		args.neg = m->neg;
+		args.map = m->cur.map;
+		args.settings = m->cur.settings;
+		rc = app_worker_import(&args, req->argv[3]);
+		fflush(stdout);
+		return rc;
+	}
+	rc = store_cli_run(m->cur.conf.db_home,
+	    m->cur.conf.durability == APP_DURABILITY_SYNC ?
+	    STORE_DURABILITY_SYNC : STORE_DURABILITY_WRITE, argc, argv);
+	fflush(stdout);
+	return rc;
+}
+
+/*
+ * Forks a child of another kind: the purge, or a tool's command (req,
+ * whose fds become its stdin, stdout and stderr).  Returns 0, or -1
+ * (logged; req is then the caller's).
+ */
+static int
+master_spawn_other(struct master *m, enum master_kind kind,
+    struct store_control_req *req, int64_t now)
+{
+	pid_t pid;
+	int i;
+
+	if ((i = master_free_slot(m)) < 0)
+		return -1;
+	if ((pid = fork()) < 0) {
+		app_log_errno(BM_LOG_ERROR, NULL, "master", "fork");
+		atomic_store(&m->slots[i].state, APP_SLOT_FREE);
+		return -1;
+	}
+	if (pid == 0) {
+		master_child_setup(m);
+		if (kind == MASTER_PURGE)
+			master_purge_main(m, &m->slots[i]);
+		_exit(master_tool_main(m, req));
+	}
+	m->procs[i].pid = pid;
+	m->procs[i].generation = m->generation;
+	m->procs[i].started = now;
+	m->procs[i].kill_at = 0;
+	m->procs[i].retiring = 0;
+	m->procs[i].kind = kind;
+	m->procs[i].req = req;
+	m->others++;
+	/* Its slot serves the watchdog only: not a responder in the status. */
+	atomic_store(&m->slots[i].state, APP_SLOT_FREE);
+	if (req != NULL) {
+		/* The child has them; only the connection stays here. */
+		for (int k = 0; k < 3; k++) {
+			close(req->fds[k]);
+			req->fds[k] = -1;
+		}
+		app_log(BM_LOG_INFO, NULL, "master", "tool command \"%s\" of "
+		    "pid %ld runs in %ld", req->argc > 2 ? req->argv[2] : "?",
+		    req->pid, (long)pid);
+	}
+	return 0;
+}
+
+/* Takes the commands botmatic-keys handed over, each in a child. */
+static void
+master_control(struct master *m, int64_t now)
+{
+	struct store_control_req *req;
+	char err[256];
+	int rc;
+
+	/*
+	 * At most MASTER_SLOTS_OTHER - 1 commands at once (a slot stays for
+	 * the purge): the others wait in the socket's backlog, their tools
+	 * waiting for an answer, until one ends.
+	 */
+	while (m->ctl_fd >= 0 &&
+	    (m->stopping || m->others < MASTER_SLOTS_OTHER - 1) &&
+	    (rc = store_control_accept(m->ctl_fd, &req, err, sizeof(err))) != 0) {
+		if (rc < 0) {
+			app_log(BM_LOG_WARN, NULL, "control", "%s", err);
+			continue;
+		}
+		if (m->stopping) {
+			store_control_reply(req, STORE_CONTROL_KILLED + SIGTERM);
+			store_control_free(req);
+			continue;
+		}
+		if (master_spawn_other(m, MASTER_TOOL, req, now) < 0) {
+			store_control_reply(req, 2);
+			store_control_free(req);
+		}
+	}
+}
+
+/* Starts the purge when something was forgotten and none runs. */
+static void
+master_purge(struct master *m, int64_t now)
+{
+	int i, running = 0;
+
+	for (i = 0; i < m->nslots; i++) {
+		if (m->procs[i].pid != 0 && m->procs[i].kind == MASTER_PURGE)
+			running = 1;
+		if (atomic_exchange(&m->slots[i].purge, 0))
+			m->purge_wanted = 1;
+	}
+	if (!m->purge_wanted || running || now < m->next_purge)
+		return;
+	m->purge_wanted = 0;
+	if (master_spawn_other(m, MASTER_PURGE, NULL, now) < 0)
+		m->next_purge = now + MASTER_PURGE_RETRY_MS;
 }
 
 /* SIGTERMs one responder, with the handover when the others serve on. */
@@ -323,6 +582,10 @@ master_reaped(struct master *m, int i, int status, int64_t now)
 	int64_t lived = now - p->started;
 	int expected = p->retiring || m->stopping;
 
+	if (p->kind != MASTER_RESPONDER) {
+		master_other_ended(m, i, status, now);
+		return;
+	}
 	if (WIFSIGNALED(status))
 		app_log(expected ? BM_LOG_INFO : BM_LOG_WARN, NULL, "master",
 		    "responder %ld killed by signal %d", (long)p->pid,
@@ -365,6 +628,48 @@ master_reaped(struct master *m, int i, int status, int64_t now)
 		master_check_store(m);
 }
 
+/*
+ * A tool command or the purge ended: answer the tool, free the slot, and
+ * check the store when it may have died inside Berkeley DB.
+ */
+static void
+master_other_ended(struct master *m, int i, int status, int64_t now)
+{
+	struct master_proc *p = &m->procs[i];
+	enum master_kind kind = p->kind;
+	int clean;
+
+	if (p->req != NULL) {
+		store_control_reply(p->req, WIFEXITED(status) ?
+		    WEXITSTATUS(status) : STORE_CONTROL_KILLED +
+		    WTERMSIG(status));
+		store_control_free(p->req);
+		/* A tool may have forgotten something. */
+		m->purge_wanted = 1;
+	}
+	/* A tool's 0 and 1 (found / not found) and a purge's 0 mean the
+	 * handle was closed. */
+	clean = WIFEXITED(status) && (WEXITSTATUS(status) == 0 ||
+	    (kind == MASTER_TOOL && WEXITSTATUS(status) == 1));
+	if (!clean) {
+		app_log(BM_LOG_WARN, NULL, "master", "%s %ld %s %d",
+		    master_kind_name(kind), (long)p->pid, WIFSIGNALED(status) ?
+		    "killed by signal" : "exited with status",
+		    WIFSIGNALED(status) ? WTERMSIG(status) :
+		    WEXITSTATUS(status));
+		if (kind == MASTER_PURGE) {
+			m->purge_wanted = 1;
+			m->next_purge = now + MASTER_PURGE_RETRY_MS;
+		}
+	}
+	atomic_store(&m->slots[i].state, APP_SLOT_FREE);
+	atomic_store(&m->slots[i].db_since, 0);
+	memset(p, 0, sizeof(*p));
+	m->others--;
+	if (!clean)
+		master_check_store(m);
+}
+
 static void
 master_reap(struct master *m, int64_t now)
 {
@@ -401,6 +706,13 @@ master_escalate(struct master *m, const char *why)
 			continue;
 		while (waitpid(m->procs[i].pid, NULL, 0) < 0 && errno == EINTR)
 			continue;
+		if (m->procs[i].req != NULL) {
+			store_control_reply(m->procs[i].req,
+			    STORE_CONTROL_KILLED + SIGKILL);
+			store_control_free(m->procs[i].req);
+		}
+		if (m->procs[i].kind == MASTER_PURGE)
+			m->purge_wanted = 1;
 		atomic_store(&m->slots[i].state, APP_SLOT_FREE);
 		atomic_store(&m->slots[i].db_since, 0);
 		memset(&m->procs[i], 0, sizeof(m->procs[i]));
@@ -409,12 +721,14 @@ master_escalate(struct master *m, const char *why)
 	if (store_recover(m->cur.conf.db_home, MASTER_RECOVER_TIMEOUT_MS, err,
 	    sizeof(err)) != STORE_OK) {
 		app_log(BM_LOG_ERROR, NULL, "master", "recovery failed: %s", err);
+		m->store_bad = 1;
 		app_metrics_add(APP_METRIC_RECOVERIES, APP_RESULT_FAILED, 0, 1);
 	} else {
 		app_log(BM_LOG_INFO, NULL, "master", "keystore recovered after "
 		    "stopping %d responders", n);
 		app_metrics_add(APP_METRIC_RECOVERIES, APP_RESULT_OK, 0, 1);
 	}
+	m->others = 0;
 	m->next_spawn = 0;
 }
 
@@ -458,8 +772,9 @@ master_watchdog(struct master *m, int64_t now)
 		if (m->procs[i].pid == 0 || since == 0 ||
 		    now - since < (int64_t)m->cur.conf.db_watchdog * 1000)
 			continue;
-		snprintf(why, sizeof(why), "responder %ld stuck in a keystore "
-		    "call for %lld ms", (long)m->procs[i].pid,
+		snprintf(why, sizeof(why), "%s %ld stuck in a keystore "
+		    "call for %lld ms", master_kind_name(m->procs[i].kind),
+		    (long)m->procs[i].pid,
 		    (long long)(now - since));
 		app_metrics_add(APP_METRIC_WATCHDOG, 0, 0, 1);
 		master_escalate(m, why);
@@ -493,6 +808,7 @@ master_probe_store(const struct app_conf *conf)
 	}
 	if (pid == 0) {
 		app_log_set_pid();
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 		close(fds[0]);
 		if (app_ks_open(&ks, conf, NULL, err, sizeof(err)) < 0) {
 			(void)!write(fds[1], err, strlen(err));
@@ -561,6 +877,7 @@ master_try_reload(struct master *m, char *why, size_t cap)
 	}
 	if (pid == 0) {
 		app_log_set_pid();
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 		close(fds[0]);
 		app_modules_unload(m->cur.mods);
 		m->cur.mods = NULL;
@@ -699,7 +1016,7 @@ master_count(struct master *m, int64_t now, struct master_count *c)
 		uint64_t req;
 		int state;
 
-		if (p->pid == 0)
+		if (p->pid == 0 || p->kind != MASTER_RESPONDER)
 			continue;
 		if (p->retiring) {
 			c->retiring++;
@@ -735,7 +1052,7 @@ master_pick_retire(const struct master *m, int old)
 		const struct master_proc *p = &m->procs[i];
 		int idle;
 
-		if (p->pid == 0 || p->retiring ||
+		if (p->pid == 0 || p->retiring || p->kind != MASTER_RESPONDER ||
 		    (old && p->generation == m->generation))
 			continue;
 		idle = atomic_load(&m->slots[i].state) == APP_SLOT_IDLE;
@@ -836,8 +1153,10 @@ master_tick(struct master *m, int64_t now)
 	for (i = 0; i < m->nslots; i++)
 		if (m->procs[i].pid != 0 && m->procs[i].retiring &&
 		    m->procs[i].kill_at != 0 && now >= m->procs[i].kill_at) {
-			app_log(BM_LOG_WARN, NULL, "master", "responder %ld did not "
-			    "stop in time: SIGKILL", (long)m->procs[i].pid);
+			app_log(BM_LOG_WARN, NULL, "master", "%s %ld did not "
+			    "stop in time: SIGKILL",
+			    master_kind_name(m->procs[i].kind),
+			    (long)m->procs[i].pid);
 			kill(m->procs[i].pid, SIGKILL);
 			m->procs[i].kill_at = 0;
 		}
@@ -897,6 +1216,7 @@ master_check_starting(struct master *m, int64_t now)
 
 	for (i = 0; i < m->nslots; i++)
 		if (m->procs[i].pid != 0 && !m->procs[i].retiring &&
+		    m->procs[i].kind == MASTER_RESPONDER &&
 		    atomic_load(&m->slots[i].state) == APP_SLOT_STARTING &&
 		    now - m->procs[i].started > MASTER_READY_TIMEOUT_MS) {
 			app_log(BM_LOG_WARN, NULL, "master", "responder %ld not "
@@ -919,8 +1239,13 @@ app_master_run(char *const *envp)
 	app_log_set_pid();
 	if ((m = calloc(1, sizeof(*m))) == NULL)
 		return 1;
+	/* Children that _exit() (the purge, tool commands) still point at
+	 * it: memory they inherit is reachable, not leaked. */
+	master_self = m;
 	m->envp = envp;
 	m->lst.fd = -1;
+	m->ctl_fd = -1;
+	m->pid = getpid();
 	/* Signals are taken synchronously with sigtimedwait(). */
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
@@ -935,7 +1260,8 @@ app_master_run(char *const *envp)
 	m->pool_max = m->cur.conf.workers_max;
 	m->target = m->cur.conf.workers;
 	m->grow = 1;
-	m->nslots = 2 * (int)m->pool_max + MASTER_SLOTS_EXTRA;
+	m->nslots = 2 * (int)m->pool_max + MASTER_SLOTS_EXTRA +
+	    MASTER_SLOTS_OTHER;
 	if ((m->procs = calloc((size_t)m->nslots, sizeof(*m->procs))) ==
 	    NULL) {
 		app_log(BM_LOG_ERROR, NULL, "master", "out of memory");
@@ -958,6 +1284,41 @@ app_master_run(char *const *envp)
 		goto out;
 	}
 	/*
+	 * One server per BM_DB_HOME, and no tool beside it: store.lock, held
+	 * for our life and inherited by every child (store.h).  A second
+	 * server is refused here, before it touches anything.
+	 */
+	{
+		struct store_lock_info li;
+		int lrc = store_lock_take(&m->lock, m->cur.conf.db_home, 1,
+		    MASTER_LOCK_WAIT_MS, &li, err, sizeof(err));
+
+		if (lrc == STORE_LOCK_SERVER) {
+			app_log(BM_LOG_ERROR, NULL, "master", "BM_DB_HOME %s: "
+			    "a server (pid %ld) already runs on it; one "
+			    "server per BM_DB_HOME", m->cur.conf.db_home,
+			    li.holder_pid);
+			goto out;
+		}
+		if (lrc == STORE_LOCK_BUSY) {
+			app_log(BM_LOG_ERROR, NULL, "master", "BM_DB_HOME %s: "
+			    "a botmatic-keys command (pid %ld) has held it for "
+			    "%d s", m->cur.conf.db_home, li.holder_pid,
+			    MASTER_LOCK_WAIT_MS / 1000);
+			goto out;
+		}
+		if (lrc != STORE_LOCK_TAKEN) {
+			app_log(BM_LOG_ERROR, NULL, "master", "BM_DB_HOME: %s",
+			    err);
+			goto out;
+		}
+		if (li.dirty)
+			app_log(BM_LOG_WARN, NULL, "keystore", "%s %ld died "
+			    "with the keystore open: recovering it",
+			    li.holder_server ? "server" : "tool",
+			    li.holder_pid);
+	}
+	/*
 	 * After a crash of the whole server no supervisor saw the deaths, and
 	 * a plain open can hang in failchk (store.h): recover first, while
 	 * nothing of ours has the environment open.
@@ -970,6 +1331,13 @@ app_master_run(char *const *envp)
 	}
 	if (master_probe_store(&m->cur.conf) < 0)
 		goto out;
+	if ((m->ctl_fd = store_control_listen(m->cur.conf.db_home, err,
+	    sizeof(err))) < 0) {
+		app_log(BM_LOG_ERROR, NULL, "master", "control socket: %s", err);
+		goto out;
+	}
+	/* A purge a previous run left unfinished resumes now. */
+	m->purge_wanted = 1;
 	if (app_listen_open(&m->lst, &m->cur.conf, err, sizeof(err)) < 0) {
 		app_log(BM_LOG_ERROR, NULL, "master", "%s", err);
 		goto out;
@@ -987,9 +1355,11 @@ app_master_run(char *const *envp)
 			live += m->procs[i].pid != 0;
 		if (m->stopping && live == 0)
 			break;
+		master_control(m, now);
 		if (!m->stopping) {
 			master_check_starting(m, now);
 			master_watchdog(m, now);
+			master_purge(m, now);
 		}
 		master_tick(m, now);
 
@@ -1003,7 +1373,15 @@ app_master_run(char *const *envp)
 	}
 	app_log(BM_LOG_INFO, NULL, "master", "stopped");
 	rc = m->exit_code;
+	/* Every child is gone: the lock is emptied unless a recovery
+	 * failed, in which case the next holder tries again. */
+	m->clean_stop = !m->store_bad;
 out:
+	if (m->ctl_fd >= 0) {
+		close(m->ctl_fd);
+		store_control_unlink(m->cur.conf.db_home);
+	}
+	store_lock_release(m->lock, m->clean_stop);
 	if (m->lst.fd >= 0)
 		app_listen_close(&m->lst, 1);
 	master_gen_free(&m->cur);
@@ -1011,6 +1389,7 @@ out:
 	if (m->slots != NULL)
 		munmap(m->slots, master_shm_size(m->nslots));
 	free(m->procs);
+	master_self = NULL;
 	free(m);
 	return rc;
 }
@@ -1094,16 +1473,66 @@ out:
 	return rc;
 }
 
+/*
+ * --import-contacts opens the store outside a server's supervision, so it
+ * takes store.lock as botmatic-keys does.  When a server holds it, the
+ * import is handed to that server (control.sock), which runs it in a child
+ * it supervises: it never opens the store under a live server.
+ */
 int
 app_master_import(char *const *envp, const char *install_id)
 {
 	struct app_worker_args args;
 	struct master_gen g;
 	struct app_slot slot;
-	int rc;
+	struct store_lock *lock = NULL;
+	struct store_lock_info li;
+	char err[512], *av[5];
+	int fds[3] = { STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO };
+	int rc = 1, lrc, st, tries;
 
 	if (master_gen_load(&g, envp) < 0)
 		return 1;
+	for (tries = 0;; tries++) {
+		lrc = store_lock_take(&lock, g.conf.db_home, 0,
+		    MASTER_LOCK_WAIT_MS, &li, err, sizeof(err));
+		if (lrc != STORE_LOCK_SERVER)
+			break;
+		av[0] = "-t";
+		av[1] = "0";
+		av[2] = "import-contacts";
+		av[3] = (char *)install_id;
+		av[4] = NULL;
+		fflush(stdout);
+		lrc = store_control_call(g.conf.db_home, 4, av, fds, &st, err,
+		    sizeof(err));
+		if (lrc == 0) {
+			rc = st;
+			goto out;
+		}
+		if (lrc != STORE_CONTROL_NOSERVER || tries > 100) {
+			app_log(BM_LOG_ERROR, NULL, "import", "BM_DB_HOME: the "
+			    "server (pid %ld): %s", li.holder_pid, err);
+			goto out;
+		}
+		usleep(50000); /* the server is starting or stopping */
+	}
+	if (lrc == STORE_LOCK_BUSY) {
+		app_log(BM_LOG_ERROR, NULL, "import", "BM_DB_HOME: a "
+		    "botmatic-keys command (pid %ld) holds the keystore",
+		    li.holder_pid);
+		goto out;
+	}
+	if (lrc != STORE_LOCK_TAKEN) {
+		app_log(BM_LOG_ERROR, NULL, "import", "BM_DB_HOME: %s", err);
+		goto out;
+	}
+	if (li.dirty && store_recover(g.conf.db_home,
+	    MASTER_RECOVER_TIMEOUT_MS, err, sizeof(err)) != STORE_OK) {
+		app_log(BM_LOG_ERROR, NULL, "keystore", "BM_DB_HOME: %s", err);
+		store_lock_release(lock, 0);
+		goto out;
+	}
 	memset(&args, 0, sizeof(args));
 	memset(&slot, 0, sizeof(slot));
 	args.listen_fd = -1;
@@ -1113,6 +1542,10 @@ app_master_import(char *const *envp, const char *install_id)
 	args.slot = &slot;
 	args.map = g.map;
 	rc = app_worker_import(&args, install_id);
+	store_lock_release(lock, rc != 2);
+	if (rc == 2)
+		rc = 1;
+out:
 	master_gen_free(&g);
 	return rc;
 }

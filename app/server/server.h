@@ -94,6 +94,7 @@ struct app_slot {
 	_Atomic uint64_t requests;     /* requests finished */
 	_Atomic int64_t busy_since;    /* CLOCK_MONOTONIC ms of the current request */
 	_Atomic int64_t db_since;      /* ms since the current keystore call, or 0 */
+	_Atomic int purge;             /* set after a forget: the master purges */
 };
 
 /* What a new responder inherits from the master. */
@@ -116,7 +117,7 @@ void app_worker_main(const struct app_worker_args *args)
  * Imports every external contact of the installation install_id once, in
  * this process, as a responder would (botmatic-fcgi --import-contacts).
  * Prints the result as JSON on stdout.  Returns 0 when it succeeded, 1
- * otherwise (logged).
+ * otherwise (logged), 2 when its store handle was left for a recovery.
  */
 int app_worker_import(const struct app_worker_args *args,
     const char *install_id);

@@ -107,8 +107,9 @@ app_worker_import(const struct app_worker_args *args, const char *install_id)
 	rc = json_is_true(json_object_get(res, "success")) ? 0 : 1;
 out:
 	app_modules_exit_process(args->mods);
-	if (env.ks != NULL)
-		app_ks_close(env.ks);
+	/* 2: the store was left for a recovery (the caller's lock says so). */
+	if (env.ks != NULL && app_ks_close(env.ks) < 0)
+		rc = 2;
 	app_extrest_free(rest);
 	app_botmatic_free(env.botmatic);
 	curl_global_cleanup();
@@ -180,6 +181,7 @@ app_worker_main(const struct app_worker_args *args)
 		app_log(BM_LOG_ERROR, NULL, "keystore", "%s", err);
 		goto out;
 	}
+	ks.forgot = &slot->purge;
 	env.ks = &ks;
 	if (args->map != NULL && worker_consumer(&env, args, &rest, &restc) < 0)
 		goto out;

@@ -149,7 +149,7 @@ FcgidInitialEnv BM_LOG_LEVEL debug
 FcgidInitialEnv BM_AUTH module:fixed
 FcgidInitialEnv BM_MOD_TESTMOD_TOKENS %(good)s
 FcgidMinProcessesPerClass 0
-FcgidMaxProcessesPerClass 2
+FcgidMaxProcessesPerClass 1
 """ % {"dir": fcgid_dir, "url": botmatic.url,
        "mods": ":".join(short_copy(m) for m in ("echo", "testmod")),
        "good": GOOD}

@@ -26,9 +26,14 @@ is "$("$K" get-botmatic tok e1)" b1 "get-botmatic prints the id"
 "$K" save tok b1 e2 && "$K" get-botmatic tok e1 >/dev/null
 is $? 1 "a relink drops the old reverse"
 "$K" save tok b2 e3 && "$K" save tok "ünï" "日本" && "$K" save tok2 b1 x
-is "$("$K" list tok)" '{"botmatic_id":"b1","ext_id":"e2"}
-{"botmatic_id":"b2","ext_id":"e3"}
-{"botmatic_id":"ünï","ext_id":"日本"}' "list prints JSON lines"
+is "$("$K" list tok)" '{"type":"pair","integration":"tok","botmatic_id":"b1","ext_id":"e2"}
+{"type":"pair","integration":"tok","botmatic_id":"b2","ext_id":"e3"}
+{"type":"pair","integration":"tok","botmatic_id":"ünï","ext_id":"日本"}' "list prints JSON lines"
+# list -> import: what list prints, import reads (SPEC 10).
+"$K" list tok | "$K" -d "$T/copy" import - >/dev/null; ok $? "list | import -"
+is "$("$K" -d "$T/copy" list tok)" "$("$K" list tok)" "list | import restores the pairs"
+"$K" list tok >"$T/list.jsonl" && "$K" -d "$T/copy2" import "$T/list.jsonl" >/dev/null
+is "$("$K" -d "$T/copy2" get-ext tok "ünï")" "日本" "list > f; import f"
 "$K" delete tok b2 e3; ok $? "delete"
 "$K" delete tok b2 e3; is $? 1 "delete again: 1"
 "$K" save tok2 b2 y && "$K" save to b1 z

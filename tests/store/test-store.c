@@ -517,6 +517,196 @@ test_delete_atomic(struct tap *t, const char *home)
 	free(ids);
 }
 
+/* Counts export's pairs and states of one token. */
+struct count {
+	const char *tok;
+	size_t pairs, states;
+};
+
+static int
+count_pair(void *arg, const char *integ, const char *bid, const char *eid)
+{
+	struct count *c = arg;
+
+	(void)bid;
+	(void)eid;
+	c->pairs += strcmp(integ, c->tok) == 0;
+	return 0;
+}
+
+static int
+count_state(void *arg, const char *tok, const char *name, const char *v,
+    size_t len)
+{
+	struct count *c = arg;
+
+	(void)name;
+	(void)v;
+	(void)len;
+	c->states += strcmp(tok, c->tok) == 0;
+	return 0;
+}
+
+/*
+ * Forgetting is a tombstone (SPEC 10): the installation is gone for
+ * readers at once, its data goes in bounded batches, and what is saved
+ * after a re-install is never eaten by the purge of the old one.
+ */
+static void
+test_purge(struct tap *t, struct store *s)
+{
+	struct store_op ops[500];
+	struct store_export_cbs cbs = { NULL, count_pair, count_state };
+	struct count c = { .tok = "big" };
+	char b[500][16], e[500][16];
+	size_t i, pairs = 0, del, total = 0, problems = 99;
+	int more = 1, steps = 0, ok = 1;
+
+	/* What earlier tests forgot goes first, so the counts below are
+	 * this test's own. */
+	while (store_purge_step(s, 1000, NULL, &more) == STORE_OK && more)
+		;
+	for (i = 0; i < 500; i++) {
+		snprintf(b[i], sizeof(b[i]), "b%zu", i);
+		snprintf(e[i], sizeof(e[i]), "e%zu", i);
+		ops[i] = (struct store_op){ .kind = STORE_OP_IDS_SAVE,
+		    .a = "big", .b = b[i], .c = e[i] };
+	}
+	ok = store_install_record(s, "big", "{}", 2, NULL) == STORE_OK &&
+	    store_apply(s, ops, 500, NULL) == STORE_OK &&
+	    store_state_set(s, "big", "st", "1", 1) == STORE_OK &&
+	    store_ids_save(s, "bigger", "b1", "keep") == STORE_OK;
+	tap_ok(t, ok, "an installation of 500 pairs and a state value");
+	tap_ok(t, store_install_delete(s, "big", &pairs) == STORE_OK &&
+	    pairs == 500, "install_delete: one short transaction, 500 pairs "
+	    "forgotten (%zu)", pairs);
+	{
+		char *v = NULL;
+		size_t len = 0;
+		struct store_install *in = NULL;
+
+		tap_ok(t, ext_is(s, "big", "b7", NULL) &&
+		    bot_is(s, "big", "e7", NULL) &&
+		    store_state_get(s, "big", "st", &v, &len) ==
+		    STORE_NOTFOUND && store_install_get(s, "big", &in) ==
+		    STORE_NOTFOUND, "forgotten at once for every reader");
+	}
+	tap_ok(t, store_export(s, &cbs, &c) == STORE_OK && c.pairs == 0 &&
+	    c.states == 0, "export skips forgotten data (%zu pairs)", c.pairs);
+	/* Re-installed before the purge: new data in a new generation. */
+	ok = store_install_record(s, "big", "{}", 2, NULL) == STORE_OK &&
+	    store_ids_save(s, "big", "b7", "new7") == STORE_OK &&
+	    store_state_set(s, "big", "st", "2", 1) == STORE_OK;
+	tap_ok(t, ok && ext_is(s, "big", "b7", "new7") &&
+	    bot_is(s, "big", "e8", NULL), "re-install: a save lands in the "
+	    "new generation, old pairs stay invisible");
+	/* One step takes part of it: verify sees no half-purged pair. */
+	tap_ok(t, store_purge_step(s, 300, &del, &more) == STORE_OK &&
+	    del == 300 && more == 1, "a purge step deletes at most max_keys "
+	    "(%zu), more left", del);
+	total = del;
+	tap_ok(t, store_verify(s, NULL, NULL, &problems) == STORE_OK &&
+	    problems == 0, "verify ignores a half-purged generation (%zu)",
+	    problems);
+	while (more && steps++ < 100) {
+		if (store_purge_step(s, 300, &del, &more) != STORE_OK)
+			break;
+		total += del;
+	}
+	tap_ok(t, !more && total == 1001, "purged in batches: 1000 keys of "
+	    "pairs and 1 of state (%zu in %d steps)", total, steps + 1);
+	{
+		char *v = NULL;
+		size_t len = 0;
+		int sok = store_state_get(s, "big", "st", &v, &len) ==
+		    STORE_OK && len == 1 && v[0] == '2';
+
+		free(v);
+		tap_ok(t, ext_is(s, "big", "b7", "new7") &&
+		    bot_is(s, "big", "new7", "b7") && sok &&
+		    ext_is(s, "bigger", "b1", "keep"), "the purge spared the "
+		    "new generation and the neighbour");
+	}
+	c.pairs = c.states = 0;
+	tap_ok(t, store_export(s, &cbs, &c) == STORE_OK && c.pairs == 1 &&
+	    c.states == 1, "export shows the new generation only");
+	tap_ok(t, store_purge_step(s, 300, &del, &more) == STORE_OK &&
+	    del == 0 && more == 0, "nothing left to purge");
+	/* delete_all is a tombstone too, and keeps the state. */
+	tap_ok(t, store_ids_delete_all(s, "big", &pairs) == STORE_OK &&
+	    pairs == 1 && ext_is(s, "big", "b7", NULL),
+	    "delete_all forgets the new generation's pair");
+	{
+		char *v = NULL;
+		size_t len = 0;
+
+		tap_ok(t, store_state_get(s, "big", "st", &v, &len) ==
+		    STORE_OK, "delete_all keeps the state");
+		free(v);
+	}
+	while (store_purge_step(s, 1000, NULL, &more) == STORE_OK && more)
+		;
+	tap_ok(t, store_install_delete(s, "big", NULL) == STORE_OK &&
+	    store_install_delete(s, "big", NULL) == STORE_NOTFOUND,
+	    "install_delete, then again: not found");
+}
+
+/* Takes the lock in a child; its exit status is the store_lock_rc. */
+static int
+lock_in_child(const char *home, int server, int release)
+{
+	struct store_lock *l = NULL;
+	struct store_lock_info li;
+	char err[256];
+	int st = 0, rc;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		rc = store_lock_take(&l, home, server, 100, &li, err,
+		    sizeof(err));
+		if (rc == STORE_LOCK_TAKEN && release)
+			store_lock_release(l, 1);
+		_exit(rc < 0 ? 99 : rc);	/* dies holding it unless released */
+	}
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* store.lock: one holder, busy or server answers, a dead holder's pid. */
+static void
+test_lock(struct tap *t, const char *home)
+{
+	struct store_lock *l = NULL;
+	struct store_lock_info li;
+	char err[256];
+	int rc;
+
+	rc = store_lock_take(&l, home, 0, 100, &li, err, sizeof(err));
+	tap_ok(t, rc == STORE_LOCK_TAKEN && !li.dirty, "a tool takes the "
+	    "lock (%d %s)", rc, err);
+	tap_ok(t, lock_in_child(home, 0, 1) == STORE_LOCK_BUSY,
+	    "another tool waits, bounded, then is told it is busy");
+	store_lock_release(l, 1);
+	tap_ok(t, lock_in_child(home, 0, 1) == STORE_LOCK_TAKEN,
+	    "released: the next one takes it");
+	tap_ok(t, lock_in_child(home, 0, 0) == STORE_LOCK_TAKEN,
+	    "a holder that dies without releasing...");
+	rc = store_lock_take(&l, home, 1, 100, &li, err, sizeof(err));
+	tap_ok(t, rc == STORE_LOCK_TAKEN && li.dirty && li.holder_pid > 0 &&
+	    !li.holder_server, "...leaves its pid: the next holder must "
+	    "recover (pid %ld)", li.holder_pid);
+	tap_ok(t, lock_in_child(home, 0, 1) == STORE_LOCK_SERVER,
+	    "a tool finds the server holding it");
+	tap_ok(t, lock_in_child(home, 1, 1) == STORE_LOCK_SERVER,
+	    "a second server is told a server holds it");
+	store_lock_release(l, 1);
+	rc = store_lock_take(&l, home, 0, 100, &li, err, sizeof(err));
+	tap_ok(t, rc == STORE_LOCK_TAKEN && !li.dirty, "after a clean "
+	    "release nothing is left to recover");
+	store_lock_release(l, 1);
+}
+
 int
 main(void)
 {
@@ -537,6 +727,9 @@ main(void)
 		tap_ok(&t, store_open(&s, &o, err, sizeof(err)) ==
 		    STORE_EINVAL && s == NULL, "open without a home refused");
 	}
+	/* Before any handle exists: its children fork a small process
+	 * (valgrind checks each child's memory at its exit). */
+	test_lock(&t, home);
 	if ((s = open_store(&t, home, STORE_DURABILITY_SYNC)) == NULL)
 		goto out;
 	test_files(&t, home);
@@ -544,6 +737,7 @@ main(void)
 	test_delete_all(&t, s);
 	test_installs(&t, s);
 	test_bulk(&t, s);
+	test_purge(&t, s);
 	store_close(s);
 
 	/* Committed data survives a close and reopen, by another handle. */

@@ -324,6 +324,30 @@ t.ok(r1.status == 401 and r2.status == 429 and
      "nginx/botmatic-limits.conf: beyond the rate, an install is answered "
      "429 (JSON) without reaching the server", r1, r2)
 
+# --- BM_SECRET_KEY_FILE, from BM_ENV_FILE: the tool's commands use it -----
+keyfile = os.path.join(t.tmp, "seal.key")
+with open(keyfile, "w") as f:
+    f.write("ab" * 32 + "\n")
+os.chmod(keyfile, 0o600)
+envfile = os.path.join(t.tmp, "keyed.env")
+with open(envfile, "w") as f:
+    f.write("BM_SECRET_KEY_FILE=%s\n" % keyfile)
+ks = t.server(dict(env, BM_ENV_FILE=envfile), name="keyed")
+kngx = t.nginx(ks, name="nginx-keyed")
+r = kngx.post({"event": "install", "data": {}}, token=TOKEN)
+p = subprocess.run([keys_bin, "-d", ks.db, "installs", "--show-tokens"],
+                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                   env={k: v for k, v in os.environ.items()
+                        if not k.startswith("BM_")}, timeout=60)
+t.ok(r.status == 200 and p.returncode == 0 and
+     TOKEN.encode() in p.stdout and
+     files_holding(ks.db, TOKEN.encode()) == [] and
+     not os.path.exists(os.path.join(ks.db, "token-seal.key")),
+     "with BM_SECRET_KEY_FILE (set in BM_ENV_FILE) the server seals with "
+     "it, and botmatic-keys, handed to the running server, opens the token",
+     r, p)
+ks.stop()
+
 log = open(os.path.join(t.tmp, "server.log"), "rb").read() + \
     open(os.path.join(t.tmp, "nograce.log"), "rb").read()
 t.ok(TOKEN.encode() not in log and secret[6:].encode() not in log and

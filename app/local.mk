@@ -1,5 +1,6 @@
 ## app/: the server, in parts (app/README): core < outbound < keystore <
-## auth < dispatch < sync < settings < host < fcgi < server; main.c on top.
+## auth < dispatch < sync < settings < host < delivery < fcgi < server;
+## main.c on top.
 bin_PROGRAMS += botmatic-fcgi
 noinst_LIBRARIES += app/libbmapp.a
 # Everything but main(), so unit tests link the same objects.
@@ -8,8 +9,9 @@ app_libbmapp_a_SOURCES = \
 	app/core/core.h app/core/log.c app/core/conf.c app/core/req.c \
 	app/core/clock.c app/core/metrics.c \
 	app/outbound/outbound.h app/outbound/http.c app/outbound/botmatic.c \
-	app/outbound/extrest.c \
-	app/keystore/keystore.h app/keystore/keystore.c \
+	app/outbound/extrest.c app/outbound/breaker.c \
+	app/keystore/keystore.h app/keystore/keystore_int.h \
+	app/keystore/keystore.c app/keystore/jobs.c \
 	app/auth/auth.h app/auth/token.c app/auth/webhook.c app/auth/delivery.c \
 	app/auth/negcache.c \
 	app/auth/policy.c \
@@ -20,6 +22,7 @@ app_libbmapp_a_SOURCES = \
 	app/settings/form.c app/settings/assets.c \
 	app/host/host.h app/host/host_int.h app/host/loader.c app/host/trust.c \
 	app/host/services.c \
+	app/delivery/delivery.h app/delivery/delivery.c \
 	app/fcgi/fcgi.h app/fcgi/proto.c app/fcgi/request.c \
 	app/server/server.h app/server/master.c app/server/worker.c \
 	app/server/listen.c app/server/notify.c

@@ -32,6 +32,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "store/cli-outbox.h"
 #include "store/store.h"
 
 #define PROG "botmatic-keys"
@@ -75,6 +76,12 @@ static const char usage[] =
 "  secret rotate INSTALL_ID              draw a new secret and print it; the\n"
 "                                        old one stays valid BM_SECRET_GRACE\n"
 "                                        seconds (server setting)\n"
+"  outbox [list]                         queued deliveries, pending and dead,\n"
+"                                        as JSON lines (no token)\n"
+"  outbox show ID                        one job with its payload and last\n"
+"                                        request and answer\n"
+"  outbox retry ID|--dead                send a dead job (or all) again\n"
+"  outbox cancel ID                      drop a job\n"
 "  recover                               full recovery (refused while a server\n"
 "                                        runs: it recovers by itself)\n"
 "\n"
@@ -830,6 +837,7 @@ static const struct cmd cmds[] = {
 	{ "installs", 0, 1 }, { "export", 0, 0 }, { "import", 0, 1 },
 	{ "import-redis", 0, 1 }, { "verify", 0, 1 }, { "recover", 0, 0 },
 	{ "import-contacts", 1, 1 }, { "secret", 2, 2 },
+	{ "import-contacts", 1, 1 }, { "outbox", 0, 2 },
 };
 
 /*
@@ -987,6 +995,8 @@ run(struct store *s, const char *cmd, int argc, char **argv)
 		return cmd_import_redis(s, argc > 0 ? argv[0] : NULL);
 	else if (strcmp(cmd, "secret") == 0)
 		return cmd_secret(s, argv[0], argv[1]);
+	else if (strcmp(cmd, "outbox") == 0)
+		return store_cli_outbox(s, argc, argv);
 	else {
 		l.show_tokens = argc > 0;
 		if ((rc = store_verify(s, verify_fn, &l, &n)) == STORE_OK &&

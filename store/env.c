@@ -26,12 +26,12 @@
 
 /*
  * Per process sharing the environment (store_opts.processes), lockers: one
- * per open database (10), per transaction and per cursor outside one, with
- * room.  With BDB 5.3's default (1,000 in all) 400 processes opening at
- * once hung and 600 corrupted memory; 16 each let 600 open (measured, with
- * 7 databases: 3 more databases, 3 more).
+ * per open database (14: dbs[] below), per transaction and per cursor
+ * outside one, with room.  With BDB 5.3's default (1,000 in all) 400
+ * processes opening at once hung and 600 corrupted memory; 16 each let 600
+ * open (measured, with 7 databases: one more for each database beyond).
  */
-#define LOCKERS_PER_PROCESS 19
+#define LOCKERS_PER_PROCESS 23
 /*
  * Locks: a transaction holds one per B-tree page it touched, so deleting a
  * large integration (or exporting the store, one page per ~60 pairs) needs
@@ -58,6 +58,10 @@ static const struct {
 	{ "installs.db", offsetof(struct store, inst) },
 	{ "install-ids.db", offsetof(struct store, instid) },
 	{ "state.db", offsetof(struct store, state) },
+	{ "jobs.db", offsetof(struct store, jobs) },
+	{ "jobs-due.db", offsetof(struct store, jobs_due) },
+	{ "jobs-contact.db", offsetof(struct store, jobs_contact) },
+	{ "jobs-integ.db", offsetof(struct store, jobs_integ) },
 	{ "gens.db", offsetof(struct store, gens) },
 	{ "tombs.db", offsetof(struct store, tombs) },
 	{ "seen.db", offsetof(struct store, seen) },

@@ -490,6 +490,7 @@ delete_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 	struct store_install old = { 0 };
 	char hash[STORE__HASH_LEN + 1];
 	DBT key;
+	size_t njobs = 0;
 	int ret, found, any;
 
 	a->pairs = 0;
@@ -514,14 +515,17 @@ delete_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 	}
 	/*
 	 * Pairs and state become a tombstone, purged in batches later: this
-	 * transaction stays short whatever the installation's size.  The
-	 * sealed token goes at once: nothing may give it back any more.
+	 * transaction stays short whatever the installation's size.  Its
+	 * queued deliveries go with it, in the same transaction.  The sealed
+	 * token goes at once: nothing may give it back any more.
 	 */
 	if ((ret = store__forget(s, txn, a->token, a->tlen, 1, 1,
 	    a->count ? &a->pairs : NULL, &any)) != 0 ||
+	    (ret = store__jobs_cancel(s, txn, hash, STORE__HASH_LEN,
+	    &njobs)) != 0 ||
 	    (ret = store__token_forget(s, txn, hash)) != 0)
 		return ret;
-	*rc = found || any ? STORE_OK : STORE_NOTFOUND;
+	*rc = found || any || njobs > 0 ? STORE_OK : STORE_NOTFOUND;
 	return 0;
 }
 

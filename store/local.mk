@@ -4,7 +4,7 @@ store_libbmstore_a_SOURCES = store/store.h store/store_int.h \
 	store/env.c store/ids.c store/install.c store/state.c store/dump.c \
 	store/seen.c store/crypto.c store/migrate.c \
 	store/supervise.c store/purge.c store/lock.c store/control.c \
-	store/cli.c
+	store/cli.c store/jobs.c store/cli-outbox.c store/cli-outbox.h
 store_libbmstore_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS)
 
 ## Tests: TAP programs.
@@ -24,6 +24,10 @@ check_PROGRAMS += tests/store/test-secrets
 tests_store_test_secrets_SOURCES = tests/store/test-secrets.c tests/tap.h
 tests_store_test_secrets_LDADD = $(STORE_TEST_LIBS)
 TESTS += tests/store/test-secrets
+check_PROGRAMS += tests/store/test-jobs
+tests_store_test_jobs_SOURCES = tests/store/test-jobs.c tests/tap.h
+tests_store_test_jobs_LDADD = $(STORE_TEST_LIBS)
+TESTS += tests/store/test-jobs
 # A loader for tests/integration/test-one-store.py.
 check_PROGRAMS += tests/store/bulk-load
 tests_store_bulk_load_SOURCES = tests/store/bulk-load.c
@@ -44,4 +48,9 @@ BENCH_PROGS += bench-store
 bench_store_SOURCES = tests/bench/bench-store.c tests/tap.h
 bench_store_LDADD = store/libbmstore.a $(DB_LIBS) $(CRYPTO_LIBS)
 CLEANFILES += bench-store
+EXTRA_PROGRAMS += bench-jobs
+BENCH_PROGS += bench-jobs
+bench_jobs_SOURCES = tests/bench/bench-jobs.c tests/tap.h
+bench_jobs_LDADD = store/libbmstore.a $(DB_LIBS) $(CRYPTO_LIBS)
+CLEANFILES += bench-jobs
 EXTRA_DIST += tests/valgrind.supp

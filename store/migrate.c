@@ -1,7 +1,8 @@
 /*
  * store/migrate.c - from format 1 (every key held the raw token, in any
  * generation of purge.c's prefixes, and in gens.db and tombs.db) to format
- * 2 (keys hold the token's keyed hash, the token is sealed in tokens.db), in
+ * 2 (keys hold the token's keyed hash, the token is sealed in tokens.db;
+ * jobs.c's records and indexes name the hash too, store__jobs_migrate()), in
  * one transaction at the first open by the new code.  tokens.db holds the
  * format under STORE__FORMAT_KEY; its absence means format 1, or a new
  * store (then there is nothing to rewrite).  The transaction first takes a
@@ -209,7 +210,8 @@ migrate_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 	    (ret = mig_db(s, txn, s->e2b, MIG_PREFIX, moved)) != 0 ||
 	    (ret = mig_db(s, txn, s->state, MIG_PREFIX, moved)) != 0 ||
 	    (ret = mig_db(s, txn, s->gens, MIG_KEY, moved)) != 0 ||
-	    (ret = mig_db(s, txn, s->tombs, MIG_TOMB, moved)) != 0)
+	    (ret = mig_db(s, txn, s->tombs, MIG_TOMB, moved)) != 0 ||
+	    (ret = store__jobs_migrate(s, txn, moved)) != 0)
 		return ret;
 	snprintf(fmt, sizeof(fmt), "%d", STORE__FORMAT);
 	memset(&data, 0, sizeof(data));

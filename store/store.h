@@ -97,6 +97,7 @@ struct store_opts {
 #define STORE_PROCESSES_MAX 600
 
 struct store; /* one per process, opened after fork */
+struct store_op; /* a write in a batch, below */
 
 /*
  * Opens (creating if needed) the environment opts->home and its databases,
@@ -230,7 +231,8 @@ int store_install_put(struct store *s, const struct store_install *in);
  * and all its state, in one short transaction whatever their size: the
  * record goes, and pairs and state are tombstoned as store_ids_delete_all()
  * does, for store_purge_step() to delete.  A re-install of token starts
- * empty at once.  *pairs (may be NULL) gets the number of pairs forgotten
+ * empty at once.  Its queued jobs (store_job_add()), pending or dead, are
+ * removed in the same transaction.  *pairs (may be NULL) gets the number of pairs forgotten
  * (counting reads their range: responders pass NULL).  Returns STORE_OK if
  * anything was removed, STORE_NOTFOUND if there was nothing, or an error.
  */
@@ -285,6 +287,137 @@ int store_delivery_claim(struct store *s, const char *install_id,
  */
 int store_delivery_release(struct store *s, const char *install_id,
     const char *id);
+/* --- the delivery queue (SPEC §9, jobs.c) ------------------------------ */
+
+/* Longest job kind, bytes. */
+#define STORE_JOB_KIND_MAX 64
+/* Largest job payload (JSON text), bytes. */
+#define STORE_JOB_PAYLOAD_MAX (4u * 1024 * 1024)
+/* A job keeps at most this much of its last request and answer. */
+#define STORE_JOB_LAST_MAX 4096
+
+/*
+ * A job: what to deliver for one contact of one integration, how often it
+ * failed and when it is due.  Jobs of one contact run in arrival order: only
+ * the first pending one is runnable.  Times are milliseconds since the
+ * epoch, given by the caller (so tests control the clock).
+ */
+struct store_job {
+	uint64_t id;         /* arrival order, never reused */
+	int dead;            /* the schedule ran out: kept for the operator */
+	unsigned attempts;   /* failed attempts so far */
+	int64_t next_at;     /* due at; while leased, the lease's end */
+	int64_t created;     /* when it was added */
+	uint32_t lease_pid;  /* process holding the current lease, or 0 */
+	char *integ;         /* the integration id: a secret, never print it */
+	char *kind;          /* what to do, the caller's name */
+	char *contact;       /* the key jobs are ordered by (any bytes but NUL) */
+	char *payload;       /* the caller's JSON text */
+	char *last;          /* last request and answer, truncated ("" if none) */
+};
+
+/* Frees a job returned below.  NULL is accepted. */
+void store_job_free(struct store_job *j);
+
+/* What store_job_add() writes. */
+struct store_job_spec {
+	const char *integ;     /* 1..STORE_ID_MAX bytes */
+	const char *kind;      /* 1..STORE_JOB_KIND_MAX bytes */
+	const char *contact;   /* 1..STORE_ID_MAX bytes */
+	const char *payload;   /* 1..STORE_JOB_PAYLOAD_MAX bytes */
+	int64_t now;           /* created, and due, at */
+	uint32_t lease_pid;    /* non-zero: when the job is runnable at once
+	                          (first of its contact), lease it to this
+	                          process until lease_until */
+	int64_t lease_until;
+	int unique;            /* when the contact's first pending job has
+	                          this kind, add nothing (an import asked for
+	                          twice) */
+};
+
+/* store_job_add()'s *flags. */
+#define STORE_JOB_LEASED 1   /* leased to sp->lease_pid: run it now */
+#define STORE_JOB_EXISTED 2  /* unique: *id is the job already there */
+
+/*
+ * Adds a pending job at the tail of its contact's line, in one transaction.
+ * *id gets its id; *flags (may be NULL) the STORE_JOB_* bits.  Returns
+ * STORE_OK, STORE_EINVAL or an error.
+ */
+int store_job_add(struct store *s, const struct store_job_spec *sp,
+    uint64_t *id, unsigned *flags);
+
+/*
+ * Leases the runnable job due first (next_at <= now) to pid until
+ * lease_until.  A holder that dies lets the lease pass and the job is due
+ * again.  Jobs of an installation that no longer exists are dropped on the
+ * way.  *out is new (store_job_free), NULL unless STORE_OK.  Returns
+ * STORE_OK, STORE_NOTFOUND (nothing due) or an error.
+ */
+int store_job_claim(struct store *s, uint32_t pid, int64_t now,
+    int64_t lease_until, struct store_job **out);
+
+/*
+ * The job id succeeded: applies ops (n pair saves or deletes, as
+ * store_apply() takes them) and, in the SAME transaction, deletes the job
+ * (the next job of its contact becomes runnable) or, when next_payload is
+ * not NULL, keeps it with that payload, due at now, attempts reset (the
+ * next page of an import).  Returns STORE_OK, STORE_NOTFOUND (the job is
+ * gone: nothing applied), STORE_EINVAL or an error.
+ */
+int store_job_done(struct store *s, uint64_t id, const struct store_op *ops,
+    size_t n, const char *next_payload, int64_t now);
+
+/*
+ * The attempt of pid at job id failed: attempts + 1, last (truncated to
+ * STORE_JOB_LAST_MAX bytes) kept, due again at next_at, or dead when dead is
+ * set (its contact's next job becomes runnable).  Returns STORE_OK,
+ * STORE_NOTFOUND (gone, or leased by another process since) or an error.
+ */
+int store_job_retry(struct store *s, uint64_t id, uint32_t pid,
+    int64_t next_at, const char *last, int dead);
+
+/* Job id into *out (new).  Returns STORE_OK, STORE_NOTFOUND or an error. */
+int store_job_get(struct store *s, uint64_t id, struct store_job **out);
+
+/*
+ * Calls fn for every job, pending and dead, in id order, in one read
+ * transaction; j is borrowed until fn returns.  A non-zero return stops the
+ * walk and is returned.  Otherwise returns STORE_OK or an error.
+ */
+typedef int (*store_job_fn)(void *arg, const struct store_job *j);
+int store_job_foreach(struct store *s, store_job_fn fn, void *arg);
+
+/*
+ * Gives the dead job id a new life: a new pending job (new id *newid, so
+ * it is applied after what arrived meanwhile), attempts reset, due at now.
+ * Returns STORE_OK, STORE_NOTFOUND, STORE_EINVAL (not dead) or an error.
+ */
+int store_job_revive(struct store *s, uint64_t id, int64_t now,
+    uint64_t *newid);
+
+/* Revives every dead job, in batches; *count gets how many. */
+int store_jobs_revive_dead(struct store *s, int64_t now, size_t *count);
+
+/*
+ * Makes due at now the jobs leased (until after now) to a process alive()
+ * says is gone, so they need not wait for their lease to end: what a
+ * delivery process does when it starts (after a crash of the whole
+ * server, leases of dead processes would hold jobs back).  Looks at the
+ * first 256 leases.  *count (may be NULL) gets how many were released.
+ */
+typedef int (*store_job_alive_fn)(uint32_t pid);
+int store_jobs_release(struct store *s, int64_t now, store_job_alive_fn alive,
+    size_t *count);
+
+/* Removes job id, pending or dead.  STORE_OK, STORE_NOTFOUND or an error. */
+int store_job_cancel(struct store *s, uint64_t id);
+
+/*
+ * Removes every job of integ in one transaction (store_install_delete()
+ * does it too, in its own).  *count (may be NULL) gets how many.
+ */
+int store_jobs_cancel(struct store *s, const char *integ, size_t *count);
 
 /*
  * Deletes up to max_keys keys of forgotten pairs or state (tombstones left

@@ -48,6 +48,10 @@ struct store {
 	DB *inst;    /* token -> installation record */
 	DB *instid;  /* install id -> token */
 	DB *state;   /* "token\0name" -> value */
+	DB *jobs;         /* the delivery queue (jobs.c): seq -> job */
+	DB *jobs_due;     /* next_at|seq of runnable jobs */
+	DB *jobs_contact; /* "integ\0contact\0"seq: order per contact */
+	DB *jobs_integ;   /* "integ\0"seq: every job of an integration */
 	DB *gens;    /* token -> current generations (pairs, state) */
 	DB *tombs;   /* kind + prefix of forgotten data -> "" */
 	DB *seen;    /* "install id\0delivery id" -> time (8 bytes) */
@@ -136,6 +140,19 @@ int store__state_set(struct store *s, DB_TXN *txn, const char *token,
     size_t tlen, const char *name, size_t nlen, const void *val, size_t len);
 int store__state_delete(struct store *s, DB_TXN *txn, const char *token,
     size_t tlen, const char *name, size_t nlen, int *rc);
+/*
+ * Removes every job of the integration whose token's keyed hash is hash
+ * (hlen bytes; pending or dead) in txn: an uninstall's part.  *n (may be
+ * NULL) is increased by the number removed.  0 or a BDB error.
+ */
+int store__jobs_cancel(struct store *s, DB_TXN *txn, const char *hash,
+    size_t hlen, size_t *n);
+/*
+ * Format 1 to 2 (migrate.c): job records name their integration by its
+ * token's keyed hash, and the contact and integration indexes are rebuilt
+ * on it.  *moved is increased by the records rewritten.  0 or an error.
+ */
+int store__jobs_migrate(struct store *s, DB_TXN *txn, size_t *moved);
 /*
  * Generations (purge.c).  store__prefix() fills pfx (STORE__PFX_MAX bytes)
  * with the key prefix of tok's current pairs (state = 0) or state

@@ -266,8 +266,10 @@ struct bm_host {
 	    const json_t *ext_contacts);
 	/* Deletes the Botmatic contact linked to ext_id, and the pair. */
 	json_t *(*contact_delete)(struct bm_ctx *ctx, const char *ext_id);
-	/* Imports every external contact, page by page; running it again
-	 * creates no duplicate. {"success":..,"imported":n,"failed":n} */
+	/* Queues an import of every external contact: a job the delivery
+	 * processes run page by page (asked again while one is pending, the
+	 * same job); running it again creates no duplicate.
+	 * {"success":true,"queued":true,"job":n} */
 	json_t *(*contacts_import)(struct bm_ctx *ctx);
 	/* Creates properties: [{"name":..,"type":..}, ...] */
 	json_t *(*properties_create)(struct bm_ctx *ctx,

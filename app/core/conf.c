@@ -28,6 +28,8 @@ enum conf_type {
 	CONF_PATH,       /* a URL path template starting with '/' */
 	CONF_METHOD,     /* an HTTP method */
 	CONF_JSON,       /* JSON text */
+	CONF_SYNCMODE,   /* inline or queued */
+	CONF_SCHEDULE,   /* a list of delays */
 	CONF_ORIGIN,     /* a web origin: scheme://host[:port] */
 	CONF_TYPE__MAX
 };
@@ -150,6 +152,23 @@ static const struct conf_var conf_vars[] = {
 	{ "BM_SECRET_GRACE", CONF_UINT, OFF(secret_grace), "86400", 0,
 	  30 * 86400, "seconds a rotated webhook secret stays valid beside "
 	  "the new one" },
+	{ "BM_SYNC_MODE", CONF_SYNCMODE, OFF(sync_queued), "inline", 0, 0,
+	  "inline (a contact event waits for the external service up to "
+	  "BM_SYNC_DEADLINE_MS, then is queued) or queued (answered once "
+	  "durably queued)" },
+	{ "BM_SYNC_DEADLINE_MS", CONF_ULONG, OFF(sync_deadline), "2000", 1,
+	  600000, "how long an inline contact event may wait before it is "
+	  "queued instead, milliseconds" },
+	{ "BM_RETRY_SCHEDULE", CONF_SCHEDULE, OFF(retry_ms),
+	  "0,5s,30s,2m,10m,30m,1h,2h,6h,12h,24h,24h", 0, 0,
+	  "delays before each delivery attempt of a queued job (ms, s, m, h "
+	  "or d; a bare number is seconds), +-20% jitter; after the last the "
+	  "job is dead" },
+	{ "BM_DELIVERY_PROCS", CONF_UINT, OFF(delivery_procs), "1", 0, 64,
+	  "delivery processes draining the queue (0: jobs wait)" },
+	{ "BM_BREAKER_THRESHOLD", CONF_UINT, OFF(breaker_threshold), "5", 1,
+	  100000, "consecutive transient failures of a service after which "
+	  "contact events are queued at once until a delivery succeeds" },
 	{ "BM_SETTINGS", CONF_STR, OFF(settings), NULL, 0, 0,
 	  "settings form schema file (JSON Schema); unset = no settings page" },
 	{ "BM_BOTMATIC_ORIGIN", CONF_ORIGIN, OFF(botmatic_origin),
@@ -347,6 +366,52 @@ conf_is_secret(const char *name)
 	    strstr(name, "_JWT_BODY") != NULL;
 }
 
+/*
+ * "0,5s,30s,2m" into conf->retry_ms: 1 to APP_RETRY_MAX delays, each a
+ * whole number with a unit (ms, s, m, h, d; none: seconds), at most 7 days.
+ * Returns 0, or -1.
+ */
+static int
+conf_schedule(struct app_conf *conf, const char *val)
+{
+	static const struct { const char *unit; int64_t ms; } units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
+		{ "d", 86400000 }, { "", 1000 },
+	};
+	const char *p = val;
+	unsigned n = 0;
+	size_t i;
+
+	while (*p != '\0') {
+		char *end;
+		unsigned long v;
+
+		if (n == APP_RETRY_MAX || *p < '0' || *p > '9')
+			return -1;
+		errno = 0;
+		v = strtoul(p, &end, 10);
+		if (errno != 0 || v > 7UL * 86400000)
+			return -1;
+		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+			size_t ul = strlen(units[i].unit);
+			if (strncmp(end, units[i].unit, ul) == 0 &&
+			    (end[ul] == ',' || end[ul] == '\0'))
+				break;
+		}
+		if (i == sizeof(units) / sizeof(units[0]) ||
+		    (int64_t)v * units[i].ms > (int64_t)7 * 86400000)
+			return -1;
+		conf->retry_ms[n++] = (int64_t)v * units[i].ms;
+		p = end + strlen(units[i].unit);
+		if (*p == ',' && *++p == '\0')
+			return -1;
+	}
+	if (n == 0)
+		return -1;
+	conf->retry_n = n;
+	return 0;
+}
+
 static int
 conf_set(struct app_conf *conf, const struct conf_var *var, const char *val,
     char *err, size_t errlen)
@@ -486,6 +551,18 @@ conf_set(struct app_conf *conf, const struct conf_var *var, const char *val,
 				return 0;
 			}
 		goto bad;
+	case CONF_SYNCMODE:
+		if (strcmp(val, "inline") == 0)
+			conf->sync_queued = 0;
+		else if (strcmp(val, "queued") == 0)
+			conf->sync_queued = 1;
+		else
+			goto bad;
+		return 0;
+	case CONF_SCHEDULE:
+		if (conf_schedule(conf, val) < 0)
+			goto bad;
+		return 0;
 	case CONF_TYPE__MAX:
 		break;
 	}

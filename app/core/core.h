@@ -118,6 +118,8 @@ enum app_ext_op {
 	APP_EXT__MAX
 };
 
+/* Most entries in BM_RETRY_SCHEDULE. */
+#define APP_RETRY_MAX 32
 /* BM_WORKERS_MAX when unset (or BM_WORKERS when larger). */
 #define APP_WORKERS_MAX_DEFAULT 64
 
@@ -163,6 +165,13 @@ struct app_conf {
 	char *settings;           /* BM_SETTINGS or NULL (no settings page) */
 	char *botmatic_origin;    /* BM_BOTMATIC_ORIGIN: scheme://host[:port] */
 	char **mod_env;           /* "BM_MOD_<NAME>_<KEY>=value", NULL-terminated */
+	unsigned sync_queued;     /* BM_SYNC_MODE: 0 inline, 1 queued */
+	unsigned long sync_deadline; /* BM_SYNC_DEADLINE_MS */
+	int64_t retry_ms[APP_RETRY_MAX]; /* BM_RETRY_SCHEDULE: delay before
+	                             attempt i (ms); retry_ms[0] is the first */
+	unsigned retry_n;         /* entries in retry_ms: attempts in all */
+	unsigned delivery_procs;  /* BM_DELIVERY_PROCS */
+	unsigned breaker_threshold; /* BM_BREAKER_THRESHOLD */
 };
 
 /*
@@ -195,16 +204,8 @@ const char *app_conf_auth_name(enum app_auth_policy p);
 struct app_req_block;
 struct app_env;
 
-/* Work a request asks for after its answer has gone out. */
-struct app_deferred {
-	int import;               /* import every external contact */
-	char token[4096];         /* of this installation (zeroed after) */
-	char reqid[72];           /* the request's id, for the log */
-};
-
 struct bm_req {
 	struct app_env *env;          /* the responder's services (borrowed) */
-	struct app_deferred *deferred;/* NULL, or where to ask for later work */
 	char id[72];                  /* request id, for logs and X-Request-Id */
 	char install_id[40];          /* its installation's id once known, or "" */
 	struct app_req_block *blocks; /* arena allocations, newest first */
@@ -257,10 +258,20 @@ enum app_metric {
 	APP_METRIC_RECOVERIES,      /* counter: {result} store recoveries */
 	APP_METRIC_WATCHDOG,        /* counter: watchdog escalations */
 	APP_METRIC_RELOADS,         /* counter: {result} */
+	APP_METRIC_JOBS,            /* counter: {outcome} of the queue's jobs */
 	APP_METRIC_POOL_GROWS,      /* counter: responders added by the pool */
 	APP_METRIC_POOL_RETIRES,    /* counter: idle responders retired */
 	APP_METRIC_POOL_TARGET,     /* gauge: responders the pool aims at */
 	APP_METRIC__MAX
+};
+
+/* The outcome label of the delivery queue's jobs. */
+enum app_job_outcome {
+	APP_JOB_QUEUED = 0,    /* an event answered queued:true */
+	APP_JOB_DONE,          /* a job applied (inline or delivered) */
+	APP_JOB_RETRIED,       /* an attempt failed: due again later */
+	APP_JOB_DEAD,          /* a job kept as dead */
+	APP_JOB__MAX
 };
 
 /* The kind label of a request. */

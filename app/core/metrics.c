@@ -54,6 +54,9 @@ static const char *const metrics_how_v[APP_EXIT__MAX] = {
 static const char *const metrics_result_v[APP_RESULT__MAX] = {
 	"ok", "failed"
 };
+static const char *const metrics_job_v[APP_JOB__MAX] = {
+	"queued", "done", "retried", "dead"
+};
 
 static const struct metrics_label metrics_status = { "status",
 	metrics_status_v, METRICS_NSTATUS };
@@ -67,6 +70,8 @@ static const struct metrics_label metrics_how = { "how", metrics_how_v,
 	APP_EXIT__MAX };
 static const struct metrics_label metrics_result = { "result",
 	metrics_result_v, APP_RESULT__MAX };
+static const struct metrics_label metrics_job = { "outcome", metrics_job_v,
+	APP_JOB__MAX };
 
 /* Upper bounds of the duration buckets, seconds; +Inf is implied. */
 static const double metrics_buckets[] = {
@@ -103,6 +108,10 @@ static const struct metrics_family metrics_families[APP_METRIC__MAX] = {
 	    "and made the master recover.", NULL, NULL, 0 },
 	[APP_METRIC_RELOADS] = { "reloads_total", METRICS_COUNTER,
 	    "SIGHUP reloads, by result.", &metrics_result, NULL, 0 },
+	[APP_METRIC_JOBS] = { "jobs_total", METRICS_COUNTER,
+	    "The delivery queue: events answered queued, jobs done, failed "
+	    "attempts rescheduled, jobs kept as dead.", &metrics_job, NULL,
+	    0 },
 	[APP_METRIC_POOL_GROWS] = { "pool_grows_total", METRICS_COUNTER,
 	    "Responders the dynamic pool added because every responder was "
 	    "busy and a request waited.", NULL, NULL, 0 },

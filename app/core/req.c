@@ -16,7 +16,6 @@ void
 app_req_init(struct bm_req *req, struct app_env *env, const char *id)
 {
 	req->env = env;
-	req->deferred = NULL;
 	snprintf(req->id, sizeof(req->id), "%s", id);
 	req->install_id[0] = '\0';
 	req->blocks = NULL;

@@ -74,9 +74,8 @@ int app_proto_request_id(const char *id, char *out, size_t cap);
  * Serves one accepted request fr of responder env from start to answer:
  * route, head checks, body, dispatch, answer, one log line.  seq numbers
  * the responder's requests (for a request id when the web server sent
- * none); def receives work asked for after the answer.
+ * none).  Nothing runs after the answer: later work is a job (SPEC §9).
  */
-void app_fcgi_serve(struct app_env *env, FCGX_Request *fr, uint64_t seq,
-    struct app_deferred *def);
+void app_fcgi_serve(struct app_env *env, FCGX_Request *fr, uint64_t seq);
 
 #endif

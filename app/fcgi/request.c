@@ -255,8 +255,7 @@ static const struct fcgi_route {
 };
 
 void
-app_fcgi_serve(struct app_env *env, FCGX_Request *fr, uint64_t seq,
-    struct app_deferred *def)
+app_fcgi_serve(struct app_env *env, FCGX_Request *fr, uint64_t seq)
 {
 	char err[512], idbuf[72], pathbuf[2048];
 	const struct fcgi_route *rt = NULL;
@@ -279,7 +278,6 @@ app_fcgi_serve(struct app_env *env, FCGX_Request *fr, uint64_t seq,
 		snprintf(idbuf, sizeof(idbuf), "%lx-%llx", (unsigned long)getpid(),
 		    (unsigned long long)seq);
 	app_req_init(&req, env, idbuf);
-	req.deferred = def;
 	call.env = env;
 	call.fr = fr;
 	call.req = &req;

@@ -295,7 +295,9 @@ host_contacts_import(struct bm_ctx *ctx)
 {
 	if (host_botmatic(ctx) == NULL)
 		return NULL;
-	return app_sync_import(ctx->req->env, ctx->request_id, ctx->token);
+	/* A job: never run inside a responder (SPEC §9). */
+	return app_sync_import_queue(ctx->req->env, ctx->request_id,
+	    ctx->token);
 }
 
 static json_t *

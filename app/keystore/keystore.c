@@ -31,10 +31,11 @@ app_ks_open(struct app_keystore *ks, const struct app_conf *conf,
 	/*
 	 * Sized for the most processes this server can have on it: its
 	 * responders at BM_WORKERS_MAX, as many old ones finishing after a
-	 * reload, and the rest (delivery processes, the master's checker,
-	 * tools).
+	 * reload, its delivery processes likewise, and the rest (the
+	 * master's checker, tools).
 	 */
-	opts.processes = 2 * conf->workers_max + APP_KS_OTHER_PROCESSES;
+	opts.processes = 2 * (conf->workers_max + conf->delivery_procs) +
+	    APP_KS_OTHER_PROCESSES;
 	ks->progress = progress;
 	if (store_open(&ks->st, &opts, err, errlen) != STORE_OK) {
 		ks->st = NULL;
@@ -342,6 +343,20 @@ app_ks_state_delete(struct app_keystore *ks, const char *reqid,
 	ks_begin(ks);
 	return ks_end(ks, reqid, "delete state",
 	    store_state_delete(ks->st, token, name));
+}
+
+/* For the other files of keystore/ (jobs.c): the same call marks. */
+void
+app_ks__begin(struct app_keystore *ks)
+{
+	ks_begin(ks);
+}
+
+int
+app_ks__end(struct app_keystore *ks, const char *reqid, const char *what,
+    int rc)
+{
+	return ks_end(ks, reqid, what, rc);
 }
 
 int

@@ -157,4 +157,89 @@ int app_ks_state_delete(struct app_keystore *ks, const char *reqid,
 int app_ks_purge_step(struct app_keystore *ks, size_t max_keys,
     size_t *deleted, int *more);
 
+/*
+ * The delivery queue (SPEC §9, keystore/jobs.c).  A job is data: a kind
+ * ("contact_created", "import"...), the contact its order is kept by, and a
+ * JSON payload; the store keeps attempts, due time, lease and last answer.
+ * Times are the wall clock (jobs outlive the process).
+ */
+
+/* The pair writes a job's success makes, collected while it runs and
+ * applied in the transaction that finishes it. */
+struct app_ks_fxop {
+	int del;           /* 0: save the pair, 1: delete it */
+	char *bid, *eid;   /* owned */
+};
+
+struct app_ks_fx {
+	struct app_ks_fxop *ops;  /* owned */
+	size_t n, cap;
+};
+
+/* Appends a write (ids copied).  Returns 0, or -1 when out of memory. */
+int app_ks_fx_add(struct app_ks_fx *fx, int del, const char *bid,
+    const char *eid);
+/* Empties fx (it may be reused). */
+void app_ks_fx_clear(struct app_ks_fx *fx);
+
+/* A job taken from the queue. */
+struct app_ks_job {
+	uint64_t id;
+	unsigned attempts;   /* failed attempts before this one */
+	char *token;         /* the installation's token (owned; a secret) */
+	char *kind;          /* owned */
+	char *contact;       /* owned */
+	json_t *payload;     /* owned */
+};
+
+void app_ks_job_free(struct app_ks_job *j);
+
+/* Wall-clock milliseconds, the queue's time. */
+int64_t app_ks_job_now(void);
+
+/*
+ * Adds a job for token (payload borrowed, serialised).  unique: not added
+ * when the contact's first pending job has this kind.  lease_ms > 0: when
+ * the job is runnable at once, it is leased to this process for lease_ms
+ * and *leased is set (the caller attempts it now).  *id gets its id.
+ * Returns 0, or -1 (logged).
+ */
+int app_ks_job_add(struct app_keystore *ks, const char *reqid,
+    const char *token, const char *kind, const char *contact,
+    const json_t *payload, int unique, int64_t lease_ms, uint64_t *id,
+    int *leased);
+
+/*
+ * Leases the job due first to this process for lease_ms.  *out is new
+ * (app_ks_job_free).  Returns 0 claimed, 1 nothing due, -1 error (logged).
+ */
+int app_ks_job_claim(struct app_keystore *ks, const char *reqid,
+    int64_t lease_ms, struct app_ks_job **out);
+
+/*
+ * Job id of token succeeded: fx's writes (may be NULL) and the job's end
+ * (or, with next_payload, its next step) in one transaction.  Returns 0,
+ * 1 when the job was gone (nothing applied), -1 error (logged).
+ */
+int app_ks_job_done(struct app_keystore *ks, const char *reqid, uint64_t id,
+    const char *token, const struct app_ks_fx *fx, const json_t *next_payload);
+
+/*
+ * The attempt failed: due again in delay_ms, or dead; last (borrowed) is
+ * what was sent and answered, no secret in it.  Returns 0, 1 when another
+ * process holds the job now, -1 error (logged).
+ */
+int app_ks_job_retry(struct app_keystore *ks, const char *reqid,
+    uint64_t id, int64_t delay_ms, const char *last, int dead);
+
+/*
+ * Makes due at once the jobs leased to processes that no longer exist (a
+ * delivery process does it when it starts).  Returns 0 or -1 (logged).
+ */
+int app_ks_jobs_release(struct app_keystore *ks, const char *reqid);
+
+/* Drops job id.  Returns 0, 1 not found, -1 error (logged). */
+int app_ks_job_cancel(struct app_keystore *ks, const char *reqid,
+    uint64_t id);
+
 #endif

@@ -349,17 +349,31 @@ app_botmatic_contacts_update(struct app_botmatic *bm, const char *reqid,
     const char *token, const json_t *items)
 {
 	static const char path[] = "/api/contacts";
-	json_t *answer = NULL, *result = NULL;
+	json_t *answer = NULL, *result = NULL, *sent = NULL, *it, *cid;
+	const char *id;
+	size_t i;
 
 	if (!json_is_array(items)) {
 		result = bm_badarg(reqid, "PATCH", path, "contacts not an array");
 		goto out;
 	}
+	/* contact_id has the type of a single update's (bm_contact_id). */
+	if ((sent = json_deep_copy(items)) == NULL)
+		goto out;
+	json_array_foreach(sent, i, it) {
+		if ((id = json_string_value(json_object_get(it, "contact_id")))
+		    == NULL)
+			continue;
+		if ((cid = bm_contact_id(id)) == NULL ||
+		    json_object_set_new(it, "contact_id", cid) < 0)
+			goto out;
+	}
 	if (bm_call_wrapped(bm, reqid, token, "PATCH", path, "contacts",
-	    items, 200, &answer, &result) < 0)
+	    sent, 200, &answer, &result) < 0)
 		goto out;
 	result = bm_success();
 out:
+	json_decref(sent);
 	json_decref(answer);
 	return result;
 }

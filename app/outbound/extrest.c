@@ -295,13 +295,17 @@ xr_jwt_fetch(struct app_extrest *x, const char *reqid, json_t **result)
 	json_t *answer = NULL, *tok;
 	size_t len = 0;
 	long status = 0;
-	int rc = -1;
+	int rc = -1, sent;
 
 	xr_jwt_drop(x);
 	if (app_http_json_headers(&hdrs, NULL) < 0)
 		goto out;
-	if (app_http_request(x->http, "POST", conf->ext_jwt_url, hdrs,
-	    conf->ext_jwt_body, &status, &ans, &len, err, sizeof(err)) < 0) {
+	/* Its answer is a credential: a job must not keep it. */
+	app_http_job_secret(1);
+	sent = app_http_request(x->http, "POST", conf->ext_jwt_url, hdrs,
+	    conf->ext_jwt_body, &status, &ans, &len, err, sizeof(err));
+	app_http_job_secret(0);
+	if (sent < 0) {
 		*result = xr_jwt_fail(x, reqid, 0, err);
 		goto out;
 	}

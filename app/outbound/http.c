@@ -1,12 +1,28 @@
 #include "config.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
 #include "outbound/outbound.h"
+
+/*
+ * The delivery context of this process's next calls (processes are single
+ * threaded, one job at a time): the Idempotency-Key prefix of its POSTs,
+ * the deadline, and what the last call sent and got.
+ */
+static struct {
+	char idem[128];        /* "" : no Idempotency-Key */
+	int64_t deadline;      /* CLOCK_MONOTONIC ms, 0: none */
+	unsigned transient;    /* transient failures since app_http_job_begin */
+	int secret;            /* the call in progress carries credentials */
+	struct app_http_last last;
+} http_job;
 
 struct app_http {
 	const struct app_conf *conf;  /* borrowed: timeouts */
@@ -48,6 +64,113 @@ http_write(char *ptr, size_t size, size_t nmemb, void *arg)
 	b->len += n;
 	b->data[b->len] = '\0';
 	return n;
+}
+
+/* Retry-After: delta-seconds or an HTTP-date, kept as seconds from now. */
+static size_t
+http_header(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	size_t n = size * nmemb;
+	char v[128];
+	long secs;
+
+	(void)arg;
+	if (n > 12 && n < 12 + sizeof(v) &&
+	    strncasecmp(ptr, "Retry-After:", 12) == 0) {
+		memcpy(v, ptr + 12, n - 12);
+		v[n - 12] = '\0';
+		v[strcspn(v, "\r\n")] = '\0';
+		if (strspn(v, " 0123456789") == strlen(v) && strlen(v) > 0)
+			secs = strtol(v, NULL, 10);
+		else {
+			time_t t = curl_getdate(v + strspn(v, " "), NULL);
+			secs = t > 0 ? (long)(t - time(NULL)) : -1;
+			if (t > 0 && secs < 0)
+				secs = 0;
+		}
+		http_job.last.retry_after = secs;
+	}
+	return n;
+}
+
+void
+app_http_job_begin(const char *idem_prefix, int64_t deadline)
+{
+	snprintf(http_job.idem, sizeof(http_job.idem), "%s",
+	    idem_prefix != NULL ? idem_prefix : "");
+	http_job.deadline = deadline;
+	http_job.transient = 0;
+	memset(&http_job.last, 0, sizeof(http_job.last));
+	http_job.last.retry_after = -1;
+}
+
+void
+app_http_job_secret(int on)
+{
+	http_job.secret = on;
+}
+
+void
+app_http_job_end(void)
+{
+	http_job.idem[0] = '\0';
+	http_job.deadline = 0;
+}
+
+unsigned
+app_http_job_transient(void)
+{
+	return http_job.transient;
+}
+
+const struct app_http_last *
+app_http_last(void)
+{
+	return &http_job.last;
+}
+
+int
+app_http_status_transient(long status)
+{
+	return status == 408 || status == 425 || status == 429 ||
+	    status >= 500 || status == 0;
+}
+
+/* What a job keeps of a call: method, path (no query), status, answer. */
+static void
+http_note(const char *method, const char *url, long status, const char *ans,
+    size_t len, const char *err)
+{
+	struct app_http_last *l = &http_job.last;
+	const char *p = strstr(url, "://");
+	size_t i, n;
+
+	p = p != NULL ? strchr(p + 3, '/') : NULL;
+	snprintf(l->method, sizeof(l->method), "%s", method);
+	snprintf(l->path, sizeof(l->path), "%.*s", p != NULL ?
+	    (int)strcspn(p, "?") : 1, p != NULL ? p : "/");
+	l->status = status;
+	/* Printable ASCII only: it goes into JSON and onto a terminal. */
+	n = ans != NULL && !http_job.secret ? len : 0;
+	if (n > sizeof(l->answer) - 1)
+		n = sizeof(l->answer) - 1;
+	for (i = 0; i < n; i++)
+		l->answer[i] = ans[i] >= 0x20 && ans[i] < 0x7f ? ans[i] : '?';
+	l->answer[n] = '\0';
+	snprintf(l->error, sizeof(l->error), "%s", err != NULL ? err : "");
+	if (err != NULL || app_http_status_transient(status))
+		http_job.transient++;
+}
+
+/* FNV-1a of s: names a step of a job in its Idempotency-Key. */
+static uint32_t
+http_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
 }
 
 /*
@@ -102,6 +225,8 @@ app_http_request(struct app_http *h, const char *method, const char *url,
 	const struct curl_slist *p;
 	CURL *c = h->easy;
 	CURLcode cc;
+	int64_t timeout = (int64_t)h->conf->http_timeout;
+	int64_t connect_timeout = (int64_t)h->conf->http_connect_timeout;
 	int rc = -1;
 
 	*status = 0;
@@ -124,6 +249,35 @@ app_http_request(struct app_http *h, const char *method, const char *url,
 	if ((last = curl_slist_append(hdrs, "Expect:")) == NULL)
 		goto nomem;
 	hdrs = last;
+	/*
+	 * A POST of a job carries a key stable across its attempts (job and
+	 * step: the path), so a service can recognise a repeat after a kill.
+	 */
+	if (strcmp(method, "POST") == 0 && http_job.idem[0] != '\0' &&
+	    !http_job.secret) {
+		char line[200];
+		const char *path = strstr(url, "://");
+
+		path = path != NULL ? strchr(path + 3, '/') : NULL;
+		snprintf(line, sizeof(line), "Idempotency-Key: %s-%08x",
+		    http_job.idem, http_hash(path != NULL ? path : "/"));
+		if ((last = curl_slist_append(hdrs, line)) == NULL)
+			goto nomem;
+		hdrs = last;
+	}
+	if (http_job.deadline != 0) {
+		int64_t left = http_job.deadline - app_now_ms();
+
+		if (left <= 0) {
+			snprintf(err, errlen, "deadline passed");
+			http_note(method, url, 0, NULL, 0, err);
+			goto out;
+		}
+		if (left < timeout)
+			timeout = left;
+		if (left < connect_timeout)
+			connect_timeout = left;
+	}
 
 	/* Reset forgets the last call's options, not the connection cache. */
 	curl_easy_reset(c);
@@ -131,9 +285,9 @@ app_http_request(struct app_http *h, const char *method, const char *url,
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-	    (long)h->conf->http_connect_timeout);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)h->conf->http_timeout);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)connect_timeout);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, http_header);
 	/* Refuses early an answer announcing a larger Content-Length. */
 	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,
 	    (curl_off_t)APP_HTTP_ANSWER_MAX);
@@ -163,9 +317,11 @@ app_http_request(struct app_http *h, const char *method, const char *url,
 		else
 			snprintf(err, errlen, "%s", cerr[0] != '\0' ? cerr :
 			    curl_easy_strerror(cc));
+		http_note(method, url, 0, NULL, 0, err);
 		goto out;
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+	http_note(method, url, *status, buf.data, buf.len, NULL);
 	if (buf.data == NULL && answer != NULL &&
 	    (buf.data = calloc(1, 1)) == NULL)
 		goto nomem;

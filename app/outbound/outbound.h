@@ -65,6 +65,67 @@ int app_http_request(struct app_http *h, const char *method, const char *url,
     char **answer, size_t *len, char *err, size_t errlen);
 
 /*
+ * Delivery of a job (SPEC §9).  Until app_http_job_end(), every request of
+ * this process: a POST carries "Idempotency-Key: <idem_prefix>-<step>"
+ * (step: a hash of the path, so the same call of the same job has the same
+ * key on every attempt) when idem_prefix is not NULL; no request outlasts
+ * deadline (CLOCK_MONOTONIC ms, 0: only the configured timeouts), one made
+ * after it fails at once with "deadline passed".  Each call is noted for
+ * app_http_last() and counted by app_http_job_transient() when it failed
+ * in a way worth retrying.
+ */
+void app_http_job_begin(const char *idem_prefix, int64_t deadline);
+void app_http_job_end(void);
+
+/* on: the next calls carry credentials (a JWT fetch): their answers are
+ * not kept for app_http_last() and they get no Idempotency-Key. */
+void app_http_job_secret(int on);
+
+/* Calls since app_http_job_begin() that failed transiently (no answer,
+ * 408, 425, 429, 5xx). */
+unsigned app_http_job_transient(void);
+
+/* Whether an answer's status is worth retrying (0: no answer). */
+int app_http_status_transient(long status);
+
+/* What the last request sent and got, for a job's record. */
+struct app_http_last {
+	char method[16];
+	char path[256];      /* without the query string (it may hold email) */
+	long status;         /* 0: no answer */
+	long retry_after;    /* the answer's Retry-After, seconds; -1: none */
+	char answer[512];    /* the start of the answer, printable ASCII */
+	char error[256];     /* the transport error, or "" */
+};
+
+/* Borrowed, valid until the next request. */
+const struct app_http_last *app_http_last(void);
+
+/*
+ * The circuit breaker (breaker.c), per target, in memory shared by every
+ * process of the server: after BM_BREAKER_THRESHOLD transient failures in
+ * a row the target counts as down, and contact events are queued at once
+ * instead of waiting on it, until a call succeeds (the delivery processes'
+ * attempts are the probes).
+ */
+enum app_target {
+	APP_TARGET_EXT = 0,      /* the external service */
+	APP_TARGET_BOTMATIC,     /* the Botmatic API */
+	APP_TARGET__MAX
+};
+
+/* Maps the shared state (the master, before fork).  0, or -1 (errno). */
+int app_breaker_init(unsigned threshold);
+void app_breaker_free(void);
+
+/* 1 when t counts as down.  0 when app_breaker_init() was not called. */
+int app_breaker_open(enum app_target t);
+
+/* Notes an outcome at t: ok closes the breaker, a transient failure
+ * counts toward opening it.  Logs when it opens or closes. */
+void app_breaker_note(enum app_target t, int ok);
+
+/*
  * Appends the headers of a JSON exchange ("Accept: application/json",
  * "Content-Type: application/json") to *list, then extra when not NULL (a
  * whole header line, copied).  Returns 0, or -1 when out of memory (*list
@@ -174,7 +235,9 @@ json_t *app_botmatic_contact_update(struct app_botmatic *bm,
 
 /*
  * PATCH /api/contacts {"contacts":items}; items (borrowed) is an array of
- * {"contact_id":..,"contact_props":{...}}.  200: {"success":true}.
+ * {"contact_id":..,"contact_props":{...}}.  200: {"success":true}.  A
+ * string contact_id is sent with the type a single update gives it (an
+ * integer when written in decimal digits), so both calls agree.
  */
 json_t *app_botmatic_contacts_update(struct app_botmatic *bm,
     const char *reqid, const char *token, const json_t *items);

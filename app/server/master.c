@@ -60,6 +60,7 @@ enum master_kind {
 	MASTER_RESPONDER = 0, /* serves requests */
 	MASTER_TOOL,          /* runs a command handed over by botmatic-keys */
 	MASTER_PURGE,         /* deletes forgotten data in batches */
+	MASTER_DELIVERY,      /* delivers the queued jobs (SPEC §9) */
 	MASTER_KIND__MAX
 };
 
@@ -116,11 +117,13 @@ struct master {
 	int store_bad;                    /* a recovery failed */
 	int clean_stop;                   /* stopped with every child gone */
 	int others;                       /* tool and purge children running */
+	int64_t next_delivery;            /* no delivery process before (ms) */
 };
 
 static void master_check_store(struct master *m);
 static void master_other_ended(struct master *m, int i, int status,
     int64_t now);
+static void master_retire(struct master *m, int i, int64_t now);
 
 /* The master, for the children's memory checkers (app_master_run()). */
 static struct master *volatile master_self;
@@ -373,7 +376,7 @@ static const char *
 master_kind_name(enum master_kind k)
 {
 	return k == MASTER_TOOL ? "tool command" : k == MASTER_PURGE ?
-	    "purge" : "responder";
+	    "purge" : k == MASTER_DELIVERY ? "delivery process" : "responder";
 }
 
 /* The purge child: batches until nothing is forgotten, or SIGTERM. */
@@ -514,6 +517,76 @@ master_spawn_other(struct master *m, enum master_kind kind,
 		    req->pid, (long)pid);
 	}
 	return 0;
+}
+
+/*
+ * Forks one delivery process into a free slot: supervised as every child
+ * (reaped, its death checked, restarted, the watchdog on its keystore
+ * calls), neither counted nor retired by the pool.  Returns 0, or -1
+ * (logged).
+ */
+static int
+master_spawn_delivery(struct master *m, int64_t now)
+{
+	struct app_delivery_args args;
+	pid_t pid, self = getpid();
+	int i;
+
+	if ((i = master_free_slot(m)) < 0)
+		return -1;
+	/* Not a responder: its slot serves the watchdog only. */
+	atomic_store(&m->slots[i].state, APP_SLOT_FREE);
+	if ((pid = fork()) < 0) {
+		app_log_errno(BM_LOG_ERROR, NULL, "master", "fork");
+		return -1;
+	}
+	if (pid == 0) {
+		master_child_setup(m);
+		app_listen_close(&m->lst, 0);
+		memset(&args, 0, sizeof(args));
+		args.conf = &m->cur.conf;
+		args.reg = m->cur.reg;
+		args.mods = m->cur.mods;
+		args.map = m->cur.map;
+		args.progress = &m->slots[i].db_since;
+		args.master = self;
+		app_delivery_main(&args);
+	}
+	memset(&m->procs[i], 0, sizeof(m->procs[i]));
+	m->procs[i].pid = pid;
+	m->procs[i].generation = m->generation;
+	m->procs[i].started = now;
+	m->procs[i].active_at = now;
+	m->procs[i].kind = MASTER_DELIVERY;
+	app_log(BM_LOG_INFO, NULL, "master", "delivery process %ld started",
+	    (long)pid);
+	return 0;
+}
+
+/*
+ * Keeps BM_DELIVERY_PROCS delivery processes of the current configuration
+ * (contact sync on: jobs exist only then); those of an older one are
+ * retired after a reload: a job one holds finishes or its lease lapses.
+ */
+static void
+master_tick_delivery(struct master *m, int64_t now)
+{
+	int i, live = 0;
+
+	for (i = 0; i < m->nslots; i++) {
+		struct master_proc *p = &m->procs[i];
+		if (p->pid == 0 || p->kind != MASTER_DELIVERY || p->retiring)
+			continue;
+		if (p->generation != m->generation)
+			master_retire(m, i, now);
+		else
+			live++;
+	}
+	if (m->cur.map == NULL || now < m->next_delivery)
+		return;
+	while (live < (int)m->cur.conf.delivery_procs &&
+	    master_spawn_delivery(m, now) == 0)
+		live++;
 }
 
 /* Takes the commands botmatic-keys handed over, each in a child. */
@@ -669,10 +742,19 @@ master_other_ended(struct master *m, int i, int status, int64_t now)
 			m->next_purge = now + MASTER_PURGE_RETRY_MS;
 		}
 	}
+	if (kind == MASTER_DELIVERY) {
+		clean = WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+		    (p->retiring || m->stopping);
+		/* One dying young by itself is not restarted at once. */
+		if (!clean && now - p->started < MASTER_FAST_DEATH_MS &&
+		    !(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL))
+			m->next_delivery = now + MASTER_BACKOFF_MAX_MS;
+	}
 	atomic_store(&m->slots[i].state, APP_SLOT_FREE);
 	atomic_store(&m->slots[i].db_since, 0);
+	if (kind != MASTER_DELIVERY)
+		m->others--;
 	memset(p, 0, sizeof(*p));
-	m->others--;
 	if (!clean)
 		master_check_store(m);
 }
@@ -1169,6 +1251,7 @@ master_tick(struct master *m, int64_t now)
 		}
 	if (m->stopping)
 		return;
+	master_tick_delivery(m, now);
 	master_count(m, now, &c);
 	if (m->fast_deaths > 0 && now - m->next_spawn > MASTER_FAST_DEATH_MS &&
 	    c.live > 0 && c.starting == 0)
@@ -1267,8 +1350,9 @@ app_master_run(char *const *envp)
 	m->pool_max = m->cur.conf.workers_max;
 	m->target = m->cur.conf.workers;
 	m->grow = 1;
-	m->nslots = 2 * (int)m->pool_max + MASTER_SLOTS_EXTRA +
-	    MASTER_SLOTS_OTHER;
+	/* Delivery processes too, twice over for a reload. */
+	m->nslots = 2 * (int)(m->pool_max + m->cur.conf.delivery_procs) +
+	    MASTER_SLOTS_EXTRA + MASTER_SLOTS_OTHER;
 	if ((m->procs = calloc((size_t)m->nslots, sizeof(*m->procs))) ==
 	    NULL) {
 		app_log(BM_LOG_ERROR, NULL, "master", "out of memory");
@@ -1286,7 +1370,8 @@ app_master_run(char *const *envp)
 	master_shm_nslots = m->nslots;
 	app_metrics_attach(m->slots + m->nslots, master_count_states);
 	app_metrics_set(APP_METRIC_POOL_TARGET, 0, 0, m->target);
-	if ((m->neg = app_negcache_new()) == NULL) {
+	if ((m->neg = app_negcache_new()) == NULL ||
+	    app_breaker_init(m->cur.conf.breaker_threshold) < 0) {
 		app_log_errno(BM_LOG_ERROR, NULL, "master", "mmap");
 		goto out;
 	}
@@ -1393,6 +1478,7 @@ out:
 		app_listen_close(&m->lst, 1);
 	master_gen_free(&m->cur);
 	app_negcache_free(m->neg);
+	app_breaker_free();
 	if (m->slots != NULL)
 		munmap(m->slots, master_shm_size(m->nslots));
 	free(m->procs);

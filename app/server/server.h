@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "core/core.h"
+#include "delivery/delivery.h"
 #include "fcgi/fcgi.h"
 #include "host/host.h"
 

@@ -129,7 +129,6 @@ app_worker_main(const struct app_worker_args *args)
 	    .neg = args->neg, .map = args->map, .host = app_host(),
 	    .settings = args->settings };
 	struct app_keystore ks;
-	struct app_deferred def;
 	struct app_extrest *rest = NULL;
 	struct bm_consumer restc;
 	char err[512];
@@ -161,7 +160,6 @@ app_worker_main(const struct app_worker_args *args)
 	sa.sa_handler = SIG_DFL;
 	sigaction(SIGCHLD, &sa, NULL);
 
-	memset(&def, 0, sizeof(def));
 	if (FCGX_Init() != 0) {
 		app_log(BM_LOG_ERROR, NULL, "worker", "FCGX_Init failed");
 		goto out;
@@ -233,14 +231,8 @@ app_worker_main(const struct app_worker_args *args)
 		atomic_store(&slot->busy_since, app_now_ms());
 		if (!draining)
 			atomic_store(&slot->state, APP_SLOT_BUSY);
-		app_fcgi_serve(&env, &fr, ++seq, &def);
+		app_fcgi_serve(&env, &fr, ++seq);
 		FCGX_Finish_r(&fr);
-		/* The answer is out: now the work it promised. */
-		if (def.import) {
-			json_t *res = app_sync_import(&env, def.reqid, def.token);
-			json_decref(res);
-			explicit_bzero(&def, sizeof(def));
-		}
 		atomic_fetch_add(&slot->requests, 1);
 		atomic_store(&slot->busy_since, 0);
 		if (!draining)

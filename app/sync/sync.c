@@ -5,13 +5,41 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sync/sync.h"
 
 /* Longest id handled, as the keystore's. */
 #define SYNC_ID_MAX APP_KS_ID_MAX
+/*
+ * The contact key of an installation's import job.  Jobs of a contact event
+ * are ordered by the Botmatic id itself, those of the external service's
+ * changes by "e:<external id>"; Botmatic's ids are integers, so neither
+ * meets this one.
+ */
+#define SYNC_IMPORT_CONTACT "*import"
 /* Pages an import reads at most: a service that ignores "page" ends. */
 #define SYNC_IMPORT_MAX_PAGES 1000000
+
+/*
+ * The effects of the job this process is running (a process runs one at a
+ * time), NULL outside one: its pair writes are collected there and applied
+ * in the transaction that finishes the job, not one by one.
+ */
+static struct app_ks_fx *sync_fx;
+
+/* Saves (del = 0) or deletes a pair: now, or with the running job. */
+static int
+sync_pair(struct app_env *env, struct bm_ctx *ctx, int del, const char *bid,
+    const char *eid)
+{
+	if (sync_fx != NULL)
+		return app_ks_fx_add(sync_fx, del, bid, eid) < 0 ? -1 : 0;
+	if (del)
+		return app_ks_ids_delete(env->ks, ctx->request_id, ctx->token,
+		    bid, eid) < 0 ? -1 : 0;
+	return app_ks_ids_save(env->ks, ctx->request_id, ctx->token, bid, eid);
+}
 
 /* {"success":false,"error":<formatted>}; new. */
 static json_t * __attribute__((format(printf, 1, 2)))
@@ -202,8 +230,7 @@ sync_create_external(struct app_env *env, struct bm_ctx *ctx,
 		json_decref(res);
 		return sync_fail("the external service returned no usable id");
 	}
-	if (app_ks_ids_save(env->ks, ctx->request_id, ctx->token, bid,
-	    eid) != 0) {
+	if (sync_pair(env, ctx, 0, bid, eid) != 0) {
 		json_decref(res);
 		return sync_fail("created externally with id %s, but the id "
 		    "pair could not be saved", eid);
@@ -242,21 +269,35 @@ sync_created_result(json_t *res)
 	return json_pack("{s:b, s:o}", "success", 1, "id", id);
 }
 
-/* contact_created: link to an existing external contact, or create one. */
-static enum bm_rc
-sync_created(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
+/*
+ * contact_created: link to an existing external contact, or create one.
+ * A contact already linked (the event delivered again) is answered with
+ * its external id: no second external contact.  Returns the result (new).
+ */
+static json_t *
+sync_run_created(struct app_env *env, struct bm_ctx *ctx, json_t *data)
 {
 	char bid[SYNC_ID_MAX + 1], eid[SYNC_ID_MAX + 1];
-	struct app_env *env = sync_env(ctx);
 	json_t *contact, *ext = NULL, *found = NULL, *res = NULL, *push;
 	const char *email;
+	char *linked = NULL;
+	int rc;
 
-	(void)arg;
-	if (env == NULL)
-		return BM_ERROR;
 	if ((res = sync_event_ext(ctx, data, bid, sizeof(bid), &contact,
 	    &ext)) != NULL)
 		goto out;
+	rc = app_ks_ext_id_get(env->ks, ctx->request_id, ctx->token, bid,
+	    &linked);
+	if (rc < 0) {
+		res = sync_fail("the keystore failed");
+		goto out;
+	}
+	if (rc == 0) {
+		res = json_pack("{s:b, s:o}", "success", 1, "id",
+		    sync_ext_id_value(env, ctx, linked));
+		free(linked);
+		goto out;
+	}
 	email = json_string_value(json_object_get(contact, "email"));
 	if (email != NULL && *email != '\0') {
 		found = env->consumer->get_by_email(ctx, email,
@@ -275,8 +316,7 @@ sync_created(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
 			    "no id");
 			goto out;
 		}
-		if (app_ks_ids_save(env->ks, ctx->request_id, ctx->token, bid,
-		    eid) != 0) {
+		if (sync_pair(env, ctx, 0, bid, eid) != 0) {
 			res = sync_fail("the id pair could not be saved");
 			goto out;
 		}
@@ -296,22 +336,18 @@ sync_created(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
 out:
 	json_decref(ext);
 	json_decref(found);
-	return sync_reply(res, reply);
+	return res != NULL ? res : sync_fail("out of memory");
 }
 
 /* contact_updated: update the linked external contact, or create it. */
-static enum bm_rc
-sync_updated(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
+static json_t *
+sync_run_updated(struct app_env *env, struct bm_ctx *ctx, json_t *data)
 {
 	char bid[SYNC_ID_MAX + 1];
-	struct app_env *env = sync_env(ctx);
 	json_t *contact, *ext = NULL, *res = NULL;
 	char *eid = NULL;
 	int rc;
 
-	(void)arg;
-	if (env == NULL)
-		return BM_ERROR;
 	if ((res = sync_event_ext(ctx, data, bid, sizeof(bid), &contact,
 	    &ext)) != NULL)
 		goto out;
@@ -346,22 +382,18 @@ created:
 out:
 	free(eid);
 	json_decref(ext);
-	return sync_reply(res != NULL ? res : sync_fail("out of memory"), reply);
+	return res != NULL ? res : sync_fail("out of memory");
 }
 
 /* contact_deleted: delete the linked external contact and the pair. */
-static enum bm_rc
-sync_deleted(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
+static json_t *
+sync_run_deleted(struct app_env *env, struct bm_ctx *ctx, json_t *data)
 {
 	char bid[SYNC_ID_MAX + 1];
-	struct app_env *env = sync_env(ctx);
 	json_t *contact, *res = NULL;
 	char *eid = NULL;
 	int rc;
 
-	(void)arg;
-	if (env == NULL)
-		return BM_ERROR;
 	contact = sync_event_contact(ctx, data);
 	if (contact == NULL || (sync_member_id(contact, "contact_id", bid,
 	    sizeof(bid)) < 0 && sync_member_id(contact, "id", bid,
@@ -381,8 +413,7 @@ sync_deleted(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
 		goto out;
 	/* Already gone on the other side is what we wanted. */
 	if (sync_ok(res) || sync_not_found(res)) {
-		if (app_ks_ids_delete(env->ks, ctx->request_id, ctx->token, bid,
-		    eid) < 0) {
+		if (sync_pair(env, ctx, 1, bid, eid) < 0) {
 			json_decref(res);
 			res = sync_fail("deleted externally, but the id pair "
 			    "could not be deleted");
@@ -393,7 +424,7 @@ sync_deleted(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
 	}
 out:
 	free(eid);
-	return sync_reply(res != NULL ? res : sync_fail("out of memory"), reply);
+	return res != NULL ? res : sync_fail("out of memory");
 }
 
 /*
@@ -437,11 +468,18 @@ sync_install_hook(struct bm_ctx *ctx, json_t *data, void *arg)
 		return BM_FAIL;
 	}
 	json_decref(res);
-	if (env->conf->import_on_install && ctx->req->deferred != NULL) {
-		struct app_deferred *d = ctx->req->deferred;
-		d->import = 1;
-		snprintf(d->token, sizeof(d->token), "%s", ctx->token);
-		snprintf(d->reqid, sizeof(d->reqid), "%s", ctx->request_id);
+	/*
+	 * The import is a job a delivery process runs page by page: the
+	 * answer never waits for it and no responder is held.  One pending
+	 * import per installation: an install delivered again adds none.
+	 */
+	if (env->conf->import_on_install) {
+		if ((res = app_sync_import_queue(env, ctx->request_id,
+		    ctx->token)) == NULL || !sync_ok(res)) {
+			json_decref(res);
+			return BM_ERROR;
+		}
+		json_decref(res);
 	}
 	return BM_OK;
 }
@@ -480,13 +518,15 @@ sync_ctx_init(struct bm_ctx *ctx, struct bm_req *req, struct app_env *env,
 
 /*
  * Imports one page: contacts already linked are skipped, the others are
- * created on Botmatic in one call and their pairs saved.
+ * created on Botmatic in one call and their pairs saved.  Returns NULL, or
+ * Botmatic's failure (new) when that call failed (counted as failed).
  */
-static void
+static json_t *
 sync_import_page(struct app_env *env, struct bm_ctx *ctx, const json_t *page,
     size_t *imported, size_t *skipped, size_t *failed)
 {
 	json_t *batch = json_array(), *eids = json_array(), *res = NULL, *c;
+	json_t *ret = NULL;
 	char eid[SYNC_ID_MAX + 1];
 	size_t i;
 
@@ -529,6 +569,8 @@ sync_import_page(struct app_env *env, struct bm_ctx *ctx, const json_t *page,
 			app_log(BM_LOG_ERROR, ctx->request_id, APP_SYNC_MODULE,
 			    "import: out of memory");
 		*failed += json_array_size(batch);
+		ret = res != NULL ? res : sync_fail("out of memory");
+		res = NULL;
 		goto out;
 	}
 	json_array_foreach(json_object_get(res, "contacts"), i, c) {
@@ -536,8 +578,7 @@ sync_import_page(struct app_env *env, struct bm_ctx *ctx, const json_t *page,
 		const char *e = json_string_value(json_array_get(eids, i));
 
 		if (e == NULL || !sync_ok(c) || sync_member_id(c, "id", bid,
-		    sizeof(bid)) < 0 || app_ks_ids_save(env->ks,
-		    ctx->request_id, ctx->token, bid, e) != 0) {
+		    sizeof(bid)) < 0 || sync_pair(env, ctx, 0, bid, e) != 0) {
 			(*failed)++;
 			continue;
 		}
@@ -547,6 +588,26 @@ out:
 	json_decref(res);
 	json_decref(batch);
 	json_decref(eids);
+	return ret;
+}
+
+json_t *
+app_sync_import_queue(struct app_env *env, const char *reqid,
+    const char *token)
+{
+	json_t *p = json_pack("{s:i}", "page", 1);
+	uint64_t id = 0;
+
+	if (p == NULL || app_ks_job_add(env->ks, reqid, token, "import",
+	    SYNC_IMPORT_CONTACT, p, 1, 0, &id, NULL) < 0) {
+		json_decref(p);
+		return sync_fail("the import could not be queued");
+	}
+	json_decref(p);
+	app_log(BM_LOG_INFO, reqid, APP_SYNC_MODULE, "import: queued as job "
+	    "%llu", (unsigned long long)id);
+	return json_pack("{s:b, s:b, s:I}", "success", 1, "queued", 1, "job",
+	    (json_int_t)id);
 }
 
 json_t *
@@ -591,8 +652,8 @@ app_sync_import(struct app_env *env, const char *reqid, const char *token)
 			break;
 		}
 		memcpy(prev, first, sizeof(prev));
-		sync_import_page(env, &ctx, contacts, &imported, &skipped,
-		    &failed);
+		json_decref(sync_import_page(env, &ctx, contacts, &imported,
+		    &skipped, &failed));
 		app_log(BM_LOG_INFO, reqid, APP_SYNC_MODULE, "import: page %u: "
 		    "%zu contacts; %zu imported, %zu already linked, %zu failed "
 		    "so far", page, n, imported, skipped, failed);
@@ -656,8 +717,7 @@ app_sync_contact_create(struct bm_ctx *ctx, const json_t *ext)
 	if (res == NULL || !sync_ok(res))
 		return res;
 	if (app_sync_id_text(json_object_get(res, "id"), bid,
-	    sizeof(bid)) < 0 || app_ks_ids_save(env->ks, ctx->request_id,
-	    ctx->token, bid, eid) != 0) {
+	    sizeof(bid)) < 0 || sync_pair(env, ctx, 0, bid, eid) != 0) {
 		json_decref(res);
 		return sync_fail("created on Botmatic, but the id pair could not "
 		    "be saved");
@@ -745,8 +805,7 @@ app_sync_contact_delete(struct bm_ctx *ctx, const char *eid)
 	res = app_botmatic_contact_delete(env->botmatic, ctx->request_id,
 	    ctx->token, bid);
 	if (res != NULL && (sync_ok(res) || sync_not_found(res))) {
-		if (app_ks_ids_delete(env->ks, ctx->request_id, ctx->token, bid,
-		    eid) < 0) {
+		if (sync_pair(env, ctx, 1, bid, eid) < 0) {
 			json_decref(res);
 			res = sync_fail("deleted on Botmatic, but the id pair "
 			    "could not be deleted");
@@ -758,6 +817,30 @@ app_sync_contact_delete(struct bm_ctx *ctx, const char *eid)
 	free(bid);
 	return res;
 }
+
+/* Runs an external -> Botmatic op now (no queue).  Returns a result (new). */
+static json_t *
+sync_run_ext(struct app_env *env, struct bm_ctx *ctx, const char *op,
+    const json_t *contact)
+{
+	char eid[SYNC_ID_MAX + 1];
+
+	if (strcmp(op, "created") == 0)
+		return app_sync_contact_create(ctx, contact);
+	if (strcmp(op, "updated") == 0)
+		return app_sync_contact_update(ctx, contact);
+	if (strcmp(op, "deleted") == 0) {
+		if (sync_member_id(contact, env->ext_id_key, eid,
+		    sizeof(eid)) < 0)
+			return sync_fail("the contact has no %s",
+			    env->ext_id_key);
+		return app_sync_contact_delete(ctx, eid);
+	}
+	return sync_fail("unknown operation %s", op);
+}
+
+static json_t *sync_ext_job(struct app_env *env, struct bm_ctx *ctx,
+    const char *op, json_t *contact, int *temp);
 
 void
 app_sync_ext_route(struct app_env *env, struct bm_req *req, const char *rest,
@@ -772,7 +855,7 @@ app_sync_ext_route(struct app_env *env, struct bm_req *req, const char *rest,
 	struct bm_ctx ctx;
 	const char *op, *slash;
 	size_t idlen;
-	int rc;
+	int rc, temp = 0;
 
 	/* <install id>/contacts */
 	slash = strchr(rest, '/');
@@ -843,20 +926,16 @@ app_sync_ext_route(struct app_env *env, struct bm_req *req, const char *rest,
 	ctx.req = req;
 	ctx.module = "ext";
 	ans->what = "ext";
-	if (strcmp(op, "created") == 0)
-		res = app_sync_contact_create(&ctx, contact);
-	else if (strcmp(op, "updated") == 0)
-		res = app_sync_contact_update(&ctx, contact);
-	else if (strcmp(op, "deleted") == 0) {
-		char eid[SYNC_ID_MAX + 1];
-		if (sync_member_id(contact, env->ext_id_key, eid,
-		    sizeof(eid)) < 0)
-			res = sync_fail("the contact has no %s", env->ext_id_key);
-		else
-			res = app_sync_contact_delete(&ctx, eid);
-	} else {
+	if (strcmp(op, "created") != 0 && strcmp(op, "updated") != 0 &&
+	    strcmp(op, "deleted") != 0) {
 		app_answer_error(ans, 400, "op must be created, updated or "
 		    "deleted");
+		goto out;
+	}
+	/* A job, as contact events are (SPEC §9). */
+	res = sync_ext_job(env, &ctx, op, contact, &temp);
+	if (temp) {
+		app_answer_error(ans, 503, "temporary failure, try again");
 		goto out;
 	}
 	if (res == NULL) {
@@ -879,15 +958,466 @@ out:
 	free(secret);
 }
 
+/* --- jobs: contact events and imports through the delivery queue ------- */
+
+/* A job's lease beyond the time its calls may take. */
+#define SYNC_LEASE_MARGIN_MS 5000
+/* Calls a job makes at most (contact_created: search, create or update). */
+#define SYNC_JOB_CALLS 4
+/* Longest delay a Retry-After is followed for. */
+#define SYNC_RETRY_AFTER_MAX_MS (24LL * 3600 * 1000)
+
+static uint64_t sync_rand_state;
+
+/* xorshift64, seeded per process: jitter needs no cryptography. */
+static uint64_t
+sync_rand(void)
+{
+	uint64_t x = sync_rand_state;
+
+	if (x == 0)
+		x = ((uint64_t)getpid() << 32) ^ (uint64_t)app_now_ms() ^
+		    0x9e3779b97f4a7c15ULL;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	sync_rand_state = x;
+	return x;
+}
+
+/*
+ * The delay before attempt n (0 the first) of a job: BM_RETRY_SCHEDULE's
+ * entry +-20 %, and at least what a Retry-After asked (capped at a day).
+ * -1 when the schedule has no attempt n: the job is dead.
+ */
+static int64_t
+sync_retry_delay(const struct app_conf *conf, unsigned n, long retry_after)
+{
+	int64_t d, j, ra;
+
+	if (n >= conf->retry_n)
+		return -1;
+	d = conf->retry_ms[n];
+	if (d >= 5) {
+		j = d / 5;
+		d += (int64_t)(sync_rand() % (uint64_t)(2 * j + 1)) - j;
+	}
+	if (retry_after > 0) {
+		ra = (int64_t)retry_after * 1000;
+		if (ra > SYNC_RETRY_AFTER_MAX_MS)
+			ra = SYNC_RETRY_AFTER_MAX_MS;
+		if (ra > d)
+			d = ra;
+	}
+	return d;
+}
+
+/* Runs contact event name on data (no queue).  Returns a result (new). */
+static json_t *
+sync_run_event(struct app_env *env, struct bm_ctx *ctx, const char *name,
+    json_t *data)
+{
+	if (strcmp(name, "contact_created") == 0)
+		return sync_run_created(env, ctx, data);
+	if (strcmp(name, "contact_updated") == 0)
+		return sync_run_updated(env, ctx, data);
+	if (strcmp(name, "contact_deleted") == 0)
+		return sync_run_deleted(env, ctx, data);
+	return sync_fail("unknown job kind %s", name);
+}
+
+/*
+ * One page of an import job: payload {"page","prev","imported","skipped",
+ * "failed"}.  *next (new) is the payload of the next page, NULL when this
+ * was the last.  Returns a result (new); a failure of the external service
+ * or of Botmatic leaves the page to be tried again.
+ */
+static json_t *
+sync_run_import(struct app_env *env, struct bm_ctx *ctx,
+    const json_t *payload, json_t **next)
+{
+	json_int_t page = json_integer_value(json_object_get(payload, "page"));
+	const char *prev = json_string_value(json_object_get(payload, "prev"));
+	size_t imported, skipped, failed, n;
+	unsigned limit = env->conf->import_page;
+	char first[SYNC_ID_MAX + 1] = "";
+	json_t *res, *contacts, *bad;
+
+	*next = NULL;
+	imported = (size_t)json_integer_value(json_object_get(payload,
+	    "imported"));
+	skipped = (size_t)json_integer_value(json_object_get(payload,
+	    "skipped"));
+	failed = (size_t)json_integer_value(json_object_get(payload, "failed"));
+	if (page < 1 || page > SYNC_IMPORT_MAX_PAGES)
+		return sync_fail("import: page %" JSON_INTEGER_FORMAT " out of "
+		    "range", page);
+	if (page == 1)
+		app_log(BM_LOG_INFO, ctx->request_id, APP_SYNC_MODULE,
+		    "import: started");
+	res = env->consumer->list_page(ctx, (unsigned)page, limit,
+	    env->consumer->arg);
+	if (res == NULL || !sync_ok(res))
+		return res != NULL ? res : sync_fail("out of memory");
+	contacts = json_object_get(res, "contacts");
+	n = json_array_size(contacts);
+	if (n > 0)
+		(void)sync_member_id(json_array_get(contacts, 0),
+		    env->ext_id_key, first, sizeof(first));
+	if (n > 0 && prev != NULL && first[0] != '\0' &&
+	    strcmp(first, prev) == 0) {
+		/* A service that ignores "page" would loop for ever. */
+		app_log(BM_LOG_WARN, ctx->request_id, APP_SYNC_MODULE, "import: "
+		    "page %" JSON_INTEGER_FORMAT " repeats the previous one: "
+		    "stopping", page);
+		n = 0;
+	} else if (n > 0) {
+		if ((bad = sync_import_page(env, ctx, contacts, &imported,
+		    &skipped, &failed)) != NULL) {
+			json_decref(res);
+			return bad;
+		}
+		app_log(BM_LOG_INFO, ctx->request_id, APP_SYNC_MODULE, "import: "
+		    "page %" JSON_INTEGER_FORMAT ": %zu contacts; %zu imported, "
+		    "%zu already linked, %zu failed so far", page, n, imported,
+		    skipped, failed);
+	}
+	json_decref(res);
+	if (n > 0 && n >= limit) {
+		*next = json_pack("{s:I, s:s, s:I, s:I, s:I}", "page",
+		    page + 1, "prev", first, "imported", (json_int_t)imported,
+		    "skipped", (json_int_t)skipped, "failed",
+		    (json_int_t)failed);
+		return *next != NULL ? json_pack("{s:b}", "success", 1) :
+		    sync_fail("out of memory");
+	}
+	app_log(BM_LOG_INFO, ctx->request_id, APP_SYNC_MODULE, "import: done: "
+	    "%zu imported, %zu already linked, %zu failed", imported, skipped,
+	    failed);
+	return json_pack("{s:b, s:I, s:I, s:I}", "success", 1, "imported",
+	    (json_int_t)imported, "skipped", (json_int_t)skipped, "failed",
+	    (json_int_t)failed);
+}
+
+/* How an attempt ended, from its result and the calls it made. */
+static enum app_sync_outcome
+sync_outcome(const json_t *res, unsigned transient)
+{
+	json_int_t st;
+
+	if (res != NULL && sync_ok(res))
+		return APP_SYNC_DONE;
+	st = json_integer_value(json_object_get(res, "status"));
+	if (st == 0)
+		return transient > 0 ? APP_SYNC_RETRY : APP_SYNC_FAILED;
+	/* A 2xx that could not be understood may be a proxy's page: retry
+	 * (the Idempotency-Key covers a POST that did happen). */
+	if (app_http_status_transient((long)st) || (st >= 200 && st < 300))
+		return APP_SYNC_RETRY;
+	return APP_SYNC_FAILED;
+}
+
+/* What a job keeps of its last attempt (JSON text, new): no secret. */
+static char *
+sync_last_text(const json_t *res)
+{
+	const struct app_http_last *l = app_http_last();
+	const char *e = json_string_value(json_object_get(res, "error"));
+	char req[300];
+	json_t *o;
+	char *text;
+
+	snprintf(req, sizeof(req), "%s %s", l->method, l->path);
+	o = json_pack("{s:s, s:I, s:s, s:s}", "request", l->method[0] != '\0' ?
+	    req : "", "status", (json_int_t)l->status, "answer", l->answer,
+	    "error", e != NULL ? e : l->error);
+	text = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) :
+	    NULL;
+	json_decref(o);
+	return text;
+}
+
+/* "<install id>-<job>[-p<page>]": the Idempotency-Key prefix of a job. */
+static void
+sync_idem(struct app_env *env, struct bm_ctx *ctx, uint64_t id,
+    const json_t *payload, char *buf, size_t cap)
+{
+	json_t *client = NULL;
+	const char *iid = NULL;
+	json_int_t page = json_integer_value(json_object_get(payload, "page"));
+
+	if (app_ks_install_get(env->ks, ctx->request_id, ctx->token, &client)
+	    == 0)
+		iid = json_string_value(json_object_get(client, "install_id"));
+	if (page > 0)
+		snprintf(buf, cap, "%s-%llu-p%" JSON_INTEGER_FORMAT,
+		    iid != NULL ? iid : "0", (unsigned long long)id, page);
+	else
+		snprintf(buf, cap, "%s-%llu", iid != NULL ? iid : "0",
+		    (unsigned long long)id);
+	json_decref(client);
+}
+
+/*
+ * Attempts job id (leased to this process; attempts failed before) of kind
+ * on payload, with ctx naming the installation, then writes the outcome:
+ * done with its pairs in one transaction; failed for good: dropped when
+ * answered inline (the answer says so), dead otherwise; failed
+ * transiently: due again on the schedule, or dead.  *result is the
+ * attempt's result (new).
+ */
+static enum app_sync_outcome
+sync_job_run(struct app_env *env, struct bm_ctx *ctx, uint64_t id,
+    unsigned attempts, const char *kind, const json_t *payload,
+    int64_t deadline, int answered_inline, json_t **result)
+{
+	struct app_ks_fx fx = { NULL, 0, 0 };
+	json_t *res, *next = NULL;
+	enum app_sync_outcome oc;
+	char idem[128], *last = NULL;
+	int64_t delay;
+	int import = strcmp(kind, "import") == 0, rc;
+	int ext = strncmp(kind, "ext_", 4) == 0;
+
+	sync_idem(env, ctx, id, payload, idem, sizeof(idem));
+	app_http_job_begin(idem, deadline);
+	sync_fx = &fx;
+	if (import)
+		res = sync_run_import(env, ctx, payload, &next);
+	else if (ext)
+		res = sync_run_ext(env, ctx, kind + 4,
+		    json_object_get(payload, "contact"));
+	else
+		res = sync_run_event(env, ctx, kind,
+		    json_object_get(payload, "data"));
+	sync_fx = NULL;
+	oc = sync_outcome(res, app_http_job_transient());
+	app_http_job_end();
+	if (!import)
+		app_breaker_note(ext ? APP_TARGET_BOTMATIC : APP_TARGET_EXT,
+		    oc != APP_SYNC_RETRY);
+	switch (oc) {
+	case APP_SYNC_DONE:
+		rc = app_ks_job_done(env->ks, ctx->request_id, id, ctx->token,
+		    &fx, next);
+		if (rc < 0)
+			/* Logged; the lease lapses and the job runs again. */
+			oc = APP_SYNC_RETRY;
+		else if (next == NULL)
+			app_metrics_add(APP_METRIC_JOBS, APP_JOB_DONE, 0, 1);
+		break;
+	case APP_SYNC_FAILED:
+		if (answered_inline) {
+			(void)app_ks_job_cancel(env->ks, ctx->request_id, id);
+			break;
+		}
+		last = sync_last_text(res);
+		app_log(BM_LOG_WARN, ctx->request_id, APP_SYNC_MODULE, "job %llu "
+		    "(%s) failed for good: kept as dead", (unsigned long long)id,
+		    kind);
+		(void)app_ks_job_retry(env->ks, ctx->request_id, id, 0,
+		    last != NULL ? last : "", 1);
+		app_metrics_add(APP_METRIC_JOBS, APP_JOB_DEAD, 0, 1);
+		break;
+	default:
+		last = sync_last_text(res);
+		delay = sync_retry_delay(env->conf, attempts + 1,
+		    app_http_last()->retry_after);
+		if (delay < 0)
+			app_log(BM_LOG_WARN, ctx->request_id, APP_SYNC_MODULE,
+			    "job %llu (%s): attempt %u failed, the schedule is "
+			    "exhausted: kept as dead", (unsigned long long)id,
+			    kind, attempts + 1);
+		else
+			app_log(BM_LOG_INFO, ctx->request_id, APP_SYNC_MODULE,
+			    "job %llu (%s): attempt %u failed: next in %lld ms",
+			    (unsigned long long)id, kind, attempts + 1,
+			    (long long)delay);
+		(void)app_ks_job_retry(env->ks, ctx->request_id, id,
+		    delay < 0 ? 0 : delay, last != NULL ? last : "", delay < 0);
+		app_metrics_add(APP_METRIC_JOBS, delay < 0 ? APP_JOB_DEAD :
+		    APP_JOB_RETRIED, 0, 1);
+		break;
+	}
+	free(last);
+	json_decref(next);
+	app_ks_fx_clear(&fx);
+	*result = res;
+	return oc;
+}
+
+/* {"data":{"success":true,"queued":true},"type":"data"} (SPEC §9). */
+static enum bm_rc
+sync_queued_reply(json_t **reply)
+{
+	app_metrics_add(APP_METRIC_JOBS, APP_JOB_QUEUED, 0, 1);
+	*reply = json_pack("{s:{s:b, s:b}, s:s}", "data", "success", 1,
+	    "queued", 1, "type", "data");
+	return *reply != NULL ? BM_OK : BM_ERROR;
+}
+
+/*
+ * contact_created, contact_updated, contact_deleted: the event is a job,
+ * written first.  Inline, when it is the first of its contact and the
+ * external service is not known to be down, it is attempted at once
+ * within BM_SYNC_DEADLINE_MS and answered as SPEC §4 says when it succeeds
+ * or fails for good; otherwise it is answered queued.
+ */
+static enum bm_rc
+sync_event(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
+{
+	char bid[SYNC_ID_MAX + 1];
+	struct app_env *env = sync_env(ctx);
+	json_t *contact, *payload = NULL, *res = NULL;
+	enum app_sync_outcome oc;
+	uint64_t id = 0;
+	int leased = 0, queued, del;
+	int64_t lease;
+
+	(void)arg;
+	if (env == NULL)
+		return BM_ERROR;
+	del = strcmp(ctx->name, "contact_deleted") == 0;
+	contact = sync_event_contact(ctx, data);
+	if (contact == NULL || ((!del || sync_member_id(contact, "contact_id",
+	    bid, sizeof(bid)) < 0) && sync_member_id(contact, "id", bid,
+	    sizeof(bid)) < 0))
+		/* No contact to queue for: answered as before. */
+		return sync_reply(sync_run_event(env, ctx, ctx->name, data),
+		    reply);
+	if ((payload = json_pack("{s:O}", "data", data)) == NULL)
+		return BM_ERROR;
+	queued = env->conf->sync_queued || app_breaker_open(APP_TARGET_EXT);
+	lease = queued ? 0 : (int64_t)env->conf->sync_deadline +
+	    SYNC_LEASE_MARGIN_MS;
+	if (app_ks_job_add(env->ks, ctx->request_id, ctx->token, ctx->name,
+	    bid, payload, 0, lease, &id, &leased) < 0) {
+		/* Not queued: Botmatic may deliver it again. */
+		json_decref(payload);
+		return BM_ETEMP;
+	}
+	if (!leased) {
+		app_log(BM_LOG_INFO, ctx->request_id, APP_SYNC_MODULE, "%s "
+		    "queued as job %llu (%s)", ctx->name, (unsigned long long)id,
+		    env->conf->sync_queued ? "BM_SYNC_MODE=queued" : queued ?
+		    "the external service is down" :
+		    "behind a pending job of the contact");
+		json_decref(payload);
+		return sync_queued_reply(reply);
+	}
+	oc = sync_job_run(env, ctx, id, 0, ctx->name, payload,
+	    app_now_ms() + (int64_t)env->conf->sync_deadline, 1, &res);
+	json_decref(payload);
+	if (oc == APP_SYNC_RETRY) {
+		json_decref(res);
+		return sync_queued_reply(reply);
+	}
+	return sync_reply(res, reply);
+}
+
+/*
+ * The external service's change (op on contact) as a job, ordered per
+ * external id: attempted at once unless BM_SYNC_MODE=queued or Botmatic is
+ * known to be down; answered with the op's result, or {"success":true,
+ * "queued":true} when it is queued.  *temp is set when it could not even
+ * be queued (the caller answers 503: the service may send it again).
+ * Returns a result (new), NULL when out of memory.
+ */
+static json_t *
+sync_ext_job(struct app_env *env, struct bm_ctx *ctx, const char *op,
+    json_t *contact, int *temp)
+{
+	char eid[SYNC_ID_MAX + 1], ckey[SYNC_ID_MAX + 1], kind[16];
+	json_t *payload, *res = NULL;
+	enum app_sync_outcome oc;
+	uint64_t id = 0;
+	int leased = 0, queued;
+	int64_t lease;
+
+	*temp = 0;
+	if (sync_member_id(contact, env->ext_id_key, eid, sizeof(eid)) < 0 ||
+	    strlen(eid) > SYNC_ID_MAX - 2)
+		/* Nothing to order it by: run as before (it fails clearly). */
+		return sync_run_ext(env, ctx, op, contact);
+	snprintf(ckey, sizeof(ckey), "e:%s", eid);
+	snprintf(kind, sizeof(kind), "ext_%s", op);
+	if ((payload = json_pack("{s:O}", "contact", contact)) == NULL)
+		return NULL;
+	queued = env->conf->sync_queued ||
+	    app_breaker_open(APP_TARGET_BOTMATIC);
+	lease = queued ? 0 : (int64_t)env->conf->sync_deadline +
+	    SYNC_LEASE_MARGIN_MS;
+	if (app_ks_job_add(env->ks, ctx->request_id, ctx->token, kind, ckey,
+	    payload, 0, lease, &id, &leased) < 0) {
+		json_decref(payload);
+		*temp = 1;
+		return NULL;
+	}
+	if (leased) {
+		oc = sync_job_run(env, ctx, id, 0, kind, payload, app_now_ms() +
+		    (int64_t)env->conf->sync_deadline, 1, &res);
+		if (oc != APP_SYNC_RETRY) {
+			json_decref(payload);
+			return res;
+		}
+		json_decref(res);
+	} else
+		app_log(BM_LOG_INFO, ctx->request_id, APP_SYNC_MODULE, "%s "
+		    "queued as job %llu", kind, (unsigned long long)id);
+	json_decref(payload);
+	app_metrics_add(APP_METRIC_JOBS, APP_JOB_QUEUED, 0, 1);
+	return json_pack("{s:b, s:b}", "success", 1, "queued", 1);
+}
+
+enum app_sync_outcome
+app_sync_deliver(struct app_env *env, const struct app_ks_job *j)
+{
+	char reqid[64];
+	struct bm_req req;
+	struct bm_ctx ctx;
+	json_t *res = NULL;
+	enum app_sync_outcome oc;
+
+	snprintf(reqid, sizeof(reqid), "job-%llu", (unsigned long long)j->id);
+	app_req_init(&req, env, reqid);
+	sync_ctx_init(&ctx, &req, env, reqid, j->token);
+	ctx.name = j->kind;
+	if (env->map == NULL || env->consumer == NULL || j->payload == NULL) {
+		/* Cannot run here at all: kept as dead for the operator. */
+		app_log(BM_LOG_WARN, reqid, APP_SYNC_MODULE, "job %llu (%s) cannot "
+		    "run (%s): kept as dead", (unsigned long long)j->id, j->kind,
+		    j->payload == NULL ? "damaged payload" : "contact sync is off");
+		(void)app_ks_job_retry(env->ks, reqid, j->id, 0,
+		    "{\"error\":\"cannot run\"}", 1);
+		app_req_release(&req);
+		return APP_SYNC_FAILED;
+	}
+	oc = sync_job_run(env, &ctx, j->id, j->attempts, j->kind, j->payload,
+	    0, 0, &res);
+	if (oc == APP_SYNC_DONE && strcmp(j->kind, "import") != 0)
+		app_log(BM_LOG_INFO, reqid, APP_SYNC_MODULE, "job %llu (%s) "
+		    "delivered", (unsigned long long)j->id, j->kind);
+	json_decref(res);
+	app_req_release(&req);
+	return oc;
+}
+
+int64_t
+app_sync_lease_ms(const struct app_conf *conf)
+{
+	return (int64_t)conf->http_timeout * SYNC_JOB_CALLS +
+	    SYNC_LEASE_MARGIN_MS;
+}
+
 int
 app_sync_register(struct app_registry *reg, char *err, size_t errlen)
 {
 	if (app_registry_add_event(reg, APP_SYNC_MODULE, "contact_created",
-	    sync_created, NULL, err, errlen) < 0 ||
+	    sync_event, NULL, err, errlen) < 0 ||
 	    app_registry_add_event(reg, APP_SYNC_MODULE, "contact_updated",
-	    sync_updated, NULL, err, errlen) < 0 ||
+	    sync_event, NULL, err, errlen) < 0 ||
 	    app_registry_add_event(reg, APP_SYNC_MODULE, "contact_deleted",
-	    sync_deleted, NULL, err, errlen) < 0 ||
+	    sync_event, NULL, err, errlen) < 0 ||
 	    app_registry_add_hook(reg, 0, APP_SYNC_MODULE, sync_install_hook,
 	    NULL, err, errlen) < 0 ||
 	    app_registry_add_event(reg, APP_SYNC_MODULE, "install",

@@ -7,6 +7,12 @@
  *
  * Every operation keeps the keystore in step and reports failures as
  * {"success":false,"error":...}; nothing is swallowed.
+ *
+ * The contact events and the external service's changes are jobs of the
+ * store's delivery queue (SPEC §9): written before any call, attempted at
+ * once within BM_SYNC_DEADLINE_MS (BM_SYNC_MODE=inline) or only queued,
+ * and otherwise run by the delivery processes (app_sync_deliver); a job's
+ * pair writes are applied in the transaction that finishes it.
  */
 #ifndef APP_SYNC_SYNC_H
 #define APP_SYNC_SYNC_H
@@ -39,6 +45,16 @@ int app_sync_register(struct app_registry *reg, char *err, size_t errlen);
 json_t *app_sync_import(struct app_env *env, const char *reqid,
     const char *token);
 
+/*
+ * Queues the import of every external contact of token's installation as
+ * a job (one pending import per installation: asked again, the same job).
+ * A delivery process runs it page by page, its progress saved with each
+ * page.  Returns {"success":true,"queued":true,"job":id} or a failure
+ * (new).
+ */
+json_t *app_sync_import_queue(struct app_env *env, const char *reqid,
+    const char *token);
+
 /* The operations of bm_host (see <botmatic/module.h>). */
 json_t *app_sync_contact_create(struct bm_ctx *ctx, const json_t *ext);
 json_t *app_sync_contact_update(struct bm_ctx *ctx, const json_t *ext);
@@ -55,6 +71,29 @@ json_t *app_sync_contact_delete(struct bm_ctx *ctx, const char *ext_id);
 void app_sync_ext_route(struct app_env *env, struct bm_req *req,
     const char *rest, const char *body, size_t len, app_wh_header_fn get,
     void *arg, struct app_answer *ans);
+
+/* How an attempt at a job ended. */
+enum app_sync_outcome {
+	APP_SYNC_DONE = 0,  /* applied; the job is finished */
+	APP_SYNC_FAILED,    /* failed for good (a 4xx, bad data): dead */
+	APP_SYNC_RETRY,     /* failed transiently: due again, or dead when the
+	                       schedule is exhausted */
+	APP_SYNC__MAX
+};
+
+/*
+ * Runs job j, leased to this process by app_ks_job_claim(), once: a
+ * contact event (as its handler would, without a deadline) or one page of
+ * an import, then writes the outcome with its effect in one transaction
+ * (done, due again on BM_RETRY_SCHEDULE, or dead with its last request and
+ * answer).  For the delivery processes.  Logs; returns the outcome.
+ */
+enum app_sync_outcome app_sync_deliver(struct app_env *env,
+    const struct app_ks_job *j);
+
+/* How long a delivery process leases a job: its calls' timeouts and a
+ * margin.  A holder that dies lets it lapse and the job runs again. */
+int64_t app_sync_lease_ms(const struct app_conf *conf);
 
 /* Writes the text form of a Botmatic or external id (a string, or an
  * integer in decimal) into buf.  Returns 0, or -1 for any other value. */

@@ -12,7 +12,8 @@ fcgi_ceiling_CFLAGS = $(AM_CFLAGS) $(FCGI_CFLAGS)
 fcgi_ceiling_LDADD = $(FCGI_LIBS)
 CLEANFILES += fcgi-ceiling
 
-EXTRA_DIST += tests/bench/run-bench.py tests/bench/standin-delay.py
+EXTRA_DIST += tests/bench/run-bench.py tests/bench/standin-delay.py \
+	tests/bench/bench-queue.py
 
 # Everything the run needs, then the driver.  It overwrites BENCHMARKS.md
 # at the top of the source tree (BENCH_OUT= for another file).
@@ -26,5 +27,15 @@ bench: botmatic-fcgi botmatic-keys $(pkglib_LTLIBRARIES) $(BENCH_PROGS)
 	BENCH_VALGRIND="$${BENCH_VALGRIND:-$(VALGRIND)}" \
 	PYTHONDONTWRITEBYTECODE=1 \
 	$(PYTHON3) $(top_srcdir)/tests/bench/run-bench.py '$(BENCH_OUT)'
+	$(MAKE) $(AM_MAKEFLAGS) bench-queue
 
-.PHONY: bench
+# The delivery queue's section of BENCHMARKS.md (also alone, in minutes).
+bench-queue: botmatic-fcgi botmatic-keys bench-jobs
+	@test -n '$(PYTHON3)' || { echo 'make bench: python3 not found'; exit 1; }
+	BM_TEST_BUILDDIR='$(abs_top_builddir)' \
+	BM_TEST_SRCDIR='$(abs_top_srcdir)' \
+	BM_TEST_NGINX="$${BM_TEST_NGINX:-$(NGINX)}" \
+	PYTHONDONTWRITEBYTECODE=1 \
+	$(PYTHON3) $(top_srcdir)/tests/bench/bench-queue.py '$(BENCH_OUT)'
+
+.PHONY: bench bench-queue

@@ -263,6 +263,15 @@ t.is_(one(["botmatic", "contacts_update", TOKEN, items]), {"success": True},
 rec = only(bm, "PATCH", C)
 body_is(rec, '{"contacts":' + items + '}', "contacts_update: body")
 headers_ok(rec, "contacts_update: headers")
+bm.reset()
+bm.script[("PATCH", C)] = (200, {"success": True})
+one(["botmatic", "contacts_update", TOKEN,
+     '[{"contact_id":"7","contact_props":{}},'
+     '{"contact_id":"007","contact_props":{}}]'])
+body_is(only(bm, "PATCH", C), '{"contacts":[{"contact_id":7,"contact_props":'
+        '{}},{"contact_id":"007","contact_props":{}}]}',
+        "contacts_update: a decimal string id goes as an integer, as in "
+        "contact_update; a leading zero stays a string")
 
 # --- delete
 bm.reset()

@@ -78,8 +78,12 @@ srv = t.server({
     "BM_MAPPINGS": mapfile, "BM_MODULES": t.module("echo"),
     "BM_WORKERS": WORKERS, "BM_WORKERS_MAX": WORKERS_MAX,
     "BM_WORKERS_IDLE_TIMEOUT": 2,
-    # The hung calls last as long as the test holds the gate.
+    # The hung calls last as long as the test holds the gate: contact
+    # events wait for them inline (no deadline, no breaker), and no
+    # delivery process runs beside the responders counted here.
     "BM_HTTP_TIMEOUT": 300000, "BM_SHUTDOWN_TIMEOUT": 300,
+    "BM_SYNC_DEADLINE_MS": 300000, "BM_BREAKER_THRESHOLD": 100000,
+    "BM_DELIVERY_PROCS": 0,
     "BM_LOG_LEVEL": "info", "BM_STATUS_PATH": "/status",
 })
 ngx = t.nginx(srv)

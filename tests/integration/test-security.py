@@ -130,6 +130,7 @@ MAPPINGS = [
 ext_si = t.standin()
 ext_si.route("*", r"/contacts.*", status=200, body={"ext_id": 1})
 bm_fail = [0]
+bm_fail_status = [500]
 
 
 def botmatic(rec):
@@ -138,7 +139,7 @@ def botmatic(rec):
     if rec.path == "/api/contacts" and rec.method == "POST":
         if bm_fail[0] > 0:
             bm_fail[0] -= 1
-            return 500, {"error": "boom"}, 0
+            return bm_fail_status[0], {"error": "boom"}, 0
         return 201, {"id": 7000 + len(bm_si.received("POST",
                                                      "/api/contacts"))}, 0
     if rec.path == "/api/properties":
@@ -271,7 +272,9 @@ t.ok(r.status == 200 and r.json().get("duplicate") is True and
      "still a duplicate", r)
 
 # A delivery that could not be applied is not remembered: its retry is.
+# (A refusal for good, 4xx: a transient failure is queued, below.)
 bm_fail[0] = 1
+bm_fail_status[0] = 422
 raw = contact(2)
 h = bmtest.webhook_headers(secret, raw)
 r1 = deliver(raw, h)
@@ -280,6 +283,22 @@ t.ok(r1.status == 200 and r1.json()["success"] is False and
      r2.status == 200 and r2.json()["success"] is True and
      "duplicate" not in r2.json(),
      "a delivery that failed is applied when retried with its id", r1, r2)
+# One Botmatic could not take now (500) is queued (SPEC §9): accepted, so
+# its retry is a duplicate, and the job applies it once.
+bm_fail[0] = 1
+bm_fail_status[0] = 500
+raw = contact(8)
+h = bmtest.webhook_headers(secret, raw)
+before = state()
+r1 = deliver(raw, h)
+r2 = deliver(raw, h)
+ok = bmtest.wait_until(lambda: state()[1] == before[1] + 2 and
+                       keys("outbox").stdout == b"", 60)
+t.ok(r1.status == 200 and r1.json() == {"success": True, "queued": True}
+     and r2.status == 200 and r2.json() == {"success": True,
+                                            "duplicate": True} and ok,
+     "a delivery queued is accepted: its retry is a duplicate, the job "
+     "applies it once", r1, r2, state(), before)
 
 # --- rotation ----------------------------------------------------------------
 p = keys("secret", "rotate", iid)

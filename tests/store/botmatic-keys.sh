@@ -128,6 +128,13 @@ ok $? "the old one is kept, with the time of the rotation"
 "$K" secret show ffffffffffffffffffffffffffffffff 2>"$T/err"; is $? 2 "secret of an unknown install id: 2"
 "$K" secret peek $IID 2>"$T/err"; is $? 2 "secret peek: 2"
 grep -q "show or rotate" "$T/err"; ok $? "naming the choices"
+# The delivery queue: empty here (the server's tests fill it).
+is "$("$K" outbox)" "" "outbox of an empty queue prints nothing"
+"$K" outbox show 42 >/dev/null; is $? 1 "outbox show of an unknown job: 1"
+"$K" outbox show x 2>"$T/err"; is $? 2 "outbox show of a bad id: 2"
+grep -q "not a job id" "$T/err"; ok $? "saying why"
+is "$("$K" outbox retry --dead)" 0 "outbox retry --dead with none dead: 0"
+"$K" outbox frob 2>/dev/null; is $? 2 "an unknown outbox subcommand: 2"
 
 # Full recovery, as after a crash of the whole server (nothing else open).
 "$K" recover; ok $? "recover"

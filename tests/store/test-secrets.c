@@ -8,7 +8,9 @@
  * uses Berkeley DB directly, as the previous code laid it out) is migrated
  * at its first open, every record found again under the new keys.  And the
  * ids of signed deliveries (store/seen.c): claimed once per ttl, released,
- * purged in bounded batches.
+ * purged in bounded batches.  The delivery queue (store/jobs.c) too: a
+ * store with a pending and a dead job holds no token, a job gives its
+ * token back when it is read, and an old store's jobs are migrated.
  */
 #include "config.h"
 
@@ -28,6 +30,7 @@
 
 #define TOKEN "tok-AT-REST-7f3a9c1e5b2d4068a1c3e5f7091b2d4f"
 #define TOKEN2 "tok-OLD-FORMAT-c0ffee0ddba11deadbeef12345678"
+#define TOKEN3 "tok-QUEUED-ONLY-5a5a5a5a0f0f0f0f9e9e9e9e1234"
 #define IID "0123456789abcdef0123456789abcdef"
 #define SECRET "00112233445566778899aabbccddeeff" \
 	"00112233445566778899aabbccddeeff"
@@ -112,6 +115,48 @@ export_state(void *arg, const char *token, const char *name,
 	return 0;
 }
 
+static int
+add_job(struct store *s, const char *token, const char *contact,
+    uint64_t *id)
+{
+	struct store_job_spec sp = { .integ = token, .kind = "contact_updated",
+	    .contact = contact, .payload = "{\"data\":{\"id\":1}}",
+	    .now = 1000 };
+
+	return store_job_add(s, &sp, id, NULL);
+}
+
+/*
+ * Two jobs of TOKEN, one then dead, one pending; one of TOKEN3 (no
+ * installation), which a claim drops.  Every job read gives TOKEN back.
+ * Returns 0 when all went as expected.
+ */
+static int
+queue_jobs(struct store *s)
+{
+	struct store_job *j = NULL, *k = NULL;
+	uint64_t a, b, c;
+	int ok;
+
+	if (add_job(s, TOKEN3, "c0", &c) != STORE_OK ||
+	    add_job(s, TOKEN, "c1", &a) != STORE_OK ||
+	    add_job(s, TOKEN, "c2", &b) != STORE_OK)
+		return -1;
+	/* TOKEN3's comes first: the claim drops it (nobody installed). */
+	ok = store_job_claim(s, 42, 2000, 3000, &j) == STORE_OK &&
+	    j->id == a && strcmp(j->integ, TOKEN) == 0 &&
+	    store_job_get(s, c, &k) == STORE_NOTFOUND &&
+	    store_job_retry(s, a, 42, 0, "503 down", 1) == STORE_OK;
+	store_job_free(j);
+	if (ok) {
+		ok = store_job_get(s, a, &k) == STORE_OK && k->dead &&
+		    strcmp(k->integ, TOKEN) == 0;
+		store_job_free(k);
+	}
+	(void)b;
+	return ok ? 0 : -1;
+}
+
 static void
 test_fresh(struct tap *t, const char *home)
 {
@@ -143,14 +188,18 @@ test_fresh(struct tap *t, const char *home)
 	    strcmp(v, "e1") == 0, "lookups by token find the records");
 	store_install_free(got);
 	free(v);
+	tap_ok(t, queue_jobs(s) == 0, "a pending and a dead job of the "
+	    "installation, and one of a token never installed, dropped");
 	rc = store_export(s, &cbs, &seen);
 	tap_ok(t, rc == STORE_OK && seen == 3,
 	    "the export gives the token of the install, pair and state (%d)",
 	    seen);
 	store_install_free(in);
 	store_close(s);
-	tap_ok(t, files_holding(home, TOKEN) == 0,
-	    "no file of the environment holds the token's bytes");
+	tap_ok(t, files_holding(home, TOKEN) == 0 &&
+	    files_holding(home, TOKEN3) == 0,
+	    "no file of the environment holds the token's bytes (installed, "
+	    "with jobs queued, or only queued)");
 	snprintf(path, sizeof(path), "%s/token-hash.key", home);
 	tap_ok(t, stat(path, &st) == 0 && (st.st_mode & 0777) == 0600 &&
 	    st.st_size == 32, "token-hash.key: 32 bytes, mode 0600");
@@ -253,8 +302,61 @@ old_put(DB_ENV *env, const char *file, const void *k, size_t klen,
  * with settings {"b":2}, one pair b9 <-> e9 and state "cursor" = "7":
  * installs.db token -> version 1 | created | install id | secret |
  * settings; install-ids.db id -> token; ids-b.db / ids-e.db "token\0id";
- * state.db "token\0name".
+ * state.db "token\0name".  And one pending job (store/jobs.c as main
+ * laid it out before issue 12), id 1 for contact c9: jobs.db seq -> record
+ * naming the raw token (seq 0: the next id), jobs-due.db next_at | seq,
+ * jobs-contact.db "token\0c9\0seq", jobs-integ.db "token\0seq".
  */
+static void
+be(unsigned char *p, uint64_t v, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		p[i] = (unsigned char)(v >> (8 * (n - 1 - i)));
+}
+
+static int
+old_jobs(DB_ENV *env)
+{
+	static const char *strs[5] = { TOKEN2, "contact_updated", "c9",
+	    "{\"data\":{\"id\":9}}", "" };
+	unsigned char rec[512], seq[8], due[16], k[256], *p;
+	size_t tl = strlen(TOKEN2), i, n;
+	int ret;
+
+	memset(rec, 0, sizeof(rec));
+	rec[0] = 1;                     /* version; pending, 0 attempts */
+	be(rec + 6, 1000, 8);           /* next_at */
+	be(rec + 18, 1000, 8);          /* created */
+	p = rec + 26;
+	for (i = 0; i < 5; i++) {
+		n = strlen(strs[i]);
+		be(p, n, 4);
+		memcpy(p + 4, strs[i], n);
+		p += 4 + n;
+	}
+	be(seq, 0, 8);
+	be(due, 2, 8);
+	if ((ret = old_put(env, "jobs.db", seq, 8, due, 8)) != 0)
+		return ret;
+	be(seq, 1, 8);
+	if ((ret = old_put(env, "jobs.db", seq, 8, rec,
+	    (size_t)(p - rec))) != 0)
+		return ret;
+	be(due, 1000, 8);
+	be(due + 8, 1, 8);
+	if ((ret = old_put(env, "jobs-due.db", due, 16, "", 0)) != 0)
+		return ret;
+	memcpy(k, TOKEN2, tl + 1);
+	memcpy(k + tl + 1, "c9", 3);
+	be(k + tl + 4, 1, 8);
+	if ((ret = old_put(env, "jobs-contact.db", k, tl + 12, "", 0)) != 0)
+		return ret;
+	be(k + tl + 1, 1, 8);
+	return old_put(env, "jobs-integ.db", k, tl + 9, "", 0);
+}
+
 static int
 old_store(const char *home)
 {
@@ -288,6 +390,8 @@ old_store(const char *home)
 	memcpy(k + tl + 1, "cursor", 6);
 	if (ret == 0)
 		ret = old_put(env, "state.db", k, tl + 7, "7", 1);
+	if (ret == 0)
+		ret = old_jobs(env);
 	env->close(env, 0);
 	return ret == 0 ? 0 : -1;
 }
@@ -307,9 +411,11 @@ static void
 test_migration(struct tap *t, const char *dir)
 {
 	struct store_install *got = NULL;
+	struct store_job *j = NULL;
 	char home[600], err[512], *v = NULL;
 	struct store *s;
 	size_t len = 0;
+	uint64_t id = 0;
 	int rc, rc2, problems = 0;
 
 	snprintf(home, sizeof(home), "%s/old", dir);
@@ -351,9 +457,24 @@ test_migration(struct tap *t, const char *dir)
 	free(v);
 	tap_ok(t, store_verify(s, verify_fn_count, &problems, NULL) ==
 	    STORE_OK && problems == 0, "verify: both directions agree");
+	/* The job: its record and indexes now name the token's hash. */
+	tap_ok(t, add_job(s, TOKEN2, "c9", &id) == STORE_OK && id == 2 &&
+	    store_job_claim(s, 42, 2000, 3000, &j) == STORE_OK &&
+	    j->id == 1 && strcmp(j->integ, TOKEN2) == 0 &&
+	    strcmp(j->contact, "c9") == 0 &&
+	    strcmp(j->payload, "{\"data\":{\"id\":9}}") == 0,
+	    "the old job is migrated: claimed first, its token given back, "
+	    "the new job of its contact queued behind it");
+	store_job_free(j);
+	j = NULL;
+	tap_ok(t, store_job_claim(s, 42, 2000, 3000, &j) == STORE_NOTFOUND,
+	    "the contact's line kept its order across the migration");
 	tap_ok(t, store_install_delete(s, TOKEN2, &len) == STORE_OK &&
 	    len == 1 && store_ext_id_get(s, TOKEN2, "b9", &v) ==
-	    STORE_NOTFOUND, "uninstall removes the migrated records");
+	    STORE_NOTFOUND && store_job_get(s, 1, &j) == STORE_NOTFOUND &&
+	    store_job_get(s, 2, &j) == STORE_NOTFOUND,
+	    "uninstall removes the migrated records, jobs too (found by the "
+	    "token's hash)");
 	store_close(s);
 	/* Pages freed by the rewrite, and the log of the old writes, may
 	 * keep old bytes until reused: README says how to get a clean copy. */
@@ -494,7 +615,7 @@ main(void)
 	test_migration(&t, dir);
 	test_deliveries(&t, dir);
 	test_verify(&t, dir);
-	tap_ok(&t, t.n == 32, "all 32 checks ran");
+	tap_ok(&t, t.n == 35, "all 35 checks ran");
 	tap_rmtree(dir);
 	return tap_done(&t);
 }

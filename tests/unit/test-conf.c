@@ -183,6 +183,39 @@ main(void)
 	    "a malformed BM_EXT_JWT_BODY is refused without its value");
 	tap_ok(t, refused_quietly("BM_SECRET_GRACE", "forever-and-a-day-x"),
 	    "a malformed *_SECRET* variable is refused without its value");
+	{
+		const char *env[] = { "BM_DB_HOME=/d", NULL };
+		tap_ok(t, load(&c, err, sizeof(err), env) == 0 &&
+		    c.sync_queued == 0 && c.sync_deadline == 2000 &&
+		    c.retry_n == 12 && c.retry_ms[0] == 0 &&
+		    c.retry_ms[1] == 5000 && c.retry_ms[3] == 120000 &&
+		    c.retry_ms[11] == 86400000 && c.delivery_procs == 1 &&
+		    c.breaker_threshold == 5, "SPEC §9 defaults: inline, 2000 "
+		    "ms, a schedule of about 3 days");
+		app_conf_free(&c);
+	}
+	{
+		const char *env[] = { "BM_DB_HOME=/d", "BM_SYNC_MODE=queued",
+		    "BM_RETRY_SCHEDULE=0,250ms,3,2m,1h,1d", NULL };
+		tap_ok(t, load(&c, err, sizeof(err), env) == 0 &&
+		    c.sync_queued == 1 && c.retry_n == 6 &&
+		    c.retry_ms[1] == 250 && c.retry_ms[2] == 3000 &&
+		    c.retry_ms[3] == 120000 && c.retry_ms[4] == 3600000 &&
+		    c.retry_ms[5] == 86400000, "BM_SYNC_MODE and "
+		    "BM_RETRY_SCHEDULE's units (a bare number is seconds)");
+		app_conf_free(&c);
+	}
+	tap_ok(t, refused("BM_SYNC_MODE", "later") &&
+	    refused("BM_RETRY_SCHEDULE", "") &&
+	    refused("BM_RETRY_SCHEDULE", "1,,2") &&
+	    refused("BM_RETRY_SCHEDULE", "1,") &&
+	    refused("BM_RETRY_SCHEDULE", "5x") &&
+	    refused("BM_RETRY_SCHEDULE", "-1") &&
+	    refused("BM_RETRY_SCHEDULE", "8d") &&
+	    refused("BM_RETRY_SCHEDULE", "1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,"
+	    "1,1,1,1,1,1,1,1,1,1,1,1,1,1,1") &&
+	    refused("BM_DELIVERY_PROCS", "65"),
+	    "bad BM_SYNC_MODE, BM_RETRY_SCHEDULE, BM_DELIVERY_PROCS refused");
 	tap_ok(t, refused("BM_LOG_FORMAT", "xml"), "BM_LOG_FORMAT=xml refused");
 	tap_ok(t, refused("BM_STATUS_PATH", "status"),
 	    "relative status path refused");
@@ -227,6 +260,6 @@ main(void)
 	}
 	unlink(path);
 	/* A check that silently stopped running is a failure too. */
-	tap_ok(t, t->n == 37, "all 37 checks ran");
+	tap_ok(t, t->n == 40, "all 40 checks ran");
 	return tap_done(t);
 }

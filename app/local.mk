@@ -10,14 +10,15 @@ app_libbmapp_a_SOURCES = \
 	app/outbound/outbound.h app/outbound/http.c app/outbound/botmatic.c \
 	app/outbound/extrest.c \
 	app/keystore/keystore.h app/keystore/keystore.c \
-	app/auth/auth.h app/auth/token.c app/auth/negcache.c \
+	app/auth/auth.h app/auth/token.c app/auth/webhook.c app/auth/delivery.c \
+	app/auth/negcache.c \
 	app/auth/policy.c \
 	app/dispatch/dispatch.h app/dispatch/registry.c \
 	app/dispatch/envelope.c app/dispatch/dispatch.c \
 	app/sync/sync.h app/sync/sync.c \
 	app/settings/settings.h app/settings/settings_int.h \
 	app/settings/form.c app/settings/assets.c \
-	app/host/host.h app/host/host_int.h app/host/loader.c \
+	app/host/host.h app/host/host_int.h app/host/loader.c app/host/trust.c \
 	app/host/services.c \
 	app/fcgi/fcgi.h app/fcgi/proto.c app/fcgi/request.c \
 	app/server/server.h app/server/master.c app/server/worker.c \

@@ -142,6 +142,12 @@ static const struct conf_var conf_vars[] = {
 	{ "BM_BOTMATIC_ORIGIN", CONF_ORIGIN, OFF(botmatic_origin),
 	  "https://app.botmatic.ai", 0, 0,
 	  "the origin allowed to frame the settings page and get its messages" },
+	{ "BM_SECRET_KEY_FILE", CONF_STR, OFF(secret_key_file), NULL, 0, 0,
+	  "file of the 32-byte key encrypting tokens at rest (unset: a key "
+	  "the store creates in BM_DB_HOME, mode 0600)" },
+	{ "BM_SECRET_GRACE", CONF_UINT, OFF(secret_grace), "86400", 0,
+	  30 * 86400, "seconds a rotated webhook secret stays valid beside "
+	  "the new one" },
 	{ "BM_ENV_FILE", CONF_STR, OFF(env_file), NULL, 0, 0,
 	  "file of KEY=VALUE lines overriding the environment, re-read on "
 	  "SIGHUP" },
@@ -318,6 +324,22 @@ conf_parse_ulong(const char *s, int base, unsigned long *out)
 	return 0;
 }
 
+/*
+ * Whether a variable holds a secret: its value is never quoted in an error,
+ * which goes to the journal.  By name, so a variable added later is covered
+ * when it is named like one.
+ */
+static int
+conf_is_secret(const char *name)
+{
+	return strstr(name, "_SECRET") != NULL ||
+	    strstr(name, "_TOKEN") != NULL ||
+	    strstr(name, "_PASSWORD") != NULL ||
+	    strstr(name, "_KEY") != NULL ||
+	    strstr(name, "_AUTH_HEADER") != NULL ||
+	    strstr(name, "_JWT_BODY") != NULL;
+}
+
 static int
 conf_set(struct app_conf *conf, const struct conf_var *var, const char *val,
     char *err, size_t errlen)
@@ -461,12 +483,22 @@ conf_set(struct app_conf *conf, const struct conf_var *var, const char *val,
 		break;
 	}
 bad:
-	snprintf(err, errlen, "%s: invalid value \"%.200s\" (%s)", var->name,
-	    val, var->help);
+	if (conf_is_secret(var->name))
+		snprintf(err, errlen, "%s: invalid value, not shown: it is a "
+		    "secret (%s)", var->name, var->help);
+	else
+		snprintf(err, errlen, "%s: invalid value \"%.200s\" (%s)",
+		    var->name, val, var->help);
 	return -1;
 bad_range:
-	snprintf(err, errlen, "%s: invalid value \"%.200s\": expected a whole "
-	    "number from %lu to %lu", var->name, val, var->min, var->max);
+	if (conf_is_secret(var->name))
+		snprintf(err, errlen, "%s: invalid value, not shown: it is a "
+		    "secret (expected a whole number from %lu to %lu)",
+		    var->name, var->min, var->max);
+	else
+		snprintf(err, errlen, "%s: invalid value \"%.200s\": expected "
+		    "a whole number from %lu to %lu", var->name, val, var->min,
+		    var->max);
 	return -1;
 bad_empty:
 	snprintf(err, errlen, "%s: empty value", var->name);
@@ -633,6 +665,7 @@ app_conf_free(struct app_conf *conf)
 	free(conf->ext_jwt_url);
 	free(conf->ext_jwt_body);
 	free(conf->ext_jwt_field);
+	free(conf->secret_key_file);
 	for (p = conf->mod_env; p != NULL && *p != NULL; p++)
 		free(*p);
 	free(conf->mod_env);

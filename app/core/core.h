@@ -155,6 +155,8 @@ struct app_conf {
 	unsigned import_page;     /* BM_IMPORT_PAGE */
 	char *settings;           /* BM_SETTINGS or NULL (no settings page) */
 	char *botmatic_origin;    /* BM_BOTMATIC_ORIGIN: scheme://host[:port] */
+	char *secret_key_file;    /* BM_SECRET_KEY_FILE or NULL (the store's) */
+	unsigned secret_grace;    /* BM_SECRET_GRACE, seconds */
 	char **mod_env;           /* "BM_MOD_<NAME>_<KEY>=value", NULL-terminated */
 };
 

@@ -79,6 +79,26 @@ fcgi_read_body(FCGX_Request *fr, size_t len)
 	return buf;
 }
 
+/* A request header by its lowercase name ("webhook-id"), as the web
+ * server passes it: HTTP_WEBHOOK_ID.  arg is the FCGX_Request. */
+static const char *
+fcgi_header(void *arg, const char *name)
+{
+	FCGX_Request *fr = arg;
+	char param[128];
+	size_t i, n = strlen(name);
+
+	if (n + 6 > sizeof(param))
+		return NULL;
+	memcpy(param, "HTTP_", 5);
+	for (i = 0; i < n; i++)
+		param[5 + i] = name[i] == '-' ? '_' :
+		    (name[i] >= 'a' && name[i] <= 'z') ? (char)(name[i] - 32) :
+		    name[i];
+	param[5 + n] = '\0';
+	return FCGX_GetParam(param, fr->envp);
+}
+
 /* The path of the request without its query string. */
 static const char *
 fcgi_path(FCGX_Request *fr, char *buf, size_t cap)
@@ -195,7 +215,7 @@ fcgi_ext(struct fcgi_call *c, struct app_answer *ans)
 {
 	c->kind = APP_KIND_EXT;
 	app_sync_ext_route(c->env, c->req, c->rest, c->body, c->len,
-	    FCGX_GetParam("HTTP_X_BOTMATIC_SIGNATURE", c->fr->envp), ans);
+	    fcgi_header, c->fr, ans);
 }
 
 /* <endpoint>settings: the page (GET) and its save (POST). */

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The server under valgrind (memcheck): the master and its responders
 serve a mix of every kind of request -- the protocol's answers, a module,
-the keystore, contact sync with its outbound calls, the settings page, a
-reload -- then stop,
+the keystore, contact sync with its outbound calls, the settings page,
+signed deliveries from the external service, a reload -- then stop,
 with no memory error and no definite leak in any process.  SKIP without
 valgrind."""
 import json
@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 
 import bmtest
 
@@ -113,6 +114,25 @@ ok = ok and r.status == 401
 for path in ("/status", "/status?format=prometheus"):
     r = ngx.request("GET", path, timeout=60)
     ok = ok and r.status == 200 and b"requests_total" in r.body
+r = ngx.post({"action": "echo"}, token="t" * 600, timeout=60)
+ok = ok and r.status == 401
+# Signed deliveries from the external service: applied, replayed, stale.
+p = subprocess.run([t.build_file("botmatic-keys"), "-d", srv.db, "export"],
+                   stdout=subprocess.PIPE, timeout=120)
+inst = [json.loads(l) for l in p.stdout.decode().splitlines()
+        if json.loads(l).get("type") == "install"][0]
+raw = json.dumps({"op": "updated", "contact": {"id_candidate": 7,
+                                               "prenom": "C"}}).encode()
+hdrs = [("Content-Type", "application/json"),
+        ("Content-Length", str(len(raw)))]
+path = "/ext/%s/contacts" % inst["install_id"]
+sig = bmtest.webhook_headers(inst["secret"], raw)
+for hs, status in ((sig, 200), (sig, 200), (bmtest.webhook_headers(
+        inst["secret"], raw, ts=1), 401), ([], 401)):
+    r = ngx.raw("POST", path, hdrs + hs, body=raw, timeout=60)
+    if r.status != status:
+        ok = False
+        t.diag("delivery -> %r" % (r,))
 t.ok(ok, "every request answered as expected under valgrind")
 
 mark = srv.mark()

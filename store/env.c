@@ -51,6 +51,11 @@ static const struct {
 	{ "installs.db", offsetof(struct store, inst) },
 	{ "install-ids.db", offsetof(struct store, instid) },
 	{ "state.db", offsetof(struct store, state) },
+	{ "seen.db", offsetof(struct store, seen) },
+	{ "seen-time.db", offsetof(struct store, seent) },
+	{ "tokens.db", offsetof(struct store, tokens) },
+	{ "services.db", offsetof(struct store, svc) },
+	{ "oauth-pending.db", offsetof(struct store, oauth) },
 };
 
 static DB **
@@ -153,7 +158,11 @@ store__fail(struct store *s, int ret, const char *fmt, ...)
 	va_end(ap);
 	if (ret == DB_RUNRECOVERY)
 		s->dead = 1;
-	if (s->bdbmsg[0] != '\0')
+	if (ret == STORE__ESEAL)
+		snprintf(s->err, sizeof(s->err), "%s: %s: a token does not "
+		    "decrypt: BM_SECRET_KEY_FILE is not the key it was sealed "
+		    "with, or the record is damaged", s->home, what);
+	else if (s->bdbmsg[0] != '\0')
 		snprintf(s->err, sizeof(s->err), "%s: %s: %s (%s)", s->home,
 		    what, db_strerror(ret), s->bdbmsg);
 	else
@@ -438,6 +447,12 @@ store_open(struct store **out, const struct store_opts *o, char *err,
 			store__fail(s, ret, "opening %s", dbs[i].file);
 			goto fail;
 		}
+	if (store__crypto_init(s, o->key_file, err, errlen) < 0) {
+		rc = STORE_ERROR;
+		goto out;
+	}
+	if (store__migrate(s) != STORE_OK)
+		goto fail;
 	*out = s;
 	s = NULL;
 	rc = STORE_OK;
@@ -471,6 +486,7 @@ store_close(struct store *s)
 		(void)s->env->txn_checkpoint(s->env, 0, 0, 0);
 		(void)s->env->close(s->env, 0);
 	}
+	store__crypto_clear(s);
 	free(s->home);
 	free(s);
 }

@@ -1,8 +1,9 @@
 /*
  * store/ids.c - botmatic id <-> external id pairs per integration.
  *
- * Two B-trees hold the two directions, keyed "integration\0id".  Ids hold no
- * NUL, so "tok\0..." and "tok2\0..." never mix and one integration's keys are
+ * Two B-trees hold the two directions, keyed "integration\0id", where the
+ * integration is the keyed hash of its token (crypto.c), never the token.
+ * Hashes have one length and ids hold no NUL, so one integration's keys are
  * one contiguous range: delete_all walks just that range.  Every write
  * touches both trees in one transaction, which keeps them a bijection.
  */
@@ -48,10 +49,17 @@ store__ids_save(struct store *s, DB_TXN *txn, const char *integ, size_t ilen,
 {
 	char kb[STORE__KEY_MAX], ke[STORE__KEY_MAX], kx[STORE__KEY_MAX];
 	char olde[STORE_ID_MAX + 1], oldb[STORE_ID_MAX + 1];
+	char ik[STORE__HASH_LEN + 1];
 	DBT keyb, keye, keyx;
 	int ret, haveb, havee;
 
 	*rc = STORE_OK;
+	if ((ret = store__token_key(s, integ, ilen, ik)) != 0 ||
+	    (ret = store__token_remember(s, txn, ik, integ, ilen)) != 0)
+		return ret;
+	/* From here on the integration is its hash. */
+	integ = ik;
+	ilen = STORE__HASH_LEN;
 	store__key(&keyb, kb, integ, ilen, bid, blen);
 	store__key(&keye, ke, integ, ilen, eid, elen);
 	/* Write locks from the start: read-then-upgrade deadlocks. */
@@ -90,9 +98,14 @@ store__ids_delete(struct store *s, DB_TXN *txn, const char *integ,
     int *rc)
 {
 	char k[STORE__KEY_MAX], kx[STORE__KEY_MAX], v[STORE_ID_MAX + 1];
+	char ik[STORE__HASH_LEN + 1];
 	DBT key, keyx;
 	int ret, any = 0;
 
+	if ((ret = store__token_key(s, integ, ilen, ik)) != 0)
+		return ret;
+	integ = ik;
+	ilen = STORE__HASH_LEN;
 	/* bid's pair, both directions. */
 	store__key(&key, k, integ, ilen, bid, blen);
 	ret = store__get_id(s->b2e, txn, &key, v, DB_RMW);
@@ -169,15 +182,17 @@ static int
 get_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 {
 	struct ids_args *a = arg;
-	char k[STORE__KEY_MAX], v[STORE_ID_MAX + 1];
+	char k[STORE__KEY_MAX], v[STORE_ID_MAX + 1], ik[STORE__HASH_LEN + 1];
 	DBT key;
 	DB *db = a->bid != NULL ? s->b2e : s->e2b;
 	int ret;
 
+	if ((ret = store__token_key(s, a->integ, a->ilen, ik)) != 0)
+		return ret;
 	if (a->bid != NULL)
-		store__key(&key, k, a->integ, a->ilen, a->bid, a->blen);
+		store__key(&key, k, ik, STORE__HASH_LEN, a->bid, a->blen);
 	else
-		store__key(&key, k, a->integ, a->ilen, a->eid, a->elen);
+		store__key(&key, k, ik, STORE__HASH_LEN, a->eid, a->elen);
 	ret = store__get_id(db, txn, &key, v, 0);
 	if (ret == DB_NOTFOUND) {
 		*rc = STORE_NOTFOUND;
@@ -243,15 +258,17 @@ static int
 delete_all_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 {
 	struct ids_args *a = arg;
+	char ik[STORE__HASH_LEN + 1];
 	size_t n = 0, m = 0;
 	int ret;
 
 	(void)rc;
 	/* A retry starts again from zero. */
 	*a->count = 0;
-	if ((ret = store__delete_range(s->b2e, txn, a->integ, a->ilen, &n))
+	if ((ret = store__token_key(s, a->integ, a->ilen, ik)) != 0 ||
+	    (ret = store__delete_range(s->b2e, txn, ik, STORE__HASH_LEN, &n))
 	    != 0 ||
-	    (ret = store__delete_range(s->e2b, txn, a->integ, a->ilen, &m))
+	    (ret = store__delete_range(s->e2b, txn, ik, STORE__HASH_LEN, &m))
 	    != 0)
 		return ret;
 	*a->count = n;
@@ -282,16 +299,17 @@ foreach_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 	DBC *c = NULL;
 	DBT key, data;
 	char kbuf[STORE__KEY_MAX + 1], vbuf[STORE_ID_MAX + 1];
+	char ik[STORE__HASH_LEN + 1];
 	int ret, t;
 
 	memset(&key, 0, sizeof(key));
 	memset(&data, 0, sizeof(data));
-	if ((ret = s->b2e->cursor(s->b2e, txn, &c, 0)) != 0)
+	if ((ret = store__token_key(s, a->integ, a->ilen, ik)) != 0 ||
+	    (ret = s->b2e->cursor(s->b2e, txn, &c, 0)) != 0)
 		goto out;
-	memcpy(kbuf, a->integ, a->ilen);
-	kbuf[a->ilen] = '\0';
+	memcpy(kbuf, ik, STORE__HASH_LEN + 1);
 	key.data = kbuf;
-	key.size = (u_int32_t)a->ilen + 1;
+	key.size = STORE__HASH_LEN + 1;
 	key.ulen = STORE__KEY_MAX;
 	key.flags = DB_DBT_USERMEM;
 	data.data = vbuf;
@@ -299,12 +317,12 @@ foreach_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 	data.flags = DB_DBT_USERMEM;
 	for (ret = c->get(c, &key, &data, DB_SET_RANGE); ret == 0;
 	    ret = c->get(c, &key, &data, DB_NEXT)) {
-		if (!store__has_prefix(&key, a->integ, a->ilen))
+		if (!store__has_prefix(&key, ik, STORE__HASH_LEN))
 			break;
 		kbuf[key.size] = '\0';
 		vbuf[data.size] = '\0';
-		if ((t = a->fn(a->arg, a->integ, kbuf + a->ilen + 1, vbuf))
-		    != 0) {
+		t = a->fn(a->arg, a->integ, kbuf + STORE__HASH_LEN + 1, vbuf);
+		if (t != 0) {
 			*rc = t;
 			break;
 		}

@@ -1,11 +1,13 @@
 ## store/: the Berkeley DB keystore, its CLI, tests and benchmark.
 noinst_LIBRARIES += store/libbmstore.a
+store_libbmstore_a_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
 store_libbmstore_a_SOURCES = store/store.h store/store_int.h \
 	store/env.c store/ids.c store/install.c store/state.c store/dump.c \
+	store/seen.c store/crypto.c store/migrate.c store/services.c \
 	store/supervise.c
 
 ## Tests: TAP programs.
-STORE_TEST_LIBS = store/libbmstore.a $(DB_LIBS)
+STORE_TEST_LIBS = store/libbmstore.a $(DB_LIBS) $(CRYPTO_LIBS)
 check_PROGRAMS += tests/store/test-store
 tests_store_test_store_SOURCES = tests/store/test-store.c tests/tap.h
 tests_store_test_store_LDADD = $(STORE_TEST_LIBS)
@@ -17,12 +19,16 @@ tests_store_test_concurrent_LDADD = $(STORE_TEST_LIBS)
 tests_store_test_chaos_SOURCES = tests/store/test-chaos.c tests/tap.h
 tests_store_test_chaos_LDADD = $(STORE_TEST_LIBS)
 TESTS += tests/store/test-concurrent tests/store/test-chaos
+check_PROGRAMS += tests/store/test-secrets
+tests_store_test_secrets_SOURCES = tests/store/test-secrets.c tests/tap.h
+tests_store_test_secrets_LDADD = $(STORE_TEST_LIBS)
+TESTS += tests/store/test-secrets
 
 ## The command-line tool.
 bin_PROGRAMS += botmatic-keys
 botmatic_keys_SOURCES = store/botmatic-keys.c
-botmatic_keys_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
-botmatic_keys_LDADD = store/libbmstore.a $(JANSSON_LIBS) $(DB_LIBS)
+botmatic_keys_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS)
+botmatic_keys_LDADD = store/libbmstore.a $(JANSSON_LIBS) $(CRYPTO_LIBS) $(DB_LIBS)
 dist_man_MANS += man/botmatic-keys.1
 TESTS += tests/store/botmatic-keys.sh
 EXTRA_DIST += tests/store/botmatic-keys.sh
@@ -31,6 +37,6 @@ EXTRA_DIST += tests/store/botmatic-keys.sh
 EXTRA_PROGRAMS += bench-store
 BENCH_PROGS += bench-store
 bench_store_SOURCES = tests/bench/bench-store.c tests/tap.h
-bench_store_LDADD = store/libbmstore.a $(DB_LIBS)
+bench_store_LDADD = store/libbmstore.a $(DB_LIBS) $(CRYPTO_LIBS)
 CLEANFILES += bench-store
 EXTRA_DIST += tests/valgrind.supp

@@ -1,6 +1,7 @@
 /*
- * store/state.c - named values per integration, keyed "token\0name" so that
- * store_install_delete() removes them with one range walk.
+ * store/state.c - named values per integration, keyed "token\0name" (the
+ * token's keyed hash, crypto.c) so that store_install_delete() removes them
+ * with one range walk.
  */
 #include "config.h"
 
@@ -34,10 +35,14 @@ int
 store__state_set(struct store *s, DB_TXN *txn, const char *token,
     size_t tlen, const char *name, size_t nlen, const void *val, size_t len)
 {
-	char k[STORE__KEY_MAX];
+	char k[STORE__KEY_MAX], tk[STORE__HASH_LEN + 1];
 	DBT key, data;
+	int ret;
 
-	store__key(&key, k, token, tlen, name, nlen);
+	if ((ret = store__token_key(s, token, tlen, tk)) != 0 ||
+	    (ret = store__token_remember(s, txn, tk, token, tlen)) != 0)
+		return ret;
+	store__key(&key, k, tk, STORE__HASH_LEN, name, nlen);
 	memset(&data, 0, sizeof(data));
 	data.data = (void *)val;
 	data.size = (u_int32_t)len;
@@ -48,11 +53,13 @@ int
 store__state_delete(struct store *s, DB_TXN *txn, const char *token,
     size_t tlen, const char *name, size_t nlen, int *rc)
 {
-	char k[STORE__KEY_MAX];
+	char k[STORE__KEY_MAX], tk[STORE__HASH_LEN + 1];
 	DBT key;
 	int ret;
 
-	store__key(&key, k, token, tlen, name, nlen);
+	if ((ret = store__token_key(s, token, tlen, tk)) != 0)
+		return ret;
+	store__key(&key, k, tk, STORE__HASH_LEN, name, nlen);
 	ret = s->state->del(s->state, txn, &key, 0);
 	if (ret == DB_NOTFOUND) {
 		*rc = STORE_NOTFOUND;
@@ -65,11 +72,13 @@ static int
 get_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 {
 	struct state_args *a = arg;
-	char k[STORE__KEY_MAX];
+	char k[STORE__KEY_MAX], tk[STORE__HASH_LEN + 1];
 	DBT key, data;
 	int ret;
 
-	store__key(&key, k, a->token, a->tlen, a->name, a->nlen);
+	if ((ret = store__token_key(s, a->token, a->tlen, tk)) != 0)
+		return ret;
+	store__key(&key, k, tk, STORE__HASH_LEN, a->name, a->nlen);
 	memset(&data, 0, sizeof(data));
 	data.flags = DB_DBT_MALLOC;
 	ret = s->state->get(s->state, txn, &key, &data, 0);

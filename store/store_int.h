@@ -19,18 +19,42 @@
 #define STORE__INST_VERSION 1
 #define STORE__INST_HEAD (1 + 8 + STORE_INSTALL_ID_LEN + STORE_SECRET_LEN)
 
+/* A token's keyed hash as it appears in keys: 64 lowercase hex digits. */
+#define STORE__HASH_LEN 64
+/* Key files: 32 bytes each. */
+#define STORE__KEY_BYTES 32
+#define STORE__HASH_KEY_FILE "token-hash.key"
+#define STORE__SEAL_KEY_FILE "token-seal.key"
+/* A sealed token that does not open (a BDB-style error code of ours). */
+#define STORE__ESEAL (-30500)
+/* The format of the store, kept under this key of tokens.db. */
+#define STORE__FORMAT_KEY "!format"
+#define STORE__FORMAT 2
+
 struct store {
 	DB_ENV *env;
+	/* Every "token" of a key below is the token's keyed hash. */
 	DB *b2e;     /* "integ\0bid" -> eid */
 	DB *e2b;     /* "integ\0eid" -> bid */
 	DB *inst;    /* token -> installation record */
 	DB *instid;  /* install id -> token */
 	DB *state;   /* "token\0name" -> value */
+	DB *tokens;  /* token -> the token, sealed (crypto.c) */
+	DB *seen;    /* "install id\0delivery id" -> time (8 bytes) */
+	DB *seent;   /* time (8) "install id\0delivery id" -> "": for purges */
+	DB *svc;     /* "install id\0service\0group\0user" -> service */
+	DB *oauth;   /* keyed hash of a link id or state -> pending link */
 	char *home;  /* the environment's path, for messages */
 	unsigned retries;   /* deadlock retries per transaction */
 	unsigned commits;   /* since the last checkpoint attempt */
 	int dead;           /* DB_RUNRECOVERY seen: never touch env again */
 	char bdbmsg[256];   /* BDB's last own message, to complete ours */
+	unsigned char hkey[STORE__KEY_BYTES]; /* HMAC key of token hashes */
+	unsigned char ekey[STORE__KEY_BYTES]; /* AES-256-GCM key of tokens */
+	/* OpenSSL objects fetched once: a fetch per call costs more than the
+	 * HMAC of a token itself. */
+	struct evp_mac_ctx_st *hmac; /* HMAC-SHA256 keyed with hkey */
+	struct evp_cipher_st *aes;   /* AES-256-GCM */
 	char err[1024];     /* store_strerror() */
 };
 
@@ -101,9 +125,55 @@ int store__state_set(struct store *s, DB_TXN *txn, const char *token,
     size_t tlen, const char *name, size_t nlen, const void *val, size_t len);
 int store__state_delete(struct store *s, DB_TXN *txn, const char *token,
     size_t tlen, const char *name, size_t nlen, int *rc);
-/* Decodes an installation record; returns 0, or -1 if it is malformed. */
-int store__install_decode(const DBT *key, const DBT *data,
+/* Decodes an installation record of token (borrowed, copied); returns 0, or
+ * -1 if it is malformed. */
+int store__install_decode(const char *token, const DBT *data,
     struct store_install *in);
+
+/* --- tokens at rest (crypto.c) --- */
+
+/* Reads (creating at the first open) the hash key and the sealing key
+ * (key_file, or the store's own).  Returns 0, or -1 with err filled. */
+int store__crypto_init(struct store *s, const char *key_file, char *err,
+    size_t errlen);
+/* Wipes the keys from memory. */
+void store__crypto_clear(struct store *s);
+/* The keyed hash of token (tlen bytes) as it is used in keys. 0 or ENOMEM. */
+int store__token_key(const struct store *s, const char *token, size_t tlen,
+    char out[STORE__HASH_LEN + 1]);
+/* Keeps token sealed under its hash unless it is there already. */
+int store__token_remember(struct store *s, DB_TXN *txn, const char *hash,
+    const char *token, size_t tlen);
+/* The token of hash: *token new; 0, DB_NOTFOUND, STORE__ESEAL or error. */
+int store__token_lookup(struct store *s, DB_TXN *txn, const char *hash,
+    char **token);
+/* Forgets the sealed token of hash (absent is fine). */
+int store__token_forget(struct store *s, DB_TXN *txn, const char *hash);
+/*
+ * Seals plen bytes with AES-256-GCM under the store's key, bound to aad
+ * (a record sealed under one key does not open under another): *out new,
+ * *outlen bytes.  Unseal: *plain new, NUL-terminated, *plen (may be NULL)
+ * bytes.  Both return 0, ENOMEM or EINVAL (does not open).
+ */
+int store__seal(const struct store *s, const void *aad, size_t aadlen,
+    const void *plain, size_t plen, unsigned char **out, size_t *outlen);
+int store__unseal(const struct store *s, const void *aad, size_t aadlen,
+    const unsigned char *in, size_t len, char **plain, size_t *plen);
+/* Reads a key file as BM_SECRET_KEY_FILE is read (32 bytes or 64 hex
+ * digits, 0600/0400).  0, or -1 with err filled. */
+int store__key_read(const char *path, unsigned char key[STORE__KEY_BYTES],
+    char *err, size_t errlen);
+/* The services store (services.c): forgets every service of install id
+ * (32 hex digits) in txn; *n (may be NULL) is increased. */
+int store__services_forget(struct store *s, DB_TXN *txn,
+    const char *install_id, size_t *n);
+
+/*
+ * Rewrites a store of format 1 (keys holding raw tokens) to format 2 in
+ * one transaction, once: the first opener does it, the others find it
+ * done.  Returns a store_rc, the error recorded.
+ */
+int store__migrate(struct store *s);
 
 /*
  * Creates and configures an environment handle exactly as every process

@@ -18,6 +18,7 @@ app_libbmapp_a_SOURCES = \
 	app/sync/sync.h app/sync/sync.c \
 	app/settings/settings.h app/settings/settings_int.h \
 	app/settings/form.c app/settings/assets.c \
+	app/services/services.h app/services/oauth.c \
 	app/host/host.h app/host/host_int.h app/host/loader.c app/host/trust.c \
 	app/host/services.c \
 	app/fcgi/fcgi.h app/fcgi/proto.c app/fcgi/request.c \

@@ -118,6 +118,21 @@ enum app_ext_op {
 	APP_EXT__MAX
 };
 
+/*
+ * One third-party OAuth service, BM_OAUTH_<SVC>_* (SPEC §12).  The URLs
+ * are https, or http to a loopback host (127.0.0.1, ::1, localhost: for
+ * tests and a provider stand-in on the same machine).
+ */
+struct app_oauth_svc {
+	char *name;          /* <svc> in lower case: [a-z0-9_], 1..32 */
+	char *client_id;
+	char *client_secret; /* _CLIENT_SECRET or the first line of
+	                        _CLIENT_SECRET_FILE; never logged */
+	char *authorize_url, *token_url;
+	char *scopes;        /* space-separated, may be "" */
+	char *api_base;      /* _API_BASE or NULL (for modules) */
+};
+
 struct app_conf {
 	char *listen;             /* BM_LISTEN; NULL = inherited socket */
 	unsigned listen_mode;     /* BM_LISTEN_MODE, for a unix socket */
@@ -158,6 +173,9 @@ struct app_conf {
 	char *secret_key_file;    /* BM_SECRET_KEY_FILE or NULL (the store's) */
 	unsigned secret_grace;    /* BM_SECRET_GRACE, seconds */
 	char **mod_env;           /* "BM_MOD_<NAME>_<KEY>=value", NULL-terminated */
+	char *public_url;         /* BM_PUBLIC_URL (no trailing /) or NULL */
+	struct app_oauth_svc *oauth; /* BM_OAUTH_<SVC>_*, n_oauth of them */
+	size_t n_oauth;
 };
 
 /*
@@ -262,6 +280,7 @@ enum app_req_kind {
 	APP_KIND_EXT,        /* a change posted by the external service */
 	APP_KIND_STATUS,     /* BM_STATUS_PATH */
 	APP_KIND_SETTINGS,   /* the settings page, its save and its files */
+	APP_KIND_OAUTH,      /* an OAuth link's start or callback */
 	APP_KIND_NONE,       /* refused before its kind was known */
 	APP_KIND__MAX
 };

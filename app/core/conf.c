@@ -590,10 +590,9 @@ conf_oauth_load(struct app_conf *conf, const struct conf_src *src, char *err,
     size_t errlen)
 {
 	static const char *const parts[] = { "CLIENT_ID", "CLIENT_SECRET",
-	    "CLIENT_SECRET_FILE", "AUTHORIZE_URL", "TOKEN_URL", "SCOPES",
-	    "API_BASE" };
+	    "CLIENT_SECRET_FILE", "AUTHORIZE_URL", "TOKEN_URL", "SCOPES" };
 	char var[128], svc[64];
-	const char *v[7];
+	const char *v[6];
 	size_t i, j, k, n = 0, len;
 
 	for (i = 0; i < src->n; i++) {
@@ -611,7 +610,7 @@ conf_oauth_load(struct app_conf *conf, const struct conf_src *src, char *err,
 		if (j == sizeof(parts) / sizeof(parts[0])) {
 			snprintf(err, errlen, "%.100s: unknown (BM_OAUTH_<SVC>_"
 			    "CLIENT_ID, _CLIENT_SECRET, _CLIENT_SECRET_FILE, "
-			    "_AUTHORIZE_URL, _TOKEN_URL, _SCOPES, _API_BASE)",
+			    "_AUTHORIZE_URL, _TOKEN_URL, _SCOPES)",
 			    nm);
 			return -1;
 		}
@@ -657,8 +656,7 @@ conf_oauth_load(struct app_conf *conf, const struct conf_src *src, char *err,
 		o = &conf->oauth[conf->n_oauth++];
 		if ((o->name = strdup(svc)) == NULL ||
 		    (o->client_id = strdup(v[0])) == NULL ||
-		    (o->scopes = strdup(v[5] != NULL ? v[5] : "")) == NULL ||
-		    (v[6] != NULL && (o->api_base = strdup(v[6])) == NULL)) {
+		    (o->scopes = strdup(v[5] != NULL ? v[5] : "")) == NULL) {
 			snprintf(err, errlen, "out of memory");
 			return -1;
 		}
@@ -873,7 +871,6 @@ app_conf_free(struct app_conf *conf)
 		free(o->authorize_url);
 		free(o->token_url);
 		free(o->scopes);
-		free(o->api_base);
 	}
 	free(conf->oauth);
 	for (p = conf->mod_env; p != NULL && *p != NULL; p++)

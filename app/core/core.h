@@ -130,7 +130,6 @@ struct app_oauth_svc {
 	                        _CLIENT_SECRET_FILE; never logged */
 	char *authorize_url, *token_url;
 	char *scopes;        /* space-separated, may be "" */
-	char *api_base;      /* _API_BASE or NULL (for modules) */
 };
 
 struct app_conf {

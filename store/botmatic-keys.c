@@ -26,6 +26,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "store/keys-services.h"
 #include "store/store.h"
 
 #define PROG "botmatic-keys"
@@ -63,6 +64,16 @@ static const char usage[] =
 "  secret rotate INSTALL_ID              draw a new secret and print it; the\n"
 "                                        old one stays valid BM_SECRET_GRACE\n"
 "                                        seconds (server setting)\n"
+"  service-link INSTALL_ID SVC [GROUP [USER]]\n"
+"                                        print a one-time link (10 minutes)\n"
+"                                        connecting service SVC (needs\n"
+"                                        BM_PUBLIC_URL, BM_ENDPOINT)\n"
+"  services INSTALL_ID [--show-tokens]   the installation's services as JSON\n"
+"                                        lines\n"
+"  services revoke INSTALL_ID SVC [GROUP [USER]]   forget one\n"
+"  services rotate-key NEWFILE           re-encrypt every sealed secret\n"
+"                                        under NEWFILE's key, then point\n"
+"                                        BM_SECRET_KEY_FILE at it\n"
 "  recover                               full recovery: ONLY with the server\n"
 "                                        stopped (nothing else may have the\n"
 "                                        environment open)\n"
@@ -827,6 +838,7 @@ static const struct cmd cmds[] = {
 	{ "installs", 0, 1 }, { "export", 0, 0 }, { "import", 0, 1 },
 	{ "import-redis", 0, 1 }, { "verify", 0, 1 }, { "recover", 0, 0 },
 	{ "import-contacts", 1, 1 }, { "secret", 2, 2 },
+	{ "service-link", 2, 4 }, { "services", 1, 5 },
 };
 
 /*
@@ -984,6 +996,9 @@ run(struct store *s, const char *cmd, int argc, char **argv)
 		return cmd_import_redis(s, argc > 0 ? argv[0] : NULL);
 	else if (strcmp(cmd, "secret") == 0)
 		return cmd_secret(s, argv[0], argv[1]);
+	else if (strcmp(cmd, "service-link") == 0 ||
+	    strcmp(cmd, "services") == 0)
+		return keys_services(s, cmd, argc, argv);
 	else {
 		l.show_tokens = argc > 0;
 		if ((rc = store_verify(s, verify_fn, &l, &n)) == STORE_OK &&

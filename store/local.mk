@@ -26,7 +26,8 @@ TESTS += tests/store/test-secrets
 
 ## The command-line tool.
 bin_PROGRAMS += botmatic-keys
-botmatic_keys_SOURCES = store/botmatic-keys.c
+botmatic_keys_SOURCES = store/botmatic-keys.c store/keys-services.h \
+	store/keys-services.c
 botmatic_keys_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS)
 botmatic_keys_LDADD = store/libbmstore.a $(JANSSON_LIBS) $(CRYPTO_LIBS) $(DB_LIBS)
 dist_man_MANS += man/botmatic-keys.1

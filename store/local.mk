@@ -23,6 +23,10 @@ check_PROGRAMS += tests/store/test-secrets
 tests_store_test_secrets_SOURCES = tests/store/test-secrets.c tests/tap.h
 tests_store_test_secrets_LDADD = $(STORE_TEST_LIBS)
 TESTS += tests/store/test-secrets
+check_PROGRAMS += tests/store/test-services
+tests_store_test_services_SOURCES = tests/store/test-services.c tests/tap.h
+tests_store_test_services_LDADD = $(STORE_TEST_LIBS)
+TESTS += tests/store/test-services
 
 ## The command-line tool.
 bin_PROGRAMS += botmatic-keys

@@ -25,7 +25,7 @@ import urllib.parse
 import bmtest
 
 t = bmtest.Test()
-t.plan(43)
+t.plan(45)
 
 GOOD = "tok-oauth-good"
 PUBLIC = "https://bot.example.test"
@@ -373,4 +373,22 @@ t.ok(st != 0 and "CLIENT_SECRET" in out, "no client secret: refused", out)
 st, out = check({"BM_SECRET_KEY_FILE": None})
 t.ok(st != 0 and "BM_SECRET_KEY_FILE" in out, "a service without "
      "BM_SECRET_KEY_FILE: refused", out)
+
+# The key file is read at start: others may read it, or it is short.
+for what, data, mode in (("readable by others", os.urandom(32), 0o644),
+                         ("short", os.urandom(16), 0o600)):
+    bad = os.path.join(t.tmp, "bad-%d.key" % mode)
+    with open(bad, "wb") as f:
+        f.write(data)
+    os.chmod(bad, mode)
+    b = t.server(dict(env, BM_SECRET_KEY_FILE=bad), name="bad%o" % mode,
+                 start=False)
+    try:
+        b.start(timeout=20)
+        started = True
+    except RuntimeError:
+        started = False
+    b.stop()
+    t.ok(not started and bad in b.log(), "a key file %s: the server does "
+         "not start, naming it" % what, b.log()[-400:])
 t.done()

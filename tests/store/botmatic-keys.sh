@@ -110,6 +110,20 @@ printf '{"key":"nomarker","value":"1"}\n' | "$K" import-redis 2>"$T/err"; is $? 
 grep -q "line 1" "$T/err"; ok $? "with its line number"
 "$K" verify; ok $? "still consistent"
 
+# Webhook secrets: shown as Standard Webhooks senders take them; rotated.
+IID=0123456789abcdef0123456789abcdef
+is "$("$K" secret show $IID)" "whsec_ABEiM0RVZneImaq7zN3u/wARIjNEVWZ3iJmqu8zd7v8=" \
+    "secret show: whsec_ and the base64 of the 32 bytes"
+new=$("$K" secret rotate $IID); ok $? "secret rotate"
+case $new in whsec_????????????????????????????????????????????) r=0 ;; *) r=1 ;; esac
+ok $r "it prints the new secret"
+is "$("$K" secret show $IID)" "$new" "which is now the one shown"
+"$K" export | grep -q '"name":"bm:webhook-secret-previous","value":"{\\"secret\\":\\"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\\",\\"rotated\\":'
+ok $? "the old one is kept, with the time of the rotation"
+"$K" secret show ffffffffffffffffffffffffffffffff 2>"$T/err"; is $? 2 "secret of an unknown install id: 2"
+"$K" secret peek $IID 2>"$T/err"; is $? 2 "secret peek: 2"
+grep -q "show or rotate" "$T/err"; ok $? "naming the choices"
+
 # Full recovery, as after a crash of the whole server (nothing else open).
 "$K" recover; ok $? "recover"
 is "$("$K" get-ext int:with:colons 123)" 234 "data survives recovery"

@@ -23,8 +23,13 @@
 
 #include "store/store_int.h"
 
-/* Processes (and dead ones not yet cleaned) BDB can track for failchk. */
-#define THREAD_COUNT 256
+/*
+ * Per process sharing the environment (store_opts.processes), lockers: one
+ * per open database (5), per transaction and per cursor outside one, with
+ * room.  With BDB 5.3's default (1,000 in all) 400 processes opening at
+ * once hung and 600 corrupted memory; 16 each let 600 open (measured).
+ */
+#define LOCKERS_PER_PROCESS 16
 /*
  * Locks: a transaction holds one per B-tree page it touched, so deleting a
  * large integration (or exporting the store, one page per ~60 pairs) needs
@@ -110,7 +115,8 @@ event(DB_ENV *env, u_int32_t ev, void *info)
 }
 
 int
-store__env_create(DB_ENV **out, struct store *app, unsigned cache_mb)
+store__env_create(DB_ENV **out, struct store *app, unsigned cache_mb,
+    unsigned processes)
 {
 	DB_ENV *env = NULL;
 	int ret;
@@ -122,7 +128,9 @@ store__env_create(DB_ENV **out, struct store *app, unsigned cache_mb)
 	env->set_errcall(env, errcall);
 	env->set_msgcall(env, msgcall);
 	if ((ret = env->set_event_notify(env, event)) != 0 ||
-	    (ret = env->set_thread_count(env, THREAD_COUNT)) != 0 ||
+	    (ret = env->set_thread_count(env, processes)) != 0 ||
+	    (ret = env->set_lk_max_lockers(env, processes *
+	    LOCKERS_PER_PROCESS)) != 0 ||
 	    (ret = env->set_isalive(env, is_alive)) != 0 ||
 	    (ret = env->set_lk_detect(env, DB_LOCK_DEFAULT)) != 0 ||
 	    (ret = env->set_cachesize(env, cache_mb / 1024,
@@ -422,7 +430,9 @@ store_open(struct store **out, const struct store_opts *o, char *err,
 		goto out;
 	}
 	if ((ret = store__env_create(&s->env, s,
-	    o->cache_mb > 0 ? o->cache_mb : 32)) != 0) {
+	    o->cache_mb > 0 ? o->cache_mb : 32, o->processes == 0 ?
+	    STORE_PROCESSES_DEFAULT : o->processes > STORE_PROCESSES_MAX ?
+	    STORE_PROCESSES_MAX : o->processes)) != 0) {
 		store__fail(s, ret, "configuring environment");
 		goto fail;
 	}

@@ -77,7 +77,22 @@ struct store_opts {
 	const char *key_file; /* the key sealing tokens (BM_SECRET_KEY_FILE): 32
 	                         bytes or 64 hex digits, mode 0600/0400; NULL:
 	                         token-seal.key, created in home */
+	unsigned processes;   /* most processes with it open at once (dead ones
+	                       * not yet cleaned up included): sizes the
+	                       * environment when this open creates it; 0:
+	                       * STORE_PROCESSES_DEFAULT; at most
+	                       * STORE_PROCESSES_MAX */
 };
+
+/*
+ * The environment is sized for this many processes unless told otherwise:
+ * a server with the default pool (64 responders, as many old ones
+ * finishing after a reload), its other processes and tools.  Recovery,
+ * which rebuilds the regions for whatever server uses them, sizes them
+ * for the most.
+ */
+#define STORE_PROCESSES_DEFAULT 160
+#define STORE_PROCESSES_MAX 600
 
 struct store; /* one per process, opened after fork */
 
@@ -470,7 +485,8 @@ int store_check_after_death(const char *home, int timeout_ms, char *err,
  * and reaped every one.  The master also calls it when it starts, before
  * forking anything that opens home: after a crash of the whole server (no
  * supervisor saw those deaths) a plain open may hang for ever in failchk.
- * The regions are rebuilt with the default cache size (32 MB).  Returns
+ * The regions are rebuilt with the default cache size (32 MB), for
+ * STORE_PROCESSES_MAX processes.  Returns
  * STORE_OK, or STORE_ERROR with err filled.
  */
 int store_recover(const char *home, int timeout_ms, char *err, size_t errlen);

@@ -181,7 +181,8 @@ int store__migrate(struct store *s);
  * store_open() and the supervision helpers.  app is passed to BDB's
  * callbacks (may be NULL).  Returns 0 or a BDB error.
  */
-int store__env_create(DB_ENV **out, struct store *app, unsigned cache_mb);
+int store__env_create(DB_ENV **out, struct store *app, unsigned cache_mb,
+    unsigned processes);
 /* The flags every process opens with. */
 #define STORE__OPEN_FLAGS (DB_CREATE | DB_INIT_LOCK | DB_INIT_LOG | \
     DB_INIT_MPOOL | DB_INIT_TXN | DB_RECOVER | DB_REGISTER | DB_FAILCHK)

@@ -91,7 +91,8 @@ check_body(struct child_ctx *c)
 	char rep = REPORT_CLEAN;
 	int ret;
 
-	if ((ret = store__env_create(&env, NULL, 32)) != 0) {
+	if ((ret = store__env_create(&env, NULL, 32,
+	    STORE_PROCESSES_MAX)) != 0) {
 		rep = fail(c, ret, "checker: configuring environment");
 		goto out;
 	}
@@ -134,7 +135,8 @@ recover_body(struct child_ctx *c)
 	char rep = REPORT_CLEAN;
 	int ret;
 
-	if ((ret = store__env_create(&env, NULL, 32)) != 0) {
+	if ((ret = store__env_create(&env, NULL, 32,
+	    STORE_PROCESSES_MAX)) != 0) {
 		rep = fail(c, ret, "recovery: configuring environment");
 		goto out;
 	}

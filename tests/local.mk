@@ -10,6 +10,7 @@ INTEGRATION_TESTS = \
 	tests/integration/test-protocol.py \
 	tests/integration/test-modules.py \
 	tests/integration/test-signals.py \
+	tests/integration/test-pool.py \
 	tests/integration/test-apache.py \
 	tests/integration/test-deploy.py \
 	tests/integration/test-runscript.py \

@@ -54,7 +54,14 @@ static const struct conf_var conf_vars[] = {
 	{ "BM_BACKLOG", CONF_UINT, OFF(backlog), "1024", 1, 65535,
 	  "listen(2) backlog of the FastCGI socket" },
 	{ "BM_WORKERS", CONF_WORKERS, OFF(workers), NULL, 1, 256,
-	  "pre-forked responders (default: the number of CPUs)" },
+	  "pre-forked responders, the fewest the pool keeps (default: the "
+	  "number of CPUs)" },
+	{ "BM_WORKERS_MAX", CONF_UINT, OFF(workers_max), NULL, 1, 256,
+	  "most responders the master runs when every one is busy and "
+	  "requests wait on slow calls (1 to 256, at least BM_WORKERS)" },
+	{ "BM_WORKERS_IDLE_TIMEOUT", CONF_UINT, OFF(workers_idle_timeout),
+	  "10", 1, 86400, "seconds a responder above BM_WORKERS may stay idle "
+	  "before it is retired" },
 	{ "BM_ENDPOINT", CONF_ENDPOINT, OFF(endpoint), "/", 0, 0,
 	  "path Botmatic posts to" },
 	{ "BM_MAX_BODY", CONF_ULONG, OFF(max_body), "1048576", 2, 1UL << 30,
@@ -809,6 +816,16 @@ app_conf_load(struct app_conf *conf, char *const *envp, char *err,
 		    "(rest or module:<name>)", conf->ext_consumer);
 		goto out;
 	}
+	/* The pool's ceiling follows BM_WORKERS unless it was set. */
+	if (conf_src_get(&src, "BM_WORKERS_MAX") == NULL)
+		conf->workers_max = conf->workers > APP_WORKERS_MAX_DEFAULT ?
+		    conf->workers : APP_WORKERS_MAX_DEFAULT;
+	else if (conf->workers_max < conf->workers) {
+		snprintf(err, errlen, "BM_WORKERS_MAX: %u is below BM_WORKERS "
+		    "(%u): the pool cannot be smaller than its start",
+		    conf->workers_max, conf->workers);
+		goto out;
+	}
 	if (conf->status_path != NULL &&
 	    strcmp(conf->status_path, conf->endpoint) == 0) {
 		snprintf(err, errlen, "BM_STATUS_PATH: the same path as "
@@ -891,6 +908,8 @@ app_conf_usage(FILE *fp)
 
 		if (v->type == CONF_WORKERS)
 			d = "number of CPUs";
+		else if (v->offset == OFF(workers_max))
+			d = "64, or BM_WORKERS when larger";
 		else if (v->type == CONF_REQUIRED)
 			d = "required";
 		else if (d == NULL)

@@ -131,12 +131,16 @@ struct app_oauth_svc {
 	char *authorize_url, *token_url;
 	char *scopes;        /* space-separated, may be "" */
 };
+/* BM_WORKERS_MAX when unset (or BM_WORKERS when larger). */
+#define APP_WORKERS_MAX_DEFAULT 64
 
 struct app_conf {
 	char *listen;             /* BM_LISTEN; NULL = inherited socket */
 	unsigned listen_mode;     /* BM_LISTEN_MODE, for a unix socket */
 	unsigned backlog;         /* BM_BACKLOG */
-	unsigned workers;         /* BM_WORKERS */
+	unsigned workers;         /* BM_WORKERS: the pool's floor */
+	unsigned workers_max;     /* BM_WORKERS_MAX: the pool's ceiling */
+	unsigned workers_idle_timeout; /* BM_WORKERS_IDLE_TIMEOUT, seconds */
 	char *endpoint;           /* BM_ENDPOINT, an absolute path */
 	unsigned long max_body;   /* BM_MAX_BODY, bytes */
 	enum app_auth_policy auth;/* BM_AUTH */
@@ -269,6 +273,9 @@ enum app_metric {
 	APP_METRIC_RECOVERIES,      /* counter: {result} store recoveries */
 	APP_METRIC_WATCHDOG,        /* counter: watchdog escalations */
 	APP_METRIC_RELOADS,         /* counter: {result} */
+	APP_METRIC_POOL_GROWS,      /* counter: responders added by the pool */
+	APP_METRIC_POOL_RETIRES,    /* counter: idle responders retired */
+	APP_METRIC_POOL_TARGET,     /* gauge: responders the pool aims at */
 	APP_METRIC__MAX
 };
 

@@ -103,6 +103,15 @@ static const struct metrics_family metrics_families[APP_METRIC__MAX] = {
 	    "and made the master recover.", NULL, NULL, 0 },
 	[APP_METRIC_RELOADS] = { "reloads_total", METRICS_COUNTER,
 	    "SIGHUP reloads, by result.", &metrics_result, NULL, 0 },
+	[APP_METRIC_POOL_GROWS] = { "pool_grows_total", METRICS_COUNTER,
+	    "Responders the dynamic pool added because every responder was "
+	    "busy and a request waited.", NULL, NULL, 0 },
+	[APP_METRIC_POOL_RETIRES] = { "pool_retires_total", METRICS_COUNTER,
+	    "Responders the dynamic pool retired after "
+	    "BM_WORKERS_IDLE_TIMEOUT idle.", NULL, NULL, 0 },
+	[APP_METRIC_POOL_TARGET] = { "pool_target_responders", METRICS_GAUGE,
+	    "Responders the pool keeps now, between BM_WORKERS and "
+	    "BM_WORKERS_MAX.", NULL, NULL, 0 },
 };
 
 static const char *const metrics_state_v[APP_RESP__MAX] = {

@@ -28,6 +28,13 @@ app_ks_open(struct app_keystore *ks, const struct app_conf *conf,
 	opts.key_file = conf->secret_key_file;
 	opts.durability = conf->durability == APP_DURABILITY_SYNC ?
 	    STORE_DURABILITY_SYNC : STORE_DURABILITY_WRITE;
+	/*
+	 * Sized for the most processes this server can have on it: its
+	 * responders at BM_WORKERS_MAX, as many old ones finishing after a
+	 * reload, and the rest (delivery processes, the master's checker,
+	 * tools).
+	 */
+	opts.processes = 2 * conf->workers_max + APP_KS_OTHER_PROCESSES;
 	ks->progress = progress;
 	if (store_open(&ks->st, &opts, err, errlen) != STORE_OK) {
 		ks->st = NULL;

@@ -31,6 +31,12 @@ struct store;
 #define APP_KS_PREVIOUS_SECRET "bm:webhook-secret-previous"
 /* An install id: 128 random bits as 32 lowercase hex digits (store/). */
 #define APP_KS_INSTALL_ID_LEN 32
+/*
+ * Processes beside the responders that may have the store open at once:
+ * delivery processes, the master's checker, botmatic-keys and
+ * --import-contacts.
+ */
+#define APP_KS_OTHER_PROCESSES 32
 
 struct app_keystore {
 	struct store *st;        /* owned */
@@ -40,7 +46,9 @@ struct app_keystore {
 };
 
 /*
- * Opens the store of conf->db_home for this process.  progress (borrowed,
+ * Opens the store of conf->db_home for this process; if this open creates
+ * the environment, it is sized for 2 * BM_WORKERS_MAX +
+ * APP_KS_OTHER_PROCESSES processes.  progress (borrowed,
  * may be NULL) receives app_now_ms() when a call starts and 0 when it
  * returns.  Returns 0, or -1 with the reason (path and Berkeley DB's words)
  * in err.

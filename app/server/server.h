@@ -65,7 +65,8 @@ void app_notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * The listening socket is non-blocking and shared by every responder: a
  * responder waits in ppoll() with SIGTERM unblocked only there, so a stop
  * request never interrupts a request in progress.  On SIGTERM it serves
- * what is already queued (accept until EAGAIN), then exits 0.
+ * what is already queued (accept until EAGAIN), then exits 0; when its
+ * slot's handover is set, it exits after its current request instead.
  */
 
 enum app_slot_state {
@@ -81,10 +82,15 @@ enum app_slot_state {
  * One responder's public state, in memory shared with the master (mapped
  * before fork).  The responder writes state, requests and busy_since; the
  * master only reads them, to know a new responder is ready and, with the
- * keystore, to notice one that stopped making progress.
+ * keystore, to notice one that stopped making progress.  The master writes
+ * handover before a SIGTERM that retires one responder while the others
+ * keep serving (pool shrink, reload): it then finishes its request and
+ * leaves the waiting connections to them instead of draining the backlog,
+ * which under a steady load might never empty.
  */
 struct app_slot {
 	_Atomic int state;             /* enum app_slot_state */
+	_Atomic int handover;          /* set by the master, see above */
 	_Atomic uint64_t requests;     /* requests finished */
 	_Atomic int64_t busy_since;    /* CLOCK_MONOTONIC ms of the current request */
 	_Atomic int64_t db_since;      /* ms since the current keystore call, or 0 */

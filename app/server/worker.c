@@ -195,6 +195,9 @@ app_worker_main(const struct app_worker_args *args)
 			draining = 1;
 			atomic_store(&slot->state, APP_SLOT_STOPPING);
 		}
+		/* Retired while the others serve: they take what waits. */
+		if (draining && atomic_load(&slot->handover))
+			break;
 		/*
 		 * A connection the web server keeps open (fastcgi_keep_conn)
 		 * brings its next request on that connection, not on the

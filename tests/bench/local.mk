@@ -12,7 +12,7 @@ fcgi_ceiling_CFLAGS = $(AM_CFLAGS) $(FCGI_CFLAGS)
 fcgi_ceiling_LDADD = $(FCGI_LIBS)
 CLEANFILES += fcgi-ceiling
 
-EXTRA_DIST += tests/bench/run-bench.py
+EXTRA_DIST += tests/bench/run-bench.py tests/bench/standin-delay.py
 
 # Everything the run needs, then the driver.  It overwrites BENCHMARKS.md
 # at the top of the source tree (BENCH_OUT= for another file).

@@ -35,6 +35,9 @@ srv = t.server({
     "BM_AUTH": "module:fixed",
     "BM_MOD_TESTMOD_TOKENS": TOKEN,
     "BM_WORKERS": WORKERS,
+    # A fixed pool: the counts of responders below are exact (the dynamic
+    # pool has its own test, test-pool.py).
+    "BM_WORKERS_MAX": WORKERS,
     "BM_SHUTDOWN_TIMEOUT": 20,
 })
 ngx = t.nginx(srv)

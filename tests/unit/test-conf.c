@@ -125,6 +125,44 @@ main(void)
 	tap_ok(t, refused("BM_WORKERS", "257"), "BM_WORKERS=257 refused");
 	tap_ok(t, refused("BM_WORKERS", "2x"), "BM_WORKERS=2x refused");
 	tap_ok(t, refused("BM_WORKERS", "-1"), "BM_WORKERS=-1 refused");
+	tap_ok(t, refused("BM_WORKERS_MAX", "0"), "BM_WORKERS_MAX=0 refused");
+	tap_ok(t, refused("BM_WORKERS_MAX", "257"),
+	    "BM_WORKERS_MAX=257 refused");
+	tap_ok(t, refused("BM_WORKERS_MAX", "8k"), "BM_WORKERS_MAX=8k refused");
+	tap_ok(t, refused("BM_WORKERS_IDLE_TIMEOUT", "0"),
+	    "BM_WORKERS_IDLE_TIMEOUT=0 refused");
+	tap_ok(t, refused("BM_WORKERS_IDLE_TIMEOUT", "1.5"),
+	    "BM_WORKERS_IDLE_TIMEOUT=1.5 refused");
+	{
+		const char *env[] = { "BM_DB_HOME=/d", "BM_WORKERS=4",
+		    "BM_WORKERS_MAX=3", NULL };
+		tap_ok(t, load(&c, err, sizeof(err), env) < 0 &&
+		    strncmp(err, "BM_WORKERS_MAX: 3 is below BM_WORKERS (4)",
+		    41) == 0 && strchr(err, '\n') == NULL,
+		    "BM_WORKERS_MAX below BM_WORKERS refused in one line");
+	}
+	{
+		const char *env[] = { "BM_DB_HOME=/d", "BM_WORKERS=4", NULL };
+		tap_ok(t, load(&c, err, sizeof(err), env) == 0 &&
+		    c.workers_max == 64 && c.workers_idle_timeout == 10,
+		    "pool defaults: up to 64, idle 10 s");
+		app_conf_free(&c);
+	}
+	{
+		const char *env[] = { "BM_DB_HOME=/d", "BM_WORKERS=100", NULL };
+		tap_ok(t, load(&c, err, sizeof(err), env) == 0 &&
+		    c.workers_max == 100,
+		    "BM_WORKERS above 64: the default ceiling follows it");
+		app_conf_free(&c);
+	}
+	{
+		const char *env[] = { "BM_DB_HOME=/d", "BM_WORKERS=4",
+		    "BM_WORKERS_MAX=4", "BM_WORKERS_IDLE_TIMEOUT=2", NULL };
+		tap_ok(t, load(&c, err, sizeof(err), env) == 0 &&
+		    c.workers_max == 4 && c.workers_idle_timeout == 2,
+		    "BM_WORKERS_MAX equal to BM_WORKERS: a fixed pool");
+		app_conf_free(&c);
+	}
 	tap_ok(t, refused("BM_MAX_BODY", "99999999999999999999999"),
 	    "BM_MAX_BODY overflow refused");
 	tap_ok(t, refused("BM_AUTH", "sometimes"), "BM_AUTH=sometimes refused");
@@ -189,6 +227,6 @@ main(void)
 	}
 	unlink(path);
 	/* A check that silently stopped running is a failure too. */
-	tap_ok(t, t->n == 28, "all 28 checks ran");
+	tap_ok(t, t->n == 37, "all 37 checks ran");
 	return tap_done(t);
 }

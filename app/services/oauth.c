@@ -158,7 +158,7 @@ oauth_form_get(const char *q, const char *name, size_t max)
 					r[o++] = ' ';
 				else if (q[i] != '%')
 					r[o++] = q[i];
-				else if (i + 2 < n + 1 &&
+				else if (i + 2 < n &&
 				    (hi = oauth_hexval(q[i + 1])) >= 0 &&
 				    (lo = oauth_hexval(q[i + 2])) >= 0 &&
 				    (hi | lo) != 0) {

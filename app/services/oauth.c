@@ -835,6 +835,9 @@ app_service_token(struct app_env *env, const char *reqid,
 			store_service_free(sv);
 			return rc;
 		}
+		if (waits == 0)
+			app_log(BM_LOG_DEBUG, reqid, "oauth", "%s: another "
+			    "responder is refreshing: waiting", o->name);
 		store_service_free(sv);
 		sv = NULL;
 		nanosleep(&ts, NULL);

@@ -137,6 +137,7 @@ r = ngx.post({"action": "echo"}, token="t" * 600, timeout=60)
 ok = ok and r.status == 401
 # Signed deliveries from the external service: applied, replayed, stale.
 p = subprocess.run([t.build_file("botmatic-keys"), "-d", srv.db, "export"],
+                   env=dict(os.environ, BM_SECRET_KEY_FILE=sealkey),
                    stdout=subprocess.PIPE, timeout=120)
 inst = [json.loads(l) for l in p.stdout.decode().splitlines()
         if json.loads(l).get("type") == "install"][0]

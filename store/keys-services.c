@@ -132,7 +132,7 @@ keys_services(struct store *s, const char *cmd, int argc, char **argv)
 			return ks_fail_store(s, rc, "rotate-key");
 		printf("%zu\n", n);
 		fprintf(stderr, KS_PROG ": %zu secrets re-encrypted: set "
-		    "BM_SECRET_KEY_FILE=%s and reload the server\n", n,
+		    "BM_SECRET_KEY_FILE=%s before the server starts\n", n,
 		    argv[1]);
 		return fflush(stdout) == 0 ? 0 : 2;
 	}

@@ -25,7 +25,7 @@ import urllib.parse
 import bmtest
 
 t = bmtest.Test()
-t.plan(45)
+t.plan(49)
 
 GOOD = "tok-oauth-good"
 PUBLIC = "https://bot.example.test"
@@ -37,6 +37,11 @@ key = os.path.join(t.tmp, "seal.key")
 with open(key, "wb") as f:
     f.write(os.urandom(32))
 os.chmod(key, 0o600)
+
+secret_file = os.path.join(t.tmp, "github.secret")
+with open(secret_file, "w") as f:
+    f.write(CLIENT_SECRET + "\n")
+os.chmod(secret_file, 0o600)
 
 prov = t.standin()
 lock = threading.Lock()
@@ -118,7 +123,7 @@ env = {"BOTMATIC_BASE_URL": bm.url, "BM_SECRET_KEY_FILE": key,
        "BM_MODULES": t.module("github_link"),
        "BM_MOD_GITHUB_LINK_API_BASE": prov.url,
        "BM_OAUTH_GITHUB_CLIENT_ID": CLIENT_ID,
-       "BM_OAUTH_GITHUB_CLIENT_SECRET": CLIENT_SECRET,
+       "BM_OAUTH_GITHUB_CLIENT_SECRET_FILE": secret_file,
        "BM_OAUTH_GITHUB_AUTHORIZE_URL": prov.url + "/login/oauth/authorize",
        "BM_OAUTH_GITHUB_TOKEN_URL": prov.url + "/token",
        "BM_OAUTH_GITHUB_SCOPES": "repo read:user",
@@ -343,6 +348,24 @@ t.ok(r.status == 502 and b"could not be reached" in r.body and
 t.ok(CLIENT_SECRET not in srv.log() and AT1 not in srv.log() and
      "other-secret" not in srv.log(), "the log holds no secret nor token")
 
+# --- rotate-key, with the server stopped ------------------------------------
+srv.stop()
+key2 = os.path.join(t.tmp, "seal-2.key")
+with open(key2, "wb") as f:
+    f.write(os.urandom(32))
+os.chmod(key2, 0o600)
+p = keys("services", "rotate-key", key2)
+t.ok(p.returncode == 0 and int(p.stdout.decode().strip() or 0) >= 3,
+     "botmatic-keys services rotate-key re-encrypts (installation token, "
+     "services)", p)
+key = key2
+srv.env["BM_SECRET_KEY_FILE"] = key2
+srv.start()
+out = keys("services", install_id, "--show-tokens").stdout.decode()
+r, d = action("github_whoami", {"group_id": "g1"})
+t.ok("RT-2-rot" in out and r.status == 200 and d.get("login") == "octo",
+     "the server on the new key finds the installation and its services", d)
+
 # --- revoke, uninstall -------------------------------------------------------
 p = keys("services", "revoke", install_id, "github", "g-form")
 t.ok(p.returncode == 0 and not any(s["group"] == "g-form"
@@ -371,8 +394,14 @@ st, out = check({"BM_OAUTH_GITHUB_TOKEN_URL": "http://example.com/token"})
 t.ok(st != 0 and "BM_OAUTH_GITHUB_TOKEN_URL" in out and
      CLIENT_SECRET not in out, "a plain-http token URL off loopback: "
      "refused, no secret echoed", out)
-st, out = check({"BM_OAUTH_GITHUB_CLIENT_SECRET": None})
+st, out = check({"BM_OAUTH_GITHUB_CLIENT_SECRET_FILE": None})
 t.ok(st != 0 and "CLIENT_SECRET" in out, "no client secret: refused", out)
+st, out = check({"BM_OAUTH_GITHUB_CLIENT_SECRET": CLIENT_SECRET})
+t.ok(st != 0 and "give one" in out and CLIENT_SECRET not in out,
+     "a secret and a secret file: refused, the secret not echoed", out)
+st, out = check({"BM_OAUTH_GITHUB_CLIENT_SCOPE": "x"})
+t.ok(st != 0 and "BM_OAUTH_GITHUB_CLIENT_SCOPE" in out,
+     "an unknown BM_OAUTH_ variable (a typo): refused", out)
 st, out = check({"BM_SECRET_KEY_FILE": None})
 t.ok(st != 0 and "BM_SECRET_KEY_FILE" in out, "a service without "
      "BM_SECRET_KEY_FILE: refused", out)

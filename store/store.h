@@ -381,7 +381,8 @@ int store_oauth_state_take(struct store *s, const char *state,
 /*
  * Re-encrypts every sealed secret of the store (installation tokens,
  * service tokens, pending verifiers) under the key in new_key_file, in one
- * transaction; the handle then uses the new key.  The operator points
+ * transaction; the handle then uses the new key.  No other process may
+ * have the store open (each keeps the key it read); the operator points
  * BM_SECRET_KEY_FILE at the new file before the next start.  *n (may be
  * NULL) gets the number of records.  Returns STORE_OK, STORE_EINVAL (the
  * file: the reason in store_strerror) or an error.

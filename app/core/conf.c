@@ -919,4 +919,8 @@ app_conf_usage(FILE *fp)
 	}
 	fputs("  BM_MOD_<MODULE>_<KEY>    settings read by module <module>\n",
 	    fp);
+	fputs("  BM_OAUTH_<SVC>_CLIENT_ID, _CLIENT_SECRET or _CLIENT_SECRET_FILE,"
+	    "\n  _AUTHORIZE_URL, _TOKEN_URL, _SCOPES\n"
+	    "                           a third-party service <svc> over OAuth 2"
+	    "\n", fp);
 }

@@ -278,7 +278,7 @@ svc_write(struct store *s, DB_TXN *txn, DBT *k, const struct store_service *sv)
 
 struct svc_args {
 	DBT key;
-	char kbuf[SVC_KEY_MAX];
+	char kbuf[SVC_KEY_MAX + 1]; /* + a NUL for state_take */
 	const struct store_service *in;
 	struct store_service **out;
 	uint64_t gen;
@@ -708,7 +708,7 @@ pend_take(struct store *s, DB_TXN *txn, const char *hash, char kind,
 	    (int64_t)get64(p + 2) <= a->now)
 		goto out;
 	klen = (size_t)p[10] << 8 | p[11];
-	if (klen > sizeof(a->sa.kbuf) || PEND_HEAD + klen > d.size ||
+	if (klen > SVC_KEY_MAX || PEND_HEAD + klen > d.size ||
 	    klen < STORE_INSTALL_ID_LEN + sl + 2 ||
 	    memcmp(p + PEND_HEAD + STORE_INSTALL_ID_LEN + 1, a->service,
 	    sl + 1) != 0)

@@ -116,6 +116,8 @@ main(void)
 	char link[STORE_OAUTH_ID_LEN + 1], state[STORE_OAUTH_ID_LEN + 1];
 	char ver[STORE_OAUTH_VERIFIER_LEN + 1], ver2[STORE_OAUTH_VERIFIER_LEN + 1];
 	char iid[STORE_INSTALL_ID_LEN + 1], st2[STORE_OAUTH_ID_LEN + 1];
+	char longsvc[STORE_SERVICE_NAME_MAX + 1];
+	char longid[STORE_SERVICE_SCOPE_MAX + 1];
 	struct store_service in = { 0 }, *sv = NULL, *b = NULL;
 	struct store_install *inst = NULL;
 	struct tap t = { 0, 0 };
@@ -256,6 +258,37 @@ main(void)
 	    "another service's state: refused, and burnt");
 	tap_ok(&t, store_oauth_state_take(s, "0123", "github", 300, &b, ver2)
 	    == STORE_NOTFOUND, "a malformed state: not found");
+	/* The longest key there is: every part at its maximum. */
+	memset(longsvc, 'a', STORE_SERVICE_NAME_MAX);
+	longsvc[STORE_SERVICE_NAME_MAX] = '\0';
+	memset(longid, 'g', STORE_SERVICE_SCOPE_MAX);
+	longid[STORE_SERVICE_SCOPE_MAX] = '\0';
+	rc = store_oauth_link_create(s, iid, longsvc, longid, longid, 100, 600,
+	    link);
+	if (rc == STORE_OK)
+		rc = store_oauth_link_take(s, link, longsvc, 200, 600, state,
+		    ver);
+	if (rc == STORE_OK)
+		rc = store_oauth_state_take(s, state, longsvc, 300, &b, ver2);
+	tap_ok(&t, rc == STORE_OK && b != NULL &&
+	    strcmp(b->service, longsvc) == 0 && strcmp(b->group, longid) == 0 &&
+	    strcmp(b->user, longid) == 0, "the longest key goes through a link "
+	    "and a state");
+	store_service_free(b);
+	b = NULL;
+	longid[STORE_SERVICE_SCOPE_MAX - 1] = 'x';
+	tap_ok(&t, store_oauth_link_create(s, iid, "github", "", "", 100, 600,
+	    link) == STORE_OK && store_service_get(s, iid, "github", longid,
+	    "", &sv) == STORE_NOTFOUND, "a long group is a key like any");
+	{
+		char toolong[STORE_SERVICE_SCOPE_MAX + 2];
+
+		memset(toolong, 'g', sizeof(toolong) - 1);
+		toolong[sizeof(toolong) - 1] = '\0';
+		tap_ok(&t, store_oauth_link_create(s, iid, "github", toolong, "",
+		    100, 600, link) == STORE_EINVAL, "a group id over %d bytes "
+		    "is refused", STORE_SERVICE_SCOPE_MAX);
+	}
 	/* A pending state stays for the rekey below. */
 	store_oauth_link_create(s, iid, "github", "g9", "", 100, 600, link);
 	store_oauth_link_take(s, link, "github", 200, 600, state, ver);

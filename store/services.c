@@ -718,8 +718,9 @@ pend_take(struct store *s, DB_TXN *txn, const char *hash, char kind,
 	a->sa.key.data = a->sa.kbuf;
 	a->sa.key.size = (u_int32_t)klen;
 	if (verifier != NULL) {
-		if (store__unseal(s, hash, STORE__HASH_LEN, p + PEND_HEAD + klen,
-		    d.size - PEND_HEAD - klen, &v, &vlen) != 0 ||
+		if (store__unseal(s, hash, STORE__HASH_LEN,
+		    p + PEND_HEAD + klen, d.size - PEND_HEAD - klen, &v,
+		    &vlen) != 0 ||
 		    vlen != STORE_OAUTH_VERIFIER_LEN)
 			goto out;
 		memcpy(verifier, v, vlen + 1);
@@ -781,7 +782,8 @@ link_take_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 		return 0;
 	}
 	if ((ret = svc_random_hex(a->out_id, STORE_OAUTH_ID_LEN)) != 0 ||
-	    (ret = svc_random_hex(a->verifier, STORE_OAUTH_VERIFIER_LEN)) != 0 ||
+	    (ret = svc_random_hex(a->verifier, STORE_OAUTH_VERIFIER_LEN))
+	    != 0 ||
 	    (ret = pend_hash(s, 'S', a->out_id, hash)) != 0)
 		return ret;
 	return pend_put(s, txn, hash, 'S', a->now + (int64_t)a->ttl,
@@ -917,8 +919,8 @@ rekey_db(struct store *s, DB_TXN *txn, DB *db, int kind, unsigned char *okey,
 				continue;
 		}
 		memcpy(s->ekey, okey, STORE__KEY_BYTES);
-		if ((ret = store__unseal(s, aad, aadlen, p + skip, d.size - skip,
-		    &plain, &plen)) != 0) {
+		if ((ret = store__unseal(s, aad, aadlen, p + skip,
+		    d.size - skip, &plain, &plen)) != 0) {
 			ret = STORE__ESEAL;
 			break;
 		}

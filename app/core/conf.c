@@ -640,16 +640,16 @@ conf_oauth_load(struct app_conf *conf, const struct conf_src *src, char *err,
 			continue;
 		len -= 19;
 		if (len == 0 || len >= 33) {
-			snprintf(err, errlen, "%.100s: the service name is 1 to "
-			    "32 characters", nm);
+			snprintf(err, errlen, "%.100s: the service name is 1 "
+			    "to 32 characters", nm);
 			return -1;
 		}
 		for (k = 0; k < len; k++) {
 			char c = nm[9 + k];
-			if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			    c == '_')) {
-				snprintf(err, errlen, "%.100s: the service name "
-				    "is [A-Z0-9_]", nm);
+			if (!((c >= 'A' && c <= 'Z') ||
+			    (c >= '0' && c <= '9') || c == '_')) {
+				snprintf(err, errlen, "%.100s: the service "
+				    "name is [A-Z0-9_]", nm);
 				return -1;
 			}
 			svc[k] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
@@ -919,8 +919,8 @@ app_conf_usage(FILE *fp)
 	}
 	fputs("  BM_MOD_<MODULE>_<KEY>    settings read by module <module>\n",
 	    fp);
-	fputs("  BM_OAUTH_<SVC>_CLIENT_ID, _CLIENT_SECRET or _CLIENT_SECRET_FILE,"
-	    "\n  _AUTHORIZE_URL, _TOKEN_URL, _SCOPES\n"
-	    "                           a third-party service <svc> over OAuth 2"
-	    "\n", fp);
+	fputs("  BM_OAUTH_<SVC>_CLIENT_ID, _CLIENT_SECRET or "
+	    "_CLIENT_SECRET_FILE,\n  _AUTHORIZE_URL, _TOKEN_URL, _SCOPES\n"
+	    "                           a third-party service <svc> over "
+	    "OAuth 2\n", fp);
 }

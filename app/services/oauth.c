@@ -150,7 +150,8 @@ oauth_form_get(const char *q, const char *name, size_t max)
 	while (q != NULL && *q != '\0') {
 		n = strcspn(q, "&");
 		if (n > nl && strncmp(q, name, nl) == 0 && q[nl] == '=') {
-			if (n - nl - 1 > 3 * max || (r = malloc(n - nl)) == NULL)
+			if (n - nl - 1 > 3 * max ||
+			    (r = malloc(n - nl)) == NULL)
 				return NULL;
 			for (i = nl + 1, o = 0; i < n; i++) {
 				int hi, lo;
@@ -199,7 +200,7 @@ oauth_add_url(struct oauth_buf *b, const struct app_conf *conf,
 	oauth_adds(b, what);
 }
 
-/* --- the page -------------------------------------------------------------- */
+/* --- the page ------------------------------------------------------------ */
 
 /* The headers of every page and redirect: nothing runs, nothing is
  * cached, the URL (it carries the code) goes nowhere. */

@@ -114,7 +114,8 @@ main(void)
 {
 	char dir[512], home[600], key1[600], key2[600], err[512];
 	char link[STORE_OAUTH_ID_LEN + 1], state[STORE_OAUTH_ID_LEN + 1];
-	char ver[STORE_OAUTH_VERIFIER_LEN + 1], ver2[STORE_OAUTH_VERIFIER_LEN + 1];
+	char ver[STORE_OAUTH_VERIFIER_LEN + 1];
+	char ver2[STORE_OAUTH_VERIFIER_LEN + 1];
 	char iid[STORE_INSTALL_ID_LEN + 1], st2[STORE_OAUTH_ID_LEN + 1];
 	char longsvc[STORE_SERVICE_NAME_MAX + 1];
 	char longid[STORE_SERVICE_SCOPE_MAX + 1];
@@ -285,9 +286,10 @@ main(void)
 
 		memset(toolong, 'g', sizeof(toolong) - 1);
 		toolong[sizeof(toolong) - 1] = '\0';
-		tap_ok(&t, store_oauth_link_create(s, iid, "github", toolong, "",
-		    100, 600, link) == STORE_EINVAL, "a group id over %d bytes "
-		    "is refused", STORE_SERVICE_SCOPE_MAX);
+		tap_ok(&t, store_oauth_link_create(s, iid, "github", toolong,
+		    "", 100, 600, link) == STORE_EINVAL,
+		    "a group id over %d bytes is refused",
+		    STORE_SERVICE_SCOPE_MAX);
 	}
 	/* A pending state stays for the rekey below. */
 	store_oauth_link_create(s, iid, "github", "g9", "", 100, 600, link);
@@ -323,7 +325,8 @@ main(void)
 	    "... and the installation tokens");
 	store_install_free(inst);
 	tap_ok(&t, store_oauth_state_take(s, state, "github", 300, &b, ver2) ==
-	    STORE_OK && strcmp(ver, ver2) == 0, "... and the pending verifiers");
+	    STORE_OK && strcmp(ver, ver2) == 0,
+	    "... and the pending verifiers");
 	store_service_free(b);
 	b = NULL;
 	tap_ok(&t, store_rekey(s, "/nonexistent/key", &n) == STORE_EINVAL,

@@ -33,6 +33,7 @@
 #include <openssl/evp.h>
 
 #include "store/cli-outbox.h"
+#include "store/cli-services.h"
 #include "store/store.h"
 
 #define PROG "botmatic-keys"
@@ -82,6 +83,17 @@ static const char usage[] =
 "                                        request and answer\n"
 "  outbox retry ID|--dead                send a dead job (or all) again\n"
 "  outbox cancel ID                      drop a job\n"
+"  service-link INSTALL_ID SVC [GROUP [USER]]\n"
+"                                        print a one-time link (10 minutes)\n"
+"                                        connecting service SVC (needs\n"
+"                                        BM_PUBLIC_URL, BM_ENDPOINT)\n"
+"  services INSTALL_ID [--show-tokens]   the installation's services as JSON\n"
+"                                        lines\n"
+"  services revoke INSTALL_ID SVC [GROUP [USER]]   forget one\n"
+"  services rotate-key NEWFILE           re-encrypt every sealed secret\n"
+"                                        under NEWFILE's key (server\n"
+"                                        stopped), then point\n"
+"                                        BM_SECRET_KEY_FILE at it\n"
 "  recover                               full recovery (refused while a server\n"
 "                                        runs: it recovers by itself)\n"
 "\n"
@@ -836,8 +848,8 @@ static const struct cmd cmds[] = {
 	{ "delete", 3, 3 }, { "delete-all", 1, 1 }, { "list", 1, 1 },
 	{ "installs", 0, 1 }, { "export", 0, 0 }, { "import", 0, 1 },
 	{ "import-redis", 0, 1 }, { "verify", 0, 1 }, { "recover", 0, 0 },
-	{ "import-contacts", 1, 1 }, { "secret", 2, 2 },
-	{ "import-contacts", 1, 1 }, { "outbox", 0, 2 },
+	{ "import-contacts", 1, 1 }, { "secret", 2, 2 }, { "outbox", 0, 2 },
+	{ "service-link", 2, 4 }, { "services", 1, 5 },
 };
 
 /*
@@ -997,6 +1009,9 @@ run(struct store *s, const char *cmd, int argc, char **argv)
 		return cmd_secret(s, argv[0], argv[1]);
 	else if (strcmp(cmd, "outbox") == 0)
 		return store_cli_outbox(s, argc, argv);
+	else if (strcmp(cmd, "service-link") == 0 ||
+	    strcmp(cmd, "services") == 0)
+		return store_cli_services(s, cmd, argc, argv);
 	else {
 		l.show_tokens = argc > 0;
 		if ((rc = store_verify(s, verify_fn, &l, &n)) == STORE_OK &&

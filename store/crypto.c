@@ -242,17 +242,16 @@ store__token_key(const struct store *s, const char *token, size_t tlen,
 	return 0;
 }
 
-/* Seals token (tlen bytes) bound to hash into *out (new), *outlen bytes. */
-static int
-crypto_seal(const struct store *s, const char *hash, const char *token,
-    size_t tlen, unsigned char **out, size_t *outlen)
+int
+store__seal(const struct store *s, const void *aad, size_t aadlen,
+    const void *plain, size_t plen, unsigned char **out, size_t *outlen)
 {
 	EVP_CIPHER_CTX *c = NULL;
 	unsigned char *buf;
 	int n, ret = ENOMEM;
 
 	*out = NULL;
-	if ((buf = malloc(tlen + SEAL_OVERHEAD)) == NULL)
+	if ((buf = malloc(plen + SEAL_OVERHEAD)) == NULL)
 		return ENOMEM;
 	buf[0] = SEAL_VERSION;
 	if (crypto_random(buf + 1, SEAL_NONCE) < 0) {
@@ -262,18 +261,17 @@ crypto_seal(const struct store *s, const char *hash, const char *token,
 	if ((c = EVP_CIPHER_CTX_new()) == NULL ||
 	    EVP_EncryptInit_ex(c, s->aes, NULL, s->ekey, buf + 1)
 	    != 1 ||
-	    EVP_EncryptUpdate(c, NULL, &n, (const unsigned char *)hash,
-	    STORE__HASH_LEN) != 1 ||
-	    EVP_EncryptUpdate(c, buf + 1 + SEAL_NONCE, &n,
-	    (const unsigned char *)token, (int)tlen) != 1 ||
+	    EVP_EncryptUpdate(c, NULL, &n, aad, (int)aadlen) != 1 ||
+	    EVP_EncryptUpdate(c, buf + 1 + SEAL_NONCE, &n, plain, (int)plen)
+	    != 1 ||
 	    EVP_EncryptFinal_ex(c, buf + 1 + SEAL_NONCE + n, &n) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, SEAL_TAG,
-	    buf + 1 + SEAL_NONCE + tlen) != 1) {
+	    buf + 1 + SEAL_NONCE + plen) != 1) {
 		ret = EINVAL;
 		goto out;
 	}
 	*out = buf;
-	*outlen = tlen + SEAL_OVERHEAD;
+	*outlen = plen + SEAL_OVERHEAD;
 	buf = NULL;
 	ret = 0;
 out:
@@ -282,17 +280,16 @@ out:
 	return ret;
 }
 
-/* Opens a sealed token bound to hash into *token (new, NUL-terminated). */
-static int
-crypto_open(const struct store *s, const char *hash,
-    const unsigned char *in, size_t len, char **token)
+int
+store__unseal(const struct store *s, const void *aad, size_t aadlen,
+    const unsigned char *in, size_t len, char **plain, size_t *plen)
 {
 	EVP_CIPHER_CTX *c = NULL;
 	size_t tlen;
 	char *buf = NULL;
 	int n, ret = EINVAL;
 
-	*token = NULL;
+	*plain = NULL;
 	if (len < SEAL_OVERHEAD || in[0] != SEAL_VERSION)
 		return EINVAL;
 	tlen = len - SEAL_OVERHEAD;
@@ -301,8 +298,7 @@ crypto_open(const struct store *s, const char *hash,
 	if ((c = EVP_CIPHER_CTX_new()) == NULL ||
 	    EVP_DecryptInit_ex(c, s->aes, NULL, s->ekey, in + 1)
 	    != 1 ||
-	    EVP_DecryptUpdate(c, NULL, &n, (const unsigned char *)hash,
-	    STORE__HASH_LEN) != 1 ||
+	    EVP_DecryptUpdate(c, NULL, &n, aad, (int)aadlen) != 1 ||
 	    EVP_DecryptUpdate(c, (unsigned char *)buf, &n,
 	    in + 1 + SEAL_NONCE, (int)tlen) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, SEAL_TAG,
@@ -310,7 +306,9 @@ crypto_open(const struct store *s, const char *hash,
 	    EVP_DecryptFinal_ex(c, (unsigned char *)buf + n, &n) != 1)
 		goto out;
 	buf[tlen] = '\0';
-	*token = buf;
+	*plain = buf;
+	if (plen != NULL)
+		*plen = tlen;
 	buf = NULL;
 	ret = 0;
 out:
@@ -320,6 +318,29 @@ out:
 		free(buf);
 	}
 	return ret;
+}
+
+/* Seals token (tlen bytes) bound to hash into *out (new), *outlen bytes. */
+static int
+crypto_seal(const struct store *s, const char *hash, const char *token,
+    size_t tlen, unsigned char **out, size_t *outlen)
+{
+	return store__seal(s, hash, STORE__HASH_LEN, token, tlen, out, outlen);
+}
+
+/* Opens a sealed token bound to hash into *token (new, NUL-terminated). */
+static int
+crypto_open(const struct store *s, const char *hash,
+    const unsigned char *in, size_t len, char **token)
+{
+	return store__unseal(s, hash, STORE__HASH_LEN, in, len, token, NULL);
+}
+
+int
+store__key_read(const char *path, unsigned char key[STORE__KEY_BYTES],
+    char *err, size_t errlen)
+{
+	return crypto_read_key(path, key, err, errlen);
 }
 
 int

@@ -26,12 +26,12 @@
 
 /*
  * Per process sharing the environment (store_opts.processes), lockers: one
- * per open database (14: dbs[] below), per transaction and per cursor
+ * per open database (16: dbs[] below), per transaction and per cursor
  * outside one, with room.  With BDB 5.3's default (1,000 in all) 400
  * processes opening at once hung and 600 corrupted memory; 16 each let 600
  * open (measured, with 7 databases: one more for each database beyond).
  */
-#define LOCKERS_PER_PROCESS 23
+#define LOCKERS_PER_PROCESS 25
 /*
  * Locks: a transaction holds one per B-tree page it touched, so deleting a
  * large integration (or exporting the store, one page per ~60 pairs) needs
@@ -67,6 +67,8 @@ static const struct {
 	{ "seen.db", offsetof(struct store, seen) },
 	{ "seen-time.db", offsetof(struct store, seent) },
 	{ "tokens.db", offsetof(struct store, tokens) },
+	{ "services.db", offsetof(struct store, svc) },
+	{ "oauth-pending.db", offsetof(struct store, oauth) },
 };
 
 static DB **

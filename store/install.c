@@ -490,7 +490,7 @@ delete_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 	struct store_install old = { 0 };
 	char hash[STORE__HASH_LEN + 1];
 	DBT key;
-	size_t njobs = 0;
+	size_t njobs = 0, st = 0;
 	int ret, found, any;
 
 	a->pairs = 0;
@@ -505,6 +505,10 @@ delete_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 		key.data = old.install_id;
 		key.size = STORE_INSTALL_ID_LEN;
 		ret = s->instid->del(s->instid, txn, &key, 0);
+		/* Its third-party services go with it (SPEC §12). */
+		if (ret == 0 || ret == DB_NOTFOUND)
+			ret = store__services_forget(s, txn, old.install_id,
+			    &st);
 		install_clear(&old);
 		if (ret != 0 && ret != DB_NOTFOUND)
 			return ret;

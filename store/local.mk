@@ -2,9 +2,10 @@
 noinst_LIBRARIES += store/libbmstore.a
 store_libbmstore_a_SOURCES = store/store.h store/store_int.h \
 	store/env.c store/ids.c store/install.c store/state.c store/dump.c \
-	store/seen.c store/crypto.c store/migrate.c \
+	store/seen.c store/crypto.c store/migrate.c store/services.c \
 	store/supervise.c store/purge.c store/lock.c store/control.c \
-	store/cli.c store/jobs.c store/cli-outbox.c store/cli-outbox.h
+	store/cli.c store/jobs.c store/cli-outbox.c store/cli-outbox.h \
+	store/cli-services.c store/cli-services.h
 store_libbmstore_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS)
 
 ## Tests: TAP programs.
@@ -28,6 +29,10 @@ check_PROGRAMS += tests/store/test-jobs
 tests_store_test_jobs_SOURCES = tests/store/test-jobs.c tests/tap.h
 tests_store_test_jobs_LDADD = $(STORE_TEST_LIBS)
 TESTS += tests/store/test-jobs
+check_PROGRAMS += tests/store/test-services
+tests_store_test_services_SOURCES = tests/store/test-services.c tests/tap.h
+tests_store_test_services_LDADD = $(STORE_TEST_LIBS)
+TESTS += tests/store/test-services
 # A loader for tests/integration/test-one-store.py.
 check_PROGRAMS += tests/store/bulk-load
 tests_store_bulk_load_SOURCES = tests/store/bulk-load.c

@@ -56,7 +56,9 @@ struct store {
 	DB *tombs;   /* kind + prefix of forgotten data -> "" */
 	DB *seen;    /* "install id\0delivery id" -> time (8 bytes) */
 	DB *seent;   /* time (8) "install id\0delivery id" -> "": for purges */
-	DB *tokens;  /* token -> the token, sealed (crypto.c) */
+	DB *tokens;  /* keyed hash of a token -> the token, sealed (crypto.c) */
+	DB *svc;     /* "install id\0service\0group\0user" -> service */
+	DB *oauth;   /* keyed hash of a link id or state -> pending link */
 	char *home;  /* the environment's path, for messages */
 	unsigned retries;   /* deadlock retries per transaction */
 	unsigned commits;   /* since the last checkpoint attempt */
@@ -201,6 +203,24 @@ int store__token_lookup(struct store *s, DB_TXN *txn, const char *hash,
     char **token);
 /* Forgets the sealed token of hash (absent is fine). */
 int store__token_forget(struct store *s, DB_TXN *txn, const char *hash);
+/*
+ * Seals plen bytes with AES-256-GCM under the store's key, bound to aad
+ * (a record sealed under one key does not open under another): *out new,
+ * *outlen bytes.  Unseal: *plain new, NUL-terminated, *plen (may be NULL)
+ * bytes.  Both return 0, ENOMEM or EINVAL (does not open).
+ */
+int store__seal(const struct store *s, const void *aad, size_t aadlen,
+    const void *plain, size_t plen, unsigned char **out, size_t *outlen);
+int store__unseal(const struct store *s, const void *aad, size_t aadlen,
+    const unsigned char *in, size_t len, char **plain, size_t *plen);
+/* Reads a key file as BM_SECRET_KEY_FILE is read (32 bytes or 64 hex
+ * digits, 0600/0400).  0, or -1 with err filled. */
+int store__key_read(const char *path, unsigned char key[STORE__KEY_BYTES],
+    char *err, size_t errlen);
+/* The services store (services.c): forgets every service of install id
+ * (32 hex digits) in txn; *n (may be NULL) is increased. */
+int store__services_forget(struct store *s, DB_TXN *txn,
+    const char *install_id, size_t *n);
 
 /*
  * Rewrites a store of format 1 (keys holding raw tokens) to format 2 in

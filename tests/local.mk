@@ -18,7 +18,8 @@ INTEGRATION_TESTS = \
 	tests/integration/test-debian.py \
 	tests/integration/test-settings.py \
 	tests/integration/test-settings-browser.py \
-	tests/integration/test-security.py
+	tests/integration/test-security.py \
+	tests/integration/test-oauth.py
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += $(INTEGRATION_TESTS) tests/integration/bmtest.py
 # The Debian packaging, built by tests/integration/test-debian.py.

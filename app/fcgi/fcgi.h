@@ -19,6 +19,7 @@
 #include "dispatch/dispatch.h"
 #include "sync/sync.h"
 #include "settings/settings.h"
+#include "services/services.h"
 
 enum app_route {
 	APP_ROUTE_NONE = 0,  /* not ours: 404 */
@@ -26,6 +27,7 @@ enum app_route {
 	APP_ROUTE_EXT,       /* <endpoint>ext/...: the external service's */
 	APP_ROUTE_SETTINGS,  /* <endpoint>settings: the settings page */
 	APP_ROUTE_SETTINGS_ASSET, /* <endpoint>settings/<name>: its files */
+	APP_ROUTE_OAUTH,     /* <endpoint>oauth/<svc>/...: SPEC §12 */
 	APP_ROUTE__MAX
 };
 

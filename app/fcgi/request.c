@@ -238,6 +238,15 @@ fcgi_settings_asset(struct fcgi_call *c, struct app_answer *ans)
 	app_settings_asset(c->rest, ans);
 }
 
+/* <endpoint>oauth/<svc>/start and .../callback (SPEC §12). */
+static void
+fcgi_oauth(struct fcgi_call *c, struct app_answer *ans)
+{
+	c->kind = APP_KIND_OAUTH;
+	app_oauth_route(c->env, c->req, c->rest, FCGX_GetParam("QUERY_STRING",
+	    c->fr->envp), ans);
+}
+
 /*
  * The routes: their methods (what a 405's Allow says), whether a POST may
  * be form-encoded, and who answers.  A POST has its head checked and its
@@ -252,6 +261,7 @@ static const struct fcgi_route {
 	[APP_ROUTE_EXT] = { "POST", 0, fcgi_ext },
 	[APP_ROUTE_SETTINGS] = { "GET, POST", 1, fcgi_settings },
 	[APP_ROUTE_SETTINGS_ASSET] = { "GET", 0, fcgi_settings_asset },
+	[APP_ROUTE_OAUTH] = { "GET", 0, fcgi_oauth },
 };
 
 void

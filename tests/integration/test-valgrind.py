@@ -2,7 +2,8 @@
 """The server under valgrind (memcheck): the master and its responders
 serve a mix of every kind of request -- the protocol's answers, a module,
 the keystore, contact sync with its outbound calls, signed deliveries
-from the external service, the settings page, a reload -- then stop,
+from the external service, the settings page, an OAuth link with its
+callback, token and refresh, a reload -- then stop,
 with no memory error and no definite leak in any process.  SKIP without
 valgrind."""
 import json
@@ -30,6 +31,11 @@ ext.route("GET", r"/contacts", 200, [])
 ext.route("POST", r"/contacts", 201, {"id_candidate": 7})
 ext.route("PUT", r"/contacts/.*", 200, {})
 ext.route("DELETE", r"/contacts/.*", 204, b"")
+# A stand-in OAuth provider: the code, then a refresh, then the API.
+ext.route("POST", r"/oauth/token", lambda rec: (200, {
+    "access_token": "at-vg", "refresh_token": "rt-vg",
+    "expires_in": 30 if b"authorization_code" in rec.body else 3600}, 0))
+ext.route("GET", r"/user", 200, {"login": "vg"})
 bm = t.botmatic({TOKEN})
 bm.route("POST", r"/api/contacts", 201, {"id": 99})
 mapfile = os.path.join(t.tmp, "map.json")
@@ -47,6 +53,10 @@ with open(setfile, "w") as f:
         "key": {"type": "string", "format": "password"},
         "port": {"type": "integer", "minimum": 1},
         "on": {"type": "boolean"}, "mode": {"enum": ["a", 2]}}}, f)
+sealkey = os.path.join(t.tmp, "seal.key")
+with open(sealkey, "wb") as f:
+    f.write(os.urandom(32))
+os.chmod(sealkey, 0o600)
 vglog = os.path.join(t.tmp, "valgrind.%p.log")
 supp = t.src_file("tests", "valgrind.supp")
 argv = [VALGRIND, "--quiet", "--leak-check=full",
@@ -57,7 +67,16 @@ srv = bmtest.Server(t, {"BOTMATIC_BASE_URL": bm.url,
                         "BM_EXT_BASE_URL": ext.url, "BM_MAPPINGS": mapfile,
                         "BM_SETTINGS": setfile,
                         "BM_MODULES": t.module("echo") + ":" +
-                        t.module("testmod"), "BM_WORKERS": "1",
+                        t.module("testmod") + ":" +
+                        t.module("github_link"), "BM_WORKERS": "1",
+                        "BM_SECRET_KEY_FILE": sealkey,
+                        "BM_PUBLIC_URL": "https://bot.example.test",
+                        "BM_MOD_GITHUB_LINK_API_BASE": ext.url,
+                        "BM_OAUTH_GITHUB_CLIENT_ID": "cid",
+                        "BM_OAUTH_GITHUB_CLIENT_SECRET": "csecret",
+                        "BM_OAUTH_GITHUB_AUTHORIZE_URL": ext.url + "/auth",
+                        "BM_OAUTH_GITHUB_TOKEN_URL": ext.url + "/oauth/token",
+                        "BM_OAUTH_GITHUB_SCOPES": "repo",
                         "BM_LOG_LEVEL": "info", "BM_STATUS_PATH": "/status"})
 srv.start(argv=argv, timeout=120)
 ngx = t.nginx(srv)
@@ -118,6 +137,7 @@ r = ngx.post({"action": "echo"}, token="t" * 600, timeout=60)
 ok = ok and r.status == 401
 # Signed deliveries from the external service: applied, replayed, stale.
 p = subprocess.run([t.build_file("botmatic-keys"), "-d", srv.db, "export"],
+                   env=dict(os.environ, BM_SECRET_KEY_FILE=sealkey),
                    stdout=subprocess.PIPE, timeout=120)
 inst = [json.loads(l) for l in p.stdout.decode().splitlines()
         if json.loads(l).get("type") == "install"][0]
@@ -133,6 +153,27 @@ for hs, status in ((sig, 200), (sig, 200), (bmtest.webhook_headers(
     if r.status != status:
         ok = False
         t.diag("delivery -> %r" % (r,))
+# An OAuth link: the start, a forged callback, the callback, the token
+# used and refreshed by the example module.
+r = ngx.post({"action": "github_link", "data": {"group_id": "g"}},
+             token=TOKEN, timeout=60)
+link = ((r.json() or {}).get("data") or {}).get("url", "")
+r = ngx.request("GET", link.replace("https://bot.example.test", ""),
+                content_type=None, timeout=60)
+state = re.search(r"[?&]state=([0-9a-f]+)", r.header("Location", "") or "")
+for q, status in (("code=c&state=" + "0" * 64, 400),
+                  ("code=c&state=" + (state.group(1) if state else ""),
+                   200)):
+    r = ngx.request("GET", "/oauth/github/callback?" + q, content_type=None,
+                    timeout=60)
+    if r.status != status:
+        ok = False
+        t.diag("oauth callback %s -> %r" % (q, r))
+r = ngx.post({"action": "github_whoami", "data": {"group_id": "g"}},
+             token=TOKEN, timeout=60)
+if ((r.json() or {}).get("data") or {}).get("login") != "vg":
+    ok = False
+    t.diag("github_whoami -> %r" % (r,))
 t.ok(ok, "every request answered as expected under valgrind")
 
 mark = srv.mark()

@@ -602,6 +602,7 @@ claim_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 	DBC *c = NULL;
 	DBT key, data;
 	unsigned scanned;
+	uint64_t id;
 	int ret = 0, t, yes;
 
 	job_clear(a->out);
@@ -650,9 +651,27 @@ claim_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 		/* Its token, opened now: the record keeps only the hash. */
 		if ((ret = job_reveal(s, txn, a->out, &yes)) != 0)
 			return ret;
-		if (yes) /* installed, yet no token: damage */
-			return EINVAL;
-		return 0;
+		if (!yes)
+			return 0;
+		/*
+		 * Installed, yet no token kept: damage.  Kept as dead for the
+		 * operator rather than failing every claim after it.
+		 */
+		id = a->out->id;
+		job_clear(a->out);
+		if ((ret = job_get(s, txn, id, a->out, DB_RMW)) != 0 ||
+		    (ret = job_unlink(s, txn, a->out)) != 0)
+			return ret;
+		free(a->out->last);
+		if ((a->out->last = strdup("{\"error\":\"the installation's "
+		    "token is missing\"}")) == NULL)
+			return ENOMEM;
+		a->out->dead = 1;
+		a->out->lease_pid = 0;
+		if ((ret = job_put(s, txn, a->out)) != 0)
+			return ret;
+		job_clear(a->out);
+		continue;
 	}
 	job_clear(a->out);
 	*rc = STORE_NOTFOUND;
@@ -1061,8 +1080,8 @@ store_job_cancel(struct store *s, uint64_t id)
 }
 
 int
-store__jobs_cancel(struct store *s, DB_TXN *txn, const char *integ,
-    size_t ilen, size_t *n)
+store__jobs_cancel(struct store *s, DB_TXN *txn, const char *hash,
+    size_t hlen, size_t *n)
 {
 	char k[STORE_ID_MAX + 9];
 	struct store_job j;
@@ -1081,9 +1100,9 @@ store__jobs_cancel(struct store *s, DB_TXN *txn, const char *integ,
 	 * so the cursor is reopened at the start of the range each time.
 	 */
 	for (;;) {
-		memcpy(k, integ, ilen);
-		k[ilen] = '\0';
-		key.size = (u_int32_t)ilen + 1;
+		memcpy(k, hash, hlen);
+		k[hlen] = '\0';
+		key.size = (u_int32_t)hlen + 1;
 		if ((ret = s->jobs_integ->cursor(s->jobs_integ, txn, &c, 0))
 		    != 0)
 			return ret;
@@ -1096,9 +1115,9 @@ store__jobs_cancel(struct store *s, DB_TXN *txn, const char *integ,
 			ret = t;
 		if (ret != 0)
 			return ret;
-		if (key.size != ilen + 9 || !store__has_prefix(&key, integ, ilen))
+		if (key.size != hlen + 9 || !store__has_prefix(&key, hash, hlen))
 			return 0;
-		ret = job_get(s, txn, get64((unsigned char *)k + ilen + 1), &j,
+		ret = job_get(s, txn, get64((unsigned char *)k + hlen + 1), &j,
 		    DB_RMW);
 		if (ret == DB_NOTFOUND) {
 			/* A stray index entry: drop it. */

@@ -524,6 +524,82 @@ drop_reverse(const char *home)
 	return ret == 0 ? 0 : -1;
 }
 
+/* Deletes every sealed token of home's tokens.db (not its format). */
+static int
+drop_tokens(const char *home)
+{
+	DB_ENV *env = NULL;
+	DB_TXN *txn = NULL;
+	DB *db = NULL;
+	DBC *c = NULL;
+	DBT key, data;
+	int ret, n = 0;
+
+	if ((ret = db_env_create(&env, 0)) != 0)
+		return -1;
+	if ((ret = env->open(env, home, DB_CREATE | DB_INIT_LOCK |
+	    DB_INIT_LOG | DB_INIT_MPOOL | DB_INIT_TXN, 0600)) == 0 &&
+	    (ret = db_create(&db, env, 0)) == 0 &&
+	    (ret = db->open(db, NULL, "tokens.db", NULL, DB_BTREE,
+	    DB_AUTO_COMMIT, 0600)) == 0 &&
+	    (ret = env->txn_begin(env, NULL, &txn, 0)) == 0 &&
+	    (ret = db->cursor(db, txn, &c, 0)) == 0) {
+		memset(&key, 0, sizeof(key));
+		memset(&data, 0, sizeof(data));
+		while ((ret = c->get(c, &key, &data, DB_NEXT)) == 0)
+			if (key.size != 7 || memcmp(key.data, "!format", 7) != 0) {
+				if ((ret = c->del(c, 0)) != 0)
+					break;
+				n++;
+			}
+		c->close(c);
+	}
+	if (txn != NULL && (ret == DB_NOTFOUND ? txn->commit(txn, 0) :
+	    txn->abort(txn)) != 0)
+		ret = -1;
+	if (db != NULL)
+		db->close(db, 0);
+	env->close(env, 0);
+	return ret == DB_NOTFOUND && n > 0 ? 0 : -1;
+}
+
+/*
+ * A job of an installation whose sealed token is gone (damage): the claim
+ * keeps it as dead, saying why, and gives the next job instead of failing
+ * every claim.
+ */
+static void
+test_job_damage(struct tap *t, const char *dir)
+{
+	struct store_job *j = NULL;
+	char home[600], err[512];
+	struct store *s;
+	uint64_t a = 0, b = 0;
+	int rc;
+
+	snprintf(home, sizeof(home), "%s/damage", dir);
+	s = open_with(home, NULL, &rc, err, sizeof(err));
+	rc = rc == STORE_OK ? store_install_record(s, TOKEN, NULL, 0, NULL) :
+	    rc;
+	if (rc == STORE_OK && (add_job(s, TOKEN, "c1", &a) != STORE_OK ||
+	    add_job(s, TOKEN, "c1", &b) != STORE_OK))
+		rc = STORE_ERROR;
+	store_close(s);
+	if (rc == STORE_OK)
+		rc = drop_tokens(home);
+	s = rc == 0 ? open_with(home, NULL, &rc, err, sizeof(err)) : NULL;
+	rc = s != NULL ? store_job_claim(s, 42, 2000, 3000, &j) : STORE_ERROR;
+	store_job_free(j);
+	j = NULL;
+	tap_ok(t, rc == STORE_NOTFOUND && store_job_get(s, a, &j) ==
+	    STORE_OK && j->dead && strstr(j->last, "token is missing") !=
+	    NULL && strcmp(j->integ, "") == 0,
+	    "a job whose installation lost its sealed token is kept as dead, "
+	    "saying why, and the claim goes on (%d)", rc);
+	store_job_free(j);
+	store_close(s);
+}
+
 static void
 test_verify(struct tap *t, const char *dir)
 {
@@ -615,7 +691,8 @@ main(void)
 	test_migration(&t, dir);
 	test_deliveries(&t, dir);
 	test_verify(&t, dir);
-	tap_ok(&t, t.n == 35, "all 35 checks ran");
+	test_job_damage(&t, dir);
+	tap_ok(&t, t.n == 36, "all 36 checks ran");
 	tap_rmtree(dir);
 	return tap_done(&t);
 }

@@ -34,8 +34,8 @@ enum app_route {
 /*
  * Which route path (no query string) takes under endpoint.  For
  * APP_ROUTE_EXT, *rest points at what follows "ext/", for
- * APP_ROUTE_SETTINGS_ASSET at what follows "settings/" (borrowed from
- * path).
+ * APP_ROUTE_SETTINGS_ASSET at what follows "settings/", for
+ * APP_ROUTE_OAUTH at what follows "oauth/" (borrowed from path).
  */
 enum app_route app_proto_route(const char *path, const char *endpoint,
     const char **rest);

@@ -53,10 +53,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (st != 0 && (st != 405 || err[0] == '\0'))
 		abort();
 	if (part[3] != NULL) {
-		/* rest: set for the routes that have one, inside path. */
+		/* rest: set for the routes that have one (ext/,
+		 * settings/<name>, oauth/), inside path. */
 		r = app_proto_route(part[3], "/", &rest);
-		if ((r == APP_ROUTE_EXT || r == APP_ROUTE_SETTINGS_ASSET) !=
-		    (rest != NULL) || (rest != NULL && (rest < part[3] ||
+		if ((r == APP_ROUTE_EXT || r == APP_ROUTE_SETTINGS_ASSET ||
+		    r == APP_ROUTE_OAUTH) != (rest != NULL) ||
+		    (rest != NULL && (rest < part[3] ||
 		    rest > part[3] + strlen(part[3]))))
 			abort();
 		r = app_proto_route(part[3], "/hook", &rest);

@@ -96,7 +96,9 @@ test)
 		tests/unit/test-mapping \
 		tests/unit/test-mapping-data tests/unit/test-schema \
 		tests/unit/test-schema-suite tests/store/test-store \
-		tests/store/test-jobs tests/integration/test-valgrind.py" || rc=$?
+		tests/store/test-secrets tests/store/test-jobs \
+		tests/store/test-services \
+		tests/integration/test-valgrind.py" || rc=$?
 	logs=""
 	for l in _build-test/test-suite.log _build-vg/test-suite.log; do
 		[ -f "$l" ] && logs="$logs $l"

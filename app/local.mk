@@ -12,14 +12,16 @@ app_libbmapp_a_SOURCES = \
 	app/outbound/extrest.c app/outbound/breaker.c \
 	app/keystore/keystore.h app/keystore/keystore_int.h \
 	app/keystore/keystore.c app/keystore/jobs.c \
-	app/auth/auth.h app/auth/token.c app/auth/negcache.c \
+	app/auth/auth.h app/auth/token.c app/auth/webhook.c app/auth/delivery.c \
+	app/auth/negcache.c \
 	app/auth/policy.c \
 	app/dispatch/dispatch.h app/dispatch/registry.c \
 	app/dispatch/envelope.c app/dispatch/dispatch.c \
 	app/sync/sync.h app/sync/sync.c \
 	app/settings/settings.h app/settings/settings_int.h \
 	app/settings/form.c app/settings/assets.c \
-	app/host/host.h app/host/host_int.h app/host/loader.c \
+	app/services/services.h app/services/oauth.c \
+	app/host/host.h app/host/host_int.h app/host/loader.c app/host/trust.c \
 	app/host/services.c \
 	app/delivery/delivery.h app/delivery/delivery.c \
 	app/fcgi/fcgi.h app/fcgi/proto.c app/fcgi/request.c \
@@ -37,7 +39,8 @@ botmaticinclude_HEADERS = app/botmatic/module.h
 
 # Example modules, installed to $(pkglibdir).
 MODULE_LDFLAGS = -module -avoid-version -shared -export-symbols-regex '^bm_module_entry$$'
-pkglib_LTLIBRARIES += app/modules/echo.la app/modules/set_property.la
+pkglib_LTLIBRARIES += app/modules/echo.la app/modules/set_property.la \
+	app/modules/github_link.la
 app_modules_echo_la_SOURCES = app/modules/echo.c
 app_modules_echo_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 app_modules_echo_la_LDFLAGS = $(AM_LDFLAGS) $(MODULE_LDFLAGS)
@@ -46,6 +49,10 @@ app_modules_set_property_la_SOURCES = app/modules/set_property.c
 app_modules_set_property_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 app_modules_set_property_la_LDFLAGS = $(AM_LDFLAGS) $(MODULE_LDFLAGS)
 app_modules_set_property_la_LIBADD = $(JANSSON_LIBS)
+app_modules_github_link_la_SOURCES = app/modules/github_link.c
+app_modules_github_link_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS)
+app_modules_github_link_la_LDFLAGS = $(AM_LDFLAGS) $(MODULE_LDFLAGS)
+app_modules_github_link_la_LIBADD = $(JANSSON_LIBS) $(CURL_LIBS)
 
 dist_man_MANS += man/botmatic-fcgi.8
 

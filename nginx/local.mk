@@ -8,6 +8,7 @@ examplesdir = $(docdir)/examples
 dist_examples_DATA = \
 	nginx/botmatic-fastcgi.conf \
 	nginx/botmatic-errors.conf \
+	nginx/botmatic-limits.conf \
 	nginx/botmatic-fcgi.conf \
 	nginx/apache-botmatic-fcgi.conf \
 	nginx/botmatic-fcgi.default

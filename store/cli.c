@@ -23,13 +23,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "store/cli-outbox.h"
+#include "store/cli-services.h"
 #include "store/store.h"
 
 #define PROG "botmatic-keys"
@@ -68,12 +72,28 @@ static const char usage[] =
 "  import-contacts INSTALL_ID            import every external contact of an\n"
 "                                        installation (runs botmatic-fcgi\n"
 "                                        --import-contacts with BM_* settings)\n"
+"  secret show INSTALL_ID                print the installation's webhook\n"
+"                                        secret (whsec_...), for its sender\n"
+"  secret rotate INSTALL_ID              draw a new secret and print it; the\n"
+"                                        old one stays valid BM_SECRET_GRACE\n"
+"                                        seconds (server setting)\n"
 "  outbox [list]                         queued deliveries, pending and dead,\n"
 "                                        as JSON lines (no token)\n"
 "  outbox show ID                        one job with its payload and last\n"
 "                                        request and answer\n"
 "  outbox retry ID|--dead                send a dead job (or all) again\n"
 "  outbox cancel ID                      drop a job\n"
+"  service-link INSTALL_ID SVC [GROUP [USER]]\n"
+"                                        print a one-time link (10 minutes)\n"
+"                                        connecting service SVC (needs\n"
+"                                        BM_PUBLIC_URL, BM_ENDPOINT)\n"
+"  services INSTALL_ID [--show-tokens]   the installation's services as JSON\n"
+"                                        lines\n"
+"  services revoke INSTALL_ID SVC [GROUP [USER]]   forget one\n"
+"  services rotate-key NEWFILE           re-encrypt every sealed secret\n"
+"                                        under NEWFILE's key (server\n"
+"                                        stopped), then point\n"
+"                                        BM_SECRET_KEY_FILE at it\n"
 "  recover                               full recovery (refused while a server\n"
 "                                        runs: it recovers by itself)\n"
 "\n"
@@ -82,7 +102,8 @@ static const char usage[] =
 "  -t SECONDS   time limit of the whole command (default 600; 0: none)\n"
 "  -h, --help   this text\n"
 "\n"
-"Environment: BM_DB_HOME, BM_DB_DURABILITY (write, the default, or sync).\n"
+"Environment: BM_DB_HOME, BM_DB_DURABILITY (write, the default, or sync),\n"
+"BM_SECRET_KEY_FILE (the server's key sealing tokens, when it has one).\n"
 "Exit status: 0 done or found, 1 not found (verify: problems found),\n"
 "2 error.  Tokens are printed only with --show-tokens.  See botmatic-keys(1).\n";
 
@@ -827,7 +848,8 @@ static const struct cmd cmds[] = {
 	{ "delete", 3, 3 }, { "delete-all", 1, 1 }, { "list", 1, 1 },
 	{ "installs", 0, 1 }, { "export", 0, 0 }, { "import", 0, 1 },
 	{ "import-redis", 0, 1 }, { "verify", 0, 1 }, { "recover", 0, 0 },
-	{ "import-contacts", 1, 1 }, { "outbox", 0, 2 },
+	{ "import-contacts", 1, 1 }, { "secret", 2, 2 }, { "outbox", 0, 2 },
+	{ "service-link", 2, 4 }, { "services", 1, 5 },
 };
 
 /*
@@ -857,6 +879,95 @@ cmd_import_contacts(const char *home, const char *install_id)
 	    install_id, (char *)NULL);
 	return fail("import-contacts: cannot run botmatic-fcgi: %s",
 	    strerror(errno));
+}
+
+/* Prints a stored secret (64 hex digits) as senders use it: whsec_ and the
+ * base64 of its 32 bytes (Standard Webhooks). */
+static int
+print_whsec(const char *hex)
+{
+	unsigned char key[32], text[48];
+	unsigned v;
+	size_t i;
+
+	for (i = 0; i < 32; i++) {
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+			return fail("secret: the stored secret is malformed");
+		key[i] = (unsigned char)v;
+	}
+	EVP_EncodeBlock(text, key, 32);
+	OPENSSL_cleanse(key, sizeof(key));
+	printf("whsec_%s\n", (const char *)text);
+	OPENSSL_cleanse(text, sizeof(text));
+	return 0;
+}
+
+/*
+ * secret show|rotate INSTALL_ID.  A rotation writes the new secret and
+ * keeps the old one, with the time, as the installation's state
+ * "bm:webhook-secret-previous" in one transaction: the server accepts
+ * either for BM_SECRET_GRACE seconds, so the sender can switch meanwhile.
+ */
+static int
+cmd_secret(struct store *s, const char *what, const char *install_id)
+{
+	static const char digits[] = "0123456789abcdef";
+	struct store_install *in = NULL, next;
+	unsigned char raw[STORE_SECRET_LEN / 2];
+	char prev[128];
+	struct store_op ops[2];
+	size_t i;
+	int rc, ret = 2;
+
+	if (strcmp(what, "show") != 0 && strcmp(what, "rotate") != 0)
+		return fail("secret: expected show or rotate, not \"%s\"",
+		    what);
+	rc = store_install_get_by_id(s, install_id, &in);
+	if (rc == STORE_NOTFOUND)
+		return fail("secret: no installation %s", install_id);
+	if (rc != STORE_OK)
+		return fail_store(s, rc, "secret");
+	if (strcmp(what, "show") == 0) {
+		ret = print_whsec(in->secret) == 0 ? 0 : 2;
+		goto out;
+	}
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+		ret = fail("secret: getrandom: %s", strerror(errno));
+		goto out;
+	}
+	next = *in;
+	for (i = 0; i < sizeof(raw); i++) {
+		next.secret[2 * i] = digits[raw[i] >> 4];
+		next.secret[2 * i + 1] = digits[raw[i] & 15];
+	}
+	next.secret[STORE_SECRET_LEN] = '\0';
+	OPENSSL_cleanse(raw, sizeof(raw));
+	snprintf(prev, sizeof(prev), "{\"secret\":\"%s\",\"rotated\":%lld}",
+	    in->secret, (long long)time(NULL));
+	memset(ops, 0, sizeof(ops));
+	ops[0].kind = STORE_OP_INSTALL_PUT;
+	ops[0].install = &next;
+	ops[1].kind = STORE_OP_STATE_SET;
+	ops[1].a = in->token;
+	ops[1].b = "bm:webhook-secret-previous";
+	ops[1].val = prev;
+	ops[1].len = strlen(prev);
+	rc = store_apply(s, ops, 2, NULL);
+	OPENSSL_cleanse(prev, sizeof(prev));
+	if (rc != STORE_OK) {
+		OPENSSL_cleanse(next.secret, sizeof(next.secret));
+		ret = fail_store(s, rc, "secret rotate");
+		goto out;
+	}
+	ret = print_whsec(next.secret) == 0 ? 0 : 2;
+	OPENSSL_cleanse(next.secret, sizeof(next.secret));
+out:
+	if (in != NULL)
+		OPENSSL_cleanse(in->secret, sizeof(in->secret));
+	store_install_free(in);
+	if (ret == 0 && fflush(stdout) != 0)
+		return fail("stdout: %s", strerror(errno));
+	return ret;
 }
 
 static int
@@ -894,8 +1005,13 @@ run(struct store *s, const char *cmd, int argc, char **argv)
 		return cmd_import(s, argc > 0 ? argv[0] : NULL);
 	else if (strcmp(cmd, "import-redis") == 0)
 		return cmd_import_redis(s, argc > 0 ? argv[0] : NULL);
+	else if (strcmp(cmd, "secret") == 0)
+		return cmd_secret(s, argv[0], argv[1]);
 	else if (strcmp(cmd, "outbox") == 0)
 		return store_cli_outbox(s, argc, argv);
+	else if (strcmp(cmd, "service-link") == 0 ||
+	    strcmp(cmd, "services") == 0)
+		return store_cli_services(s, cmd, argc, argv);
 	else {
 		l.show_tokens = argc > 0;
 		if ((rc = store_verify(s, verify_fn, &l, &n)) == STORE_OK &&
@@ -995,6 +1111,8 @@ open_run(const char *home, enum store_durability dur, struct opts *o,
 	*clean = 0;
 	so.home = home;
 	so.durability = dur;
+	/* The server's key: the tokens it sealed open with it only. */
+	so.key_file = getenv("BM_SECRET_KEY_FILE");
 	if (store_open(&s, &so, err, sizeof(err)) != STORE_OK)
 		return fail("%s", err);
 	ret = run(s, o->c->name, o->argc, o->argv);

@@ -58,8 +58,8 @@ gen_live(struct store *s, DB_TXN *txn, struct gen_cache *gc, int state,
 
 	if (!gc->valid || strcmp(gc->tok, tok) != 0) {
 		gc->valid = 0;
-		if ((ret = store__current_gen(s, txn, tok, strlen(tok), state,
-		    &gc->gen, flags)) != 0)
+		if ((ret = store__current_gen_keyed(s, txn, tok, strlen(tok),
+		    state, &gc->gen, flags)) != 0)
 			return ret;
 		snprintf(gc->tok, sizeof(gc->tok), "%s", tok);
 		gc->valid = 1;
@@ -73,6 +73,32 @@ struct export_args {
 	void *arg;
 };
 
+/*
+ * The token of hash, for an export: keys hold hashes, the callbacks get
+ * tokens.  Keys come in hash order, so the last one found is kept.
+ * Returns 0 or an error (a hash without its token is damage).
+ */
+static int
+walk_token(struct store *s, DB_TXN *txn, const char *hash, size_t hlen,
+    char last[STORE__HASH_LEN + 1], char **tok)
+{
+	int ret;
+
+	if (hlen != STORE__HASH_LEN)
+		return EINVAL;
+	if (*tok != NULL && memcmp(last, hash, STORE__HASH_LEN) == 0)
+		return 0;
+	if (*tok != NULL) {
+		explicit_bzero(*tok, strlen(*tok));
+		free(*tok);
+		*tok = NULL;
+	}
+	memcpy(last, hash, STORE__HASH_LEN);
+	last[STORE__HASH_LEN] = '\0';
+	ret = store__token_lookup(s, txn, last, tok);
+	return ret == DB_NOTFOUND ? EINVAL : ret;
+}
+
 /* Walks every key/value of db, calling one of the callbacks. */
 static int
 walk(struct store *s, DB *db, DB_TXN *txn, struct export_args *a, int *rc)
@@ -83,6 +109,7 @@ walk(struct store *s, DB *db, DB_TXN *txn, struct export_args *a, int *rc)
 	DBT key, data;
 	char kbuf[STORE__KEY_MAX + 1], vbuf[STORE_ID_MAX + 1];
 	char integ[STORE_ID_MAX + 1];
+	char last[STORE__HASH_LEN + 1], *tok = NULL;
 	const char *id;
 	uint64_t gen;
 	size_t plen;
@@ -96,11 +123,15 @@ walk(struct store *s, DB *db, DB_TXN *txn, struct export_args *a, int *rc)
 		goto out;
 	while ((ret = c->get(c, &key, &data, DB_NEXT)) == 0) {
 		if (db == s->inst) {
-			if (store__install_decode(&key, &data, &in) != 0) {
+			if ((ret = walk_token(s, txn, key.data, key.size, last,
+			    &tok)) != 0)
+				goto out;
+			if (store__install_decode(tok, &data, &in) != 0) {
 				ret = EINVAL;
 				goto out;
 			}
 			t = a->cbs->install(a->arg, &in);
+			explicit_bzero(in.token, strlen(in.token));
 			free(in.token);
 			free(in.settings);
 		} else if (split_key(&key, kbuf, integ, &id, &gen, &plen)
@@ -112,6 +143,9 @@ walk(struct store *s, DB *db, DB_TXN *txn, struct export_args *a, int *rc)
 			goto out;
 		else if (!live)
 			continue; /* forgotten, waiting for the purge */
+		else if ((ret = walk_token(s, txn, integ, strlen(integ), last,
+		    &tok)) != 0)
+			goto out;
 		else if (db == s->b2e) {
 			if (data.size > STORE_ID_MAX) {
 				ret = EINVAL;
@@ -119,7 +153,7 @@ walk(struct store *s, DB *db, DB_TXN *txn, struct export_args *a, int *rc)
 			}
 			memcpy(vbuf, data.data, data.size);
 			vbuf[data.size] = '\0';
-			t = a->cbs->pair(a->arg, integ, id, vbuf);
+			t = a->cbs->pair(a->arg, tok, id, vbuf);
 		} else {
 			/* Values get a NUL past their end, as promised. */
 			char *v = malloc((size_t)data.size + 1);
@@ -131,7 +165,7 @@ walk(struct store *s, DB *db, DB_TXN *txn, struct export_args *a, int *rc)
 			if (data.size > 0)
 				memcpy(v, data.data, data.size);
 			v[data.size] = '\0';
-			t = a->cbs->state(a->arg, integ, id, v, data.size);
+			t = a->cbs->state(a->arg, tok, id, v, data.size);
 			free(v);
 		}
 		if (t != 0) {
@@ -144,6 +178,10 @@ walk(struct store *s, DB *db, DB_TXN *txn, struct export_args *a, int *rc)
 out:
 	if (c != NULL && (t = c->close(c)) != 0 && ret == 0)
 		ret = t;
+	if (tok != NULL) {
+		explicit_bzero(tok, strlen(tok));
+		free(tok);
+	}
 	free(key.data);
 	free(data.data);
 	return ret;
@@ -407,10 +445,30 @@ out:
 	return ret;
 }
 
+struct token_args {
+	const char *hash;
+	char *token; /* the result, new */
+};
+
+static int
+token_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
+{
+	struct token_args *a = arg;
+	int ret;
+
+	ret = store__token_lookup(s, txn, a->hash, &a->token);
+	if (ret == DB_NOTFOUND || ret == STORE__ESEAL) {
+		*rc = STORE_NOTFOUND;
+		ret = 0;
+	}
+	return ret;
+}
+
 int
 store_verify(struct store *s, store_problem_fn fn, void *arg,
     size_t *problems)
 {
+	struct token_args ta;
 	struct verify_args a;
 	const char *integ, *bid, *eid;
 	size_t i, count = 0;
@@ -443,8 +501,22 @@ store_verify(struct store *s, store_problem_fn fn, void *arg,
 					eid = bid;
 					bid = a.p[i].val;
 				}
+				/* Reported by token, as callers know them; a
+				 * key whose token is not there as it is. */
+				ta.hash = integ;
+				ta.token = NULL;
+				if (!a.p[i].malformed &&
+				    strlen(integ) == STORE__HASH_LEN &&
+				    store__run(s, STORE__RUN_READ,
+				    "verifying", token_fn, &ta) == STORE_OK)
+					integ = ta.token;
 				if (fn != NULL)
 					fn(arg, a.p[i].what, integ, bid, eid);
+				if (ta.token != NULL) {
+					explicit_bzero(ta.token,
+					    strlen(ta.token));
+					free(ta.token);
+				}
 				count++;
 			}
 		}

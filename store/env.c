@@ -26,11 +26,12 @@
 
 /*
  * Per process sharing the environment (store_opts.processes), lockers: one
- * per open database (5), per transaction and per cursor outside one, with
- * room.  With BDB 5.3's default (1,000 in all) 400 processes opening at
- * once hung and 600 corrupted memory; 16 each let 600 open (measured).
+ * per open database (16: dbs[] below), per transaction and per cursor
+ * outside one, with room.  With BDB 5.3's default (1,000 in all) 400
+ * processes opening at once hung and 600 corrupted memory; 16 each let 600
+ * open (measured, with 7 databases: one more for each database beyond).
  */
-#define LOCKERS_PER_PROCESS 16
+#define LOCKERS_PER_PROCESS 25
 /*
  * Locks: a transaction holds one per B-tree page it touched, so deleting a
  * large integration (or exporting the store, one page per ~60 pairs) needs
@@ -63,6 +64,11 @@ static const struct {
 	{ "jobs-integ.db", offsetof(struct store, jobs_integ) },
 	{ "gens.db", offsetof(struct store, gens) },
 	{ "tombs.db", offsetof(struct store, tombs) },
+	{ "seen.db", offsetof(struct store, seen) },
+	{ "seen-time.db", offsetof(struct store, seent) },
+	{ "tokens.db", offsetof(struct store, tokens) },
+	{ "services.db", offsetof(struct store, svc) },
+	{ "oauth-pending.db", offsetof(struct store, oauth) },
 };
 
 static DB **
@@ -194,7 +200,11 @@ store__fail(struct store *s, int ret, const char *fmt, ...)
 	va_end(ap);
 	if (ret == DB_RUNRECOVERY)
 		s->dead = 1;
-	if (s->bdbmsg[0] != '\0')
+	if (ret == STORE__ESEAL)
+		snprintf(s->err, sizeof(s->err), "%s: %s: a token does not "
+		    "decrypt: BM_SECRET_KEY_FILE is not the key it was sealed "
+		    "with, or the record is damaged", s->home, what);
+	else if (s->bdbmsg[0] != '\0')
 		snprintf(s->err, sizeof(s->err), "%s: %s: %s (%s)", s->home,
 		    what, db_strerror(ret), s->bdbmsg);
 	else
@@ -492,6 +502,12 @@ store_open(struct store **out, const struct store_opts *o, char *err,
 			store__fail(s, ret, "opening %s", dbs[i].file);
 			goto fail;
 		}
+	if (store__crypto_init(s, o->key_file, err, errlen) < 0) {
+		rc = STORE_ERROR;
+		goto out;
+	}
+	if (store__migrate(s) != STORE_OK)
+		goto fail;
 	*out = s;
 	s = NULL;
 	rc = STORE_OK;
@@ -528,6 +544,7 @@ store_close(struct store *s)
 			rc = -1;
 	} else if (s->env != NULL)
 		rc = -1;
+	store__crypto_clear(s);
 	free(s->home);
 	free(s);
 	return rc;

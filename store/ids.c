@@ -1,5 +1,7 @@
 /*
- * store/ids.c - botmatic id <-> external id pairs per integration.
+ * store/ids.c - botmatic id <-> external id pairs per integration.  The
+ * integration in a key is its token's keyed hash (crypto.c, purge.c), never
+ * the token.
  *
  * Two B-trees hold the two directions, keyed "integration\0id".  Ids hold no
  * NUL, so "tok\0..." and "tok2\0..." never mix and one integration's keys are
@@ -48,11 +50,15 @@ store__ids_save(struct store *s, DB_TXN *txn, const char *integ, size_t ilen,
 {
 	char kb[STORE__KEY_MAX], ke[STORE__KEY_MAX], kx[STORE__KEY_MAX];
 	char olde[STORE_ID_MAX + 1], oldb[STORE_ID_MAX + 1];
-	char pfx[STORE__PFX_MAX];
+	char pfx[STORE__PFX_MAX], th[STORE__HASH_LEN + 1];
 	DBT keyb, keye, keyx;
 	int ret, haveb, havee;
 
 	*rc = STORE_OK;
+	/* The token kept sealed, for whoever needs it back (crypto.c). */
+	if ((ret = store__token_key(s, integ, ilen, th)) != 0 ||
+	    (ret = store__token_remember(s, txn, th, integ, ilen)) != 0)
+		return ret;
 	/* The integration's current generation: a forgotten one is not
 	 * touched (purge.c). */
 	if ((ret = store__prefix(s, txn, integ, ilen, 0, pfx, &ilen)) != 0)

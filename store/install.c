@@ -1,6 +1,7 @@
 /*
- * store/install.c - installations, keyed by token, with a secondary index
- * install id -> token kept in the same transactions.
+ * store/install.c - installations, keyed by their token's keyed hash
+ * (crypto.c), with a secondary index install id -> that hash kept in the
+ * same transactions.  The token itself comes back from tokens.db, sealed.
  *
  * Record layout (big-endian, so a dump reads the same on any host):
  *   version (1 byte) | created (8) | install id (32 hex) | secret (64 hex) |
@@ -53,7 +54,7 @@ is_hex(const char *p, size_t len)
 }
 
 int
-store__install_decode(const DBT *key, const DBT *data,
+store__install_decode(const char *token, const DBT *data,
     struct store_install *in)
 {
 	const unsigned char *p = data->data;
@@ -69,24 +70,22 @@ store__install_decode(const DBT *key, const DBT *data,
 	memcpy(in->install_id, p + 9, STORE_INSTALL_ID_LEN);
 	memcpy(in->secret, p + 9 + STORE_INSTALL_ID_LEN, STORE_SECRET_LEN);
 	n = data->size - STORE__INST_HEAD;
-	if ((in->token = malloc(key->size + 1)) == NULL ||
+	if ((in->token = strdup(token)) == NULL ||
 	    (in->settings = malloc(n + 1)) == NULL) {
 		free(in->token);
 		in->token = NULL;
 		return -1;
 	}
-	memcpy(in->token, key->data, key->size);
-	in->token[key->size] = '\0';
 	memcpy(in->settings, p + STORE__INST_HEAD, n);
 	in->settings[n] = '\0';
 	in->settings_len = n;
 	return 0;
 }
 
-/* Writes in's record under its token (tlen bytes). */
+/* Writes in's record under hash, its token's. */
 static int
 put_record(struct store *s, DB_TXN *txn, const struct store_install *in,
-    size_t tlen)
+    const char *hash)
 {
 	unsigned char *buf;
 	uint64_t t = (uint64_t)in->created;
@@ -105,8 +104,8 @@ put_record(struct store *s, DB_TXN *txn, const struct store_install *in,
 		memcpy(buf + STORE__INST_HEAD, in->settings, in->settings_len);
 	memset(&key, 0, sizeof(key));
 	memset(&data, 0, sizeof(data));
-	key.data = in->token;
-	key.size = (u_int32_t)tlen;
+	key.data = (void *)hash;
+	key.size = STORE__HASH_LEN;
 	data.data = buf;
 	data.size = (u_int32_t)(STORE__INST_HEAD + in->settings_len);
 	ret = s->inst->put(s->inst, txn, &key, &data, 0);
@@ -114,9 +113,12 @@ put_record(struct store *s, DB_TXN *txn, const struct store_install *in,
 	return ret;
 }
 
-/* Reads token's record into *in (emptied first); 0, DB_NOTFOUND or error. */
+/*
+ * Reads the record under hash into *in (emptied first), with token as its
+ * token; 0, DB_NOTFOUND or error.
+ */
 static int
-get_record(struct store *s, DB_TXN *txn, const char *token, size_t tlen,
+get_record(struct store *s, DB_TXN *txn, const char *hash, const char *token,
     struct store_install *in, u_int32_t flags)
 {
 	DBT key, data;
@@ -124,13 +126,13 @@ get_record(struct store *s, DB_TXN *txn, const char *token, size_t tlen,
 
 	memset(&key, 0, sizeof(key));
 	memset(&data, 0, sizeof(data));
-	key.data = (void *)token;
-	key.size = (u_int32_t)tlen;
+	key.data = (void *)hash;
+	key.size = STORE__HASH_LEN;
 	data.flags = DB_DBT_MALLOC;
 	if ((ret = s->inst->get(s->inst, txn, &key, &data, flags)) != 0)
 		return ret;
 	/* A record that does not decode is damage, not absence. */
-	ret = store__install_decode(&key, &data, in) == 0 ? 0 : EINVAL;
+	ret = store__install_decode(token, &data, in) == 0 ? 0 : EINVAL;
 	free(data.data);
 	return ret;
 }
@@ -172,6 +174,7 @@ record_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 {
 	struct inst_args *a = arg;
 	struct store_install *r = &a->rec;
+	char hash[STORE__HASH_LEN + 1];
 	DBT key, data;
 	unsigned tries;
 	char *set;
@@ -179,20 +182,25 @@ record_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 
 	(void)rc;
 	install_clear(r);
-	ret = get_record(s, txn, a->token, a->tlen, r, DB_RMW);
+	if ((ret = store__token_key(s, a->token, a->tlen, hash)) != 0)
+		return ret;
+	ret = get_record(s, txn, hash, a->token, r, DB_RMW);
 	if (ret != 0 && ret != DB_NOTFOUND)
 		return ret;
 	if (ret == DB_NOTFOUND) {
 		/* First install: draw a fresh id, unique in the index. */
 		if ((r->token = strdup(a->token)) == NULL)
 			return ENOMEM;
+		if ((ret = store__token_remember(s, txn, hash, a->token,
+		    a->tlen)) != 0)
+			return ret;
 		r->created = (int64_t)time(NULL);
 		memset(&key, 0, sizeof(key));
 		memset(&data, 0, sizeof(data));
 		key.data = r->install_id;
 		key.size = STORE_INSTALL_ID_LEN;
-		data.data = (void *)a->token;
-		data.size = (u_int32_t)a->tlen;
+		data.data = hash;
+		data.size = STORE__HASH_LEN;
 		for (tries = 0;; tries++) {
 			if ((ret = random_hex(r->install_id,
 			    STORE_INSTALL_ID_LEN)) != 0)
@@ -218,7 +226,7 @@ record_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 		r->settings_len = a->settings_len;
 	} else if (r->settings == NULL && (r->settings = strdup("")) == NULL)
 		return ENOMEM;
-	return put_record(s, txn, r, a->tlen);
+	return put_record(s, txn, r, hash);
 }
 
 /* Hands the result over, or frees it. */
@@ -270,12 +278,14 @@ settings_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 {
 	struct settings_args *a = arg;
 	struct store_install r;
-	char *set = NULL;
+	char hash[STORE__HASH_LEN + 1], *set = NULL;
 	size_t len = 0;
 	int ret;
 
 	memset(&r, 0, sizeof(r));
-	ret = get_record(s, txn, a->token, a->tlen, &r, DB_RMW);
+	if ((ret = store__token_key(s, a->token, a->tlen, hash)) != 0)
+		return ret;
+	ret = get_record(s, txn, hash, a->token, &r, DB_RMW);
 	if (ret == DB_NOTFOUND) {
 		*rc = STORE_NOTFOUND;
 		return 0;
@@ -296,7 +306,7 @@ settings_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 	r.settings = set;
 	r.settings_len = len;
 	set = NULL;
-	ret = put_record(s, txn, &r, a->tlen);
+	ret = put_record(s, txn, &r, hash);
 out:
 	free(set);
 	install_clear(&r);
@@ -320,20 +330,33 @@ static int
 get_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 {
 	struct inst_args *a = arg;
-	char tok[STORE_ID_MAX + 1];
-	DBT key;
+	char hash[STORE__HASH_LEN + 1], *tok = NULL;
+	DBT key, data;
 	int ret;
 
 	install_clear(&a->rec);
 	if (a->install_id != NULL) {
 		memset(&key, 0, sizeof(key));
+		memset(&data, 0, sizeof(data));
 		key.data = (void *)a->install_id;
 		key.size = STORE_INSTALL_ID_LEN;
-		ret = store__get_id(s->instid, txn, &key, tok, 0);
+		data.data = hash;
+		data.ulen = STORE__HASH_LEN;
+		data.flags = DB_DBT_USERMEM;
+		ret = s->instid->get(s->instid, txn, &key, &data, 0);
+		if (ret == 0 && data.size != STORE__HASH_LEN)
+			ret = EINVAL;
+		hash[STORE__HASH_LEN] = '\0';
 		if (ret == 0)
-			ret = get_record(s, txn, tok, strlen(tok), &a->rec, 0);
-	} else
-		ret = get_record(s, txn, a->token, a->tlen, &a->rec, 0);
+			ret = store__token_lookup(s, txn, hash, &tok);
+		if (ret == 0)
+			ret = get_record(s, txn, hash, tok, &a->rec, 0);
+		if (tok != NULL) {
+			explicit_bzero(tok, strlen(tok));
+			free(tok);
+		}
+	} else if ((ret = store__token_key(s, a->token, a->tlen, hash)) == 0)
+		ret = get_record(s, txn, hash, a->token, &a->rec, 0);
 	if (ret == DB_NOTFOUND) {
 		*rc = STORE_NOTFOUND;
 		return 0;
@@ -398,24 +421,31 @@ store__install_put(struct store *s, DB_TXN *txn,
     const struct store_install *in, int *rc)
 {
 	struct store_install old = { 0 };
-	char tok[STORE_ID_MAX + 1];
+	char hash[STORE__HASH_LEN + 1], cur[STORE__HASH_LEN + 1];
 	size_t tlen = strlen(in->token);
 	DBT key, data;
 	int ret;
 
+	if ((ret = store__token_key(s, in->token, tlen, hash)) != 0 ||
+	    (ret = store__token_remember(s, txn, hash, in->token, tlen)) != 0)
+		return ret;
 	memset(&key, 0, sizeof(key));
 	memset(&data, 0, sizeof(data));
 	key.data = (void *)in->install_id;
 	key.size = STORE_INSTALL_ID_LEN;
-	ret = store__get_id(s->instid, txn, &key, tok, DB_RMW);
-	if (ret == 0 && (strlen(tok) != tlen || memcmp(tok, in->token, tlen))) {
+	data.data = cur;
+	data.ulen = STORE__HASH_LEN;
+	data.flags = DB_DBT_USERMEM;
+	ret = s->instid->get(s->instid, txn, &key, &data, DB_RMW);
+	if (ret == 0 && (data.size != STORE__HASH_LEN ||
+	    memcmp(cur, hash, STORE__HASH_LEN) != 0)) {
 		*rc = store__einval(s, "install id %s belongs to another "
 		    "installation", in->install_id);
 		return 0;
 	}
 	if (ret != 0 && ret != DB_NOTFOUND)
 		return ret;
-	ret = get_record(s, txn, in->token, tlen, &old, DB_RMW);
+	ret = get_record(s, txn, hash, in->token, &old, DB_RMW);
 	if (ret == 0 && strcmp(old.install_id, in->install_id) != 0) {
 		/* Re-keyed: the old id no longer leads here. */
 		key.data = old.install_id;
@@ -425,11 +455,12 @@ store__install_put(struct store *s, DB_TXN *txn,
 	install_clear(&old);
 	if (ret != 0 && ret != DB_NOTFOUND)
 		return ret;
-	data.data = in->token;
-	data.size = (u_int32_t)tlen;
+	memset(&data, 0, sizeof(data));
+	data.data = hash;
+	data.size = STORE__HASH_LEN;
 	if ((ret = s->instid->put(s->instid, txn, &key, &data, 0)) != 0)
 		return ret;
-	return put_record(s, txn, in, tlen);
+	return put_record(s, txn, in, hash);
 }
 
 static int
@@ -457,12 +488,15 @@ delete_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 {
 	struct inst_args *a = arg;
 	struct store_install old = { 0 };
+	char hash[STORE__HASH_LEN + 1];
 	DBT key;
-	size_t njobs = 0;
+	size_t njobs = 0, st = 0;
 	int ret, found, any;
 
 	a->pairs = 0;
-	ret = get_record(s, txn, a->token, a->tlen, &old, DB_RMW);
+	if ((ret = store__token_key(s, a->token, a->tlen, hash)) != 0)
+		return ret;
+	ret = get_record(s, txn, hash, a->token, &old, DB_RMW);
 	if (ret != 0 && ret != DB_NOTFOUND)
 		return ret;
 	found = ret == 0;
@@ -471,20 +505,29 @@ delete_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 		key.data = old.install_id;
 		key.size = STORE_INSTALL_ID_LEN;
 		ret = s->instid->del(s->instid, txn, &key, 0);
+		/* Its third-party services go with it (SPEC §12). */
+		if (ret == 0 || ret == DB_NOTFOUND)
+			ret = store__services_forget(s, txn, old.install_id,
+			    &st);
 		install_clear(&old);
 		if (ret != 0 && ret != DB_NOTFOUND)
 			return ret;
-		key.data = (void *)a->token;
-		key.size = (u_int32_t)a->tlen;
+		key.data = hash;
+		key.size = STORE__HASH_LEN;
 		if ((ret = s->inst->del(s->inst, txn, &key, 0)) != 0)
 			return ret;
 	}
-	/* Pairs and state become a tombstone, purged in batches later: this
+	/*
+	 * Pairs and state become a tombstone, purged in batches later: this
 	 * transaction stays short whatever the installation's size.  Its
-	 * queued deliveries go with it, in the same transaction. */
+	 * queued deliveries go with it, in the same transaction.  The sealed
+	 * token goes at once: nothing may give it back any more.
+	 */
 	if ((ret = store__forget(s, txn, a->token, a->tlen, 1, 1,
 	    a->count ? &a->pairs : NULL, &any)) != 0 ||
-	    (ret = store__jobs_cancel(s, txn, a->token, a->tlen, &njobs)) != 0)
+	    (ret = store__jobs_cancel(s, txn, hash, STORE__HASH_LEN,
+	    &njobs)) != 0 ||
+	    (ret = store__token_forget(s, txn, hash)) != 0)
 		return ret;
 	*rc = found || any || njobs > 0 ? STORE_OK : STORE_NOTFOUND;
 	return 0;
@@ -512,6 +555,7 @@ foreach_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 {
 	struct inst_args *a = arg;
 	struct store_install in;
+	char hash[STORE__HASH_LEN + 1], *tok;
 	DBC *c = NULL;
 	DBT key, data;
 	int ret, t;
@@ -523,7 +567,18 @@ foreach_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 	if ((ret = s->inst->cursor(s->inst, txn, &c, 0)) != 0)
 		goto out;
 	while ((ret = c->get(c, &key, &data, DB_NEXT)) == 0) {
-		if (store__install_decode(&key, &data, &in) != 0) {
+		if (key.size != STORE__HASH_LEN) {
+			ret = EINVAL;
+			goto out;
+		}
+		memcpy(hash, key.data, STORE__HASH_LEN);
+		hash[STORE__HASH_LEN] = '\0';
+		if ((ret = store__token_lookup(s, txn, hash, &tok)) != 0)
+			goto out;
+		t = store__install_decode(tok, &data, &in);
+		explicit_bzero(tok, strlen(tok));
+		free(tok);
+		if (t != 0) {
 			ret = EINVAL;
 			goto out;
 		}

@@ -8,10 +8,16 @@
  *                   the counts of pending and dead jobs
  *   jobs-due.db     next_at (8) | seq (8) -> "": the runnable jobs, i.e. the
  *                   pending job that comes first for its contact, by time
- *   jobs-contact.db integ \0 contact \0 seq (8) -> "": pending jobs of one
+ *   jobs-contact.db hash \0 contact \0 seq (8) -> "": pending jobs of one
  *                   contact in arrival order; the first one is the head
- *   jobs-integ.db   integ \0 seq (8) -> "": every job of an integration,
+ *   jobs-integ.db   hash \0 seq (8) -> "": every job of an integration,
  *                   pending or dead, so an uninstall finds them all
+ *
+ * No token is kept here (issue 12): "hash" is the token's keyed hash
+ * (store__token_key()), and so is the integration a record names.  A job
+ * leaving the store (claim, get, foreach) has it replaced by the token,
+ * opened from tokens.db at that moment (job_reveal()); a job whose token is
+ * gone belongs to an uninstalled integration.
  *
  * A lease is a due time: claiming a job moves its due entry to the lease's
  * end and records the holder.  A holder that dies simply lets the time pass
@@ -21,7 +27,7 @@
  *
  * Record: version (1) | state (1) | attempts (4) | next_at (8) |
  * lease pid (4) | created (8) | then five strings, each a 4-byte length and
- * its bytes: integration, kind, contact, payload, last.
+ * its bytes: integration (the hash), kind, contact, payload, last.
  */
 #include "config.h"
 
@@ -99,6 +105,36 @@ job_clear(struct store_job *j)
 	free(j->payload);
 	free(j->last);
 	memset(j, 0, sizeof(*j));
+}
+
+/*
+ * Replaces the hash j->integ holds in the store by the token, for a job
+ * leaving the store.  *gone (may be NULL) is set when no token is kept under
+ * that hash any more (uninstalled): j->integ is then "".  Returns 0, or a
+ * BDB error or STORE__ESEAL.
+ */
+static int
+job_reveal(struct store *s, DB_TXN *txn, struct store_job *j, int *gone)
+{
+	char *token = NULL;
+	int ret;
+
+	if (gone != NULL)
+		*gone = 0;
+	ret = strlen(j->integ) == STORE__HASH_LEN ?
+	    store__token_lookup(s, txn, j->integ, &token) : DB_NOTFOUND;
+	if (ret == DB_NOTFOUND) {
+		if (gone != NULL)
+			*gone = 1;
+		if ((token = strdup("")) == NULL)
+			return ENOMEM;
+		ret = 0;
+	}
+	if (ret != 0)
+		return ret;
+	free(j->integ);
+	j->integ = token;
+	return 0;
 }
 
 static int
@@ -560,8 +596,7 @@ struct job_args {
 	struct store_job *out;
 	store_job_fn fn;
 	void *arg;
-	size_t ilen;
-	const char *integ;
+	const char *integ;     /* the token's keyed hash */
 };
 
 static int
@@ -590,7 +625,7 @@ add_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 	a->flags = 0;
 	a->id = 0;
 	memset(&j, 0, sizeof(j));
-	j.integ = (char *)sp->integ;
+	j.integ = (char *)a->integ;
 	j.kind = (char *)sp->kind;
 	j.contact = (char *)sp->contact;
 	j.payload = (char *)sp->payload;
@@ -623,7 +658,8 @@ int
 store_job_add(struct store *s, const struct store_job_spec *sp, uint64_t *id,
     unsigned *flags)
 {
-	struct job_args a = { .sp = sp };
+	char hash[STORE__HASH_LEN + 1];
+	struct job_args a = { .sp = sp, .integ = hash };
 	size_t n;
 	int rc;
 
@@ -638,6 +674,8 @@ store_job_add(struct store *s, const struct store_job_spec *sp, uint64_t *id,
 		return rc;
 	if (sp->now < 0 || (sp->lease_pid != 0 && sp->lease_until < sp->now))
 		return store__einval(s, "job times out of range");
+	if (store__token_key(s, sp->integ, strlen(sp->integ), hash) != 0)
+		return store__fail(s, ENOMEM, "adding a job");
 	rc = store__run(s, STORE__RUN_TXN, "adding a job", add_fn, &a);
 	if (rc == STORE_OK) {
 		*id = a.id;
@@ -647,17 +685,17 @@ store_job_add(struct store *s, const struct store_job_spec *sp, uint64_t *id,
 	return rc;
 }
 
-/* Whether the installation of integ is still recorded. */
+/* Whether the installation of hash (installs.db's key) is still recorded. */
 static int
-install_exists(struct store *s, DB_TXN *txn, const char *integ, int *yes)
+install_exists(struct store *s, DB_TXN *txn, const char *hash, int *yes)
 {
 	DBT key, data;
 	int ret;
 
 	memset(&key, 0, sizeof(key));
 	memset(&data, 0, sizeof(data));
-	key.data = (void *)integ;
-	key.size = (u_int32_t)strlen(integ);
+	key.data = (void *)hash;
+	key.size = (u_int32_t)strlen(hash);
 	data.flags = DB_DBT_PARTIAL;
 	ret = s->inst->get(s->inst, txn, &key, &data, 0);
 	*yes = ret == 0;
@@ -672,6 +710,7 @@ claim_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 	DBC *c = NULL;
 	DBT key, data;
 	unsigned scanned;
+	uint64_t id;
 	int ret = 0, t, yes;
 
 	job_clear(a->out);
@@ -714,9 +753,34 @@ claim_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 			return ret;
 		a->out->next_at = a->at;
 		a->out->lease_pid = a->pid;
-		if ((ret = due_op(s, txn, a->at, a->out->id, 0)) != 0)
+		if ((ret = due_op(s, txn, a->at, a->out->id, 0)) != 0 ||
+		    (ret = job_put(s, txn, a->out)) != 0)
 			return ret;
-		return job_put(s, txn, a->out);
+		/* Its token, opened now: the record keeps only the hash. */
+		if ((ret = job_reveal(s, txn, a->out, &yes)) != 0)
+			return ret;
+		if (!yes)
+			return 0;
+		/*
+		 * Installed, yet no token kept: damage.  Kept as dead for the
+		 * operator rather than failing every claim after it.
+		 */
+		id = a->out->id;
+		job_clear(a->out);
+		if ((ret = job_get(s, txn, id, a->out, DB_RMW)) != 0 ||
+		    (ret = meta_move(s, txn, -1, 1, NULL)) != 0 ||
+		    (ret = job_unlink(s, txn, a->out)) != 0)
+			return ret;
+		free(a->out->last);
+		if ((a->out->last = strdup("{\"error\":\"the installation's "
+		    "token is missing\"}")) == NULL)
+			return ENOMEM;
+		a->out->dead = 1;
+		a->out->lease_pid = 0;
+		if ((ret = job_put(s, txn, a->out)) != 0)
+			return ret;
+		job_clear(a->out);
+		continue;
 	}
 	job_clear(a->out);
 	*rc = STORE_NOTFOUND;
@@ -932,6 +996,8 @@ get_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 		*rc = STORE_NOTFOUND;
 		return 0;
 	}
+	if (ret == 0)
+		ret = job_reveal(s, txn, a->out, NULL);
 	return ret;
 }
 
@@ -972,6 +1038,10 @@ foreach_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 			continue; /* the counter */
 		if (job_decode(&key, &data, &j) != 0) {
 			ret = EINVAL;
+			goto out;
+		}
+		if ((ret = job_reveal(s, txn, &j, NULL)) != 0) {
+			job_clear(&j);
 			goto out;
 		}
 		t = a->fn(a->arg, &j);
@@ -1159,8 +1229,8 @@ store_job_cancel(struct store *s, uint64_t id)
 }
 
 int
-store__jobs_cancel(struct store *s, DB_TXN *txn, const char *integ,
-    size_t ilen, size_t *n)
+store__jobs_cancel(struct store *s, DB_TXN *txn, const char *hash,
+    size_t hlen, size_t *n)
 {
 	char k[STORE_ID_MAX + 9];
 	struct store_job j;
@@ -1179,9 +1249,9 @@ store__jobs_cancel(struct store *s, DB_TXN *txn, const char *integ,
 	 * so the cursor is reopened at the start of the range each time.
 	 */
 	for (;;) {
-		memcpy(k, integ, ilen);
-		k[ilen] = '\0';
-		key.size = (u_int32_t)ilen + 1;
+		memcpy(k, hash, hlen);
+		k[hlen] = '\0';
+		key.size = (u_int32_t)hlen + 1;
 		if ((ret = s->jobs_integ->cursor(s->jobs_integ, txn, &c, 0))
 		    != 0)
 			return ret;
@@ -1194,9 +1264,9 @@ store__jobs_cancel(struct store *s, DB_TXN *txn, const char *integ,
 			ret = t;
 		if (ret != 0)
 			return ret;
-		if (key.size != ilen + 9 || !store__has_prefix(&key, integ, ilen))
+		if (key.size != hlen + 9 || !store__has_prefix(&key, hash, hlen))
 			return 0;
-		ret = job_get(s, txn, get64((unsigned char *)k + ilen + 1), &j,
+		ret = job_get(s, txn, get64((unsigned char *)k + hlen + 1), &j,
 		    DB_RMW);
 		if (ret == DB_NOTFOUND) {
 			/* A stray index entry: drop it. */
@@ -1223,20 +1293,24 @@ cancel_integ_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 
 	(void)rc;
 	a->count = 0;
-	return store__jobs_cancel(s, txn, a->integ, a->ilen, &a->count);
+	return store__jobs_cancel(s, txn, a->integ, STORE__HASH_LEN, &a->count);
 }
 
 int
 store_jobs_cancel(struct store *s, const char *integ, size_t *count)
 {
-	struct job_args a = { .integ = integ };
+	char hash[STORE__HASH_LEN + 1];
+	struct job_args a = { .integ = hash };
+	size_t n;
 	int rc;
 
 	if (count != NULL)
 		*count = 0;
-	if ((rc = store__check_id(s, "integration id", integ, &a.ilen)) !=
+	if ((rc = store__check_id(s, "integration id", integ, &n)) !=
 	    STORE_OK)
 		return rc;
+	if (store__token_key(s, integ, n, hash) != 0)
+		return store__fail(s, ENOMEM, "cancelling jobs");
 	rc = store__run(s, STORE__RUN_TXN, "cancelling jobs", cancel_integ_fn,
 	    &a);
 	if (rc == STORE_OK && count != NULL)
@@ -1382,4 +1456,106 @@ int
 store_jobs_stats(struct store *s, struct store_jobs_stats *st)
 {
 	return store__run(s, STORE__RUN_SCAN, "counting jobs", stats_fn, st);
+}
+
+/* Deletes every entry of an index, in txn. */
+static int
+index_clear(DB *db, DB_TXN *txn)
+{
+	DBC *c = NULL;
+	DBT key, data;
+	int ret, t;
+
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	key.flags = DB_DBT_PARTIAL;
+	data.flags = DB_DBT_PARTIAL;
+	if ((ret = db->cursor(db, txn, &c, 0)) != 0)
+		return ret;
+	while ((ret = c->get(c, &key, &data, DB_NEXT | DB_RMW)) == 0)
+		if ((ret = c->del(c, 0)) != 0)
+			break;
+	if (ret == DB_NOTFOUND)
+		ret = 0;
+	if ((t = c->close(c)) != 0 && ret == 0)
+		ret = t;
+	return ret;
+}
+
+int
+store__jobs_migrate(struct store *s, DB_TXN *txn, size_t *moved)
+{
+	char hash[STORE__HASH_LEN + 1];
+	uint64_t *ids = NULL, *nids;
+	size_t n = 0, cap = 0, i, tlen;
+	struct store_job j;
+	DBC *c = NULL;
+	DBT key, data;
+	int ret, t;
+
+	memset(&j, 0, sizeof(j));
+	/* The ids first: records are rewritten after the walk. */
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	key.flags = DB_DBT_REALLOC;
+	data.flags = DB_DBT_PARTIAL;
+	if ((ret = s->jobs->cursor(s->jobs, txn, &c, 0)) != 0)
+		goto out;
+	while ((ret = c->get(c, &key, &data, DB_NEXT | DB_RMW)) == 0) {
+		if (key.size != 8 || get64(key.data) == 0)
+			continue; /* the counter */
+		if (n == cap) {
+			cap = cap ? cap * 2 : 256;
+			if ((nids = realloc(ids, cap * sizeof(*ids))) == NULL) {
+				ret = ENOMEM;
+				goto out;
+			}
+			ids = nids;
+		}
+		ids[n++] = get64(key.data);
+	}
+	if (ret == DB_NOTFOUND)
+		ret = 0;
+	t = c->close(c);
+	c = NULL;
+	if (ret == 0)
+		ret = t;
+	if (ret != 0)
+		goto out;
+	/* The indexes are keyed by the raw token: rebuilt on the hash. */
+	if ((ret = index_clear(s->jobs_contact, txn)) != 0 ||
+	    (ret = index_clear(s->jobs_integ, txn)) != 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if ((ret = job_get(s, txn, ids[i], &j, DB_RMW)) != 0)
+			goto out;
+		tlen = strlen(j.integ);
+		if (tlen == 0 || tlen > STORE_ID_MAX) {
+			ret = EINVAL;
+			goto out;
+		}
+		if ((ret = store__token_key(s, j.integ, tlen, hash)) != 0 ||
+		    (ret = store__token_remember(s, txn, hash, j.integ,
+		    tlen)) != 0)
+			goto out;
+		explicit_bzero(j.integ, tlen);
+		free(j.integ);
+		if ((j.integ = strdup(hash)) == NULL) {
+			ret = ENOMEM;
+			goto out;
+		}
+		if ((ret = integ_op(s, txn, &j, 0)) != 0 ||
+		    (!j.dead && (ret = contact_op(s, txn, &j, 0)) != 0) ||
+		    (ret = job_put(s, txn, &j)) != 0)
+			goto out;
+		job_clear(&j);
+		(*moved)++;
+	}
+out:
+	if (c != NULL && (t = c->close(c)) != 0 && ret == 0)
+		ret = t;
+	job_clear(&j);
+	free(key.data);
+	free(ids);
+	return ret;
 }

@@ -2,6 +2,11 @@
  * store/purge.c - forgetting an integration of any size without a long
  * transaction (SPEC.md section 10).
  *
+ * "Token" below is the token as keys hold it: its keyed hash (crypto.c).
+ * store__prefix(), store__current_gen() and store__forget() take the token
+ * itself and hash it; store__current_gen_keyed() takes the hash, as
+ * store__split_prefix() gives it.
+ *
  * Pairs and state of a token live under a key prefix.  Generation 0 (every
  * store written before this scheme) uses the token itself: "token\0id".  A
  * later generation g uses "\0" + 16 hex digits of g + token: no real token
@@ -93,14 +98,33 @@ prefix_of(const char *tok, size_t tlen, uint64_t gen, char *pfx,
 	*plen = STORE__GEN_HEAD + tlen;
 }
 
+/*
+ * A token as it appears in keys: its keyed hash (crypto.c), into buf; *tok
+ * and *tlen are set to it.  0 or an error.
+ */
+static int
+keyed(const struct store *s, const char **tok, size_t *tlen,
+    char buf[STORE__HASH_LEN + 1])
+{
+	int ret;
+
+	if ((ret = store__token_key(s, *tok, *tlen, buf)) != 0)
+		return ret;
+	*tok = buf;
+	*tlen = STORE__HASH_LEN;
+	return 0;
+}
+
 int
 store__prefix(struct store *s, DB_TXN *txn, const char *tok, size_t tlen,
     int state, char *pfx, size_t *plen)
 {
+	char th[STORE__HASH_LEN + 1];
 	uint64_t gen[2];
 	int ret;
 
-	if ((ret = gens_get(s, txn, tok, tlen, gen, 0)) != 0)
+	if ((ret = keyed(s, &tok, &tlen, th)) != 0 ||
+	    (ret = gens_get(s, txn, tok, tlen, gen, 0)) != 0)
 		return ret;
 	prefix_of(tok, tlen, gen[state ? 1 : 0], pfx, plen);
 	return 0;
@@ -139,6 +163,18 @@ store__split_prefix(const char *key, size_t size, const char **tok,
 
 int
 store__current_gen(struct store *s, DB_TXN *txn, const char *tok,
+    size_t tlen, int state, uint64_t *gen, u_int32_t flags)
+{
+	char th[STORE__HASH_LEN + 1];
+	int ret;
+
+	if ((ret = keyed(s, &tok, &tlen, th)) != 0)
+		return ret;
+	return store__current_gen_keyed(s, txn, tok, tlen, state, gen, flags);
+}
+
+int
+store__current_gen_keyed(struct store *s, DB_TXN *txn, const char *tok,
     size_t tlen, int state, uint64_t *gen, u_int32_t flags)
 {
 	uint64_t g[2];
@@ -237,7 +273,7 @@ int
 store__forget(struct store *s, DB_TXN *txn, const char *tok, size_t tlen,
     int pairs, int state, size_t *npairs, int *any)
 {
-	char pfx[STORE__PFX_MAX];
+	char pfx[STORE__PFX_MAX], th[STORE__HASH_LEN + 1];
 	unsigned char buf[16];
 	uint64_t gen[2];
 	size_t plen;
@@ -247,7 +283,8 @@ store__forget(struct store *s, DB_TXN *txn, const char *tok, size_t tlen,
 	*any = 0;
 	if (npairs != NULL)
 		*npairs = 0;
-	if ((ret = gens_get(s, txn, tok, tlen, gen, DB_RMW)) != 0)
+	if ((ret = keyed(s, &tok, &tlen, th)) != 0 ||
+	    (ret = gens_get(s, txn, tok, tlen, gen, DB_RMW)) != 0)
 		return ret;
 	for (i = 0; i < 2; i++) {
 		if (!(i == 0 ? pairs : state))

@@ -34,11 +34,13 @@ int
 store__state_set(struct store *s, DB_TXN *txn, const char *token,
     size_t tlen, const char *name, size_t nlen, const void *val, size_t len)
 {
-	char k[STORE__KEY_MAX], pfx[STORE__PFX_MAX];
+	char k[STORE__KEY_MAX], pfx[STORE__PFX_MAX], th[STORE__HASH_LEN + 1];
 	DBT key, data;
 	int ret;
 
-	if ((ret = store__prefix(s, txn, token, tlen, 1, pfx, &tlen)) != 0)
+	if ((ret = store__token_key(s, token, tlen, th)) != 0 ||
+	    (ret = store__token_remember(s, txn, th, token, tlen)) != 0 ||
+	    (ret = store__prefix(s, txn, token, tlen, 1, pfx, &tlen)) != 0)
 		return ret;
 	store__key(&key, k, pfx, tlen, name, nlen);
 	memset(&data, 0, sizeof(data));

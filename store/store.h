@@ -21,6 +21,14 @@
  * converts.  Values (installation settings, state values) are byte strings of
  * 0 to STORE_VALUE_MAX bytes; the server stores JSON text in them.
  *
+ * Tokens at rest.  An integration id is a bearer token: no key holds it.
+ * Every record is keyed by its keyed hash (HMAC-SHA256 under the store's
+ * token-hash.key, created 0600 in home at the first open), and the token
+ * is kept once, sealed with AES-256-GCM under opts->key_file or the
+ * store's token-seal.key (store/crypto.c).  Callers pass and get tokens as
+ * before.  A store written with raw tokens in its keys is rewritten at its
+ * first open, in one transaction.
+ *
  * Errors.  Functions return an enum store_rc.  After a failure,
  * store_strerror() tells what went wrong, with the environment's path and
  * BDB's reason; messages never contain an integration id (it is a secret).
@@ -73,6 +81,9 @@ struct store_opts {
 	                       * environment when this open creates it; 0:
 	                       * STORE_PROCESSES_DEFAULT; at most
 	                       * STORE_PROCESSES_MAX */
+	const char *key_file; /* the key sealing tokens (BM_SECRET_KEY_FILE): 32
+	                         bytes or 64 hex digits, mode 0600/0400; NULL:
+	                         token-seal.key, created in home */
 };
 
 /*
@@ -228,7 +239,8 @@ int store_install_put(struct store *s, const struct store_install *in);
 int store_install_delete(struct store *s, const char *token, size_t *pairs);
 
 /*
- * Calls fn for each installation, in token order, in one read transaction;
+ * Calls fn for each installation, in the order of their keys (keyed hashes
+ * of the tokens: no meaningful order), in one read transaction;
  * in is borrowed until fn returns.  A non-zero return from fn stops the walk
  * and is returned.  Otherwise returns STORE_OK or an error.
  */
@@ -250,6 +262,31 @@ int store_state_set(struct store *s, const char *token, const char *name,
     const void *val, size_t len);
 int store_state_delete(struct store *s, const char *token, const char *name);
 
+/* --- deliveries seen: ids of signed deliveries from outside ------------ */
+
+/* Longest delivery id, bytes. */
+#define STORE_DELIVERY_ID_MAX 255
+/* Expired ids purged by one claim, at most: the work of a call is bounded. */
+#define STORE_DELIVERY_PURGE_BATCH 64
+
+/*
+ * Claims delivery id (1..STORE_DELIVERY_ID_MAX bytes) of installation
+ * install_id at time now, in one transaction: when the id was claimed less
+ * than ttl_s seconds ago *dup is set to 1 and nothing is written; otherwise
+ * it is recorded with now and *dup is 0.  The same transaction forgets up to
+ * STORE_DELIVERY_PURGE_BATCH ids of any installation claimed ttl_s or more
+ * ago, oldest first, so the table stays bounded by the deliveries of ttl_s.
+ * Returns STORE_OK, STORE_EINVAL or an error.
+ */
+int store_delivery_claim(struct store *s, const char *install_id,
+    const char *id, int64_t now, unsigned ttl_s, int *dup);
+
+/*
+ * Forgets a claim whose delivery could not be applied, so the sender's retry
+ * is applied.  Returns STORE_OK, STORE_NOTFOUND or an error.
+ */
+int store_delivery_release(struct store *s, const char *install_id,
+    const char *id);
 /* --- the delivery queue (SPEC §9, jobs.c) ------------------------------ */
 
 /* Longest job kind, bytes. */
@@ -413,6 +450,119 @@ int store_jobs_cancel(struct store *s, const char *integ, size_t *count);
 int store_purge_step(struct store *s, size_t max_keys, size_t *deleted,
     int *more);
 
+/* --- third-party services (SPEC §12) ----------------------------------- */
+
+/*
+ * One service of an installation: its key is (install id, service, group,
+ * user); group and user may be "" (a service of the whole installation,
+ * of a group, or of a user).  The tokens are sealed with AES-256-GCM under
+ * the store's key (BM_SECRET_KEY_FILE), bound to the record's key; nothing
+ * else in the record is secret.
+ */
+#define STORE_SERVICE_NAME_MAX 64  /* service name: [a-z0-9_], 1..64 */
+#define STORE_SERVICE_SCOPE_MAX 256 /* a group or user id, bytes */
+#define STORE_OAUTH_ID_LEN 64      /* a link id or a state: 256 random bits */
+#define STORE_OAUTH_VERIFIER_LEN 64 /* a PKCE code verifier (hex) */
+
+struct store_service {
+	char install_id[STORE_INSTALL_ID_LEN + 1];
+	char *service, *group, *user; /* the key; group, user may be "" */
+	char *access;        /* the access token (secret) */
+	char *refresh;       /* the refresh token (secret), "" when none */
+	char *scope;         /* what the provider granted, "" when unsaid */
+	int64_t created, updated; /* unix times */
+	int64_t expires;     /* unix time the access token expires, 0: unsaid */
+	uint64_t gen;        /* bumped by every write of the tokens */
+	int needs_link;      /* the provider refused the refresh token */
+	int64_t lease_until; /* a refresh in progress until then, or 0 */
+};
+
+/* Frees a service returned below.  NULL is accepted. */
+void store_service_free(struct store_service *sv);
+
+/*
+ * Creates or replaces the service keyed by in's key, in one transaction
+ * (a read-then-write race cannot make two): created is kept, gen is
+ * bumped, needs_link and the lease are cleared.  Returns STORE_OK,
+ * STORE_EINVAL or an error.
+ */
+int store_service_put(struct store *s, const struct store_service *in);
+
+/*
+ * The service of that key: *out new (store_service_free), NULL unless
+ * STORE_OK.  Returns STORE_OK, STORE_NOTFOUND or an error.
+ */
+int store_service_get(struct store *s, const char *install_id,
+    const char *service, const char *group, const char *user,
+    struct store_service **out);
+
+/*
+ * Refresh of a service's tokens by one process at a time, without a
+ * transaction held across the HTTP call: lease takes the right to refresh
+ * generation gen until now + lease_s (*got 1), unless the record moved on
+ * (another gen), needs a link, or another process holds an unexpired lease
+ * (*got 0).  refreshed saves the new tokens (refresh NULL keeps the old
+ * one) if the record is still at gen, bumps gen and ends the lease; it
+ * returns STORE_NOTFOUND when the record moved on.  lease_end ends the
+ * lease of gen without new tokens, marking the service as needing a new
+ * link when needs_link is set.  Return STORE_OK, STORE_NOTFOUND or an
+ * error.
+ */
+int store_service_lease(struct store *s, const char *install_id,
+    const char *service, const char *group, const char *user, uint64_t gen,
+    int64_t now, unsigned lease_s, int *got);
+int store_service_refreshed(struct store *s, const struct store_service *in,
+    uint64_t gen);
+int store_service_lease_end(struct store *s, const char *install_id,
+    const char *service, const char *group, const char *user, uint64_t gen,
+    int needs_link);
+
+/* Forgets one service.  Returns STORE_OK, STORE_NOTFOUND or an error. */
+int store_service_delete(struct store *s, const char *install_id,
+    const char *service, const char *group, const char *user);
+
+/*
+ * Calls fn for each service of install_id (NULL: of every installation),
+ * in one read transaction; sv is borrowed until fn returns, its tokens
+ * opened.  A non-zero return from fn stops the walk and is returned.
+ */
+typedef int (*store_service_fn)(void *arg, const struct store_service *sv);
+int store_service_foreach(struct store *s, const char *install_id,
+    store_service_fn fn, void *arg);
+
+/*
+ * The OAuth link: link_create keeps a one-time link id for the service
+ * key, valid ttl_s seconds, and writes it to id (STORE_OAUTH_ID_LEN hex
+ * digits).  link_take consumes link id of service (unknown, used, expired
+ * or another service's: STORE_NOTFOUND) and keeps in its place a state
+ * bound to the same key, valid ttl_s, with a PKCE verifier: both written
+ * to state and verifier.  state_take consumes state of service and gives
+ * back the key (*bound new, tokens empty) and the verifier; STORE_NOTFOUND
+ * as above.  Only keyed hashes of link ids and states are kept, the
+ * verifier sealed.  Each also forgets a bounded batch of expired ones.
+ */
+int store_oauth_link_create(struct store *s, const char *install_id,
+    const char *service, const char *group, const char *user, int64_t now,
+    unsigned ttl_s, char id[STORE_OAUTH_ID_LEN + 1]);
+int store_oauth_link_take(struct store *s, const char *link,
+    const char *service, int64_t now, unsigned ttl_s,
+    char state[STORE_OAUTH_ID_LEN + 1],
+    char verifier[STORE_OAUTH_VERIFIER_LEN + 1]);
+int store_oauth_state_take(struct store *s, const char *state,
+    const char *service, int64_t now, struct store_service **bound,
+    char verifier[STORE_OAUTH_VERIFIER_LEN + 1]);
+
+/*
+ * Re-encrypts every sealed secret of the store (installation tokens,
+ * service tokens, pending verifiers) under the key in new_key_file, in one
+ * transaction; the handle then uses the new key.  No other process may
+ * have the store open (each keeps the key it read); the operator points
+ * BM_SECRET_KEY_FILE at the new file before the next start.  *n (may be
+ * NULL) gets the number of records.  Returns STORE_OK, STORE_EINVAL (the
+ * file: the reason in store_strerror) or an error.
+ */
+int store_rekey(struct store *s, const char *new_key_file, size_t *n);
+
 /* --- whole store: export, batches, verification ------------------------ */
 
 typedef int (*store_state_fn)(void *arg, const char *token, const char *name,
@@ -469,8 +619,9 @@ int store_apply(struct store *s, const struct store_op *ops, size_t n,
  * problem found (confirmed inside a transaction, so writes running meanwhile
  * do not cause false alarms) is passed to fn with a short description
  * ("botmatic->ext entry without reverse", "... whose reverse differs", the
- * same for ext->botmatic, "malformed key"), the integration and the pair as
- * stored in the direction where it was seen (bid, eid).  *problems (may be
+ * same for ext->botmatic, "malformed key"), the integration (its token;
+ * the key as stored when the token cannot be found) and the pair as stored
+ * in the direction where it was seen (bid, eid).  *problems (may be
  * NULL) gets the count.  Returns STORE_OK (whatever the count) or an error.
  */
 typedef void (*store_problem_fn)(void *arg, const char *what,

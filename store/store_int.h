@@ -20,12 +20,29 @@
 /* Key buffers: a prefix, a NUL and an id. */
 #define STORE__KEY_MAX (STORE__PFX_MAX + 1 + STORE_ID_MAX)
 
+/* A token's keyed hash as it appears in keys: 64 lowercase hex digits. */
+#define STORE__HASH_LEN 64
+/* Key files: 32 bytes each. */
+#define STORE__KEY_BYTES 32
+#define STORE__HASH_KEY_FILE "token-hash.key"
+#define STORE__SEAL_KEY_FILE "token-seal.key"
+/* A sealed token that does not open (a BDB-style error code of ours). */
+#define STORE__ESEAL (-30500)
+/* The format of the store, kept under this key of tokens.db. */
+#define STORE__FORMAT_KEY "!format"
+#define STORE__FORMAT 2
+
 /* An installation record as stored: version, created, ids, settings. */
 #define STORE__INST_VERSION 1
 #define STORE__INST_HEAD (1 + 8 + STORE_INSTALL_ID_LEN + STORE_SECRET_LEN)
 
 struct store {
 	DB_ENV *env;
+	/*
+	 * Every "token" of a key or value below is the token's keyed hash
+	 * (crypto.c): the public functions hash the tokens they are given and
+	 * pass the hash on; the token itself is kept only in tokens, sealed.
+	 */
 	DB *b2e;     /* "integ\0bid" -> eid */
 	DB *e2b;     /* "integ\0eid" -> bid */
 	DB *inst;    /* token -> installation record */
@@ -37,11 +54,22 @@ struct store {
 	DB *jobs_integ;   /* "integ\0"seq: every job of an integration */
 	DB *gens;    /* token -> current generations (pairs, state) */
 	DB *tombs;   /* kind + prefix of forgotten data -> "" */
+	DB *seen;    /* "install id\0delivery id" -> time (8 bytes) */
+	DB *seent;   /* time (8) "install id\0delivery id" -> "": for purges */
+	DB *tokens;  /* keyed hash of a token -> the token, sealed (crypto.c) */
+	DB *svc;     /* "install id\0service\0group\0user" -> service */
+	DB *oauth;   /* keyed hash of a link id or state -> pending link */
 	char *home;  /* the environment's path, for messages */
 	unsigned retries;   /* deadlock retries per transaction */
 	unsigned commits;   /* since the last checkpoint attempt */
 	int dead;           /* DB_RUNRECOVERY seen: never touch env again */
 	char bdbmsg[256];   /* BDB's last own message, to complete ours */
+	unsigned char hkey[STORE__KEY_BYTES]; /* HMAC key of token hashes */
+	unsigned char ekey[STORE__KEY_BYTES]; /* AES-256-GCM key of tokens */
+	/* OpenSSL objects fetched once: a fetch per call costs more than the
+	 * HMAC of a token itself. */
+	struct evp_mac_ctx_st *hmac; /* HMAC-SHA256 keyed with hkey */
+	struct evp_cipher_st *aes;   /* AES-256-GCM */
 	char err[1024];     /* store_strerror() */
 };
 
@@ -115,11 +143,18 @@ int store__state_set(struct store *s, DB_TXN *txn, const char *token,
 int store__state_delete(struct store *s, DB_TXN *txn, const char *token,
     size_t tlen, const char *name, size_t nlen, int *rc);
 /*
- * Removes every job of integ (pending or dead) in txn: an uninstall's part.
- * *n (may be NULL) is increased by the number removed.  0 or a BDB error.
+ * Removes every job of the integration whose token's keyed hash is hash
+ * (hlen bytes; pending or dead) in txn: an uninstall's part.  *n (may be
+ * NULL) is increased by the number removed.  0 or a BDB error.
  */
-int store__jobs_cancel(struct store *s, DB_TXN *txn, const char *integ,
-    size_t ilen, size_t *n);
+int store__jobs_cancel(struct store *s, DB_TXN *txn, const char *hash,
+    size_t hlen, size_t *n);
+/*
+ * Format 1 to 2 (migrate.c): job records name their integration by its
+ * token's keyed hash, and the contact and integration indexes are rebuilt
+ * on it.  *moved is increased by the records rewritten.  0 or an error.
+ */
+int store__jobs_migrate(struct store *s, DB_TXN *txn, size_t *moved);
 /*
  * Generations (purge.c).  store__prefix() fills pfx (STORE__PFX_MAX bytes)
  * with the key prefix of tok's current pairs (state = 0) or state
@@ -130,6 +165,9 @@ int store__prefix(struct store *s, DB_TXN *txn, const char *tok, size_t tlen,
 /* tok's current generation of pairs or state (flags: of the read); 0 or a
  * BDB error. */
 int store__current_gen(struct store *s, DB_TXN *txn, const char *tok,
+    size_t tlen, int state, uint64_t *gen, u_int32_t flags);
+/* The same for a token already hashed (as store__split_prefix() gives). */
+int store__current_gen_keyed(struct store *s, DB_TXN *txn, const char *tok,
     size_t tlen, int state, uint64_t *gen, u_int32_t flags);
 /*
  * Splits a stored key (size bytes) into its token (*tok, *tlen bytes, not
@@ -146,8 +184,54 @@ int store__split_prefix(const char *key, size_t size, const char **tok,
 int store__forget(struct store *s, DB_TXN *txn, const char *tok, size_t tlen,
     int pairs, int state, size_t *npairs, int *any);
 
-/* Decodes an installation record; returns 0, or -1 if it is malformed. */
-int store__install_decode(const DBT *key, const DBT *data,
+/* --- tokens at rest (crypto.c) --- */
+
+/* Reads (creating at the first open) the hash key and the sealing key
+ * (key_file, or the store's own).  Returns 0, or -1 with err filled. */
+int store__crypto_init(struct store *s, const char *key_file, char *err,
+    size_t errlen);
+/* Frees the OpenSSL objects and wipes the keys from memory. */
+void store__crypto_clear(struct store *s);
+/* The keyed hash of token (tlen bytes) as it is used in keys. 0 or ENOMEM. */
+int store__token_key(const struct store *s, const char *token, size_t tlen,
+    char out[STORE__HASH_LEN + 1]);
+/* Keeps token sealed under its hash unless it is there already. */
+int store__token_remember(struct store *s, DB_TXN *txn, const char *hash,
+    const char *token, size_t tlen);
+/* The token of hash: *token new; 0, DB_NOTFOUND, STORE__ESEAL or error. */
+int store__token_lookup(struct store *s, DB_TXN *txn, const char *hash,
+    char **token);
+/* Forgets the sealed token of hash (absent is fine). */
+int store__token_forget(struct store *s, DB_TXN *txn, const char *hash);
+/*
+ * Seals plen bytes with AES-256-GCM under the store's key, bound to aad
+ * (a record sealed under one key does not open under another): *out new,
+ * *outlen bytes.  Unseal: *plain new, NUL-terminated, *plen (may be NULL)
+ * bytes.  Both return 0, ENOMEM or EINVAL (does not open).
+ */
+int store__seal(const struct store *s, const void *aad, size_t aadlen,
+    const void *plain, size_t plen, unsigned char **out, size_t *outlen);
+int store__unseal(const struct store *s, const void *aad, size_t aadlen,
+    const unsigned char *in, size_t len, char **plain, size_t *plen);
+/* Reads a key file as BM_SECRET_KEY_FILE is read (32 bytes or 64 hex
+ * digits, 0600/0400).  0, or -1 with err filled. */
+int store__key_read(const char *path, unsigned char key[STORE__KEY_BYTES],
+    char *err, size_t errlen);
+/* The services store (services.c): forgets every service of install id
+ * (32 hex digits) in txn; *n (may be NULL) is increased. */
+int store__services_forget(struct store *s, DB_TXN *txn,
+    const char *install_id, size_t *n);
+
+/*
+ * Rewrites a store of format 1 (keys holding raw tokens) to format 2 in
+ * one transaction, once: the first opener does it, the others find it
+ * done.  Returns a store_rc, the error recorded.
+ */
+int store__migrate(struct store *s);
+
+/* Decodes an installation record of token (borrowed, copied); returns 0, or
+ * -1 if it is malformed. */
+int store__install_decode(const char *token, const DBT *data,
     struct store_install *in);
 
 /*

@@ -1,6 +1,7 @@
 /*
  * auth/auth.h - who may call: the bearer token taken from the request and
- * compared in constant time, HMAC signatures of deliveries from outside,
+ * compared in constant time, Standard Webhooks signatures of deliveries
+ * from outside (checked, and their ids claimed so a replay is not applied),
  * the tokens Botmatic refused (a cache shared by every responder), and the
  * auth policy of SPEC §3 (BM_AUTH) for every request but install and
  * uninstall.  Depends on core, outbound (token validation) and keystore
@@ -35,13 +36,110 @@ int app_auth_token(const char *authorization, char *out, size_t cap);
  * differ (b is the expected value).  Returns 1 when equal. */
 int app_auth_token_eq(const char *a, const char *b);
 
+/* --- signed deliveries from outside (SPEC §11) ------------------------- */
+
 /*
- * Checks signature, the lowercase or uppercase hex of HMAC-SHA256(key,
- * body) with an optional "sha256=" prefix, in constant time.  signature may
- * be NULL (absent).  Returns 1 when it matches, 0 otherwise.
+ * The signature schemes a delivery may use.  Only Standard Webhooks is
+ * wired today; shopify, github and stripe (issue 13) each add a member here,
+ * a case in app_wh_parse() (which headers, how the signed text is built)
+ * and nothing else: app_wh_verify() works on what the parse produced.
  */
-int app_auth_hmac_verify(const char *key, const char *body, size_t len,
-    const char *signature);
+enum app_wh_scheme {
+	APP_WH_STANDARD = 0, /* webhook-id, -timestamp and -signature */
+	APP_WH__MAX
+};
+
+/* Longest delivery id kept, bytes. */
+#define APP_WH_ID_MAX 255
+/* Signatures looked at in one header (a sender rotating names two). */
+#define APP_WH_SIGS_MAX 8
+/* How far a delivery's timestamp may be from our clock, seconds. */
+#define APP_WH_TOLERANCE 300
+/* Longest key accepted (a decoded whsec_ secret), bytes. */
+#define APP_WH_KEY_MAX 64
+
+/* A delivery's signature headers, parsed: a value, owns nothing. */
+struct app_wh_delivery {
+	enum app_wh_scheme scheme;
+	char id[APP_WH_ID_MAX + 1];      /* the delivery id, printable ASCII */
+	char ts[24];                     /* the timestamp as sent (digits) */
+	int64_t t;                       /* the same, as a number */
+	size_t nsig;                     /* candidate signatures found */
+	unsigned char sig[APP_WH_SIGS_MAX][32]; /* decoded HMAC-SHA256s */
+};
+
+/* Returns the value of HTTP header name (lowercase, e.g. "webhook-id") of
+ * the request, or NULL when absent: how the parser reads headers. */
+typedef const char *(*app_wh_header_fn)(void *arg, const char *name);
+
+/*
+ * Parses the headers scheme uses into *d.  Bounded: an id over
+ * APP_WH_ID_MAX or with control characters, a timestamp that is not 1 to
+ * 12 digits, no signature of a known version: refused.  Unknown signature
+ * versions are skipped (Standard Webhooks lets a sender add them).
+ * Returns 0, or -1 with *why (static text) naming what is wrong.
+ */
+int app_wh_parse(enum app_wh_scheme scheme, app_wh_header_fn get,
+    void *arg, struct app_wh_delivery *d, const char **why);
+
+/*
+ * Checks d against body (len bytes) at time now: the timestamp within
+ * APP_WH_TOLERANCE seconds either way, and one of d's signatures equal, in
+ * constant time, to the HMAC-SHA256 under one of the nkeys keys (keys[i],
+ * klen[i] bytes: the current secret and, during a rotation's grace, the
+ * previous one) of "id.timestamp.body".  Returns 0 when it holds, -1 with
+ * *why (static text: "stale", "from the future", "bad signature").
+ */
+int app_wh_verify(const struct app_wh_delivery *d,
+    const unsigned char *const *keys, const size_t *klen, size_t nkeys,
+    const char *body, size_t len, int64_t now, const char **why);
+
+/* A delivery id is remembered this long: a replay within it is not applied
+ * again (Standard Webhooks senders retry for up to a few days). */
+#define APP_WH_DEDUP_TTL (7u * 86400u)
+
+enum app_wh_result {
+	APP_WH_ACCEPT = 0,  /* signed, fresh, new: apply it */
+	APP_WH_DUPLICATE,   /* signed, but its id was applied already: 200 */
+	APP_WH_REFUSED,     /* unsigned, stale, future, bad signature: 401 */
+	APP_WH_TEMP,        /* the keystore failed: 503 */
+	APP_WH_RESULT__MAX
+};
+
+/*
+ * The whole check of a delivery to installation install_id, whose token and
+ * secret (hex) the caller looked up (borrowed): the headers of scheme
+ * parsed, the signature verified on the raw body with the secret and, for
+ * conf->secret_grace seconds after a rotation, the previous one, then its id
+ * claimed for APP_WH_DEDUP_TTL.  Nothing is written unless it returns
+ * APP_WH_ACCEPT; then *d holds the delivery, and a caller that could not
+ * apply it calls app_wh_release() so the sender's retry is applied.  Each
+ * refusal is logged once here with its reason (never a secret).
+ */
+enum app_wh_result app_wh_accept(struct app_keystore *ks,
+    const struct app_conf *conf, const char *reqid,
+    enum app_wh_scheme scheme, app_wh_header_fn get, void *arg,
+    const char *install_id, const char *token, const char *secret,
+    const char *body, size_t len, struct app_wh_delivery *d);
+void app_wh_release(struct app_keystore *ks, const char *reqid,
+    const char *install_id, const struct app_wh_delivery *d);
+
+/*
+ * Decodes standard base64 (with its '=' padding; no line breaks) of src
+ * (srclen bytes) into out (cap bytes).  Returns the decoded length, or -1
+ * when src is not base64 or does not fit.
+ */
+long app_wh_base64_decode(const char *src, size_t srclen, unsigned char *out,
+    size_t cap);
+
+/*
+ * The key of a stored installation secret (64 lowercase hex digits) into
+ * key (32 bytes), and its text as shown to operators and senders,
+ * "whsec_<base64 of the key>", into text (cap >= 52 bytes).  Return 0, or
+ * -1 when hex is malformed.
+ */
+int app_wh_secret_key(const char *hex, unsigned char key[32]);
+int app_wh_secret_text(const char *hex, char *text, size_t cap);
 
 /*
  * The negative cache: tokens Botmatic refused, remembered for a short time by

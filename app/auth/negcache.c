@@ -6,6 +6,8 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 
+#include <openssl/evp.h>
+
 #include "auth/auth.h"
 
 struct negcache_slot {
@@ -14,26 +16,29 @@ struct negcache_slot {
 };
 
 struct app_negcache {
-	uint64_t key;   /* random, drawn once: hashes are not predictable */
+	unsigned char key[32]; /* random, drawn once: the HMAC key */
 	struct negcache_slot slots[APP_NEGCACHE_SLOTS];
 };
 
-/* FNV-1a over the key then the token; 0 is kept for "empty". */
+/*
+ * The first 64 bits of HMAC-SHA256 of the token under the table's key, as
+ * the store keys tokens: the shared memory holds nothing a token can be
+ * read or guessed back from.  0 is kept for "empty".
+ */
 static uint64_t
 negcache_hash(const struct app_negcache *nc, const char *token)
 {
-	uint64_t h = 1469598103934665603ULL;
-	const unsigned char *p;
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	size_t maclen = 0;
+	uint64_t h = 0;
 	int i;
 
-	for (i = 0; i < 8; i++) {
-		h ^= (nc->key >> (i * 8)) & 0xff;
-		h *= 1099511628211ULL;
-	}
-	for (p = (const unsigned char *)token; *p != '\0'; p++) {
-		h ^= *p;
-		h *= 1099511628211ULL;
-	}
+	if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, nc->key,
+	    sizeof(nc->key), (const unsigned char *)token, strlen(token), mac,
+	    sizeof(mac), &maclen) == NULL || maclen < 8)
+		return 1; /* one slot for all: a miss costs a validation */
+	for (i = 0; i < 8; i++)
+		h = h << 8 | mac[i];
 	return h != 0 ? h : 1;
 }
 
@@ -46,8 +51,10 @@ app_negcache_new(void)
 	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (nc == MAP_FAILED)
 		return NULL;
-	if (getrandom(&nc->key, sizeof(nc->key), 0) != sizeof(nc->key))
-		nc->key = (uint64_t)(uintptr_t)nc ^ 0x9e3779b97f4a7c15ULL;
+	if (getrandom(nc->key, sizeof(nc->key), 0) != sizeof(nc->key)) {
+		munmap(nc, sizeof(*nc));
+		return NULL;
+	}
 	return nc;
 }
 

@@ -3,8 +3,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/evp.h>
-
 #include "auth/auth.h"
 
 int
@@ -40,36 +38,4 @@ app_auth_token_eq(const char *a, const char *b)
 	for (i = 0; i < lb; i++)
 		acc |= (unsigned char)(b[i] ^ (i < la ? a[i] : 0));
 	return (acc | diff) == 0;
-}
-
-int
-app_auth_hmac_verify(const char *key, const char *body, size_t len,
-    const char *signature)
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char mac[EVP_MAX_MD_SIZE];
-	char want[65], got[65];
-	size_t maclen = 0, i;
-
-	if (signature == NULL)
-		return 0;
-	if (strncmp(signature, "sha256=", 7) == 0)
-		signature += 7;
-	if (strlen(signature) != 64)
-		return 0;
-	if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, strlen(key),
-	    (const unsigned char *)body, len, mac, sizeof(mac), &maclen) ==
-	    NULL || maclen != 32)
-		return 0;
-	for (i = 0; i < maclen; i++) {
-		want[2 * i] = hex[mac[i] >> 4];
-		want[2 * i + 1] = hex[mac[i] & 0xf];
-	}
-	want[64] = '\0';
-	/* Hex is case-insensitive: compare lower case. */
-	for (i = 0; i < 64; i++)
-		got[i] = (char)(signature[i] >= 'A' && signature[i] <= 'F' ?
-		    signature[i] + 32 : signature[i]);
-	got[64] = '\0';
-	return app_auth_token_eq(got, want);
 }

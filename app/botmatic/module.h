@@ -299,7 +299,34 @@ struct bm_host {
 	/* Forgets every id pair of the request's installation (what
 	 * js-redis-key-store's deleteAllIds did); 0 or -1 (logged). */
 	int (*ids_delete_all)(struct bm_ctx *ctx);
+
+	/* --- added with third-party services (SPEC §12); check size ------- */
+
+	/*
+	 * Services over OAuth 2 (BM_OAUTH_<SVC>_*) of the request's
+	 * installation, each for a group and/or a user (NULL or "" for none).
+	 * service_link: a one-time URL, valid 10 minutes, to send the person
+	 * who will authorize; *url allocated from the request.  0 or -1.
+	 * service_token: a valid access token (refreshed first when it
+	 * expires within a minute), allocated from the request: send it,
+	 * never log it.  Returns 0; BM_SERVICE_NOT_LINKED; BM_SERVICE_NEEDS_LINK
+	 * when the provider refused the refresh (send a new link); -1 error
+	 * (logged).  service_delete: 0, 1 when there was none, -1.
+	 * services: a new array of {"service","group","user","scope",
+	 * "created","updated","expires","needs_link"} (no token), or NULL.
+	 */
+	int (*service_link)(struct bm_ctx *ctx, const char *service,
+	    const char *group, const char *user, const char **url);
+	int (*service_token)(struct bm_ctx *ctx, const char *service,
+	    const char *group, const char *user, const char **token);
+	int (*service_delete)(struct bm_ctx *ctx, const char *service,
+	    const char *group, const char *user);
+	json_t *(*services)(struct bm_ctx *ctx);
 };
+
+/* What bm_host.service_token returns besides 0 and -1. */
+#define BM_SERVICE_NOT_LINKED 1
+#define BM_SERVICE_NEEDS_LINK 2
 
 /* What a module exports as bm_module_entry.  Append-only. */
 struct bm_module {

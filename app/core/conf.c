@@ -146,6 +146,12 @@ static const struct conf_var conf_vars[] = {
 	  "1: import every external contact after an install" },
 	{ "BM_IMPORT_PAGE", CONF_UINT, OFF(import_page), "30", 1, 1000,
 	  "contacts per page when importing" },
+	{ "BM_SECRET_KEY_FILE", CONF_STR, OFF(secret_key_file), NULL, 0, 0,
+	  "file of the 32-byte key encrypting tokens at rest (unset: a key "
+	  "the store creates in BM_DB_HOME, mode 0600)" },
+	{ "BM_SECRET_GRACE", CONF_UINT, OFF(secret_grace), "86400", 0,
+	  30 * 86400, "seconds a rotated webhook secret stays valid beside "
+	  "the new one" },
 	{ "BM_SYNC_MODE", CONF_SYNCMODE, OFF(sync_queued), "inline", 0, 0,
 	  "inline (a contact event waits for the external service up to "
 	  "BM_SYNC_DEADLINE_MS, then is queued) or queued (answered once "
@@ -171,6 +177,9 @@ static const struct conf_var conf_vars[] = {
 	{ "BM_BOTMATIC_ORIGIN", CONF_ORIGIN, OFF(botmatic_origin),
 	  "https://app.botmatic.ai", 0, 0,
 	  "the origin allowed to frame the settings page and get its messages" },
+	{ "BM_PUBLIC_URL", CONF_STR, OFF(public_url), NULL, 0, 0,
+	  "this server's public base URL (OAuth links and callbacks); "
+	  "required when a BM_OAUTH_<SVC>_ service is configured" },
 	{ "BM_ENV_FILE", CONF_STR, OFF(env_file), NULL, 0, 0,
 	  "file of KEY=VALUE lines overriding the environment, re-read on "
 	  "SIGHUP" },
@@ -345,6 +354,22 @@ conf_parse_ulong(const char *s, int base, unsigned long *out)
 		return -1;
 	*out = v;
 	return 0;
+}
+
+/*
+ * Whether a variable holds a secret: its value is never quoted in an error,
+ * which goes to the journal.  By name, so a variable added later is covered
+ * when it is named like one.
+ */
+static int
+conf_is_secret(const char *name)
+{
+	return strstr(name, "_SECRET") != NULL ||
+	    strstr(name, "_TOKEN") != NULL ||
+	    strstr(name, "_PASSWORD") != NULL ||
+	    strstr(name, "_KEY") != NULL ||
+	    strstr(name, "_AUTH_HEADER") != NULL ||
+	    strstr(name, "_JWT_BODY") != NULL;
 }
 
 /*
@@ -548,12 +573,22 @@ conf_set(struct app_conf *conf, const struct conf_var *var, const char *val,
 		break;
 	}
 bad:
-	snprintf(err, errlen, "%s: invalid value \"%.200s\" (%s)", var->name,
-	    val, var->help);
+	if (conf_is_secret(var->name))
+		snprintf(err, errlen, "%s: invalid value, not shown: it is a "
+		    "secret (%s)", var->name, var->help);
+	else
+		snprintf(err, errlen, "%s: invalid value \"%.200s\" (%s)",
+		    var->name, val, var->help);
 	return -1;
 bad_range:
-	snprintf(err, errlen, "%s: invalid value \"%.200s\": expected a whole "
-	    "number from %lu to %lu", var->name, val, var->min, var->max);
+	if (conf_is_secret(var->name))
+		snprintf(err, errlen, "%s: invalid value, not shown: it is a "
+		    "secret (expected a whole number from %lu to %lu)",
+		    var->name, var->min, var->max);
+	else
+		snprintf(err, errlen, "%s: invalid value \"%.200s\": expected "
+		    "a whole number from %lu to %lu", var->name, val, var->min,
+		    var->max);
 	return -1;
 bad_empty:
 	snprintf(err, errlen, "%s: empty value", var->name);
@@ -579,11 +614,197 @@ conf_known(const char *name)
 	size_t i;
 
 	if (strncmp(name, "BM_MOD_", 7) == 0 ||
+	    strncmp(name, "BM_OAUTH_", 9) == 0 ||
 	    strncmp(name, "BM_TEST_", 8) == 0)
 		return 1;
 	for (i = 0; i < CONF_NVARS; i++)
 		if (strcmp(conf_vars[i].name, name) == 0)
 			return 1;
+	return 0;
+}
+
+/*
+ * An OAuth URL: https, or http to a loopback host only (a token never
+ * crosses a network in clear; the tests' stand-in listens on 127.0.0.1).
+ */
+static int
+conf_oauth_url_ok(const char *u)
+{
+	static const char *const loop[] = { "http://127.0.0.1:",
+	    "http://127.0.0.1/", "http://localhost:", "http://localhost/",
+	    "http://[::1]:", "http://[::1]/" };
+	size_t i;
+
+	if (strncmp(u, "https://", 8) == 0 && u[8] != '\0' && u[8] != '/')
+		return strpbrk(u, " \t\r\n#") == NULL;
+	for (i = 0; i < sizeof(loop) / sizeof(loop[0]); i++)
+		if (strncmp(u, loop[i], strlen(loop[i])) == 0)
+			return strpbrk(u, " \t\r\n#") == NULL;
+	return 0;
+}
+
+/* The first line of a client secret file, or NULL (err filled). */
+static char *
+conf_oauth_secret_file(const char *var, const char *path, char *err,
+    size_t errlen)
+{
+	char line[4096], *r = NULL;
+	FILE *fp;
+
+	if ((fp = fopen(path, "re")) == NULL) {
+		snprintf(err, errlen, "%s: %.200s: %s", var, path,
+		    strerror(errno));
+		return NULL;
+	}
+	if (fgets(line, sizeof(line), fp) != NULL) {
+		line[strcspn(line, "\r\n")] = '\0';
+		if (line[0] != '\0')
+			r = strdup(line);
+	}
+	explicit_bzero(line, sizeof(line));
+	fclose(fp);
+	if (r == NULL)
+		snprintf(err, errlen, "%s: %.200s: empty", var, path);
+	return r;
+}
+
+/*
+ * BM_OAUTH_<SVC>_*: every <SVC> with a _CLIENT_ID is a service, checked
+ * whole here; a value of a secret variable is never quoted.
+ */
+static int
+conf_oauth_load(struct app_conf *conf, const struct conf_src *src, char *err,
+    size_t errlen)
+{
+	static const char *const parts[] = { "CLIENT_ID", "CLIENT_SECRET",
+	    "CLIENT_SECRET_FILE", "AUTHORIZE_URL", "TOKEN_URL", "SCOPES" };
+	char var[128], svc[64];
+	const char *v[6];
+	size_t i, j, k, n = 0, len;
+
+	for (i = 0; i < src->n; i++) {
+		const char *nm = src->kv[i].name;
+
+		if (strncmp(nm, "BM_OAUTH_", 9) != 0)
+			continue;
+		for (j = 0; j < sizeof(parts) / sizeof(parts[0]); j++) {
+			len = strlen(nm) - strlen(parts[j]);
+			if (strlen(nm) > 10 + strlen(parts[j]) &&
+			    strcmp(nm + len, parts[j]) == 0 &&
+			    nm[len - 1] == '_')
+				break;
+		}
+		if (j == sizeof(parts) / sizeof(parts[0])) {
+			snprintf(err, errlen, "%.100s: unknown (BM_OAUTH_<SVC>_"
+			    "CLIENT_ID, _CLIENT_SECRET, _CLIENT_SECRET_FILE, "
+			    "_AUTHORIZE_URL, _TOKEN_URL, _SCOPES)",
+			    nm);
+			return -1;
+		}
+		if (j == 0)
+			n++;
+	}
+	if (n == 0)
+		return 0;
+	if ((conf->oauth = calloc(n, sizeof(*conf->oauth))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < src->n; i++) {
+		const char *nm = src->kv[i].name;
+		struct app_oauth_svc *o;
+
+		len = strlen(nm);
+		if (strncmp(nm, "BM_OAUTH_", 9) != 0 || len <= 19 ||
+		    strcmp(nm + len - 10, "_CLIENT_ID") != 0)
+			continue;
+		len -= 19;
+		if (len == 0 || len >= 33) {
+			snprintf(err, errlen, "%.100s: the service name is 1 "
+			    "to 32 characters", nm);
+			return -1;
+		}
+		for (k = 0; k < len; k++) {
+			char c = nm[9 + k];
+			if (!((c >= 'A' && c <= 'Z') ||
+			    (c >= '0' && c <= '9') || c == '_')) {
+				snprintf(err, errlen, "%.100s: the service "
+				    "name is [A-Z0-9_]", nm);
+				return -1;
+			}
+			svc[k] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+		}
+		svc[len] = '\0';
+		for (j = 0; j < sizeof(parts) / sizeof(parts[0]); j++) {
+			snprintf(var, sizeof(var), "BM_OAUTH_%.*s_%s", (int)len,
+			    nm + 9, parts[j]);
+			v[j] = conf_src_get(src, var);
+		}
+		o = &conf->oauth[conf->n_oauth++];
+		if ((o->name = strdup(svc)) == NULL ||
+		    (o->client_id = strdup(v[0])) == NULL ||
+		    (o->scopes = strdup(v[5] != NULL ? v[5] : "")) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		if (v[0][0] == '\0' || strpbrk(v[0], "\r\n\t &#") != NULL) {
+			snprintf(err, errlen, "BM_OAUTH_%s_CLIENT_ID: empty or "
+			    "holding control characters", svc);
+			return -1;
+		}
+		for (j = 3; j <= 4; j++) {
+			snprintf(var, sizeof(var), "BM_OAUTH_%.*s_%s", (int)len,
+			    nm + 9, parts[j]);
+			if (v[j] == NULL || !conf_oauth_url_ok(v[j])) {
+				snprintf(err, errlen, "%s: required, an https "
+				    "URL (http only to 127.0.0.1, ::1 or "
+				    "localhost)", var);
+				return -1;
+			}
+		}
+		if ((o->authorize_url = strdup(v[3])) == NULL ||
+		    (o->token_url = strdup(v[4])) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		snprintf(var, sizeof(var), "BM_OAUTH_%.*s_CLIENT_SECRET",
+		    (int)len, nm + 9);
+		if (v[1] != NULL && v[2] != NULL) {
+			snprintf(err, errlen, "%s and %s_FILE: give one", var,
+			    var);
+			return -1;
+		}
+		if (v[1] != NULL)
+			o->client_secret = strdup(v[1]);
+		else if (v[2] != NULL) {
+			strcat(var, "_FILE");
+			if ((o->client_secret = conf_oauth_secret_file(var,
+			    v[2], err, errlen)) == NULL)
+				return -1;
+		} else {
+			snprintf(err, errlen, "%s or %s_FILE: required", var,
+			    var);
+			return -1;
+		}
+		if (o->client_secret == NULL || o->client_secret[0] == '\0') {
+			snprintf(err, errlen, "%s: empty", var);
+			return -1;
+		}
+	}
+	if (conf->public_url == NULL || !conf_oauth_url_ok(conf->public_url)) {
+		snprintf(err, errlen, "BM_PUBLIC_URL: required with a "
+		    "BM_OAUTH_ service, an https URL (http only to a loopback "
+		    "host)");
+		return -1;
+	}
+	len = strlen(conf->public_url);
+	while (len > 0 && conf->public_url[len - 1] == '/')
+		conf->public_url[--len] = '\0';
+	if (conf->secret_key_file == NULL) {
+		snprintf(err, errlen, "BM_SECRET_KEY_FILE: required with a "
+		    "BM_OAUTH_ service (its tokens are sealed with it)");
+		return -1;
+	}
 	return 0;
 }
 
@@ -691,6 +912,8 @@ app_conf_load(struct app_conf *conf, char *const *envp, char *err,
 		    "BM_ENDPOINT (%s)", conf->endpoint);
 		goto out;
 	}
+	if (conf_oauth_load(conf, &src, err, errlen) < 0)
+		goto out;
 	if (conf->auth == APP_AUTH_ANY && warn != NULL)
 		warn("BM_AUTH=any: every token is accepted");
 	rc = 0;
@@ -730,6 +953,23 @@ app_conf_free(struct app_conf *conf)
 	free(conf->ext_jwt_url);
 	free(conf->ext_jwt_body);
 	free(conf->ext_jwt_field);
+	free(conf->secret_key_file);
+	free(conf->public_url);
+	for (i = 0; i < (int)conf->n_oauth; i++) {
+		struct app_oauth_svc *o = &conf->oauth[i];
+
+		free(o->name);
+		free(o->client_id);
+		if (o->client_secret != NULL) {
+			explicit_bzero(o->client_secret,
+			    strlen(o->client_secret));
+			free(o->client_secret);
+		}
+		free(o->authorize_url);
+		free(o->token_url);
+		free(o->scopes);
+	}
+	free(conf->oauth);
 	for (p = conf->mod_env; p != NULL && *p != NULL; p++)
 		free(*p);
 	free(conf->mod_env);
@@ -759,4 +999,8 @@ app_conf_usage(FILE *fp)
 	}
 	fputs("  BM_MOD_<MODULE>_<KEY>    settings read by module <module>\n",
 	    fp);
+	fputs("  BM_OAUTH_<SVC>_CLIENT_ID, _CLIENT_SECRET or "
+	    "_CLIENT_SECRET_FILE,\n  _AUTHORIZE_URL, _TOKEN_URL, _SCOPES\n"
+	    "                           a third-party service <svc> over "
+	    "OAuth 2\n", fp);
 }

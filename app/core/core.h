@@ -120,6 +120,20 @@ enum app_ext_op {
 
 /* Most entries in BM_RETRY_SCHEDULE. */
 #define APP_RETRY_MAX 32
+
+/*
+ * One third-party OAuth service, BM_OAUTH_<SVC>_* (SPEC §12).  The URLs
+ * are https, or http to a loopback host (127.0.0.1, ::1, localhost: for
+ * tests and a provider stand-in on the same machine).
+ */
+struct app_oauth_svc {
+	char *name;          /* <svc> in lower case: [a-z0-9_], 1..32 */
+	char *client_id;
+	char *client_secret; /* _CLIENT_SECRET or the first line of
+	                        _CLIENT_SECRET_FILE; never logged */
+	char *authorize_url, *token_url;
+	char *scopes;        /* space-separated, may be "" */
+};
 /* BM_WORKERS_MAX when unset (or BM_WORKERS when larger). */
 #define APP_WORKERS_MAX_DEFAULT 64
 
@@ -160,6 +174,8 @@ struct app_conf {
 	char *ext_jwt_field;      /* BM_EXT_JWT_FIELD: the token's member */
 	unsigned import_on_install; /* BM_IMPORT_ON_INSTALL, 0 or 1 */
 	unsigned import_page;     /* BM_IMPORT_PAGE */
+	char *secret_key_file;    /* BM_SECRET_KEY_FILE or NULL (the store's) */
+	unsigned secret_grace;    /* BM_SECRET_GRACE, seconds */
 	char *settings;           /* BM_SETTINGS or NULL (no settings page) */
 	char *botmatic_origin;    /* BM_BOTMATIC_ORIGIN: scheme://host[:port] */
 	char **mod_env;           /* "BM_MOD_<NAME>_<KEY>=value", NULL-terminated */
@@ -171,6 +187,9 @@ struct app_conf {
 	unsigned delivery_procs;  /* BM_DELIVERY_PROCS */
 	unsigned delivery_concurrency; /* BM_DELIVERY_CONCURRENCY */
 	unsigned breaker_threshold; /* BM_BREAKER_THRESHOLD */
+	char *public_url;         /* BM_PUBLIC_URL (no trailing /) or NULL */
+	struct app_oauth_svc *oauth; /* BM_OAUTH_<SVC>_*, n_oauth of them */
+	size_t n_oauth;
 };
 
 /*
@@ -283,6 +302,7 @@ enum app_req_kind {
 	APP_KIND_EXT,        /* a change posted by the external service */
 	APP_KIND_STATUS,     /* BM_STATUS_PATH */
 	APP_KIND_SETTINGS,   /* the settings page, its save and its files */
+	APP_KIND_OAUTH,      /* an OAuth link's start or callback */
 	APP_KIND_NONE,       /* refused before its kind was known */
 	APP_KIND__MAX
 };

@@ -40,7 +40,7 @@ static const char *const metrics_status_v[] = {
 };
 #define METRICS_NSTATUS (sizeof(metrics_status_v) / sizeof(metrics_status_v[0]))
 static const char *const metrics_kind_v[APP_KIND__MAX] = {
-	"event", "action", "ext", "status", "settings", "none"
+	"event", "action", "ext", "status", "settings", "oauth", "none"
 };
 static const char *const metrics_target_v[APP_OUT_TARGET__MAX] = {
 	"botmatic", "ext"

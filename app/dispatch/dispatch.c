@@ -264,6 +264,17 @@ app_dispatch(struct app_env *env, struct bm_req *req,
 		answer_text(ans, 401, "Not authorized");
 		goto out;
 	}
+	/*
+	 * No installation can hold a token longer than the store keys: it is
+	 * refused like any unknown token, not as a temporary failure of the
+	 * store (which Botmatic would retry).
+	 */
+	if (strlen(token) > APP_KS_TOKEN_MAX) {
+		app_log(BM_LOG_INFO, req->id, "auth", "token longer than %d "
+		    "bytes", APP_KS_TOKEN_MAX);
+		answer_text(ans, 401, "Not authorized");
+		goto out;
+	}
 
 	/* install/uninstall: only Botmatic can say the token is genuine. */
 	if (envl->event != NULL && (strcmp(envl->event, "install") == 0 ||

@@ -19,6 +19,7 @@
 #include "dispatch/dispatch.h"
 #include "sync/sync.h"
 #include "settings/settings.h"
+#include "services/services.h"
 
 enum app_route {
 	APP_ROUTE_NONE = 0,  /* not ours: 404 */
@@ -26,14 +27,15 @@ enum app_route {
 	APP_ROUTE_EXT,       /* <endpoint>ext/...: the external service's */
 	APP_ROUTE_SETTINGS,  /* <endpoint>settings: the settings page */
 	APP_ROUTE_SETTINGS_ASSET, /* <endpoint>settings/<name>: its files */
+	APP_ROUTE_OAUTH,     /* <endpoint>oauth/<svc>/...: SPEC §12 */
 	APP_ROUTE__MAX
 };
 
 /*
  * Which route path (no query string) takes under endpoint.  For
  * APP_ROUTE_EXT, *rest points at what follows "ext/", for
- * APP_ROUTE_SETTINGS_ASSET at what follows "settings/" (borrowed from
- * path).
+ * APP_ROUTE_SETTINGS_ASSET at what follows "settings/", for
+ * APP_ROUTE_OAUTH at what follows "oauth/" (borrowed from path).
  */
 enum app_route app_proto_route(const char *path, const char *endpoint,
     const char **rest);

@@ -36,6 +36,10 @@ app_proto_route(const char *path, const char *endpoint, const char **rest)
 		*rest = p + 9;
 		return APP_ROUTE_SETTINGS_ASSET;
 	}
+	if (strncmp(p, "oauth/", 6) == 0) {
+		*rest = p + 6;
+		return APP_ROUTE_OAUTH;
+	}
 	if (strncmp(p, "ext/", 4) != 0)
 		return APP_ROUTE_NONE;
 	*rest = p + 4;
@@ -158,6 +162,7 @@ app_proto_reason(int status)
 {
 	switch (status) {
 	case 200: return "OK";
+	case 302: return "Found";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
@@ -167,6 +172,7 @@ app_proto_reason(int status)
 	case 413: return "Payload Too Large";
 	case 415: return "Unsupported Media Type";
 	case 500: return "Internal Server Error";
+	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
 	default: return "Unknown";
 	}

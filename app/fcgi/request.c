@@ -189,13 +189,34 @@ fcgi_webhook(struct fcgi_call *c, struct app_answer *ans)
 	    FCGX_GetParam("HTTP_AUTHORIZATION", c->fr->envp), ans);
 }
 
-/* <endpoint>ext/...: the external service's deliveries. */
+/* A request header by its lowercase name ("webhook-id"), as the web
+ * server passes it: HTTP_WEBHOOK_ID.  arg is the FCGX_Request. */
+static const char *
+fcgi_header(void *arg, const char *name)
+{
+	FCGX_Request *fr = arg;
+	char param[128];
+	size_t i, n = strlen(name);
+
+	if (n + 6 > sizeof(param))
+		return NULL;
+	memcpy(param, "HTTP_", 5);
+	for (i = 0; i < n; i++)
+		param[5 + i] = name[i] == '-' ? '_' :
+		    (name[i] >= 'a' && name[i] <= 'z') ? (char)(name[i] - 32) :
+		    name[i];
+	param[5 + n] = '\0';
+	return FCGX_GetParam(param, fr->envp);
+}
+
+/* <endpoint>ext/...: the external service's deliveries (Standard
+ * Webhooks headers, read through fcgi_header). */
 static void
 fcgi_ext(struct fcgi_call *c, struct app_answer *ans)
 {
 	c->kind = APP_KIND_EXT;
 	app_sync_ext_route(c->env, c->req, c->rest, c->body, c->len,
-	    FCGX_GetParam("HTTP_X_BOTMATIC_SIGNATURE", c->fr->envp), ans);
+	    fcgi_header, c->fr, ans);
 }
 
 /* <endpoint>settings: the page (GET) and its save (POST). */
@@ -217,6 +238,15 @@ fcgi_settings_asset(struct fcgi_call *c, struct app_answer *ans)
 	app_settings_asset(c->rest, ans);
 }
 
+/* <endpoint>oauth/<svc>/start and .../callback (SPEC §12). */
+static void
+fcgi_oauth(struct fcgi_call *c, struct app_answer *ans)
+{
+	c->kind = APP_KIND_OAUTH;
+	app_oauth_route(c->env, c->req, c->rest, FCGX_GetParam("QUERY_STRING",
+	    c->fr->envp), ans);
+}
+
 /*
  * The routes: their methods (what a 405's Allow says), whether a POST may
  * be form-encoded, and who answers.  A POST has its head checked and its
@@ -231,6 +261,7 @@ static const struct fcgi_route {
 	[APP_ROUTE_EXT] = { "POST", 0, fcgi_ext },
 	[APP_ROUTE_SETTINGS] = { "GET, POST", 1, fcgi_settings },
 	[APP_ROUTE_SETTINGS_ASSET] = { "GET", 0, fcgi_settings_asset },
+	[APP_ROUTE_OAUTH] = { "GET", 0, fcgi_oauth },
 };
 
 void

@@ -21,6 +21,7 @@
 #include "core/core.h"
 #include "dispatch/dispatch.h"
 #include "sync/sync.h"
+#include "services/services.h"
 
 struct app_modules;
 

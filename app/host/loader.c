@@ -5,13 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <unistd.h>
 
 #include "host/host.h"
 #include "host/host_int.h"
 
 struct app_module {
 	char *path;
+	int fd;     /* the file checked and loaded, open while it is loaded */
 	void *dl;
 	struct bm_module def;  /* zeroed, then min(size, ours) copied in */
 };
@@ -41,35 +42,27 @@ module_load_one(struct app_module *m, const char *path,
 {
 	const struct bm_module *entry;
 	struct bm_reg reg;
-	struct stat st;
+	char fdpath[64];
 	uint32_t size;
 	size_t i;
 	int rc = -1;
 
 	memset(m, 0, sizeof(*m));
-	if (path[0] != '/') {
-		snprintf(err, errlen, "not an absolute path");
+	m->fd = -1;
+	if (app_module_open(path, &m->fd, err, errlen) < 0)
 		goto out;
-	}
-	if (stat(path, &st) < 0) {
-		snprintf(err, errlen, "%s", strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "not a regular file");
-		goto out;
-	}
-	/* Anyone who can write it could run code in every responder. */
-	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		snprintf(err, errlen, "refused: writable by group or others "
-		    "(mode %04o)", (unsigned)(st.st_mode & 07777));
-		goto out;
-	}
 	if ((m->path = strdup(path)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	if ((m->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+	/*
+	 * Loaded from the descriptor that was checked: the name in /proc
+	 * leads to that open file, whatever happens to path meanwhile.  It
+	 * stays open while the module is loaded, so no other module gets the
+	 * same name (dlopen() would take it for this one).
+	 */
+	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", m->fd);
+	if ((m->dl = dlopen(fdpath, RTLD_NOW | RTLD_LOCAL)) == NULL) {
 		snprintf(err, errlen, "dlopen: %s", dlerror());
 		goto out;
 	}
@@ -120,6 +113,8 @@ out:
 	if (rc < 0) {
 		if (m->dl != NULL)
 			dlclose(m->dl);
+		if (m->fd >= 0)
+			close(m->fd);
 		free(m->path);
 		memset(m, 0, sizeof(*m));
 	}
@@ -213,6 +208,7 @@ app_modules_unload(struct app_modules *mods)
 		if (m->def.fini != NULL)
 			m->def.fini();
 		dlclose(m->dl);
+		close(m->fd);
 		free(m->path);
 	}
 	free(mods->v);

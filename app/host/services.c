@@ -375,6 +375,100 @@ host_ids_delete_all(struct bm_ctx *ctx)
 	    app_ks_ids_delete_all(ks, ctx->request_id, ctx->token, NULL);
 }
 
+/*
+ * The installation id of the request: services are keyed by it, not by
+ * the token.  Into buf (APP_KS_INSTALL_ID_LEN + 1); 0 or -1 (logged).
+ */
+static int
+host_install_id(struct bm_ctx *ctx, char *buf)
+{
+	struct app_keystore *ks = host_ks(ctx);
+	json_t *client = NULL;
+	const char *id;
+	int rc;
+
+	if (ks == NULL)
+		return -1;
+	if (ctx->token == NULL || (rc = app_ks_install_get(ks, ctx->request_id,
+	    ctx->token, &client)) != 0) {
+		app_log(BM_LOG_ERROR, ctx->request_id, "module", "services: "
+		    "the request has no installation");
+		return -1;
+	}
+	id = json_string_value(json_object_get(client, "install_id"));
+	rc = id != NULL && strlen(id) == APP_KS_INSTALL_ID_LEN ? 0 : -1;
+	if (rc == 0)
+		memcpy(buf, id, APP_KS_INSTALL_ID_LEN + 1);
+	json_decref(client);
+	return rc;
+}
+
+/* s copied into the request's memory, then wiped and freed. */
+static const char *
+host_req_secret(struct bm_ctx *ctx, char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *r = app_req_alloc(ctx->req, n);
+
+	if (r != NULL)
+		memcpy(r, s, n);
+	explicit_bzero(s, n);
+	free(s);
+	return r;
+}
+
+static int
+host_service_link(struct bm_ctx *ctx, const char *service, const char *group,
+    const char *user, const char **url)
+{
+	char id[APP_KS_INSTALL_ID_LEN + 1], *u = NULL;
+
+	*url = NULL;
+	if (host_install_id(ctx, id) < 0 || app_service_link(ctx->req->env,
+	    ctx->request_id, id, service, group, user, &u) < 0)
+		return -1;
+	return (*url = host_req_secret(ctx, u)) != NULL ? 0 : -1;
+}
+
+static int
+host_service_token(struct bm_ctx *ctx, const char *service,
+    const char *group, const char *user, const char **token)
+{
+	char id[APP_KS_INSTALL_ID_LEN + 1], *t = NULL;
+	int rc;
+
+	*token = NULL;
+	if (host_install_id(ctx, id) < 0)
+		return -1;
+	rc = app_service_token(ctx->req->env, ctx->request_id, id, service,
+	    group, user, &t);
+	if (rc != 0)
+		return rc;
+	return (*token = host_req_secret(ctx, t)) != NULL ? 0 : -1;
+}
+
+static int
+host_service_delete(struct bm_ctx *ctx, const char *service,
+    const char *group, const char *user)
+{
+	char id[APP_KS_INSTALL_ID_LEN + 1];
+
+	if (host_install_id(ctx, id) < 0)
+		return -1;
+	return app_service_delete(ctx->req->env, ctx->request_id, id,
+	    service, group, user);
+}
+
+static json_t *
+host_services(struct bm_ctx *ctx)
+{
+	char id[APP_KS_INSTALL_ID_LEN + 1];
+
+	if (host_install_id(ctx, id) < 0)
+		return NULL;
+	return app_services_list(ctx->req->env, ctx->request_id, id);
+}
+
 static const struct bm_host host = {
 	.size = sizeof(struct bm_host),
 	.abi = BM_MODULE_ABI,
@@ -410,6 +504,10 @@ static const struct bm_host host = {
 	.bot_get = host_bot_get,
 	.bot_update = host_bot_update,
 	.ids_delete_all = host_ids_delete_all,
+	.service_link = host_service_link,
+	.service_token = host_service_token,
+	.service_delete = host_service_delete,
+	.services = host_services,
 };
 
 const struct bm_host *

@@ -4,12 +4,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
 #include "keystore/keystore.h"
 #include "store/store.h"
 
 _Static_assert(APP_KS_INSTALL_ID_LEN == STORE_INSTALL_ID_LEN,
     "the install id length is the store's");
 _Static_assert(APP_KS_ID_MAX == STORE_ID_MAX, "the id bound is the store's");
+_Static_assert(APP_KS_TOKEN_MAX == STORE_ID_MAX,
+    "the token bound is the store's");
 
 int
 app_ks_open(struct app_keystore *ks, const struct app_conf *conf,
@@ -20,6 +25,7 @@ app_ks_open(struct app_keystore *ks, const struct app_conf *conf,
 	memset(ks, 0, sizeof(*ks));
 	memset(&opts, 0, sizeof(opts));
 	opts.home = conf->db_home;
+	opts.key_file = conf->secret_key_file;
 	opts.durability = conf->durability == APP_DURABILITY_SYNC ?
 	    STORE_DURABILITY_SYNC : STORE_DURABILITY_WRITE;
 	/*
@@ -83,6 +89,31 @@ ks_end(struct app_keystore *ks, const char *reqid, const char *what, int rc)
 	}
 }
 
+/*
+ * The secret as a Standard Webhooks sender is given it: "whsec_" and the
+ * base64 of its 32 bytes (stored as 64 hex digits).  NULL if malformed.
+ */
+static json_t *
+ks_whsec(const char *hex)
+{
+	unsigned char key[32], text[6 + 44 + 1];
+	unsigned v;
+	json_t *j;
+	size_t i;
+
+	for (i = 0; i < 32; i++) {
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+			return NULL;
+		key[i] = (unsigned char)v;
+	}
+	memcpy(text, "whsec_", 6);
+	EVP_EncodeBlock(text + 6, key, 32);
+	j = json_string((const char *)text);
+	OPENSSL_cleanse(key, sizeof(key));
+	OPENSSL_cleanse(text, sizeof(text));
+	return j;
+}
+
 static json_t *
 ks_install_json(const struct store_install *in, int with_secret)
 {
@@ -95,7 +126,7 @@ ks_install_json(const struct store_install *in, int with_secret)
 	    settings != NULL ? settings : json_object());
 	if (j != NULL && with_secret)
 		json_object_set_new(j, "webhook_secret",
-		    json_string(in->secret));
+		    ks_whsec(in->secret));
 	return j;
 }
 
@@ -168,6 +199,53 @@ app_ks_install_by_id(struct app_keystore *ks, const char *reqid,
 	}
 	store_install_free(in);
 	return rc;
+}
+
+int
+app_ks_secret_previous(struct app_keystore *ks, const char *reqid,
+    const char *token, int64_t now, unsigned grace_s, char **secret)
+{
+	json_t *v = NULL;
+	const char *hex;
+	json_int_t rotated;
+	int rc;
+
+	*secret = NULL;
+	if ((rc = app_ks_state_get(ks, reqid, token, APP_KS_PREVIOUS_SECRET,
+	    &v)) != 0)
+		return rc;
+	hex = json_string_value(json_object_get(v, "secret"));
+	rotated = json_integer_value(json_object_get(v, "rotated"));
+	rc = 1;
+	if (hex != NULL && strlen(hex) == STORE_SECRET_LEN &&
+	    now < rotated + (json_int_t)grace_s)
+		rc = (*secret = strdup(hex)) != NULL ? 0 : -1;
+	json_decref(v);
+	return rc;
+}
+
+int
+app_ks_delivery_claim(struct app_keystore *ks, const char *reqid,
+    const char *install_id, const char *id, int64_t now, unsigned ttl_s)
+{
+	int rc, dup = 0;
+
+	ks_begin(ks);
+	rc = ks_end(ks, reqid, "delivery claim", store_delivery_claim(ks->st,
+	    install_id, id, now, ttl_s, &dup));
+	return rc < 0 ? -1 : dup;
+}
+
+int
+app_ks_delivery_release(struct app_keystore *ks, const char *reqid,
+    const char *install_id, const char *id)
+{
+	int rc;
+
+	ks_begin(ks);
+	rc = ks_end(ks, reqid, "delivery release",
+	    store_delivery_release(ks->st, install_id, id));
+	return rc < 0 ? -1 : 0;
 }
 
 int

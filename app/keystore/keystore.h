@@ -23,6 +23,12 @@ struct store;
 
 /* Longest id (botmatic or external) the store keeps, in bytes. */
 #define APP_KS_ID_MAX 512
+/* Longest token (integration id) the store keys, in bytes: a longer bearer
+ * token belongs to no installation and is refused as such (401). */
+#define APP_KS_TOKEN_MAX 512
+/* The state holding the secret a rotation replaced: {"secret": hex,
+ * "rotated": unix time}.  botmatic-keys writes it. */
+#define APP_KS_PREVIOUS_SECRET "bm:webhook-secret-previous"
 /* An install id: 128 random bits as 32 lowercase hex digits (store/). */
 #define APP_KS_INSTALL_ID_LEN 32
 /*
@@ -64,7 +70,8 @@ int app_ks_install_get(struct app_keystore *ks, const char *reqid,
 
 /*
  * Records the installation of token with settings (borrowed, may be NULL).
- * *client (new) is its JSON, with "webhook_secret" when with_secret is set
+ * *client (new) is its JSON, with "webhook_secret" (whsec_<base64>, as a
+ * Standard Webhooks sender is given it) when with_secret is set
  * (for install hooks registering the external webhook); *created says
  * whether it is new.  Returns 0 or -1 (logged).
  */
@@ -78,6 +85,25 @@ int app_ks_install_record(struct app_keystore *ks, const char *reqid,
  */
 int app_ks_install_by_id(struct app_keystore *ks, const char *reqid,
     const char *id, char **token, char **secret);
+
+/*
+ * The webhook secret a rotation replaced (state "bm:webhook-secret-previous",
+ * written by botmatic-keys secret rotate), if it was rotated less than
+ * grace_s seconds before now: *secret new (free()), hex.  Returns 0 found,
+ * 1 none (or expired), -1 error (logged).
+ */
+int app_ks_secret_previous(struct app_keystore *ks, const char *reqid,
+    const char *token, int64_t now, unsigned grace_s, char **secret);
+
+/*
+ * Claims delivery id of install id for ttl_s seconds (store_delivery_claim):
+ * returns 0 new, 1 already claimed within ttl_s, -1 error (logged).
+ * Release forgets a claim whose delivery failed; returns 0 or -1.
+ */
+int app_ks_delivery_claim(struct app_keystore *ks, const char *reqid,
+    const char *install_id, const char *id, int64_t now, unsigned ttl_s);
+int app_ks_delivery_release(struct app_keystore *ks, const char *reqid,
+    const char *install_id, const char *id);
 
 /*
  * Forgets the installation, its pairs and state (a tombstone: the data is

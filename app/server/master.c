@@ -457,6 +457,13 @@ master_tool_main(struct master *m, struct store_control_req *req)
 		fflush(stdout);
 		return rc;
 	}
+	/* The command opens the store with the server's key, which may come
+	 * from BM_ENV_FILE (this child's environment is its own). */
+	if (m->cur.conf.secret_key_file != NULL)
+		(void)setenv("BM_SECRET_KEY_FILE",
+		    m->cur.conf.secret_key_file, 1);
+	else
+		(void)unsetenv("BM_SECRET_KEY_FILE");
 	rc = store_cli_run(m->cur.conf.db_home,
 	    m->cur.conf.durability == APP_DURABILITY_SYNC ?
 	    STORE_DURABILITY_SYNC : STORE_DURABILITY_WRITE, argc, argv);

@@ -845,10 +845,12 @@ static json_t *sync_ext_job(struct app_env *env, struct bm_ctx *ctx,
 
 void
 app_sync_ext_route(struct app_env *env, struct bm_req *req, const char *rest,
-    const char *body, size_t len, const char *signature,
+    const char *body, size_t len, app_wh_header_fn get, void *arg,
     struct app_answer *ans)
 {
 	char install_id[APP_KS_INSTALL_ID_LEN + 1];
+	struct app_wh_delivery d;
+	int claimed = 0;
 	char *token = NULL, *secret = NULL;
 	json_t *msg = NULL, *res = NULL, *contact;
 	struct bm_ctx ctx;
@@ -877,10 +879,31 @@ app_sync_ext_route(struct app_env *env, struct bm_req *req, const char *rest,
 		goto out;
 	}
 	/* Unknown installation and bad signature look alike from outside. */
-	if (rc != 0 || !app_auth_hmac_verify(secret, body, len, signature)) {
-		app_log(BM_LOG_INFO, req->id, "ext", "refused: %s",
-		    rc != 0 ? "unknown installation" : signature == NULL ?
-		    "no signature" : "bad signature");
+	if (rc != 0) {
+		app_log(BM_LOG_INFO, req->id, "ext", "refused: unknown "
+		    "installation");
+		app_answer_error(ans, 401, "bad signature");
+		goto out;
+	}
+	switch (app_wh_accept(env->ks, env->conf, req->id, APP_WH_STANDARD,
+	    get, arg, install_id, token, secret, body, len, &d)) {
+	case APP_WH_ACCEPT:
+		claimed = 1;
+		break;
+	case APP_WH_DUPLICATE:
+		ans->status = 200;
+		ans->content_type = "application/json";
+		ans->json = json_pack("{s:b,s:b}", "success", 1, "duplicate",
+		    1);
+		if (ans->json == NULL)
+			app_answer_error(ans, 500, "out of memory");
+		goto out;
+	case APP_WH_TEMP:
+		app_answer_error(ans, 503, "temporary failure, try again");
+		goto out;
+	case APP_WH_REFUSED:
+	case APP_WH_RESULT__MAX:
+	default:
 		app_answer_error(ans, 401, "bad signature");
 		goto out;
 	}
@@ -925,6 +948,9 @@ app_sync_ext_route(struct app_env *env, struct bm_req *req, const char *rest,
 	ans->json = res;
 	res = NULL;
 out:
+	/* Not applied: the sender's retry of this id must be. */
+	if (claimed && (ans->status != 200 || !sync_ok(ans->json)))
+		app_wh_release(env->ks, req->id, install_id, &d);
 	json_decref(res);
 	json_decref(msg);
 	if (token != NULL)

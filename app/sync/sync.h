@@ -63,13 +63,14 @@ json_t *app_sync_contact_delete(struct bm_ctx *ctx, const char *ext_id);
 
 /*
  * Serves POST <endpoint>ext/<install id>/contacts: the external service's
- * change, signed with HMAC-SHA256 of the body under the installation's
- * secret (X-Botmatic-Signature, hex, "sha256=" prefix optional).  Fills
- * ans.
+ * change, signed by Standard Webhooks under the installation's secret
+ * (auth's app_wh_accept(): get reads the request's headers by lowercase
+ * name).  A delivery id already applied answers 200 with "duplicate":
+ * true.  Fills ans.
  */
 void app_sync_ext_route(struct app_env *env, struct bm_req *req,
-    const char *rest, const char *body, size_t len, const char *signature,
-    struct app_answer *ans);
+    const char *rest, const char *body, size_t len, app_wh_header_fn get,
+    void *arg, struct app_answer *ans);
 
 /* How an attempt at a job ended. */
 enum app_sync_outcome {

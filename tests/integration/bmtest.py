@@ -713,9 +713,13 @@ class Nginx(WebServer):
     """A real nginx in the tempdir, in front of a Server's socket, running
     the shipped nginx/botmatic-fastcgi.conf and nginx/botmatic-errors.conf.
 
-    body_limit replaces the shipped client_max_body_size (e.g. "10m")."""
+    body_limit replaces the shipped client_max_body_size (e.g. "10m").
+    limit_rate includes the shipped nginx/botmatic-limits.conf with that
+    rate (e.g. "1r/m") and loopback no longer exempt, and limits the
+    location with it (no burst)."""
 
-    def __init__(self, test, app_sock, body_limit=None, name="nginx"):
+    def __init__(self, test, app_sock, body_limit=None, name="nginx",
+                 limit_rate=None):
         self.test = test
         self.binary = os.environ.get("BM_TEST_NGINX", "")
         self.dir = os.path.join(test.tmp, name)
@@ -737,6 +741,21 @@ class Nginx(WebServer):
             piece = os.path.join(self.dir, "botmatic-fastcgi.conf")
             with open(piece, "w") as f:
                 f.write(text)
+        limits_http = limits_loc = ""
+        if limit_rate is not None:
+            with open(test.src_file("nginx", "botmatic-limits.conf")) as f:
+                text = f.read()
+            text, n = re.subn(r"rate=\S+;", "rate=%s;" % limit_rate, text)
+            text, m = re.subn(r"(?m)^\s*(127\.0\.0\.1|::1)\s+\"\";\n", "",
+                              text)
+            if n != 1 or m != 2:
+                raise RuntimeError("botmatic-limits.conf: %d rates, %d "
+                                   "loopback lines" % (n, m))
+            lim = os.path.join(self.dir, "botmatic-limits.conf")
+            with open(lim, "w") as f:
+                f.write(text)
+            limits_http = "include %s;" % lim
+            limits_loc = "limit_req zone=botmatic_unknown;"
         self.error_log = os.path.join(self.dir, "error.log")
         self.access_log = os.path.join(self.dir, "access.log")
         self.conf = os.path.join(self.dir, "nginx.conf")
@@ -762,6 +781,7 @@ http {
     uwsgi_temp_path %(temp)s/uwsgi;
     scgi_temp_path %(temp)s/scgi;
     default_type application/octet-stream;
+    %(limits_http)s
 
     server {
         listen 127.0.0.1:%(port)d;
@@ -770,6 +790,7 @@ http {
         include %(errors)s;
 
         location / {
+            %(limits_loc)s
             fastcgi_pass unix:%(sock)s;
             include %(piece)s;
         }
@@ -777,7 +798,8 @@ http {
 }
 """ % {"user": "user root;" if IS_ROOT else "", "dir": self.dir,
                 "temp": temp, "port": self.port, "errors": errors,
-                "sock": app_sock, "piece": piece})
+                "sock": app_sock, "piece": piece,
+                "limits_http": limits_http, "limits_loc": limits_loc})
 
     def start(self, timeout=15):
         argv = [self.binary, "-p", self.dir + "/", "-c", self.conf]
@@ -919,10 +941,11 @@ class Test:
         s = Server(self, env, name)
         return s.start() if start else s
 
-    def nginx(self, server_or_sock, body_limit=None, name="nginx"):
+    def nginx(self, server_or_sock, body_limit=None, name="nginx",
+              limit_rate=None):
         sock = server_or_sock if isinstance(server_or_sock, str) else \
             server_or_sock.sock
-        return Nginx(self, sock, body_limit, name).start()
+        return Nginx(self, sock, body_limit, name, limit_rate).start()
 
     def apache(self, server_or_sock=None, **kw):
         sock = server_or_sock if isinstance(server_or_sock, (str, type(None))) \
@@ -972,6 +995,40 @@ class Test:
         self.cleanup()
         sys.stdout.flush()
         os._exit(1)
+
+
+def whsec(secret_hex):
+    """The whsec_ text of an installation's secret (64 hex digits), as
+    botmatic-keys secret show prints it."""
+    import base64
+    return "whsec_" + base64.b64encode(bytes.fromhex(secret_hex)).decode()
+
+
+_wh_seq = [0]
+
+
+def webhook_headers(secret, raw, msg_id=None, ts=None, extra_secrets=()):
+    """Standard Webhooks headers signing raw (bytes) with secret (whsec_...
+    or 64 hex digits): webhook-id (fresh unless given), webhook-timestamp
+    (now unless given), webhook-signature naming one v1 signature per
+    secret (secret, then extra_secrets)."""
+    import base64
+    import hashlib
+    import hmac
+    if msg_id is None:
+        _wh_seq[0] += 1
+        msg_id = "msg_%d_%d" % (os.getpid(), _wh_seq[0])
+    if ts is None:
+        ts = int(time.time())
+    sigs = []
+    for sec in (secret,) + tuple(extra_secrets):
+        key = base64.b64decode(sec[6:]) if sec.startswith("whsec_") else \
+            bytes.fromhex(sec)
+        mac = hmac.new(key, b"%s.%d." % (msg_id.encode(), ts) + raw,
+                       hashlib.sha256).digest()
+        sigs.append("v1," + base64.b64encode(mac).decode())
+    return [("webhook-id", msg_id), ("webhook-timestamp", str(ts)),
+            ("webhook-signature", " ".join(sigs))]
 
 
 def _executable(path):

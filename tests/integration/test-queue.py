@@ -195,6 +195,18 @@ def keys(srv, *args):
                           timeout=60)
 
 
+def files_holding(d, needle):
+    """The files of directory d holding the bytes needle."""
+    found = []
+    for name in sorted(os.listdir(d)):
+        p = os.path.join(d, name)
+        if os.path.isfile(p):
+            with open(p, "rb") as f:
+                if needle in f.read():
+                    found.append(name)
+    return found
+
+
 def outbox(srv):
     return [json.loads(l) for l in
             keys(srv, "outbox").stdout.decode().splitlines()]
@@ -313,6 +325,17 @@ up = bmtest.wait_until(lambda: gauge(ngx, "jobs_queued") == 20 and
 t.ok(up, "status gauges while the service is down: jobs_queued 20, the "
      "oldest pending job's age grows", gauge(ngx, "jobs_queued"),
      gauge(ngx, "jobs_oldest_age_seconds"), len(outbox(srv)))
+# Issue 12: queued jobs name their installation by the token's keyed hash;
+# the token itself is only in tokens.db, sealed.  Searched for while the
+# jobs wait (every file of BM_DB_HOME: databases, log files, key files).
+held = outbox(srv)
+t.ok(len(held) >= 4 and all(j["install_id"] == held[0]["install_id"] and
+                            re.fullmatch(r"[0-9a-f]{32}", j["install_id"])
+                            for j in held) and
+     files_holding(srv.db, TOKEN.encode()) == [],
+     "with jobs queued during the outage, outbox names their install id "
+     "and no file of BM_DB_HOME holds the token's bytes",
+     held[:2], files_holding(srv.db, TOKEN.encode()))
 ext.fail = None
 ok = bmtest.wait_until(lambda: not outbox(srv), 120)
 down = bmtest.wait_until(lambda: gauge(ngx, "jobs_queued") == 0 and
@@ -557,13 +580,13 @@ inst = [json.loads(l) for l in keys(srv, "export").stdout.decode()
         .splitlines() if json.loads(l).get("type") == "install"][0]
 raw = json.dumps({"op": "created", "contact": {"id_candidate": 9001,
                                                "prenom": "Ext"}}).encode()
-sig = hmac.new(inst["secret"].encode(), raw, hashlib.sha256).hexdigest()
+whsec = keys(srv, "secret", "show", inst["install_id"]).stdout.decode().strip()
 bmapi.down = True
 mark = srv.mark()
 r = ngx.raw("POST", "/ext/%s/contacts" % inst["install_id"],
             [("Content-Type", "application/json"),
-             ("Content-Length", str(len(raw))),
-             ("X-Botmatic-Signature", sig)], body=raw)
+             ("Content-Length", str(len(raw)))] +
+            bmtest.webhook_headers(whsec, raw), body=raw)
 srv.wait_log(r"job \d+ \(ext_created\).*kept as dead", 30, since=mark)
 jobs = outbox(srv)
 t.ok(r.status == 200 and r.json() == {"success": True, "queued": True} and

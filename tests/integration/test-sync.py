@@ -299,31 +299,34 @@ inst = [json.loads(l) for l in keys("export").stdout.decode().splitlines()
 path = "/ext/%s/contacts" % inst["install_id"]
 
 
-def ext_post(raw, sig=None):
-    hdrs = [("Content-Type", "application/json"),
-            ("Content-Length", str(len(raw)))]
-    if sig is not None:
-        hdrs.append(("X-Botmatic-Signature", sig))
-    return ngx.raw("POST", path, hdrs, body=raw)
+def ext_post(raw, hdrs=None):
+    """Posts raw with the Standard Webhooks headers hdrs (None: unsigned)."""
+    return ngx.raw("POST", path, [("Content-Type", "application/json"),
+                                  ("Content-Length", str(len(raw)))] +
+                   list(hdrs or []), body=raw)
 
 
 def signed(body, secret=inst["secret"]):
     raw = json.dumps(body).encode()
-    sig = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
-    return raw, sig
+    return raw, bmtest.webhook_headers(secret, raw)
 
 
 before = pairs()
 bm_si.clear()
 raw, sig = signed({"op": "created", "contact": {
     "id_candidate": 500, "prenom": "Eve", "email": "eve@example.com"}})
-r = ext_post(raw, "sha256=" + sig[:-1] + ("0" if sig[-1] != "0" else "1"))
+bad = bmtest.webhook_headers("ab" * 32, raw)
+r = ext_post(raw, bad)
 t.ok(r.status == 401 and pairs() == before and not bm_si.requests,
      "external route: a bad signature is refused with 401, nothing changed",
      r)
 r = ext_post(raw)
 t.ok(r.status == 401 and pairs() == before,
      "external route: no signature is refused with 401")
+r = ext_post(raw, [("X-Botmatic-Signature", "sha256=" + hmac.new(
+    inst["secret"].encode(), raw, hashlib.sha256).hexdigest())])
+t.ok(r.status == 401 and pairs() == before,
+     "external route: the old X-Botmatic-Signature alone is refused")
 r = ext_post(raw, sig)
 made = bm_si.received("POST", "/api/contacts")
 t.ok(r.status == 200 and r.json()["success"] is True and len(made) == 1 and

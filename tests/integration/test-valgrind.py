@@ -2,8 +2,9 @@
 """The server under valgrind (memcheck): the master and its responders
 serve a mix of every kind of request -- the protocol's answers, a module,
 the keystore, contact sync with its outbound calls (queued: the delivery
-process runs them on its asynchronous path), the settings page, a
-reload -- then stop,
+process runs them on its asynchronous path), signed deliveries from the
+external service, the settings page, an OAuth link with its
+callback, token and refresh, a reload -- then stop,
 with no memory error and no definite leak in any process.  SKIP without
 valgrind."""
 import json
@@ -11,6 +12,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 
 import bmtest
 
@@ -30,6 +32,11 @@ ext.route("GET", r"/contacts", 200, [])
 ext.route("POST", r"/contacts", 201, {"id_candidate": 7})
 ext.route("PUT", r"/contacts/.*", 200, {})
 ext.route("DELETE", r"/contacts/.*", 204, b"")
+# A stand-in OAuth provider: the code, then a refresh, then the API.
+ext.route("POST", r"/oauth/token", lambda rec: (200, {
+    "access_token": "at-vg", "refresh_token": "rt-vg",
+    "expires_in": 30 if b"authorization_code" in rec.body else 3600}, 0))
+ext.route("GET", r"/user", 200, {"login": "vg"})
 bm = t.botmatic({TOKEN})
 bm.route("POST", r"/api/contacts", 201, {"id": 99})
 mapfile = os.path.join(t.tmp, "map.json")
@@ -47,6 +54,10 @@ with open(setfile, "w") as f:
         "key": {"type": "string", "format": "password"},
         "port": {"type": "integer", "minimum": 1},
         "on": {"type": "boolean"}, "mode": {"enum": ["a", 2]}}}, f)
+sealkey = os.path.join(t.tmp, "seal.key")
+with open(sealkey, "wb") as f:
+    f.write(os.urandom(32))
+os.chmod(sealkey, 0o600)
 vglog = os.path.join(t.tmp, "valgrind.%p.log")
 supp = t.src_file("tests", "valgrind.supp")
 argv = [VALGRIND, "--quiet", "--leak-check=full",
@@ -57,7 +68,16 @@ srv = bmtest.Server(t, {"BOTMATIC_BASE_URL": bm.url,
                         "BM_EXT_BASE_URL": ext.url, "BM_MAPPINGS": mapfile,
                         "BM_SETTINGS": setfile,
                         "BM_MODULES": t.module("echo") + ":" +
-                        t.module("testmod"), "BM_WORKERS": "1",
+                        t.module("testmod") + ":" +
+                        t.module("github_link"), "BM_WORKERS": "1",
+                        "BM_SECRET_KEY_FILE": sealkey,
+                        "BM_PUBLIC_URL": "https://bot.example.test",
+                        "BM_MOD_GITHUB_LINK_API_BASE": ext.url,
+                        "BM_OAUTH_GITHUB_CLIENT_ID": "cid",
+                        "BM_OAUTH_GITHUB_CLIENT_SECRET": "csecret",
+                        "BM_OAUTH_GITHUB_AUTHORIZE_URL": ext.url + "/auth",
+                        "BM_OAUTH_GITHUB_TOKEN_URL": ext.url + "/oauth/token",
+                        "BM_OAUTH_GITHUB_SCOPES": "repo",
                         "BM_LOG_LEVEL": "info", "BM_STATUS_PATH": "/status",
                         "BM_SYNC_MODE": "queued"})
 srv.start(argv=argv, timeout=120)
@@ -127,6 +147,47 @@ drained = bmtest.wait_until(lambda: jobs_done() >= 9, 120, interval=0.5)
 ok = ok and drained
 if not drained:
     t.diag("jobs done: %r" % jobs_done())
+r = ngx.post({"action": "echo"}, token="t" * 600, timeout=60)
+ok = ok and r.status == 401
+# Signed deliveries from the external service: applied, replayed, stale.
+p = subprocess.run([t.build_file("botmatic-keys"), "-d", srv.db, "export"],
+                   env=dict(os.environ, BM_SECRET_KEY_FILE=sealkey),
+                   stdout=subprocess.PIPE, timeout=120)
+inst = [json.loads(l) for l in p.stdout.decode().splitlines()
+        if json.loads(l).get("type") == "install"][0]
+raw = json.dumps({"op": "updated", "contact": {"id_candidate": 7,
+                                               "prenom": "C"}}).encode()
+hdrs = [("Content-Type", "application/json"),
+        ("Content-Length", str(len(raw)))]
+path = "/ext/%s/contacts" % inst["install_id"]
+sig = bmtest.webhook_headers(inst["secret"], raw)
+for hs, status in ((sig, 200), (sig, 200), (bmtest.webhook_headers(
+        inst["secret"], raw, ts=1), 401), ([], 401)):
+    r = ngx.raw("POST", path, hdrs + hs, body=raw, timeout=60)
+    if r.status != status:
+        ok = False
+        t.diag("delivery -> %r" % (r,))
+# An OAuth link: the start, a forged callback, the callback, the token
+# used and refreshed by the example module.
+r = ngx.post({"action": "github_link", "data": {"group_id": "g"}},
+             token=TOKEN, timeout=60)
+link = ((r.json() or {}).get("data") or {}).get("url", "")
+r = ngx.request("GET", link.replace("https://bot.example.test", ""),
+                content_type=None, timeout=60)
+state = re.search(r"[?&]state=([0-9a-f]+)", r.header("Location", "") or "")
+for q, status in (("code=c&state=" + "0" * 64, 400),
+                  ("code=c&state=" + (state.group(1) if state else ""),
+                   200)):
+    r = ngx.request("GET", "/oauth/github/callback?" + q, content_type=None,
+                    timeout=60)
+    if r.status != status:
+        ok = False
+        t.diag("oauth callback %s -> %r" % (q, r))
+r = ngx.post({"action": "github_whoami", "data": {"group_id": "g"}},
+             token=TOKEN, timeout=60)
+if ((r.json() or {}).get("data") or {}).get("login") != "vg":
+    ok = False
+    t.diag("github_whoami -> %r" % (r,))
 t.ok(ok, "every request answered as expected under valgrind")
 
 mark = srv.mark()

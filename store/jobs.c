@@ -47,26 +47,6 @@
 enum { JOB_PENDING = 0, JOB_DEAD = 1 };
 
 static void
-be64(unsigned char *p, uint64_t v)
-{
-	int i;
-
-	for (i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (56 - 8 * i));
-}
-
-static uint64_t
-get64(const unsigned char *p)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static void
 be32(unsigned char *p, uint32_t v)
 {
 	p[0] = (unsigned char)(v >> 24);
@@ -153,12 +133,12 @@ job_decode(const DBT *key, const DBT *data, struct store_job *j)
 	strs[2] = &j->contact;
 	strs[3] = &j->payload;
 	strs[4] = &j->last;
-	j->id = get64(key->data);
+	j->id = store__be64_get(key->data);
 	j->dead = p[1] == JOB_DEAD;
 	j->attempts = get32(p + 2);
-	j->next_at = (int64_t)get64(p + 6);
+	j->next_at = (int64_t)store__be64_get(p + 6);
 	j->lease_pid = get32(p + 14);
-	j->created = (int64_t)get64(p + 18);
+	j->created = (int64_t)store__be64_get(p + 18);
 	end = p + data->size;
 	p += JOB_HEAD;
 	for (i = 0; i < 5; i++) {
@@ -197,16 +177,16 @@ job_put(struct store *s, DB_TXN *txn, const struct store_job *j)
 	buf[0] = JOB_VERSION;
 	buf[1] = j->dead ? JOB_DEAD : JOB_PENDING;
 	be32(buf + 2, j->attempts);
-	be64(buf + 6, (uint64_t)j->next_at);
+	store__be64_put(buf + 6, (uint64_t)j->next_at);
 	be32(buf + 14, j->lease_pid);
-	be64(buf + 18, (uint64_t)j->created);
+	store__be64_put(buf + 18, (uint64_t)j->created);
 	for (i = 0, p = buf + JOB_HEAD; i < 5; i++) {
 		n = strlen(strs[i]);
 		be32(p, (uint32_t)n);
 		memcpy(p + 4, strs[i], n);
 		p += 4 + n;
 	}
-	be64(kb, j->id);
+	store__be64_put(kb, j->id);
 	memset(&key, 0, sizeof(key));
 	memset(&data, 0, sizeof(data));
 	key.data = kb;
@@ -228,7 +208,7 @@ job_get(struct store *s, DB_TXN *txn, uint64_t id, struct store_job *j,
 	int ret;
 
 	memset(j, 0, sizeof(*j));
-	be64(kb, id);
+	store__be64_put(kb, id);
 	memset(&key, 0, sizeof(key));
 	memset(&data, 0, sizeof(data));
 	key.data = kb;
@@ -249,7 +229,7 @@ job_del(struct store *s, DB_TXN *txn, uint64_t id)
 	unsigned char kb[8];
 	DBT key;
 
-	be64(kb, id);
+	store__be64_put(kb, id);
 	memset(&key, 0, sizeof(key));
 	key.data = kb;
 	key.size = 8;
@@ -278,8 +258,8 @@ due_op(struct store *s, DB_TXN *txn, int64_t at, uint64_t id, int del)
 {
 	unsigned char k[16];
 
-	be64(k, (uint64_t)at);
-	be64(k + 8, id);
+	store__be64_put(k, (uint64_t)at);
+	store__be64_put(k + 8, id);
 	return index_op(s->jobs_due, txn, k, 16, del);
 }
 
@@ -302,7 +282,7 @@ contact_op(struct store *s, DB_TXN *txn, const struct store_job *j, int del)
 	size_t n = ckey_prefix(k, j);
 
 	k[n] = '\0';
-	be64((unsigned char *)k + n + 1, j->id);
+	store__be64_put((unsigned char *)k + n + 1, j->id);
 	return index_op(s->jobs_contact, txn, k, n + 9, del);
 }
 
@@ -314,7 +294,7 @@ integ_op(struct store *s, DB_TXN *txn, const struct store_job *j, int del)
 
 	memcpy(k, j->integ, n);
 	k[n] = '\0';
-	be64((unsigned char *)k + n + 1, j->id);
+	store__be64_put((unsigned char *)k + n + 1, j->id);
 	return index_op(s->jobs_integ, txn, k, n + 9, del);
 }
 
@@ -351,7 +331,7 @@ contact_head(struct store *s, DB_TXN *txn, const struct store_job *j,
 	}
 	if (ret == 0 && key.size == plen + 9 &&
 	    store__has_prefix(&key, pfx, plen))
-		*head = get64((unsigned char *)k + plen + 1);
+		*head = store__be64_get((unsigned char *)k + plen + 1);
 out:
 	if (c != NULL && (t = c->close(c)) != 0 && ret == 0)
 		ret = t;
@@ -439,7 +419,7 @@ meta_count(struct store *s, DB_TXN *txn, struct job_meta *m)
 	if ((ret = s->jobs->cursor(s->jobs, txn, &c, 0)) != 0)
 		goto out;
 	while ((ret = c->get(c, &key, &data, DB_NEXT)) == 0) {
-		if (key.size != 8 || get64(key.data) == 0)
+		if (key.size != 8 || store__be64_get(key.data) == 0)
 			continue;
 		if (data.size == 2 && hb[1] == JOB_DEAD)
 			m->dead++;
@@ -484,11 +464,11 @@ meta_get(struct store *s, DB_TXN *txn, struct job_meta *m, u_int32_t flags)
 		return ret;
 	if (data.size != JOB_META_OLD && data.size != JOB_META_LEN)
 		return EINVAL;
-	m->next = get64(vb);
+	m->next = store__be64_get(vb);
 	if (data.size == JOB_META_OLD)
 		return meta_count(s, txn, m);
-	m->pending = get64(vb + 8);
-	m->dead = get64(vb + 16);
+	m->pending = store__be64_get(vb + 8);
+	m->dead = store__be64_get(vb + 16);
 	return 0;
 }
 
@@ -501,9 +481,9 @@ meta_put(struct store *s, DB_TXN *txn, const struct job_meta *m)
 	memset(kb, 0, sizeof(kb));
 	memset(&key, 0, sizeof(key));
 	memset(&data, 0, sizeof(data));
-	be64(vb, m->next);
-	be64(vb + 8, m->pending);
-	be64(vb + 16, m->dead);
+	store__be64_put(vb, m->next);
+	store__be64_put(vb + 8, m->pending);
+	store__be64_put(vb + 16, m->dead);
 	key.data = kb;
 	key.size = 8;
 	data.data = vb;
@@ -735,9 +715,9 @@ claim_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 			return ret;
 		if (key.size != 16)
 			return EINVAL;
-		if ((int64_t)get64(kb) > a->now)
+		if ((int64_t)store__be64_get(kb) > a->now)
 			break;
-		if ((ret = job_get(s, txn, get64(kb + 8), a->out, DB_RMW)) != 0)
+		if ((ret = job_get(s, txn, store__be64_get(kb + 8), a->out, DB_RMW)) != 0)
 			return ret == DB_NOTFOUND ? EINVAL : ret;
 		if ((ret = install_exists(s, txn, a->out->integ, &yes)) != 0)
 			return ret;
@@ -1034,7 +1014,7 @@ foreach_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 	if ((ret = s->jobs->cursor(s->jobs, txn, &c, 0)) != 0)
 		goto out;
 	while ((ret = c->get(c, &key, &data, DB_NEXT)) == 0) {
-		if (key.size == 8 && get64(key.data) == 0)
+		if (key.size == 8 && store__be64_get(key.data) == 0)
 			continue; /* the counter */
 		if (job_decode(&key, &data, &j) != 0) {
 			ret = EINVAL;
@@ -1266,7 +1246,7 @@ store__jobs_cancel(struct store *s, DB_TXN *txn, const char *hash,
 			return ret;
 		if (key.size != hlen + 9 || !store__has_prefix(&key, hash, hlen))
 			return 0;
-		ret = job_get(s, txn, get64((unsigned char *)k + hlen + 1), &j,
+		ret = job_get(s, txn, store__be64_get((unsigned char *)k + hlen + 1), &j,
 		    DB_RMW);
 		if (ret == DB_NOTFOUND) {
 			/* A stray index entry: drop it. */
@@ -1345,7 +1325,7 @@ release_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 	key.flags = DB_DBT_USERMEM;
 	data.flags = DB_DBT_PARTIAL;
 	/* Leases end in the future: they sort after now in the due index. */
-	be64(kb, (uint64_t)a->now);
+	store__be64_put(kb, (uint64_t)a->now);
 	memset(kb + 8, 0, 8);
 	key.size = 16;
 	if ((ret = s->jobs_due->cursor(s->jobs_due, txn, &c, 0)) != 0)
@@ -1354,7 +1334,7 @@ release_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 	    n < sizeof(ids) / sizeof(ids[0]);
 	    ret = c->get(c, &key, &data, DB_NEXT)) {
 		if (key.size == 16)
-			ids[n++] = get64(kb + 8);
+			ids[n++] = store__be64_get(kb + 8);
 	}
 	if (ret == DB_NOTFOUND)
 		ret = 0;
@@ -1422,7 +1402,7 @@ stats_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 	 * record heads are read; dead jobs before it are skipped.
 	 */
 	memset(kb, 0, sizeof(kb));
-	be64(kb, 1);
+	store__be64_put(kb, 1);
 	memset(&key, 0, sizeof(key));
 	memset(&data, 0, sizeof(data));
 	key.data = kb;
@@ -1440,7 +1420,7 @@ stats_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 		if (key.size != 8 || data.size != JOB_HEAD)
 			continue;
 		if (hb[1] != JOB_DEAD) {
-			st->oldest_created = (int64_t)get64(hb + 18);
+			st->oldest_created = (int64_t)store__be64_get(hb + 18);
 			break;
 		}
 	}
@@ -1502,7 +1482,7 @@ store__jobs_migrate(struct store *s, DB_TXN *txn, size_t *moved)
 	if ((ret = s->jobs->cursor(s->jobs, txn, &c, 0)) != 0)
 		goto out;
 	while ((ret = c->get(c, &key, &data, DB_NEXT | DB_RMW)) == 0) {
-		if (key.size != 8 || get64(key.data) == 0)
+		if (key.size != 8 || store__be64_get(key.data) == 0)
 			continue; /* the counter */
 		if (n == cap) {
 			cap = cap ? cap * 2 : 256;
@@ -1512,7 +1492,7 @@ store__jobs_migrate(struct store *s, DB_TXN *txn, size_t *moved)
 			}
 			ids = nids;
 		}
-		ids[n++] = get64(key.data);
+		ids[n++] = store__be64_get(key.data);
 	}
 	if (ret == DB_NOTFOUND)
 		ret = 0;

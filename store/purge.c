@@ -34,26 +34,6 @@
 #define TOMB_PAIRS 'p'
 #define TOMB_STATE 's'
 
-static uint64_t
-be64_get(const unsigned char *p)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static void
-be64_put(unsigned char *p, uint64_t v)
-{
-	int i;
-
-	for (i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (56 - 8 * i));
-}
-
 /* Reads token's generations; absent is (0, 0).  0 or a BDB error. */
 static int
 gens_get(struct store *s, DB_TXN *txn, const char *tok, size_t tlen,
@@ -78,8 +58,8 @@ gens_get(struct store *s, DB_TXN *txn, const char *tok, size_t tlen,
 		return ret;
 	if (data.size != sizeof(buf))
 		return EINVAL;
-	gen[0] = be64_get(buf);
-	gen[1] = be64_get(buf + 8);
+	gen[0] = store__be64_get(buf);
+	gen[1] = store__be64_get(buf + 8);
 	return 0;
 }
 
@@ -313,8 +293,8 @@ store__forget(struct store *s, DB_TXN *txn, const char *tok, size_t tlen,
 	if (!have[0] && !have[1])
 		return 0;
 	*any = 1;
-	be64_put(buf, gen[0]);
-	be64_put(buf + 8, gen[1]);
+	store__be64_put(buf, gen[0]);
+	store__be64_put(buf + 8, gen[1]);
 	memset(&key, 0, sizeof(key));
 	memset(&data, 0, sizeof(data));
 	key.data = (void *)tok;

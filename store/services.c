@@ -41,26 +41,6 @@
  * minutes, so the table holds the links of ten minutes. */
 #define PEND_PURGE_SCAN 256
 
-static void
-put64(unsigned char *p, uint64_t v)
-{
-	int i;
-
-	for (i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (56 - 8 * i));
-}
-
-static uint64_t
-get64(const unsigned char *p)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 static int
 svc_random_hex(char *out, size_t hexlen)
 {
@@ -190,11 +170,11 @@ svc_decode(struct store *s, const DBT *k, const DBT *d,
 	if ((size_t)(sv->scope - plain) < plen)
 		sv->scope++;
 	sv->needs_link = p[1] & SVC_NEEDS_LINK;
-	sv->gen = get64(p + 2);
-	sv->created = (int64_t)get64(p + 10);
-	sv->updated = (int64_t)get64(p + 18);
-	sv->expires = (int64_t)get64(p + 26);
-	sv->lease_until = (int64_t)get64(p + 34);
+	sv->gen = store__be64_get(p + 2);
+	sv->created = (int64_t)store__be64_get(p + 10);
+	sv->updated = (int64_t)store__be64_get(p + 18);
+	sv->expires = (int64_t)store__be64_get(p + 26);
+	sv->lease_until = (int64_t)store__be64_get(p + 34);
 	if (sv->service == NULL || sv->group == NULL || sv->user == NULL) {
 		store_service_free(sv);
 		return ENOMEM;
@@ -232,11 +212,11 @@ svc_encode(struct store *s, const DBT *k, const struct store_service *sv,
 	}
 	buf[0] = SVC_VERSION;
 	buf[1] = sv->needs_link ? SVC_NEEDS_LINK : 0;
-	put64(buf + 2, sv->gen);
-	put64(buf + 10, (uint64_t)sv->created);
-	put64(buf + 18, (uint64_t)sv->updated);
-	put64(buf + 26, (uint64_t)sv->expires);
-	put64(buf + 34, (uint64_t)sv->lease_until);
+	store__be64_put(buf + 2, sv->gen);
+	store__be64_put(buf + 10, (uint64_t)sv->created);
+	store__be64_put(buf + 18, (uint64_t)sv->updated);
+	store__be64_put(buf + 26, (uint64_t)sv->expires);
+	store__be64_put(buf + 34, (uint64_t)sv->lease_until);
 	memcpy(buf + SVC_HEAD, sealed, slen);
 	free(sealed);
 	memset(d, 0, sizeof(*d));
@@ -618,7 +598,7 @@ pend_purge(struct store *s, DB_TXN *txn, int64_t now)
 	while (n++ < PEND_PURGE_SCAN &&
 	    (ret = c->get(c, &k, &d, DB_NEXT | DB_RMW)) == 0)
 		if (d.size < 10 ||
-		    (int64_t)get64((unsigned char *)d.data + 2) <= now)
+		    (int64_t)store__be64_get((unsigned char *)d.data + 2) <= now)
 			if ((ret = c->del(c, 0)) != 0)
 				break;
 	if (ret == DB_NOTFOUND)
@@ -647,7 +627,7 @@ pend_put(struct store *s, DB_TXN *txn, const char *hash, char kind,
 	}
 	buf[0] = PEND_VERSION;
 	buf[1] = (unsigned char)kind;
-	put64(buf + 2, (uint64_t)expires);
+	store__be64_put(buf + 2, (uint64_t)expires);
 	buf[10] = (unsigned char)(skey->size >> 8);
 	buf[11] = (unsigned char)skey->size;
 	memcpy(buf + PEND_HEAD, skey->data, skey->size);
@@ -705,7 +685,7 @@ pend_take(struct store *s, DB_TXN *txn, const char *hash, char kind,
 		goto out;
 	p = d.data;
 	if (d.size < PEND_HEAD || p[0] != PEND_VERSION || p[1] != kind ||
-	    (int64_t)get64(p + 2) <= a->now)
+	    (int64_t)store__be64_get(p + 2) <= a->now)
 		goto out;
 	klen = (size_t)p[10] << 8 | p[11];
 	if (klen > SVC_KEY_MAX || PEND_HEAD + klen > d.size ||

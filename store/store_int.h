@@ -246,4 +246,25 @@ int store__env_create(DB_ENV **out, struct store *app, unsigned cache_mb,
 #define STORE__OPEN_FLAGS (DB_CREATE | DB_INIT_LOCK | DB_INIT_LOG | \
     DB_INIT_MPOOL | DB_INIT_TXN | DB_RECOVER | DB_REGISTER | DB_FAILCHK)
 
+/* 64-bit big-endian integers in keys and records (they sort as numbers). */
+static inline void
+store__be64_put(unsigned char *p, uint64_t v)
+{
+	int i;
+
+	for (i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (56 - 8 * i));
+}
+
+static inline uint64_t
+store__be64_get(const unsigned char *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
 #endif /* BM_STORE_INT_H */

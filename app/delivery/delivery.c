@@ -55,40 +55,6 @@ delivery_sleep(long ms)
 }
 
 /*
- * The external consumer, as a responder sets it up: the generic REST one
- * (its own curl handle) or a module's.  Returns 0, or -1 (logged).
- */
-static int
-delivery_consumer(struct app_env *env, const struct app_delivery_args *a,
-    struct app_extrest **rest, struct bm_consumer *restc)
-{
-	const struct app_conf *conf = a->conf;
-	const struct app_consumer *mc;
-	char err[512];
-
-	env->ext_id_key = conf->ext_id_field != NULL ? conf->ext_id_field :
-	    map_id_name(a->map, MAP_EXT) != NULL ?
-	    map_id_name(a->map, MAP_EXT) : "id";
-	if (strcmp(conf->ext_consumer, "rest") == 0) {
-		if ((*rest = app_extrest_new(conf, env->ext_id_key, err,
-		    sizeof(err))) == NULL) {
-			app_log(BM_LOG_ERROR, NULL, "delivery", "external consumer: "
-			    "%s", err);
-			return -1;
-		}
-		app_extrest_consumer(*rest, restc);
-		env->consumer = restc;
-		return 0;
-	}
-	/* Checked by the master before fork. */
-	if ((mc = app_registry_consumer(a->reg, conf->ext_consumer + 7)) ==
-	    NULL)
-		return -1;
-	env->consumer = &mc->c;
-	return 0;
-}
-
-/*
  * Publishes the queue's gauges at most every DELIVERY_GAUGES_MS: the
  * store's counts and the first pending id, read without a scan.  Each
  * delivery process may do it; they publish the same numbers.
@@ -186,7 +152,7 @@ app_delivery_main(const struct app_delivery_args *a)
 		goto out;
 	}
 	env.ks = &ks;
-	if (delivery_consumer(&env, a, &rest, &restc) < 0 ||
+	if (app_sync_consumer_open(&env, "delivery", &rest, &restc) < 0 ||
 	    app_modules_init_process(a->mods) < 0)
 		goto out;
 	/* Jobs a killed process held need not wait for their leases. */

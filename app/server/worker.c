@@ -24,40 +24,6 @@ worker_on_term(int sig)
 	worker_stop = 1;
 }
 
-/*
- * Sets up the external consumer of contact sync: the generic REST one, or
- * the one a module registered.  Returns 0, or -1 (logged).
- */
-static int
-worker_consumer(struct app_env *env, const struct app_worker_args *args,
-    struct app_extrest **rest, struct bm_consumer *restc)
-{
-	const struct app_conf *conf = args->conf;
-	const struct app_consumer *mc;
-	char err[512];
-
-	env->ext_id_key = conf->ext_id_field != NULL ? conf->ext_id_field :
-	    map_id_name(args->map, MAP_EXT) != NULL ?
-	    map_id_name(args->map, MAP_EXT) : "id";
-	if (strcmp(conf->ext_consumer, "rest") == 0) {
-		if ((*rest = app_extrest_new(conf, env->ext_id_key, err,
-		    sizeof(err))) == NULL) {
-			app_log(BM_LOG_ERROR, NULL, "worker", "external consumer: "
-			    "%s", err);
-			return -1;
-		}
-		app_extrest_consumer(*rest, restc);
-		env->consumer = restc;
-		return 0;
-	}
-	/* Checked by the master before fork. */
-	if ((mc = app_registry_consumer(args->reg, conf->ext_consumer + 7)) ==
-	    NULL)
-		return -1;
-	env->consumer = &mc->c;
-	return 0;
-}
-
 int
 app_worker_import(const struct app_worker_args *args, const char *install_id)
 {
@@ -87,7 +53,8 @@ app_worker_import(const struct app_worker_args *args, const char *install_id)
 		goto out;
 	}
 	env.ks = &ks;
-	if (worker_consumer(&env, args, &rest, &restc) < 0 ||
+	if (app_sync_consumer_open(&env, "worker", &rest,
+	    &restc) < 0 ||
 	    app_modules_init_process(args->mods) < 0)
 		goto out;
 	switch (app_ks_install_by_id(&ks, "import", install_id, &token,
@@ -181,7 +148,8 @@ app_worker_main(const struct app_worker_args *args)
 	}
 	ks.forgot = &slot->purge;
 	env.ks = &ks;
-	if (args->map != NULL && worker_consumer(&env, args, &rest, &restc) < 0)
+	if (args->map != NULL && app_sync_consumer_open(&env, "worker", &rest,
+	    &restc) < 0)
 		goto out;
 	if (app_modules_init_process(args->mods) < 0)
 		goto out;

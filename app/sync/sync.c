@@ -1701,3 +1701,33 @@ app_sync_register(struct app_registry *reg, char *err, size_t errlen)
 		return -1;
 	return 0;
 }
+
+int
+app_sync_consumer_open(struct app_env *env, const char *who,
+    struct app_extrest **rest, struct bm_consumer *restc)
+{
+	const struct app_conf *conf = env->conf;
+	const struct app_consumer *mc;
+	char err[512];
+
+	env->ext_id_key = conf->ext_id_field != NULL ? conf->ext_id_field :
+	    map_id_name(env->map, MAP_EXT) != NULL ?
+	    map_id_name(env->map, MAP_EXT) : "id";
+	if (strcmp(conf->ext_consumer, "rest") == 0) {
+		if ((*rest = app_extrest_new(conf, env->ext_id_key, err,
+		    sizeof(err))) == NULL) {
+			app_log(BM_LOG_ERROR, NULL, who, "external consumer: %s",
+			    err);
+			return -1;
+		}
+		app_extrest_consumer(*rest, restc);
+		env->consumer = restc;
+		return 0;
+	}
+	/* Checked by the master before fork. */
+	if ((mc = app_registry_consumer(env->reg, conf->ext_consumer + 7)) ==
+	    NULL)
+		return -1;
+	env->consumer = &mc->c;
+	return 0;
+}

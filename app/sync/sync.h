@@ -38,6 +38,17 @@
 int app_sync_register(struct app_registry *reg, char *err, size_t errlen);
 
 /*
+ * Sets up the external consumer of contact sync for this process, from
+ * env->conf, env->reg and env->map: the generic REST one (its own curl
+ * handle, in *rest, new: app_extrest_free(); restc is its function table,
+ * borrowed by env->consumer) or the one a module registered.  Sets
+ * env->ext_id_key too.  who names the process in the log.  Returns 0, or
+ * -1 (logged).
+ */
+int app_sync_consumer_open(struct app_env *env, const char *who,
+    struct app_extrest **rest, struct bm_consumer *restc);
+
+/*
  * Imports every external contact of the installation of token, page by
  * page, creating on Botmatic those not linked yet and saving each pair.
  * Returns a new result {"success":..,"imported":n,"skipped":n,"failed":n}.

@@ -13,7 +13,7 @@ fcgi_ceiling_LDADD = $(FCGI_LIBS)
 CLEANFILES += fcgi-ceiling
 
 EXTRA_DIST += tests/bench/run-bench.py tests/bench/standin-delay.py \
-	tests/bench/bench-queue.py
+	tests/bench/bench-queue.py tests/bench/bench-drain.py
 
 # Everything the run needs, then the driver.  It overwrites BENCHMARKS.md
 # at the top of the source tree (BENCH_OUT= for another file).
@@ -38,4 +38,15 @@ bench-queue: botmatic-fcgi botmatic-keys bench-jobs
 	PYTHONDONTWRITEBYTECODE=1 \
 	$(PYTHON3) $(top_srcdir)/tests/bench/bench-queue.py '$(BENCH_OUT)'
 
-.PHONY: bench bench-queue
+# A long queue drained end to end and the delivery process's memory along
+# the way (BENCH_DRAIN_N jobs, default 1,000,000: about 16 minutes here);
+# prints a table, written into BENCHMARKS.md by hand.
+bench-drain: botmatic-fcgi
+	@test -n '$(PYTHON3)' || { echo 'make bench: python3 not found'; exit 1; }
+	BM_TEST_BUILDDIR='$(abs_top_builddir)' \
+	BM_TEST_SRCDIR='$(abs_top_srcdir)' \
+	BM_TEST_NGINX="$${BM_TEST_NGINX:-$(NGINX)}" \
+	PYTHONDONTWRITEBYTECODE=1 \
+	$(PYTHON3) $(top_srcdir)/tests/bench/bench-drain.py
+
+.PHONY: bench bench-queue bench-drain

@@ -166,41 +166,13 @@ store__current_gen_keyed(struct store *s, DB_TXN *txn, const char *tok,
 	return 0;
 }
 
-/* Whether db has any key under prefix; 0/1 in *any, or a BDB error. */
+/*
+ * Counts the keys of db under prefix, up to max (0: all), without holding
+ * their locks.  0, or a BDB error.
+ */
 static int
-range_any(DB *db, DB_TXN *txn, const char *pfx, size_t plen, int *any)
-{
-	DBC *c = NULL;
-	DBT key, data;
-	char buf[STORE__KEY_MAX];
-	int ret, t;
-
-	*any = 0;
-	memset(&key, 0, sizeof(key));
-	memset(&data, 0, sizeof(data));
-	memcpy(buf, pfx, plen);
-	buf[plen] = '\0';
-	key.data = buf;
-	key.size = (u_int32_t)plen + 1;
-	key.ulen = sizeof(buf);
-	key.flags = DB_DBT_USERMEM;
-	data.flags = DB_DBT_PARTIAL;
-	if ((ret = db->cursor(db, txn, &c, DB_READ_COMMITTED)) != 0)
-		goto out;
-	ret = c->get(c, &key, &data, DB_SET_RANGE);
-	if (ret == 0)
-		*any = store__has_prefix(&key, pfx, plen);
-	else if (ret == DB_NOTFOUND)
-		ret = 0;
-out:
-	if (c != NULL && (t = c->close(c)) != 0 && ret == 0)
-		ret = t;
-	return ret;
-}
-
-/* Counts the keys of db under prefix without holding their locks. */
-static int
-range_count(DB *db, DB_TXN *txn, const char *pfx, size_t plen, size_t *n)
+range_count(DB *db, DB_TXN *txn, const char *pfx, size_t plen, size_t max,
+    size_t *n)
 {
 	DBC *c = NULL;
 	DBT key, data;
@@ -223,7 +195,8 @@ range_count(DB *db, DB_TXN *txn, const char *pfx, size_t plen, size_t *n)
 	    ret = c->get(c, &key, &data, DB_NEXT)) {
 		if (!store__has_prefix(&key, pfx, plen))
 			break;
-		(*n)++;
+		if (++*n == max)
+			break;
 	}
 	if (ret == DB_NOTFOUND)
 		ret = 0;
@@ -256,7 +229,7 @@ store__forget(struct store *s, DB_TXN *txn, const char *tok, size_t tlen,
 	char pfx[STORE__PFX_MAX], th[STORE__HASH_LEN + 1];
 	unsigned char buf[16];
 	uint64_t gen[2];
-	size_t plen;
+	size_t plen, n;
 	DBT key, data;
 	int ret, have[2] = { 0, 0 }, i, t;
 
@@ -271,18 +244,21 @@ store__forget(struct store *s, DB_TXN *txn, const char *tok, size_t tlen,
 			continue;
 		prefix_of(tok, tlen, gen[i], pfx, &plen);
 		if (i == 0) {
-			if ((ret = range_any(s->b2e, txn, pfx, plen, &have[0]))
-			    != 0 ||
-			    (!have[0] && (ret = range_any(s->e2b, txn, pfx,
-			    plen, &have[0])) != 0))
+			if ((ret = range_count(s->b2e, txn, pfx, plen, 1,
+			    &n)) != 0 || (n == 0 && (ret = range_count(s->e2b,
+			    txn, pfx, plen, 1, &n)) != 0))
 				return ret;
+			have[0] = n > 0;
 			if (have[0] && npairs != NULL &&
-			    (ret = range_count(s->b2e, txn, pfx, plen,
+			    (ret = range_count(s->b2e, txn, pfx, plen, 0,
 			    npairs)) != 0)
 				return ret;
-		} else if ((ret = range_any(s->state, txn, pfx, plen,
-		    &have[1])) != 0)
-			return ret;
+		} else {
+			if ((ret = range_count(s->state, txn, pfx, plen, 1,
+			    &n)) != 0)
+				return ret;
+			have[1] = n > 0;
+		}
 		if (!have[i])
 			continue;
 		t = i == 0 ? TOMB_PAIRS : TOMB_STATE;

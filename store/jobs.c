@@ -870,6 +870,26 @@ store_job_done(struct store *s, uint64_t id, const struct store_op *ops,
 	return store__run(s, STORE__RUN_TXN, "finishing a job", done_fn, &a);
 }
 
+/*
+ * Reads, for update, job a->id as leased by a->pid into *j (job_clear()).
+ * DB_NOTFOUND when it is gone, dead, or leased again by another process
+ * meanwhile; 0, or a BDB error.
+ */
+static int
+job_get_held(struct store *s, DB_TXN *txn, const struct job_args *a,
+    struct store_job *j)
+{
+	int ret;
+
+	if ((ret = job_get(s, txn, a->id, j, DB_RMW)) != 0)
+		return ret;
+	if (j->dead || j->lease_pid != a->pid) {
+		job_clear(j);
+		return DB_NOTFOUND;
+	}
+	return 0;
+}
+
 static int
 retry_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 {
@@ -878,16 +898,13 @@ retry_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 	char *last = NULL;
 	int ret;
 
-	if ((ret = job_get(s, txn, a->id, &j, DB_RMW)) == DB_NOTFOUND ||
-	    (ret == 0 && (j.dead || j.lease_pid != a->pid))) {
-		/* Gone, or leased again by another process meanwhile. */
-		if (ret == 0)
-			job_clear(&j);
-		*rc = STORE_NOTFOUND;
-		return 0;
-	}
-	if (ret != 0)
+	if ((ret = job_get_held(s, txn, a, &j)) != 0) {
+		if (ret == DB_NOTFOUND) {
+			*rc = STORE_NOTFOUND;
+			ret = 0;
+		}
 		return ret;
+	}
 	if ((last = last_copy(a->last)) == NULL) {
 		ret = ENOMEM;
 		goto out;
@@ -934,15 +951,13 @@ renew_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 	struct store_job j;
 	int ret;
 
-	if ((ret = job_get(s, txn, a->id, &j, DB_RMW)) == DB_NOTFOUND ||
-	    (ret == 0 && (j.dead || j.lease_pid != a->pid))) {
-		if (ret == 0)
-			job_clear(&j);
-		*rc = STORE_NOTFOUND;
-		return 0;
-	}
-	if (ret != 0)
+	if ((ret = job_get_held(s, txn, a, &j)) != 0) {
+		if (ret == DB_NOTFOUND) {
+			*rc = STORE_NOTFOUND;
+			ret = 0;
+		}
 		return ret;
+	}
 	/* The lease is the due time: move the job's due entry. */
 	if ((ret = due_op(s, txn, j.next_at, j.id, 1)) == 0) {
 		j.next_at = a->at;

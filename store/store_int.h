@@ -154,6 +154,12 @@ int store__jobs_cancel(struct store *s, DB_TXN *txn, const char *hash,
  * token's keyed hash, and the contact and integration indexes are rebuilt
  * on it.  *moved is increased by the records rewritten.  0 or an error.
  */
+/* seen.c: the checks of a delivery claim, and the claim inside txn
+ * (*dup set when already claimed within ttl; nothing written then). */
+int store__seen_check(struct store *s, const char *install_id,
+    const char *id);
+int store__seen_claim(struct store *s, DB_TXN *txn, const char *install_id,
+    const char *id, int64_t now, unsigned ttl, int *dup);
 int store__jobs_migrate(struct store *s, DB_TXN *txn, size_t *moved);
 /*
  * Generations (purge.c).  store__prefix() fills pfx (STORE__PFX_MAX bytes)

@@ -113,7 +113,7 @@ void
 app_delivery_main(const struct app_delivery_args *a)
 {
 	struct app_env env = { .conf = a->conf, .reg = a->reg,
-	    .map = a->map, .host = app_host() };
+	    .map = a->map, .host = app_host(), .events = a->events };
 	struct app_keystore ks;
 	struct app_extrest *rest = NULL;
 	struct bm_consumer restc;

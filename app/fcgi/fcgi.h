@@ -18,6 +18,7 @@
 #include "core/core.h"
 #include "dispatch/dispatch.h"
 #include "sync/sync.h"
+#include "events/events.h"
 #include "settings/settings.h"
 #include "services/services.h"
 

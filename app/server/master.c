@@ -86,6 +86,7 @@ struct master_gen {
 	struct map_registry *transforms; /* built-ins and the modules' */
 	struct mapping *map;             /* BM_MAPPINGS, or NULL */
 	struct app_settings *settings;   /* BM_SETTINGS, or NULL */
+	struct app_events *events;       /* BM_EVENTS, or NULL */
 };
 
 struct master {
@@ -166,6 +167,7 @@ static void
 master_gen_free(struct master_gen *g)
 {
 	app_settings_free(g->settings);
+	app_events_free(g->events);
 	map_free(g->map);
 	map_registry_free(g->transforms);
 	app_modules_unload(g->mods);
@@ -250,6 +252,24 @@ master_gen_load(struct master_gen *g, char *const *envp)
 		app_log(BM_LOG_INFO, NULL, "settings", "%s: %zu fields, framed "
 		    "by %s", g->conf.settings, app_settings_count(g->settings),
 		    g->conf.botmatic_origin);
+	}
+	/* Like the mappings: refused at start with the file, the event and
+	 * the reason; a reload with a bad file keeps the running one. */
+	if (g->conf.events != NULL) {
+		if (app_events_load(g->conf.events, &g->events, err,
+		    sizeof(err)) < 0) {
+			app_log(BM_LOG_ERROR, NULL, "events", "BM_EVENTS: %s",
+			    err);
+			goto fail;
+		}
+		if (app_events_register(g->events, &g->conf, g->reg, err,
+		    sizeof(err)) < 0) {
+			app_log(BM_LOG_ERROR, NULL, "events", "BM_EVENTS: %s",
+			    err);
+			goto fail;
+		}
+		app_log(BM_LOG_INFO, NULL, "events", "%s: %zu events",
+		    g->conf.events, g->events->n);
 	}
 	if (g->conf.mappings != NULL) {
 		if (app_sync_register(g->reg, err, sizeof(err)) < 0) {
@@ -356,6 +376,7 @@ master_spawn(struct master *m, int64_t now)
 		args.neg = m->neg;
 		args.map = m->cur.map;
 		args.settings = m->cur.settings;
+		args.events = m->cur.events;
 		app_worker_main(&args);
 	}
 	m->procs[i].pid = pid;
@@ -453,6 +474,7 @@ master_tool_main(struct master *m, struct store_control_req *req)
 		args.neg = m->neg;
 		args.map = m->cur.map;
 		args.settings = m->cur.settings;
+		args.events = m->cur.events;
 		rc = app_worker_import(&args, req->argv[3]);
 		fflush(stdout);
 		return rc;
@@ -548,6 +570,7 @@ master_spawn_delivery(struct master *m, int64_t now)
 		args.reg = m->cur.reg;
 		args.mods = m->cur.mods;
 		args.map = m->cur.map;
+		args.events = m->cur.events;
 		args.progress = &m->slots[i].db_since;
 		args.master = self;
 		app_delivery_main(&args);
@@ -565,7 +588,7 @@ master_spawn_delivery(struct master *m, int64_t now)
 
 /*
  * Keeps BM_DELIVERY_PROCS delivery processes of the current configuration
- * (contact sync on: jobs exist only then); those of an older one are
+ * (contact sync or integration events on: jobs exist only then); those of an older one are
  * retired after a reload: a job one holds finishes or its lease lapses.
  */
 static void
@@ -582,7 +605,8 @@ master_tick_delivery(struct master *m, int64_t now)
 		else
 			live++;
 	}
-	if (m->cur.map == NULL || now < m->next_delivery)
+	if ((m->cur.map == NULL && m->cur.events == NULL) ||
+	    now < m->next_delivery)
 		return;
 	while (live < (int)m->cur.conf.delivery_procs &&
 	    master_spawn_delivery(m, now) == 0)

@@ -1,7 +1,9 @@
 /*
  * testmod - the fixture module the integration tests load: an auth
  * function, actions covering every kind of handler result, an event and an
- * install hook.  Settings: BM_MOD_TESTMOD_TOKENS (comma-separated tokens the
+ * install hook, an integration event handler ("order_created": logs each
+ * run; a payload's "fail_times" makes the first runs for its "id" ask to
+ * be retried, counted in the state "tm_attempts:<id>").  Settings: BM_MOD_TESTMOD_TOKENS (comma-separated tokens the
  * "fixed" auth accepts), BM_MOD_TESTMOD_FAIL_PROCESS=1 (init_process fails).
  */
 #define _POSIX_C_SOURCE 200809L
@@ -426,6 +428,37 @@ tm_delete_all(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
 	return BM_OK;
 }
 
+static enum bm_rc
+tm_ext_event(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
+{
+	json_int_t fail = json_integer_value(json_object_get(data,
+	    "fail_times"));
+	json_t *id = json_object_get(data, "id"), *prev = NULL, *n;
+	char name[128];
+	json_int_t attempts;
+
+	(void)reply;
+	(void)arg;
+	snprintf(name, sizeof(name), "tm_attempts:%" JSON_INTEGER_FORMAT,
+	    json_integer_value(id));
+	if (ctx->host->state_get(ctx, name, &prev) < 0)
+		return BM_ETEMP;
+	attempts = json_integer_value(prev) + 1;
+	json_decref(prev);
+	if ((n = json_integer(attempts)) == NULL)
+		return BM_ERROR;
+	if (ctx->host->state_set(ctx, name, n) < 0) {
+		json_decref(n);
+		return BM_ETEMP;
+	}
+	json_decref(n);
+	ctx->host->log(ctx, BM_LOG_INFO, "ext_event %s id %" JSON_INTEGER_FORMAT
+	    " attempt %" JSON_INTEGER_FORMAT " client %s", ctx->name,
+	    json_integer_value(id), attempts, json_string_value(
+	    json_object_get(ctx->client, "install_id")) != NULL ? "yes" : "no");
+	return attempts <= fail ? BM_ETEMP : BM_OK;
+}
+
 static int
 tm_init(const struct bm_host *host, struct bm_reg *reg)
 {
@@ -460,6 +493,11 @@ tm_init(const struct bm_host *host, struct bm_reg *reg)
 		return 0;
 	if (host->reg_settings_validate(reg, tm_settings_validate, NULL) < 0 ||
 	    host->reg_action(reg, "delete_all", tm_delete_all, NULL) < 0)
+		return -1;
+	if (host->size < offsetof(struct bm_host, reg_ext_event) +
+	    sizeof(host->reg_ext_event))
+		return 0;
+	if (host->reg_ext_event(reg, "order_created", tm_ext_event, NULL) < 0)
 		return -1;
 	return 0;
 }

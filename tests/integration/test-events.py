@@ -109,6 +109,16 @@ bad_events({"contact": {"ext_id": "customer/id"}, "campaign_event": "x"},
 bad_events({"verify": "paypal"}, r"verify: unknown scheme", "an unknown "
            "verify scheme")
 
+example = t.src_file("nginx", "events.json")
+p = subprocess.run([t.build_file("botmatic-fcgi"), "-t"], env=dict(
+    os.environ, BM_DB_HOME=os.path.join(t.tmp, "db-example"),
+    BM_EVENTS=example, BM_PUBLIC_URL=PUBLIC,
+    BM_EXT_BASE_URL="http://127.0.0.1:9"), stdout=subprocess.PIPE,
+    stderr=subprocess.PIPE, timeout=30)
+t.ok(p.returncode == 0 and re.search(r"events: %s: 3 events" %
+                                     re.escape(example), p.stderr.decode()),
+     "the shipped example nginx/events.json passes -t", p)
+
 # --- the stand-ins -----------------------------------------------------------
 campaigns = []
 lock = threading.Lock()

@@ -136,8 +136,9 @@ store_cli_secret_set(struct store *s, const char *install_id)
 	size_t n;
 	int ret, rc;
 
+	/* Exit 2 for an unknown install id, as secret show and rotate. */
 	if ((ret = hooks_install(s, "secret set", install_id, &in)) != 0)
-		return ret;
+		return 2;
 	ret = 2;
 	if (fgets(line, sizeof(line), stdin) == NULL)
 		line[0] = '\0';

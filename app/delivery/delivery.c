@@ -152,8 +152,9 @@ app_delivery_main(const struct app_delivery_args *a)
 		goto out;
 	}
 	env.ks = &ks;
-	if (app_sync_consumer_open(&env, "delivery", &rest, &restc) < 0 ||
-	    app_modules_init_process(a->mods) < 0)
+	/* Integration events alone (no BM_MAPPINGS) need no consumer. */
+	if ((a->map != NULL && app_sync_consumer_open(&env, "delivery", &rest,
+	    &restc) < 0) || app_modules_init_process(a->mods) < 0)
 		goto out;
 	/* Jobs a killed process held need not wait for their leases. */
 	(void)app_ks_jobs_release(&ks, NULL);

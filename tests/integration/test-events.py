@@ -522,5 +522,38 @@ log = srv.log()
 t.ok(secret[6:] not in log and TOKEN not in log and
      "shpss_0123456789abcdef" not in log, "no token or secret in the log")
 srv.stop()
-t.ok(not srv.sanitizer_reports(), "no sanitizer report", srv.sanitizer_reports())
+reports = srv.sanitizer_reports()
+
+# --- a module's webhook operations (reg_hook_ops) ----------------------------
+srv2 = t.server({"BOTMATIC_BASE_URL": bm_si.url, "BM_AUTH": "validate",
+                 "BM_EVENTS": write("events2.json", {"events": {
+                     "order_created": {"topic": "orders/create"}}}),
+                 "BM_PUBLIC_URL": PUBLIC, "BM_MODULES": t.module("testmod"),
+                 "BM_MOD_TESTMOD_HOOK_OPS": "1", "BM_WORKERS": 1},
+                name="hookops")
+ngx2 = t.nginx(srv2, name="nginx2")
+r = ngx2.post({"event": "install", "data": {}}, token=TOKEN)
+p = subprocess.run([keys_bin, "-d", srv2.db, "export"],
+                   stdout=subprocess.PIPE, timeout=60)
+iid2 = [json.loads(l) for l in p.stdout.decode().splitlines()
+        if json.loads(l).get("type") == "install"][0]["install_id"]
+addr2 = "%s/ext/%s/events/order_created" % (PUBLIC, iid2)
+created = bmtest.wait_until(lambda: srv2.grep(
+    r"testmod: hook_ops create orders/create %s -> tm-1" %
+    re.escape(addr2)), 20, 0.2)
+hl = subprocess.run([keys_bin, "-d", srv2.db, "hooks", "list", iid2],
+                    stdout=subprocess.PIPE, timeout=60).stdout.decode()
+t.ok(r.status == 200 and created and '"id":"tm-1"' in hl and
+     len(srv2.grep("hook_ops create")) == 1,
+     "without BM_EXT_BASE_URL, a module's webhook operations register the "
+     "topic", r, hl, srv2.grep("hook_ops"))
+mark = srv2.mark()
+r = ngx2.post({"event": "uninstall", "data": {}}, token=TOKEN)
+deleted = bmtest.wait_until(lambda: srv2.grep(
+    r"testmod: hook_ops delete tm-1 \(@events\)", mark), 20, 0.2)
+t.ok(r.status == 200 and deleted, "uninstall: the module's delete runs in "
+     "the detached job (ctx->token \"@events\")", srv2.grep("hook_ops"))
+srv2.stop()
+reports += srv2.sanitizer_reports()
+t.ok(not reports, "no sanitizer report", reports)
 t.done()

@@ -319,9 +319,16 @@ ev_jobs(struct app_env *env, const struct app_event *ev,
 
 	*n = 0;
 	snprintf(contact_key, APP_WH_ID_MAX + 8, "ev:%s", d->id);
-	for (i = 0; i < reg->next_events && *n < cap; i++) {
+	for (i = 0; i < reg->next_events; i++) {
 		if (strcmp(reg->ext_events[i].key, ev->type) != 0)
 			continue;
+		/* The campaign event always has its place. */
+		if (*n == cap - 1) {
+			app_log(BM_LOG_WARN, NULL, "events", "%s: more than %zu "
+			    "handlers: the others are not run", ev->type,
+			    cap - 1);
+			break;
+		}
 		payloads[*n] = json_pack("{s:s, s:s, s:s, s:O}", "type",
 		    ev->type, "module", reg->ext_events[i].module, "delivery",
 		    d->id, "data", payload);

@@ -194,8 +194,8 @@ wh_stripe(const char *h, struct app_wh_delivery *d, const char **why)
 		if (end - p > 2 && p[0] == 't' && p[1] == '=') {
 			if (have_t || wh_set_ts(d, p + 2, (size_t)(end - p - 2))
 			    < 0) {
-				*why = "Stripe-Signature: t is not one 1 to 12 "
-				    "digit timestamp";
+				*why = "Stripe-Signature: t is not one timestamp "
+				    "of 1 to 12 digits";
 				return -1;
 			}
 			have_t = 1;

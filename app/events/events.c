@@ -577,29 +577,29 @@ ev_botmatic_id(struct app_env *env, struct bm_ctx *ctx, const json_t *p,
 		    NULL) {
 			*res = ev_fail(0, "%s", "a contact by email needs contact "
 			    "sync (BM_MAPPINGS and an external consumer)");
-			return NULL;
+			goto out;
 		}
 		found = env->consumer->get_by_email(ctx, email,
 		    env->consumer->arg);
 		if (found == NULL || !json_is_true(json_object_get(found,
 		    "success"))) {
+			/* Not found, or the service failed (retried). */
 			*res = found != NULL ? found : ev_fail(0, "%s",
 			    "out of memory");
-			return NULL;
+			found = NULL;
+			goto out;
 		}
 		if (app_sync_id_text(json_object_get(json_object_get(found,
 		    "contact"), env->ext_id_key), idbuf, sizeof(idbuf)) < 0) {
-			json_decref(found);
 			*res = ev_fail(0, "the external contact found by email has "
 			    "no %s", env->ext_id_key);
-			return NULL;
+			goto out;
 		}
-		json_decref(found);
 		eid = idbuf;
 	}
 	if (eid == NULL) {
 		*res = ev_fail(0, "%s", "damaged job: no contact");
-		return NULL;
+		goto out;
 	}
 	rc = app_ks_botmatic_id_get(env->ks, ctx->request_id, ctx->token, eid,
 	    &bid);
@@ -608,7 +608,9 @@ ev_botmatic_id(struct app_env *env, struct bm_ctx *ctx, const json_t *p,
 	else if (rc == 1)
 		*res = ev_fail(0, "%s", "no Botmatic contact is linked to the "
 		    "event's contact");
-	return rc == 0 ? bid : NULL;
+out:
+	json_decref(found);
+	return bid;
 }
 
 /* ev_campaign: the campaign event for the contact's Botmatic id. */

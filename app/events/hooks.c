@@ -327,38 +327,45 @@ hk_delete(struct app_env *env, struct bm_ctx *ctx, const json_t *p)
 	size_t i, pl;
 
 	if (iid == NULL || hk_prefix(env->conf, iid, prefix, sizeof(prefix)) <
-	    0)
-		return json_pack("{s:b, s:s}", "success", 0, "error",
+	    0) {
+		r = json_pack("{s:b, s:s}", "success", 0, "error",
 		    "damaged job, or no BM_PUBLIC_URL");
+		goto out;
+	}
 	pl = strlen(prefix);
 	json_array_foreach(json_object_get(p, "hooks"), i, h) {
 		if (hk_id(h, id, sizeof(id)) < 0)
 			continue;
 		r = hk_call(env, ctx, APP_EXT_HOOK_DELETE, id, NULL, NULL);
 		if (r == NULL || (!hk_ok(r) && !hk_gone(r)))
-			return r;
+			goto out;
 		json_decref(r);
+		r = NULL;
 	}
 	/* And whatever else is at the installation's addresses. */
 	list = hk_call(env, ctx, APP_EXT_HOOKS_LIST, NULL, NULL, NULL);
-	if (list == NULL || !hk_ok(list))
-		return list;
+	if (list == NULL || !hk_ok(list)) {
+		r = list;
+		list = NULL;
+		goto out;
+	}
 	json_array_foreach(json_object_get(list, "hooks"), i, h) {
 		a = json_string_value(json_object_get(h, "address"));
 		if (a == NULL || strncmp(a, prefix, pl) != 0 ||
 		    hk_id(json_object_get(h, "id"), id, sizeof(id)) < 0)
 			continue;
 		r = hk_call(env, ctx, APP_EXT_HOOK_DELETE, id, NULL, NULL);
-		if (r == NULL || (!hk_ok(r) && !hk_gone(r))) {
-			json_decref(list);
-			return r;
-		}
+		if (r == NULL || (!hk_ok(r) && !hk_gone(r)))
+			goto out;
 		json_decref(r);
+		r = NULL;
 	}
-	json_decref(list);
 	app_log(BM_LOG_INFO, ctx->request_id, "events", "webhooks of "
 	    "uninstalled %s deleted", iid);
-	return json_pack("{s:b}", "success", 1);
+	r = json_pack("{s:b}", "success", 1);
+out:
+	json_decref(list);
+	return r;
 }
 
 json_t *

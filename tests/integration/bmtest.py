@@ -143,6 +143,27 @@ def children_of(pid):
     return sorted(out)
 
 
+def _stat_fields(pid):
+    """(comm, state) of pid, or None when it is gone."""
+    stat = _proc_read(pid, "stat")
+    if not stat:
+        return None
+    i, j = stat.index(b"("), stat.rindex(b")")
+    return stat[i + 1:j].decode(errors="replace"), stat[j + 2:j + 3].decode()
+
+
+def live_children_of(pid, comm=None):
+    """pid's children that have not exited (zombies, not yet reaped, are
+    left out), only those named comm when given: a master names each
+    child for its kind (bm-responder, bm-delivery, bm-purge, bm-tool)."""
+    out = []
+    for k in children_of(pid):
+        f = _stat_fields(k)
+        if f and f[1] != "Z" and (comm is None or f[0] == comm):
+            out.append(k)
+    return out
+
+
 def procs_with_env(name, value):
     """PIDs of live processes whose environment holds name=value (only
     those this user may read): how a test finds the servers a web server
@@ -653,10 +674,17 @@ class Server:
         return self.grep(rx, since)
 
     def responders(self):
-        """The master's child PIDs (its responders)."""
+        """The master's responders (not its delivery processes, nor a
+        purge or tool command passing by), by PID."""
         if not self.proc or not self.proc.alive():
             return []
-        return children_of(self.proc.pid)
+        return live_children_of(self.proc.pid, "bm-responder")
+
+    def children(self):
+        """Every live child of the master, by PID."""
+        if not self.proc or not self.proc.alive():
+            return []
+        return live_children_of(self.proc.pid)
 
     def kill(self, sig):
         """Sends sig to the master."""

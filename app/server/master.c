@@ -309,14 +309,23 @@ fail:
  * What every child of the master does first: die with the master (a
  * SIGKILLed master must not leave children holding the store and the
  * socket; the check of the parent catches a master that died before the
- * prctl), and drop the master's control connections.
+ * prctl), drop the master's control connections, and take the name ps
+ * and top show for its kind (as nginx's "worker process"), which is also
+ * how a test or an operator tells a responder from a passing purge.
  */
 static void
-master_child_setup(struct master *m)
+master_child_setup(struct master *m, enum master_kind kind)
 {
+	static const char *const comm[MASTER_KIND__MAX] = {
+		[MASTER_RESPONDER] = "bm-responder",
+		[MASTER_TOOL] = "bm-tool",
+		[MASTER_PURGE] = "bm-purge",
+		[MASTER_DELIVERY] = "bm-delivery",
+	};
 	sigset_t none;
 	int i;
 
+	(void)prctl(PR_SET_NAME, comm[kind]);
 	app_log_set_pid();
 	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != m->pid)
@@ -367,7 +376,7 @@ master_spawn(struct master *m, int64_t now)
 		return -1;
 	}
 	if (pid == 0) {
-		master_child_setup(m);
+		master_child_setup(m, MASTER_RESPONDER);
 		args.listen_fd = m->lst.fd;
 		args.conf = &m->cur.conf;
 		args.reg = m->cur.reg;
@@ -513,7 +522,7 @@ master_spawn_other(struct master *m, enum master_kind kind,
 		return -1;
 	}
 	if (pid == 0) {
-		master_child_setup(m);
+		master_child_setup(m, kind);
 		if (kind == MASTER_PURGE)
 			master_purge_main(m, &m->slots[i]);
 		_exit(master_tool_main(m, req));
@@ -563,7 +572,7 @@ master_spawn_delivery(struct master *m, int64_t now)
 		return -1;
 	}
 	if (pid == 0) {
-		master_child_setup(m);
+		master_child_setup(m, MASTER_DELIVERY);
 		app_listen_close(&m->lst, 0);
 		memset(&args, 0, sizeof(args));
 		args.conf = &m->cur.conf;

@@ -31,6 +31,7 @@ import http.server
 import io
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -66,8 +67,29 @@ def skip_all(reason):
     os._exit(0)
 
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    """A TCP port on 127.0.0.1 that nothing listens on right now, taken
+    at random below the kernel's ephemeral range: a port bind(0) gives
+    is one the kernel may hand the next outgoing connection of any
+    process (and the tests make thousands), before our server binds it."""
+    low = _ephemeral_low()
+    rnd = random.SystemRandom()
+    for _ in range(64) if low > 12000 else ():
+        port = rnd.randrange(10000, low)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -119,6 +141,27 @@ def children_of(pid):
         if stat and int(stat[stat.rindex(b")") + 2:].split()[1]) == pid:
             out.append(p)
     return sorted(out)
+
+
+def _stat_fields(pid):
+    """(comm, state) of pid, or None when it is gone."""
+    stat = _proc_read(pid, "stat")
+    if not stat:
+        return None
+    i, j = stat.index(b"("), stat.rindex(b")")
+    return stat[i + 1:j].decode(errors="replace"), stat[j + 2:j + 3].decode()
+
+
+def live_children_of(pid, comm=None):
+    """pid's children that have not exited (zombies, not yet reaped, are
+    left out), only those named comm when given: a master names each
+    child for its kind (bm-responder, bm-delivery, bm-purge, bm-tool)."""
+    out = []
+    for k in children_of(pid):
+        f = _stat_fields(k)
+        if f and f[1] != "Z" and (comm is None or f[0] == comm):
+            out.append(k)
+    return out
 
 
 def procs_with_env(name, value):
@@ -631,10 +674,17 @@ class Server:
         return self.grep(rx, since)
 
     def responders(self):
-        """The master's child PIDs (its responders)."""
+        """The master's responders (not its delivery processes, nor a
+        purge or tool command passing by), by PID."""
         if not self.proc or not self.proc.alive():
             return []
-        return children_of(self.proc.pid)
+        return live_children_of(self.proc.pid, "bm-responder")
+
+    def children(self):
+        """Every live child of the master, by PID."""
+        if not self.proc or not self.proc.alive():
+            return []
+        return live_children_of(self.proc.pid)
 
     def kill(self, sig):
         """Sends sig to the master."""

@@ -296,10 +296,15 @@ int store__forget(struct store *s, DB_TXN *txn, const char *tok, size_t tlen,
 
 /* --- tokens at rest (crypto.c) --- */
 
-/* Reads (creating at the first open) the hash key and the sealing key
- * (key_file, or the store's own).  Returns 0, or -1 with err filled. */
-int store__crypto_init(struct store *s, const char *key_file, char *err,
-    size_t errlen);
+/* Reads (creating at the first open) the hash key, unless hkey_set says
+ * s->hkey holds it already (Redis keeps it), and the sealing key (key_file,
+ * or the store's own in home).  Returns 0, or -1 with err filled. */
+int store__crypto_init(struct store *s, int hkey_set, const char *key_file,
+    char *err, size_t errlen);
+/* n random bytes into buf: 0, or -1 with errno. */
+int store__crypto_random(unsigned char *buf, size_t n);
+/* Wipes n bytes of p (a key) so the compiler cannot skip it. */
+void store__crypto_wipe(void *p, size_t n);
 /* Frees the OpenSSL objects and wipes the keys from memory. */
 void store__crypto_clear(struct store *s);
 /* The keyed hash of token (tlen bytes) as it is used in keys. 0 or ENOMEM. */

@@ -22,33 +22,6 @@
 /* Fields asked of one HSCAN or SCAN (a hint to Redis). */
 #define RD_SCAN_COUNT 500
 
-/* Removes one job (Lua, shared with redis-jobs.c's scripts). */
-#define RD_LUA_RMJOB \
-	"local function rmjob(id)\n" \
-	"  local k = 'bm:job:' .. id\n" \
-	"  local j = redis.call('HMGET', k, 'h', 'contact', 'dead')\n" \
-	"  if not j[1] then return 0 end\n" \
-	"  redis.call('DEL', k)\n" \
-	"  redis.call('SREM', 'bm:ji:' .. j[1], id)\n" \
-	"  if j[3] == '1' then\n" \
-	"    redis.call('SREM', 'bm:jdead', id)\n" \
-	"    redis.call('DECR', 'bm:jdeadn')\n" \
-	"  else\n" \
-	"    local line = 'bm:jc:' .. j[1] .. ':' .. j[2]\n" \
-	"    local head = redis.call('LINDEX', line, 0)\n" \
-	"    redis.call('LREM', line, 1, id)\n" \
-	"    redis.call('ZREM', 'bm:due', id)\n" \
-	"    redis.call('ZREM', 'bm:jq', id)\n" \
-	"    redis.call('DECR', 'bm:jpending')\n" \
-	"    if head == id then\n" \
-	"      local nh = redis.call('LINDEX', line, 0)\n" \
-	"      if nh then redis.call('ZADD', 'bm:due',\n" \
-	"        redis.call('HGET', 'bm:job:' .. nh, 'next_at'), nh) end\n" \
-	"    end\n" \
-	"  end\n" \
-	"  return 1\n" \
-	"end\n"
-
 /* Moves hash k out of the way into a tomb for the purge. */
 #define RD_LUA_TOMB \
 	"local function tomb(k)\n" \
@@ -253,6 +226,13 @@ const char *const store__rd_script_text[RD_SCRIPT__MAX] = {
 	[RD_SCRIPT_CLAIM] = RD_LUA_CLAIM,
 	[RD_SCRIPT_PAIR_CHECK] = RD_LUA_PAIR_CHECK,
 	[RD_SCRIPT_TAKE] = RD_LUA_TAKE,
+	[RD_SCRIPT_JOB_ADD] = store__rd_lua_job_add,
+	[RD_SCRIPT_JOB_CLAIM] = store__rd_lua_job_claim,
+	[RD_SCRIPT_JOB_DONE] = store__rd_lua_job_done,
+	[RD_SCRIPT_JOB_RETRY] = store__rd_lua_job_retry,
+	[RD_SCRIPT_JOB_RENEW] = store__rd_lua_job_renew,
+	[RD_SCRIPT_JOB_REVIVE] = store__rd_lua_job_revive,
+	[RD_SCRIPT_JOB_RELEASE] = store__rd_lua_job_release,
 	[RD_SCRIPT_JOB_CANCEL] = RD_LUA_RMJOB "return rmjob(ARGV[1])\n",
 	[RD_SCRIPT_JOBS_CANCEL] = RD_LUA_RMJOB
 	    "local n = 0\n"

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include "store/redis_int.h"
 
@@ -29,6 +30,7 @@ struct store__redis {
 	size_t nsent;
 	char *master;        /* the master's name for Sentinel */
 	int js;              /* pairs in js-redis-key-store's keys */
+	char hostname[256];  /* leases' host */
 	unsigned timeout_ms;
 	char sha[RD_SCRIPT__MAX][41]; /* "" until loaded on this server */
 };
@@ -81,6 +83,12 @@ store__rd_int(struct store__rd_args *a, long long v)
 		abort();
 	snprintf(a->num[i], sizeof(a->num[i]), "%lld", v);
 	store__rd_add(a, a->num[i], strlen(a->num[i]));
+}
+
+const char *
+store__rd_host(const struct store *s)
+{
+	return s->rd->hostname;
 }
 
 int
@@ -804,6 +812,8 @@ store__redis_open(struct store **out, const struct store_opts *o, char *err,
 	s->ops = &store__redis_ops;
 	s->retries = o->retries > 0 ? o->retries : 20;
 	s->rd->js = o->redis_js_keys;
+	if (gethostname(s->rd->hostname, sizeof(s->rd->hostname) - 1) != 0)
+		snprintf(s->rd->hostname, sizeof(s->rd->hostname), "localhost");
 	s->rd->timeout_ms = o->redis_timeout_ms > 0 ? o->redis_timeout_ms :
 	    RD_TIMEOUT_MS;
 	if (o->redis_sentinels != NULL) {

@@ -67,8 +67,46 @@ enum store__rd_script {
 	RD_SCRIPT_JOB_CANCEL,
 	RD_SCRIPT_JOB_REVIVE,
 	RD_SCRIPT_JOBS_CANCEL,
+	RD_SCRIPT_JOB_RELEASE,
 	RD_SCRIPT__MAX
 };
+
+/*
+ * Lua: removes job id (pending or dead) from every index; the next job of
+ * its contact becomes runnable.  Returns 1, or 0 if it was not there.
+ */
+#define RD_LUA_RMJOB \
+	"local function rmjob(id)\n" \
+	"  local k = 'bm:job:' .. id\n" \
+	"  local j = redis.call('HMGET', k, 'h', 'contact', 'dead')\n" \
+	"  if not j[1] then return 0 end\n" \
+	"  redis.call('DEL', k)\n" \
+	"  redis.call('ZREM', 'bm:jall', id)\n" \
+	"  redis.call('SREM', 'bm:ji:' .. j[1], id)\n" \
+	"  if j[3] == '1' then\n" \
+	"    redis.call('SREM', 'bm:jdead', id)\n" \
+	"    redis.call('DECR', 'bm:jdeadn')\n" \
+	"  else\n" \
+	"    local line = 'bm:jc:' .. j[1] .. ':' .. j[2]\n" \
+	"    local head = redis.call('LINDEX', line, 0)\n" \
+	"    redis.call('LREM', line, 1, id)\n" \
+	"    redis.call('ZREM', 'bm:due', id)\n" \
+	"    redis.call('ZREM', 'bm:jq', id)\n" \
+	"    redis.call('DECR', 'bm:jpending')\n" \
+	"    if head == id then\n" \
+	"      local nh = redis.call('LINDEX', line, 0)\n" \
+	"      if nh then redis.call('ZADD', 'bm:due',\n" \
+	"        redis.call('HGET', 'bm:job:' .. nh, 'next_at'), nh) end\n" \
+	"    end\n" \
+	"  end\n" \
+	"  return 1\n" \
+	"end\n"
+
+/* The scripts of the queue (redis-jobs.c). */
+extern const char store__rd_lua_job_add[], store__rd_lua_job_claim[],
+    store__rd_lua_job_done[], store__rd_lua_job_retry[],
+    store__rd_lua_job_renew[], store__rd_lua_job_revive[],
+    store__rd_lua_job_release[];
 
 /* The text of each script (redis-data.c, redis-jobs.c). */
 extern const char *const store__rd_script_text[RD_SCRIPT__MAX];
@@ -134,6 +172,10 @@ typedef int (*store__rd_check_fn)(struct store *s, void *arg);
 int store__rd_exec(struct store *s, const char *what, const char *watch,
     store__rd_check_fn check, void *arg, struct store__rd_batch *b,
     redisReply **out);
+
+/* This host's name, which leases record beside the pid: a pid means
+ * something only on its own host. */
+const char *store__rd_host(const struct store *s);
 
 /* Whether pairs use the js-redis-key-store layout. */
 int store__rd_js(const struct store *s);

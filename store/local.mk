@@ -2,7 +2,7 @@
 noinst_LIBRARIES += store/libbmstore.a
 store_libbmstore_a_SOURCES = store/store.h store/store_int.h \
 	store/ops.c store/redis.c store/redis_int.h store/redis-data.c \
-	store/redis-jobs.c store/redis-todo.c \
+	store/redis-jobs.c store/redis-svc.c \
 	store/env.c store/ids.c store/install.c store/state.c store/dump.c \
 	store/seen.c store/crypto.c store/migrate.c store/services.c \
 	store/supervise.c store/purge.c store/lock.c store/control.c \

@@ -530,6 +530,17 @@ store__rd_exec(struct store *s, const char *what, const char *watch,
     store__rd_check_fn check, void *arg, struct store__rd_batch *b,
     redisReply **out)
 {
+	return store__rd_exec_bin(s, what, watch, watch != NULL ?
+	    strlen(watch) : 0, check, arg, b, out);
+}
+
+int
+store__rd_exec_bin(struct store *s, const char *what, const char *watch,
+    size_t wlen, store__rd_check_fn check, void *arg,
+    struct store__rd_batch *b, redisReply **out)
+{
+	const char *wargv[2];
+	size_t wlens[2];
 	redisContext *c;
 	redisReply *rep = NULL;
 	unsigned tries = 0;
@@ -542,24 +553,32 @@ again:
 		return STORE_ERROR;
 	c = s->rd->c;
 	if (watch != NULL) {
-		rep = redisCommand(c, "WATCH %s", watch);
+		wargv[0] = "WATCH";
+		wlens[0] = 5;
+		wargv[1] = watch;
+		wlens[1] = wlen;
+		rep = redisCommandArgv(c, 2, wargv, wlens);
 		if (rep == NULL || rep->type == REDIS_REPLY_ERROR)
 			goto ioerr;
 		freeReplyObject(rep);
 		rep = NULL;
 	}
-	if (check != NULL && (crc = check(s, arg)) != STORE_OK) {
-		if ((rep = redisCommand(s->rd->c != NULL ? s->rd->c : c,
-		    "UNWATCH")) != NULL)
-			freeReplyObject(rep);
-		rep = NULL;
-		if (s->rd->c == NULL)
-			return STORE_ERROR;
-		return crc;
+	if (check != NULL) {
+		crc = check(s, arg);
+		if (s->rd->c != c) {
+			/* The connection, and the WATCH with it, was lost
+			 * (and perhaps made again) meanwhile. */
+			if (s->rd->c == NULL || ++tries > s->retries)
+				return crc != STORE_OK ? crc : STORE_ERROR;
+			goto again;
+		}
+		if (crc != STORE_OK) {
+			if ((rep = redisCommand(c, "UNWATCH")) != NULL)
+				freeReplyObject(rep);
+			rep = NULL;
+			return crc;
+		}
 	}
-	c = s->rd->c;
-	if (c == NULL)
-		return STORE_ERROR;
 	/* Pipelined: MULTI, the commands, EXEC, then every answer. */
 	if (redisAppendCommand(c, "MULTI") != REDIS_OK)
 		goto ioerr;

@@ -177,6 +177,11 @@ int store__rd_exec(struct store *s, const char *what, const char *watch,
  * something only on its own host. */
 const char *store__rd_host(const struct store *s);
 
+/* The same with a watched key of wlen bytes (NULs allowed). */
+int store__rd_exec_bin(struct store *s, const char *what, const char *watch,
+    size_t wlen, store__rd_check_fn check, void *arg,
+    struct store__rd_batch *b, redisReply **out);
+
 /* Whether pairs use the js-redis-key-store layout. */
 int store__rd_js(const struct store *s);
 

@@ -37,6 +37,12 @@ check_PROGRAMS += tests/store/test-services
 tests_store_test_services_SOURCES = tests/store/test-services.c tests/tap.h
 tests_store_test_services_LDADD = $(STORE_TEST_LIBS)
 TESTS += tests/store/test-services
+# The contract suite on Redis: the same programs against a redis-server
+# of their own (tests/store/with-redis.sh; skipped without redis-server).
+REDIS_TESTS = tests/store/test-store.redis tests/store/test-concurrent.redis \
+	tests/store/test-jobs.redis tests/store/test-services.redis
+TESTS += $(REDIS_TESTS)
+EXTRA_DIST += $(REDIS_TESTS) tests/store/with-redis.sh tests/store/backend.h
 # A loader for tests/integration/test-one-store.py.
 check_PROGRAMS += tests/store/bulk-load
 tests_store_bulk_load_SOURCES = tests/store/bulk-load.c

@@ -37,6 +37,12 @@ check_PROGRAMS += tests/store/test-services
 tests_store_test_services_SOURCES = tests/store/test-services.c tests/tap.h
 tests_store_test_services_LDADD = $(STORE_TEST_LIBS)
 TESTS += tests/store/test-services
+# What only Redis has (it starts its own redis-server).
+check_PROGRAMS += tests/store/test-redis
+tests_store_test_redis_SOURCES = tests/store/test-redis.c tests/tap.h
+tests_store_test_redis_CFLAGS = $(AM_CFLAGS) $(HIREDIS_CFLAGS)
+tests_store_test_redis_LDADD = $(STORE_TEST_LIBS)
+TESTS += tests/store/test-redis
 # The contract suite on Redis: the same programs against a redis-server
 # of their own (tests/store/with-redis.sh; skipped without redis-server).
 REDIS_TESTS = tests/store/test-store.redis tests/store/test-concurrent.redis \

@@ -97,7 +97,7 @@ test)
 		tests/unit/test-mapping-data tests/unit/test-schema \
 		tests/unit/test-schema-suite tests/store/test-store \
 		tests/store/test-secrets tests/store/test-jobs \
-		tests/store/test-services \
+		tests/store/test-services tests/store/test-redis \
 		tests/integration/test-valgrind.py" || rc=$?
 	logs=""
 	for l in _build-test/test-suite.log _build-vg/test-suite.log; do

@@ -1213,12 +1213,13 @@ hand_over(struct opts *o, const char *home, int *nosrv)
 /* Opens both stores and copies one into the other (cli-migrate.c). */
 static int
 migrate(const struct store_opts *bdb, const struct store_opts *rd,
-    const char *way)
+    const char *way, int *clean)
 {
 	struct store *b = NULL, *r = NULL;
 	char err[1024];
 	int ret = 2;
 
+	*clean = 1;
 	if (strcmp(way, "bdb-to-redis") != 0 &&
 	    strcmp(way, "redis-to-bdb") != 0)
 		return fail("migrate: \"%s\" is not bdb-to-redis or "
@@ -1245,7 +1246,8 @@ migrate(const struct store_opts *bdb, const struct store_opts *rd,
 	}
 out:
 	store_close(r);
-	if (b != NULL && store_close(b) != 0 && ret == 0)
+	*clean = store_close(b) == 0;
+	if (!*clean && ret == 0)
 		ret = 2;
 	return ret;
 }
@@ -1378,7 +1380,7 @@ store_cli_main(int argc, char **argv)
 	bdb.backend = STORE_BACKEND_BDB;
 	bdb.home = home;
 	if (is_migrate)
-		ret = migrate(&bdb, &so, o.argv[0]);
+		ret = migrate(&bdb, &so, o.argv[0], &clean);
 	else
 		ret = open_run(&bdb, &o, 1, &clean);
 out:

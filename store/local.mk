@@ -60,8 +60,10 @@ botmatic_keys_SOURCES = store/botmatic-keys.c
 botmatic_keys_CFLAGS = $(AM_CFLAGS)
 botmatic_keys_LDADD = store/libbmstore.a $(JANSSON_LIBS) $(CRYPTO_LIBS) $(DB_LIBS) $(HIREDIS_LIBS)
 dist_man_MANS += man/botmatic-keys.1
-TESTS += tests/store/botmatic-keys.sh tests/store/kill-loop.sh
-EXTRA_DIST += tests/store/botmatic-keys.sh tests/store/kill-loop.sh
+TESTS += tests/store/botmatic-keys.sh tests/store/kill-loop.sh \
+	tests/store/redis-keys.sh
+EXTRA_DIST += tests/store/botmatic-keys.sh tests/store/kill-loop.sh \
+	tests/store/redis-keys.sh
 
 ## Benchmark: built on demand (make bench-store), never by all or check.
 EXTRA_PROGRAMS += bench-store

@@ -53,7 +53,7 @@ case "$1" in
 *.redis)
 	set -- "${BM_TEST_BUILDDIR:-.}/tests/store/$(basename "$1" .redis)" ;;
 esac
-if [ ! -x "$1" ]; then echo "1..0 # SKIP $1 not built"; exit 0; fi
+if ! command -v "$1" >/dev/null 2>&1; then echo "1..0 # SKIP $1 not built"; exit 0; fi
 trap redis_stop EXIT
 trap 'exit 1' INT TERM
 redis_start || { echo "Bail out! could not start redis-server"; exit 1; }

@@ -295,6 +295,15 @@ test_js_layout(struct tap *t, const struct server *sv, const char *home)
 	rc = store_verify(s, NULL, NULL, &problems);
 	tap_ok(t, rc == STORE_OK &&
 	    problems == 1, "verify finds a half-written pair (%zu)", problems);
+	store_install_record(s, "tokJ", NULL, 0, NULL);
+	rc = store_install_delete(s, "tokJ", &n);
+	v1 = raw_get(sv, "tokJ:b:b1");
+	v2 = raw_get(sv, "tokJ:e:ne");
+	tap_ok(t, rc == STORE_OK && n == 3 && v1 == NULL && v2 == NULL &&
+	    ext_is(s, "ab", "x", "y"), "uninstall deletes the integration's "
+	    "js keys, in SCAN steps (%zu pairs)", n);
+	free(v1);
+	free(v2);
 	v3 = raw_get(sv, "bm:hashkey");
 	tap_ok(t, v3 != NULL, "the hash key is kept in Redis, shared by "
 	    "every host");

@@ -754,24 +754,65 @@ store__rd_ids_foreach(struct store *s, const char *integ, store_pair_fn fn,
 	return w.stop != 0 ? w.stop : rc;
 }
 
-/* js layout: deletes what SCAN finds, batch by batch. */
+/* js layout: what SCAN finds is UNLINKed, RD_UNLINK_MAX keys a command. */
+#define RD_UNLINK_MAX (STORE__RD_ARGS_MAX - 1)
+
+struct rd_unlink {
+	char *keys[RD_UNLINK_MAX];
+	size_t lens[RD_UNLINK_MAX];
+	int n;
+	size_t done;
+};
+
 static int
-rd_js_del_key(struct store *s, void *arg, const char *key, size_t len)
+rd_unlink_flush(struct store *s, struct rd_unlink *u)
 {
 	struct store__rd_args a;
 	redisReply *rep = NULL;
-	size_t *n = arg;
-	int rc;
+	int i, rc = STORE_OK;
 
-	store__rd_init(&a);
-	store__rd_str(&a, "UNLINK");
-	store__rd_add(&a, key, len);
-	if ((rc = store__rd_cmd(s, "deleting pairs", 1, &a, &rep)) != STORE_OK)
-		return rc;
-	if (rep->type == REDIS_REPLY_INTEGER)
-		*n += (size_t)rep->integer;
-	freeReplyObject(rep);
-	return STORE_OK;
+	if (u->n > 0) {
+		store__rd_init(&a);
+		store__rd_str(&a, "UNLINK");
+		for (i = 0; i < u->n; i++)
+			store__rd_add(&a, u->keys[i], u->lens[i]);
+		if ((rc = store__rd_cmd(s, "deleting pairs", 1, &a, &rep)) ==
+		    STORE_OK) {
+			if (rep->type == REDIS_REPLY_INTEGER)
+				u->done += (size_t)rep->integer;
+			freeReplyObject(rep);
+		}
+	}
+	for (i = 0; i < u->n; i++)
+		free(u->keys[i]);
+	u->n = 0;
+	return rc;
+}
+
+static int
+rd_js_del_key(struct store *s, void *arg, const char *key, size_t len)
+{
+	struct rd_unlink *u = arg;
+
+	if ((u->keys[u->n] = malloc(len)) == NULL)
+		return rd_nomem(s);
+	memcpy(u->keys[u->n], key, len);
+	u->lens[u->n++] = len;
+	return u->n == RD_UNLINK_MAX ? rd_unlink_flush(s, u) : STORE_OK;
+}
+
+/* UNLINKs every key matching pattern; *n gets how many went. */
+static int
+rd_js_unlink_all(struct store *s, const char *pattern, size_t *n)
+{
+	struct rd_unlink u;
+	int rc, frc;
+
+	memset(&u, 0, sizeof(u));
+	rc = rd_scan(s, pattern, rd_js_del_key, &u);
+	frc = rd_unlink_flush(s, &u);
+	*n = u.done;
+	return rc != STORE_OK ? rc : frc;
 }
 
 int
@@ -796,12 +837,12 @@ store__rd_ids_delete_all(struct store *s, const char *integ, size_t *deleted)
 		 */
 		if ((pat = rd_js_pattern(integ, tlen, 'b')) == NULL)
 			return rd_nomem(s);
-		rc = rd_scan(s, pat, rd_js_del_key, &nb);
+		rc = rd_js_unlink_all(s, pat, &nb);
 		free(pat);
 		if (rc == STORE_OK) {
 			if ((pat = rd_js_pattern(integ, tlen, 'e')) == NULL)
 				return rd_nomem(s);
-			rc = rd_scan(s, pat, rd_js_del_key, &ne);
+			rc = rd_js_unlink_all(s, pat, &ne);
 			free(pat);
 		}
 		if (deleted != NULL)

@@ -275,6 +275,22 @@ test_js_layout(struct tap *t, const struct server *sv, const char *home)
 	}
 	tap_ok(t, ext_is(s, "tokJ", "nb", "ne"), "a pair the Node library "
 	    "wrote is found");
+	{
+		char b[16], e[16];
+		int i, ok = 1;
+
+		for (i = 0; i < 100 && ok; i++) {
+			snprintf(b, sizeof(b), "b%d", i);
+			snprintf(e, sizeof(e), "e%d", i);
+			ok = store_ids_save(s, "tokM", b, e) == STORE_OK;
+		}
+		rc = store_ids_delete_all(s, "tokM", &n);
+		tap_ok(t, ok && rc == STORE_OK && n == 100 &&
+		    ext_is(s, "tokM", "b0", NULL) &&
+		    ext_is(s, "tokM", "b99", NULL) &&
+		    raw_get(sv, "tokM:e:e50") == NULL, "delete-all of 100 js "
+		    "pairs: every key of both directions UNLINKed (%zu)", n);
+	}
 	/* Glob characters in a token are escaped in SCAN's pattern. */
 	store_ids_save(s, "a*", "x", "y");
 	store_ids_save(s, "ab", "x", "y");

@@ -1,11 +1,11 @@
 /*
  * store/cli-migrate.c - botmatic-keys migrate (cli-migrate.h): the
  * source's export (installations, then pairs, then state), record by
- * record, into batches for the target; the number of records already
- * copied kept in the target by the same batch.  Writes are idempotent (a
- * pair saved twice, an installation put twice, are the same), so the
- * records of a batch whose commit was lost to a kill are simply copied
- * again.
+ * record, into batches for the target, the number of records already
+ * copied kept in the target by the same batch; then the services.  Writes
+ * are idempotent (a pair saved twice, an installation put twice, are the
+ * same), so the records of a batch whose commit was lost to a kill are
+ * simply copied again.
  */
 #include "config.h"
 
@@ -180,6 +180,28 @@ mig_state(void *arg, const char *tok, const char *name, const char *val,
 	return after(m);
 }
 
+/* Services go after the rest, every run (a put of the same is harmless). */
+struct svc_copy {
+	struct store *dst;
+	size_t n;
+	int failed;
+};
+
+static int
+mig_service(void *arg, const struct store_service *sv)
+{
+	struct svc_copy *c = arg;
+
+	if (store_service_put(c->dst, sv) != STORE_OK) {
+		fprintf(stderr, "botmatic-keys: migrate: a service: %s\n",
+		    store_strerror(c->dst));
+		c->failed = 1;
+		return 1;
+	}
+	c->n++;
+	return 0;
+}
+
 static void
 problem(void *arg, const char *what, const char *integ, const char *bid,
     const char *eid)
@@ -229,6 +251,22 @@ store_cli_migrate(struct store *src, struct store *dst)
 	}
 	if (flush(m) < 0)
 		goto out;
+	/* Services (their tokens opened and sealed again under the
+	 * target's key): a new generation, no lease, created kept as the
+	 * last update. */
+	{
+		struct svc_copy c = { .dst = dst };
+
+		rc = store_service_foreach(src, NULL, mig_service, &c);
+		if (c.failed)
+			goto out;
+		if (rc != STORE_OK) {
+			fprintf(stderr, "botmatic-keys: migrate: reading "
+			    "services: %s\n", store_strerror(src));
+			goto out;
+		}
+		m->copied += c.n;
+	}
 	/* Done: the cursor goes (a next migrate starts from the top). */
 	rc = store_install_delete(dst, STORE_CLI_MIGRATE_TOKEN, NULL);
 	if (rc != STORE_OK && rc != STORE_NOTFOUND) {

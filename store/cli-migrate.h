@@ -10,7 +10,9 @@ struct store;
 
 /*
  * Copies src into dst (both borrowed, opened by the caller) in batches of
- * store_apply().  Each batch also records, in dst, how many records are
+ * store_apply(), then every third-party service (store_service_put(), so
+ * the target's generation starts anew; queued jobs and pending OAuth links
+ * are not copied: let the queue drain first).  Each batch also records, in dst, how many records are
  * copied so far (state "cursor" of the reserved integration
  * STORE_CLI_MIGRATE_TOKEN), in the same atomic change: a migrate killed at
  * any instant, run again, skips what was copied and carries on.  The

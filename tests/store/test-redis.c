@@ -28,6 +28,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "store/cli-migrate.h"
 #include "store/store.h"
 #include "tests/tap.h"
 
@@ -698,6 +699,53 @@ out:
 	server_stop(&m);
 }
 
+/* migrate copies services too, their tokens readable on the target. */
+static void
+test_migrate_services(struct tap *t, const struct server *sv,
+    const char *dir)
+{
+	struct store_opts bo = { 0 };
+	struct store_service in, *got = NULL;
+	struct store *b = NULL, *r = NULL;
+	char bhome[700], rhome[700], err[512];
+	int rc, status = 2, saved;
+
+	snprintf(bhome, sizeof(bhome), "%.500s/mig-bdb", dir);
+	snprintf(rhome, sizeof(rhome), "%.500s/mig-redis", dir);
+	bo.home = bhome;
+	if (store_open(&b, &bo, err, sizeof(err)) != STORE_OK ||
+	    (r = open_redis(t, sv, rhome, 0)) == NULL) {
+		tap_ok(t, 0, "open both stores (%s)", err);
+		goto out;
+	}
+	memset(&in, 0, sizeof(in));
+	memcpy(in.install_id, "00112233445566778899aabbccddeeff", 33);
+	in.service = (char *)"crm";
+	in.group = (char *)"";
+	in.user = (char *)"u1";
+	in.access = (char *)"access-Tk9";
+	in.refresh = (char *)"refresh-Tk9";
+	in.scope = (char *)"read";
+	in.updated = 1700000000;
+	in.expires = 1700003600;
+	saved = store_install_record(b, "tokV", NULL, 0, NULL) == STORE_OK &&
+	    store_service_put(b, &in) == STORE_OK;
+	fflush(stdout);
+	fflush(stderr);
+	status = store_cli_migrate(b, r);
+	rc = store_service_get(r, in.install_id, "crm", "", "u1", &got);
+	tap_ok(t, saved && status == 0 && rc == STORE_OK &&
+	    strcmp(got->access, "access-Tk9") == 0 &&
+	    strcmp(got->refresh, "refresh-Tk9") == 0 &&
+	    strcmp(got->scope, "read") == 0 && got->expires == 1700003600,
+	    "migrate copies a service, its tokens opened on the target "
+	    "(status %d, %d)", status, rc);
+	store_service_free(got);
+out:
+	store_close(r);
+	store_close(b);
+}
+
 int
 main(void)
 {
@@ -726,6 +774,7 @@ main(void)
 	test_own_layout(&t, &sv, home);
 	test_takeover(&t, &sv, home);
 	test_claims(&t, &sv, home);
+	test_migrate_services(&t, &sv, sv.dir);
 	test_outage(&t, &sv, home);
 	server_stop(&sv);
 	test_sentinel(&t, sv.dir, home);

@@ -184,7 +184,7 @@ store__seen_claim(struct store *s, DB_TXN *txn, const char *install_id,
 }
 
 int
-store_delivery_claim(struct store *s, const char *install_id,
+store__bdb_delivery_claim(struct store *s, const char *install_id,
     const char *id, int64_t now, unsigned ttl_s, int *dup)
 {
 	struct seen_args a = { .install_id = install_id, .id = id, .now = now,
@@ -224,7 +224,7 @@ release_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 }
 
 int
-store_delivery_release(struct store *s, const char *install_id,
+store__bdb_delivery_release(struct store *s, const char *install_id,
     const char *id)
 {
 	struct seen_args a = { .install_id = install_id, .id = id };

@@ -1,6 +1,12 @@
 /*
  * store/store.h - the keystore: id pairs, installations and integration
- * state in a transactional Berkeley DB environment shared by many processes.
+ * state in a transactional Berkeley DB environment shared by many processes
+ * (the default), or in Redis shared by many hosts (BM_STORE=redis,
+ * opts->backend).  Every function below works the same on both, unless it
+ * says otherwise; what is said of transactions holds for Redis as one Lua
+ * script or one MULTI/EXEC (store/redis*.c).  On Redis a call that cannot
+ * reach it (after its timeout) returns STORE_ERROR with nothing written;
+ * the next call reconnects.
  *
  * Processes.  Every process that uses the store opens exactly one handle
  * (struct store) of its own, AFTER fork, and never hands it to a child: BDB's
@@ -25,7 +31,9 @@
  * Every record is keyed by its keyed hash (HMAC-SHA256 under the store's
  * token-hash.key, created 0600 in home at the first open), and the token
  * is kept once, sealed with AES-256-GCM under opts->key_file or the
- * store's token-seal.key (store/crypto.c).  Callers pass and get tokens as
+ * store's token-seal.key (store/crypto.c).  On Redis both store keys
+ * are kept in Redis instead (bm:hashkey, bm:sealkey), so every host has
+ * the same.  Callers pass and get tokens as
  * before.  A store written with raw tokens in its keys is rewritten at its
  * first open, in one transaction.
  *
@@ -71,6 +79,19 @@ enum store_durability {
 	STORE_DURABILITY__MAX
 };
 
+/*
+ * Where the store lives.  Berkeley DB: an environment in a directory of this
+ * host, the default.  Redis: a server (or a Sentinel-watched set) shared by
+ * any number of hosts; everything below works the same on it, except the
+ * supervision, the lock and the control socket, which belong to Berkeley
+ * DB's process set (see there).
+ */
+enum store_backend {
+	STORE_BACKEND_BDB = 0,
+	STORE_BACKEND_REDIS,
+	STORE_BACKEND__MAX
+};
+
 struct store_opts {
 	const char *home;                 /* environment directory; created 0700 */
 	enum store_durability durability; /* of this handle's commits */
@@ -84,7 +105,27 @@ struct store_opts {
 	const char *key_file; /* the key sealing tokens (BM_SECRET_KEY_FILE): 32
 	                         bytes or 64 hex digits, mode 0600/0400; NULL:
 	                         token-seal.key, created in home */
+	/* Which backend (BM_STORE) and, for Redis, where it is.  The fields
+	 * below are ignored by Berkeley DB; store_opts_env() fills them. */
+	enum store_backend backend;
+	const char *redis_url;       /* BM_REDIS_URL: redis://host:port[/db]
+	                                or unix:/path */
+	const char *redis_sentinels; /* BM_REDIS_SENTINELS: host:port,...
+	                                (instead of redis_url) */
+	const char *redis_master;    /* BM_REDIS_MASTER: the master's name */
+	int redis_js_keys;           /* BM_REDIS_KEYS=js-redis-key-store */
+	unsigned redis_timeout_ms;   /* BM_REDIS_TIMEOUT_MS: connect and each
+	                                command; 0: 2000 */
 };
+
+/*
+ * Fills o's backend and Redis fields from the environment (BM_STORE,
+ * BM_REDIS_URL, BM_REDIS_SENTINELS, BM_REDIS_MASTER, BM_REDIS_KEYS,
+ * BM_REDIS_TIMEOUT_MS), leaving the other fields alone.  The strings are
+ * borrowed from the environment.  Returns STORE_OK, or STORE_EINVAL with
+ * err (errlen bytes) naming the variable.
+ */
+int store_opts_env(struct store_opts *o, char *err, size_t errlen);
 
 /*
  * The environment is sized for this many processes unless told otherwise:
@@ -159,8 +200,8 @@ int store_ids_delete(struct store *s, const char *integ, const char *bid,
 int store_ids_delete_all(struct store *s, const char *integ, size_t *deleted);
 
 /*
- * Calls fn for each pair of integ, in botmatic id order, in one read
- * transaction.  The strings are borrowed until fn returns.  A non-zero return
+ * Calls fn for each pair of integ, in botmatic id order (on Redis: in no
+ * particular order, HSCAN or SCAN steps), in one read transaction.  The strings are borrowed until fn returns.  A non-zero return
  * from fn stops the walk and is returned.  Otherwise returns STORE_OK or an
  * error.
  */
@@ -599,7 +640,8 @@ struct store_export_cbs {
 
 /*
  * Walks the whole store in ONE read transaction, so what the callbacks see is
- * a consistent snapshot.  Arguments are borrowed until each callback returns;
+ * a consistent snapshot (on Redis: not a snapshot, writes running meanwhile
+ * may or may not be seen).  Arguments are borrowed until each callback returns;
  * a non-zero return stops the walk and is returned.  Otherwise returns
  * STORE_OK or an error.  A long export delays writers to the pages it has
  * read (they wait, they are not lost).
@@ -652,6 +694,13 @@ int store_verify(struct store *s, store_problem_fn fn, void *arg,
     size_t *problems);
 
 /* --- supervision: for the master, which holds no handle ----------------- */
+/*
+ * Supervision, the lock and the control socket (below) are Berkeley DB's:
+ * they take the directory home, whatever the backend.  With Redis the
+ * server still runs them on its BM_DB_HOME, whose environment then stays
+ * empty: a check or recovery there is quick and changes nothing in Redis,
+ * and tools open Redis directly (no hand-over).
+ */
 
 enum store_check {
 	STORE_CHECK_CLEAN = 0,          /* dead process cleaned up by failchk */

@@ -1,0 +1,783 @@
+/*
+ * tests/store/test-redis.c - what only the Redis backend has: it starts a
+ * redis-server of its own (a free loopback port, a temp dir, AOF with
+ * fsync always), stopped by its pid, and checks the js-redis-key-store
+ * layout (read with hiredis), that no key holds a token, delete-all in
+ * bounded steps (commands per step counted by Redis), an unreachable Redis
+ * (the error, nothing written), reconnection after a restart, scripts
+ * reloaded after SCRIPT FLUSH, a dead holder's job released and taken
+ * over, and delivery claims expired by Redis.  Without redis-server it is
+ * skipped.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+#include "store/cli-migrate.h"
+#include "store/store.h"
+#include "tests/tap.h"
+
+#define T0 1700000000000LL
+
+struct server {
+	char dir[600];
+	char url[64];
+	int port;
+	pid_t pid;
+};
+
+static int
+free_port(void)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+static redisContext *
+raw(const struct server *sv)
+{
+	struct timeval tv = { 2, 0 };
+	redisContext *c = redisConnectWithTimeout("127.0.0.1", sv->port, tv);
+
+	if (c != NULL && c->err) {
+		redisFree(c);
+		return NULL;
+	}
+	return c;
+}
+
+/*
+ * Starts redis-server on sv (dir and port already chosen), a replica of
+ * port replicaof when it is not 0, or a Sentinel reading the file
+ * sentinel when that is not NULL; 0 or -1.
+ */
+static int
+server_start_as(struct server *sv, int replicaof, const char *sentinel)
+{
+	char port[16], log[600], master[16];
+	redisContext *c;
+	redisReply *r;
+	int i;
+
+	snprintf(port, sizeof(port), "%d", sv->port);
+	snprintf(master, sizeof(master), "%d", replicaof);
+	snprintf(log, sizeof(log), "%.500s/redis.log", sv->dir);
+	fflush(stdout);
+	if ((sv->pid = fork()) == 0) {
+		/* Gone with the test, even when it crashes. */
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (sentinel != NULL)
+			execlp("redis-server", "redis-server", sentinel,
+			    "--sentinel", (char *)NULL);
+		else if (replicaof != 0)
+			execlp("redis-server", "redis-server", "--port", port,
+			    "--bind", "127.0.0.1", "--dir", sv->dir, "--save",
+			    "", "--appendonly", "yes", "--appendfsync",
+			    "always", "--daemonize", "no", "--logfile", log,
+			    "--replicaof", "127.0.0.1", master, (char *)NULL);
+		else
+			execlp("redis-server", "redis-server", "--port", port,
+			    "--bind", "127.0.0.1", "--dir", sv->dir, "--save",
+			    "", "--appendonly", "yes", "--appendfsync",
+			    "always", "--daemonize", "no", "--logfile", log,
+			    (char *)NULL);
+		_exit(127);
+	}
+	if (sv->pid < 0)
+		return -1;
+	/* Ready when it answers PING (bounded, not a timing). */
+	for (i = 0; i < 300; i++) {
+		struct timespec ts = { 0, 50 * 1000000L };
+
+		if ((c = raw(sv)) != NULL) {
+			r = redisCommand(c, "PING");
+			if (r != NULL && r->type == REDIS_REPLY_STATUS) {
+				freeReplyObject(r);
+				redisFree(c);
+				return 0;
+			}
+			if (r != NULL)
+				freeReplyObject(r);
+			redisFree(c);
+		}
+		if (waitpid(sv->pid, NULL, WNOHANG) == sv->pid) {
+			sv->pid = 0;
+			return -1;
+		}
+		nanosleep(&ts, NULL);
+	}
+	return -1;
+}
+
+static int
+server_start(struct server *sv)
+{
+	return server_start_as(sv, 0, NULL);
+}
+
+static void
+server_stop(struct server *sv)
+{
+	if (sv->pid > 0) {
+		kill(sv->pid, SIGTERM);
+		waitpid(sv->pid, NULL, 0);
+	}
+	sv->pid = 0;
+}
+
+static struct store *
+open_redis(struct tap *t, const struct server *sv, const char *home,
+    int js)
+{
+	struct store_opts o = { .home = home, .backend = STORE_BACKEND_REDIS,
+	    .redis_url = sv->url, .redis_js_keys = js,
+	    .redis_timeout_ms = 5000 };
+	struct store *s = NULL;
+	char err[512];
+
+	if (store_open(&s, &o, err, sizeof(err)) != STORE_OK) {
+		tap_diag("open: %s", err);
+		tap_ok(t, 0, "open %s", sv->url);
+		return NULL;
+	}
+	return s;
+}
+
+/* GET key with hiredis: new string or NULL. */
+static char *
+raw_get(const struct server *sv, const char *key)
+{
+	redisContext *c = raw(sv);
+	redisReply *r;
+	char *v = NULL;
+
+	if (c == NULL)
+		return NULL;
+	r = redisCommand(c, "GET %s", key);
+	if (r != NULL && r->type == REDIS_REPLY_STRING)
+		v = strdup(r->str);
+	if (r != NULL)
+		freeReplyObject(r);
+	redisFree(c);
+	return v;
+}
+
+static long long
+raw_int(const struct server *sv, const char *cmd)
+{
+	redisContext *c = raw(sv);
+	redisReply *r;
+	long long v = -1;
+
+	if (c == NULL)
+		return -1;
+	r = redisCommand(c, cmd);
+	if (r != NULL && r->type == REDIS_REPLY_INTEGER)
+		v = r->integer;
+	if (r != NULL)
+		freeReplyObject(r);
+	redisFree(c);
+	return v;
+}
+
+/* Redis's count of commands processed so far (INFO stats). */
+static long long
+commands(const struct server *sv)
+{
+	redisContext *c = raw(sv);
+	redisReply *r;
+	const char *p;
+	long long v = -1;
+
+	if (c == NULL)
+		return -1;
+	r = redisCommand(c, "INFO stats");
+	if (r != NULL && r->type == REDIS_REPLY_STRING &&
+	    (p = strstr(r->str, "total_commands_processed:")) != NULL)
+		v = strtoll(p + 25, NULL, 10);
+	if (r != NULL)
+		freeReplyObject(r);
+	redisFree(c);
+	return v;
+}
+
+static int
+ext_is(struct store *s, const char *integ, const char *bid, const char *want)
+{
+	char *v = NULL;
+	int rc = store_ext_id_get(s, integ, bid, &v), ok;
+
+	ok = want == NULL ? rc == STORE_NOTFOUND : rc == STORE_OK &&
+	    strcmp(v, want) == 0;
+	free(v);
+	return ok;
+}
+
+static void
+test_js_layout(struct tap *t, const struct server *sv, const char *home)
+{
+	struct store *s = open_redis(t, sv, home, 1);
+	char *v1, *v2, *v3;
+	size_t n = 0, problems = 9;
+	int rc;
+	redisContext *c;
+	redisReply *r;
+
+	if (s == NULL)
+		return;
+	tap_ok(t, store_ids_save(s, "tokJ", "b1", "e1") == STORE_OK,
+	    "js layout: save");
+	v1 = raw_get(sv, "tokJ:b:b1");
+	v2 = raw_get(sv, "tokJ:e:e1");
+	tap_ok(t, v1 != NULL && strcmp(v1, "e1") == 0 && v2 != NULL &&
+	    strcmp(v2, "b1") == 0, "the Node library's keys: "
+	    "<integration>:b:<bid> -> eid and <integration>:e:<eid> -> bid");
+	free(v1);
+	free(v2);
+	store_ids_save(s, "tokJ", "b1", "e2");
+	v1 = raw_get(sv, "tokJ:e:e1");
+	v2 = raw_get(sv, "tokJ:e:e2");
+	tap_ok(t, v1 == NULL && v2 != NULL && strcmp(v2, "b1") == 0,
+	    "a relink removes the stale reverse key in the same script");
+	free(v1);
+	free(v2);
+	/* A pair written by the Node library is read by the server. */
+	if ((c = raw(sv)) != NULL) {
+		r = redisCommand(c, "MSET tokJ:b:nb ne tokJ:e:ne nb");
+		if (r != NULL)
+			freeReplyObject(r);
+		redisFree(c);
+	}
+	tap_ok(t, ext_is(s, "tokJ", "nb", "ne"), "a pair the Node library "
+	    "wrote is found");
+	{
+		char b[16], e[16];
+		int i, ok = 1;
+
+		for (i = 0; i < 100 && ok; i++) {
+			snprintf(b, sizeof(b), "b%d", i);
+			snprintf(e, sizeof(e), "e%d", i);
+			ok = store_ids_save(s, "tokM", b, e) == STORE_OK;
+		}
+		rc = store_ids_delete_all(s, "tokM", &n);
+		tap_ok(t, ok && rc == STORE_OK && n == 100 &&
+		    ext_is(s, "tokM", "b0", NULL) &&
+		    ext_is(s, "tokM", "b99", NULL) &&
+		    raw_get(sv, "tokM:e:e50") == NULL, "delete-all of 100 js "
+		    "pairs: every key of both directions UNLINKed (%zu)", n);
+	}
+	/* Glob characters in a token are escaped in SCAN's pattern. */
+	store_ids_save(s, "a*", "x", "y");
+	store_ids_save(s, "ab", "x", "y");
+	store_ids_save(s, "a[b]", "x", "y");
+	rc = store_ids_delete_all(s, "a*", &n);
+	tap_ok(t, rc == STORE_OK && n == 1 &&
+	    ext_is(s, "a*", "x", NULL) && ext_is(s, "ab", "x", "y") &&
+	    ext_is(s, "a[b]", "x", "y"), "delete-all of \"a*\" leaves \"ab\" "
+	    "and \"a[b]\" alone (%zu)", n);
+	tap_ok(t, store_verify(s, NULL, NULL, &problems) == STORE_OK &&
+	    problems == 0, "verify on the js layout: consistent");
+	if ((c = raw(sv)) != NULL) {
+		r = redisCommand(c, "SET tokJ:b:half e9");
+		if (r != NULL)
+			freeReplyObject(r);
+		redisFree(c);
+	}
+	rc = store_verify(s, NULL, NULL, &problems);
+	tap_ok(t, rc == STORE_OK &&
+	    problems == 1, "verify finds a half-written pair (%zu)", problems);
+	store_install_record(s, "tokJ", NULL, 0, NULL);
+	rc = store_install_delete(s, "tokJ", &n);
+	v1 = raw_get(sv, "tokJ:b:b1");
+	v2 = raw_get(sv, "tokJ:e:ne");
+	tap_ok(t, rc == STORE_OK && n == 3 && v1 == NULL && v2 == NULL &&
+	    ext_is(s, "ab", "x", "y"), "uninstall deletes the integration's "
+	    "js keys, in SCAN steps (%zu pairs)", n);
+	free(v1);
+	free(v2);
+	v3 = raw_get(sv, "bm:hashkey");
+	tap_ok(t, v3 != NULL, "the hash key is kept in Redis, shared by "
+	    "every host");
+	free(v3);
+	store_close(s);
+}
+
+/* Whether any key name contains needle (a SCAN of everything). */
+static int
+key_holds(const struct server *sv, const char *needle)
+{
+	redisContext *c = raw(sv);
+	redisReply *r;
+	char cursor[32] = "0";
+	size_t i;
+	int found = 0;
+
+	if (c == NULL)
+		return -1;
+	do {
+		r = redisCommand(c, "SCAN %s COUNT 1000", cursor);
+		if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+			found = -1;
+			break;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		for (i = 0; i < r->element[1]->elements; i++)
+			if (strstr(r->element[1]->element[i]->str, needle) !=
+			    NULL)
+				found = 1;
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0") != 0);
+	redisFree(c);
+	return found;
+}
+
+/* Files of dir holding needle: their count, -1 if dir cannot be read. */
+static int
+files_holding(const char *dir, const char *needle)
+{
+	char path[1200], *buf;
+	struct stat st;
+	struct dirent *e;
+	FILE *f;
+	DIR *d;
+	long len;
+	size_t nl = strlen(needle), i;
+	int n = 0;
+
+	if ((d = opendir(dir)) == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL) {
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
+		    (f = fopen(path, "rb")) == NULL)
+			continue;
+		if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) > 0 &&
+		    fseek(f, 0, SEEK_SET) == 0 &&
+		    (buf = malloc((size_t)len)) != NULL) {
+			if (fread(buf, 1, (size_t)len, f) == (size_t)len)
+				for (i = 0; i + nl <= (size_t)len; i++)
+					if (memcmp(buf + i, needle, nl) == 0) {
+						n++;
+						break;
+					}
+			free(buf);
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+static void
+test_own_layout(struct tap *t, const struct server *sv, const char *home)
+{
+	static const char tok[] = "secret-token-Zq81";
+	struct store *s = open_redis(t, sv, home, 0);
+	struct store_op ops[500];
+	char b[500][16], e[500][16];
+	long long c0, c1, most = 0;
+	size_t n = 0, del, total = 0;
+	int i, k, more = 1, steps = 0, ok = 1;
+
+	if (s == NULL)
+		return;
+	tap_ok(t, store_install_record(s, tok, "{}", 2, NULL) == STORE_OK &&
+	    store_ids_save(s, tok, "b1", "e1") == STORE_OK &&
+	    store_state_set(s, tok, "n", "v", 1) == STORE_OK,
+	    "an installation, a pair and state under a token");
+	tap_ok(t, key_holds(sv, tok) == 0, "no key name holds the token");
+	{
+		char aof[700];
+
+		snprintf(aof, sizeof(aof), "%.500s/appendonlydir", sv->dir);
+		tap_ok(t, files_holding(aof, tok) == 0 &&
+		    files_holding(aof, "bm:inst:") > 0, "Redis's append-only "
+		    "file holds the records but not the token's bytes");
+	}
+	/* 5,000 pairs, then delete-all: gone at once, purged in steps. */
+	for (k = 0; k < 10 && ok; k++) {
+		for (i = 0; i < 500; i++) {
+			snprintf(b[i], sizeof(b[i]), "b%d", k * 500 + i);
+			snprintf(e[i], sizeof(e[i]), "e%d", k * 500 + i);
+			memset(&ops[i], 0, sizeof(ops[i]));
+			ops[i].kind = STORE_OP_IDS_SAVE;
+			ops[i].a = "big";
+			ops[i].b = b[i];
+			ops[i].c = e[i];
+		}
+		ok = store_apply(s, ops, 500, NULL) == STORE_OK;
+	}
+	tap_ok(t, ok && ext_is(s, "big", "b4999", "e4999"), "5000 pairs in "
+	    "batches");
+	tap_ok(t, store_ids_delete_all(s, "big", &n) == STORE_OK && n == 5000 &&
+	    ext_is(s, "big", "b0", NULL) && ext_is(s, "big", "b4999", NULL),
+	    "delete-all: 5000 pairs forgotten at once for every reader");
+	tap_ok(t, store_ids_save(s, "big", "b0", "new") == STORE_OK &&
+	    ext_is(s, "big", "b0", "new"), "a save after it lands in a fresh "
+	    "hash");
+	while (more && steps < 1000) {
+		c0 = commands(sv);
+		if (store_purge_step(s, 500, &del, &more) != STORE_OK)
+			break;
+		c1 = commands(sv);
+		if (c1 - c0 > most)
+			most = c1 - c0;
+		if (del > 500)
+			ok = 0;
+		total += del;
+		steps++;
+	}
+	tap_ok(t, ok && !more && total == 10000 && steps >= 20,
+	    "purged in bounded steps: %zu keys in %d steps of at most 500",
+	    total, steps);
+	/* The INFO call itself counts one. */
+	tap_ok(t, most > 0 && most <= 64, "each step is a bounded number of "
+	    "short commands (at most %lld): Redis never blocks on it", most);
+	tap_ok(t, ext_is(s, "big", "b0", "new") &&
+	    raw_int(sv, "LLEN bm:tombs") == 0, "the purge spared the new pair; "
+	    "no tomb left");
+	store_close(s);
+}
+
+static void
+test_outage(struct tap *t, struct server *sv, const char *home)
+{
+	struct store *s = open_redis(t, sv, home, 0);
+	struct store *s2 = NULL;
+	struct store_opts o = { .home = home, .backend = STORE_BACKEND_REDIS,
+	    .redis_url = sv->url, .redis_timeout_ms = 1000 };
+	redisContext *c;
+	redisReply *r;
+	char err[512];
+	int rc;
+
+	if (s == NULL)
+		return;
+	store_ids_save(s, "tokO", "before", "x");
+	server_stop(sv);
+	rc = store_ids_save(s, "tokO", "during", "y");
+	tap_ok(t, rc == STORE_ERROR && strstr(store_strerror(s), "redis") !=
+	    NULL, "Redis unreachable: STORE_ERROR, said clearly (%s)",
+	    store_strerror(s));
+	rc = store_open(&s2, &o, err, sizeof(err));
+	tap_ok(t, rc == STORE_ERROR && s2 == NULL && strstr(err, "127.0.0.1")
+	    != NULL, "opening it fails with its address (%s)", err);
+	if (server_start(sv) < 0) {
+		tap_ok(t, 0, "redis-server restarted");
+		store_close(s);
+		return;
+	}
+	tap_ok(t, ext_is(s, "tokO", "before", "x"), "after a restart the "
+	    "same handle reconnects; the acknowledged pair survived (AOF)");
+	tap_ok(t, ext_is(s, "tokO", "during", NULL), "nothing of the failed "
+	    "save was written");
+	/* Scripts flushed (a restart without AOF, a failover): reloaded. */
+	if ((c = raw(sv)) != NULL) {
+		r = redisCommand(c, "SCRIPT FLUSH");
+		if (r != NULL)
+			freeReplyObject(r);
+		redisFree(c);
+	}
+	tap_ok(t, store_ids_save(s, "tokO", "after", "z") == STORE_OK &&
+	    ext_is(s, "tokO", "after", "z"), "after SCRIPT FLUSH a save "
+	    "loads its script again (NOSCRIPT handled)");
+	store_close(s);
+}
+
+static int
+alive(uint32_t pid)
+{
+	return kill((pid_t)pid, 0) == 0 || errno != ESRCH;
+}
+
+static void
+test_takeover(struct tap *t, const struct server *sv, const char *home)
+{
+	struct store *s = open_redis(t, sv, home, 0);
+	struct store_job_spec sp = { .integ = "tokQ", .kind = "k",
+	    .contact = "c1", .payload = "{}", .now = T0 };
+	struct store_job *j = NULL;
+	uint64_t id = 0, id2 = 0;
+	size_t n = 0;
+	int status = 0, rc;
+	pid_t pid;
+
+	if (s == NULL)
+		return;
+	store_install_record(s, "tokQ", NULL, 0, NULL);
+	store_job_add(s, &sp, &id, NULL);
+	store_job_add(s, &sp, &id2, NULL);
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		struct store *cs = open_redis(t, sv, home, 0);
+		struct store_job *cj = NULL;
+
+		if (cs == NULL || store_job_claim(cs, (uint32_t)getpid(), T0,
+		    T0 + 60000, &cj) != STORE_OK || cj->id != id)
+			_exit(1);
+		/* The lease is in Redis: freeing memory (for valgrind's
+		 * count) gives nothing back; the death does the rest. */
+		store_job_free(cj);
+		store_close(cs);
+		store_close(s);
+		kill(getpid(), SIGKILL);
+		_exit(2);
+	}
+	waitpid(pid, &status, 0);
+	tap_ok(t, WIFSIGNALED(status), "a consumer claimed the first job and "
+	    "was killed holding it");
+	tap_ok(t, store_job_claim(s, 7, T0 + 1000, T0 + 2000, &j) ==
+	    STORE_NOTFOUND, "its lease holds the job, and the contact's next "
+	    "waits behind it");
+	rc = store_jobs_release(s, T0 + 1000, alive, &n);
+	tap_ok(t, rc == STORE_OK && n == 1, "the dead holder's lease (this host, pid gone) is "
+	    "released (%zu)", n);
+	tap_ok(t, store_job_claim(s, 7, T0 + 1000, T0 + 2000, &j) ==
+	    STORE_OK && j->id == id && j->lease_pid == 7 &&
+	    strcmp(j->integ, "tokQ") == 0, "another consumer takes it over, "
+	    "in contact order");
+	store_job_free(j);
+	j = NULL;
+	tap_ok(t, store_job_done(s, id, NULL, 0, NULL, T0) == STORE_OK &&
+	    store_job_claim(s, 8, T0 + 1000, T0 + 2000, &j) == STORE_OK &&
+	    j->id == id2, "then the contact's second job");
+	store_job_free(j);
+	store_close(s);
+}
+
+static void
+test_claims(struct tap *t, const struct server *sv, const char *home)
+{
+	static const char iid[] = "0123456789abcdef0123456789abcdef";
+	struct store *s = open_redis(t, sv, home, 0);
+	long long ttl;
+	int dup = -1, d2 = -1;
+
+	if (s == NULL)
+		return;
+	tap_ok(t, store_delivery_claim(s, iid, "m1", 1000, 300, &dup) ==
+	    STORE_OK && dup == 0 && store_delivery_claim(s, iid, "m1", 1100,
+	    300, &d2) == STORE_OK && d2 == 1, "a delivery id is new once, "
+	    "then a duplicate");
+	ttl = raw_int(sv, "TTL bm:seen:0123456789abcdef0123456789abcdef:m1");
+	tap_ok(t, ttl > 0 && ttl <= 300, "Redis expires the claim after the "
+	    "ttl (EXPIRE, no sweep: %lld s left)", ttl);
+	store_close(s);
+}
+
+/* The port Sentinel gives for master mm, or -1. */
+static int
+sentinel_master_port(const struct server *sn)
+{
+	redisContext *c = raw(sn);
+	redisReply *r;
+	int port = -1;
+
+	if (c == NULL)
+		return -1;
+	r = redisCommand(c, "SENTINEL get-master-addr-by-name mm");
+	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2)
+		port = atoi(r->element[1]->str);
+	if (r != NULL)
+		freeReplyObject(r);
+	redisFree(c);
+	return port;
+}
+
+static void
+test_sentinel(struct tap *t, const char *dir, const char *home)
+{
+	struct server m, rp, sn;
+	struct store_opts o = { .home = home, .backend = STORE_BACKEND_REDIS,
+	    .redis_master = "mm", .redis_timeout_ms = 2000 };
+	struct store *s = NULL;
+	redisContext *c;
+	redisReply *r;
+	char conf[700], sent[64], err[512];
+	FILE *f;
+	int i, rc = STORE_ERROR, moved = 0, synced = 0;
+
+	memset(&m, 0, sizeof(m));
+	memset(&rp, 0, sizeof(rp));
+	memset(&sn, 0, sizeof(sn));
+	snprintf(m.dir, sizeof(m.dir), "%.500s/m", dir);
+	snprintf(rp.dir, sizeof(rp.dir), "%.500s/r", dir);
+	snprintf(sn.dir, sizeof(sn.dir), "%.500s/s", dir);
+	if (mkdir(m.dir, 0700) != 0 || mkdir(rp.dir, 0700) != 0 ||
+	    mkdir(sn.dir, 0700) != 0 || (m.port = free_port()) < 0 ||
+	    (rp.port = free_port()) < 0 || (sn.port = free_port()) < 0)
+		goto out;
+	snprintf(conf, sizeof(conf), "%.500s/sentinel.conf", sn.dir);
+	if ((f = fopen(conf, "w")) == NULL)
+		goto out;
+	fprintf(f, "port %d\nbind 127.0.0.1\ndir %s\nlogfile %s/log\n"
+	    "sentinel monitor mm 127.0.0.1 %d 1\n"
+	    "sentinel down-after-milliseconds mm 2000\n"
+	    "sentinel failover-timeout mm 10000\n", sn.port, sn.dir, sn.dir,
+	    m.port);
+	fclose(f);
+	if (server_start(&m) < 0 || server_start_as(&rp, m.port, NULL) < 0 ||
+	    server_start_as(&sn, 0, conf) < 0) {
+		tap_ok(t, 0, "a master, a replica and a Sentinel");
+		goto out;
+	}
+	snprintf(sent, sizeof(sent), "127.0.0.1:%d", sn.port);
+	o.redis_sentinels = sent;
+	if (store_open(&s, &o, err, sizeof(err)) != STORE_OK)
+		tap_diag("open: %s", err);
+	tap_ok(t, s != NULL && store_ids_save(s, "tokS", "b1", "e1") ==
+	    STORE_OK && ext_is(s, "tokS", "b1", "e1"), "BM_REDIS_SENTINELS: "
+	    "the master found through Sentinel");
+	if (s == NULL)
+		goto out;
+	/* The replica has it (a bound, not a timing). */
+	for (i = 0; i < 400 && !synced; i++) {
+		struct timespec ts = { 0, 50 * 1000000L };
+
+		synced = raw_int(&rp, "EXISTS bm:pairs") == 1;
+		if (!synced)
+			nanosleep(&ts, NULL);
+	}
+	if ((c = raw(&sn)) != NULL) {
+		r = redisCommand(c, "SENTINEL FAILOVER mm");
+		if (r != NULL)
+			freeReplyObject(r);
+		redisFree(c);
+	}
+	for (i = 0; i < 600 && !moved; i++) {
+		struct timespec ts = { 0, 50 * 1000000L };
+
+		moved = sentinel_master_port(&sn) == rp.port &&
+		    raw_int(&m, "EXISTS bm:pairs") >= 0;
+		if (!moved)
+			nanosleep(&ts, NULL);
+	}
+	tap_ok(t, synced && moved, "Sentinel failed over to the replica");
+	/* The old master turns replica (READONLY) or refuses: the handle
+	 * asks Sentinel again; a few calls may fail meanwhile (503s). */
+	for (i = 0; i < 100 && rc != STORE_OK; i++) {
+		struct timespec ts = { 0, 100 * 1000000L };
+
+		if ((rc = store_ids_save(s, "tokS", "b2", "e2")) != STORE_OK)
+			nanosleep(&ts, NULL);
+	}
+	tap_ok(t, rc == STORE_OK && ext_is(s, "tokS", "b2", "e2") &&
+	    ext_is(s, "tokS", "b1", "e1") &&
+	    raw_int(&rp, "SCARD bm:pairs") == 1,
+	    "the handle followed the failover: saves go to the new master "
+	    "(%d calls), which has the old pairs", i);
+out:
+	store_close(s);
+	server_stop(&sn);
+	server_stop(&rp);
+	server_stop(&m);
+}
+
+/* migrate copies services too, their tokens readable on the target. */
+static void
+test_migrate_services(struct tap *t, const struct server *sv,
+    const char *dir)
+{
+	struct store_opts bo = { 0 };
+	struct store_service in, *got = NULL;
+	struct store *b = NULL, *r = NULL;
+	char bhome[700], rhome[700], err[512];
+	int rc, status = 2, saved;
+
+	snprintf(bhome, sizeof(bhome), "%.500s/mig-bdb", dir);
+	snprintf(rhome, sizeof(rhome), "%.500s/mig-redis", dir);
+	bo.home = bhome;
+	if (store_open(&b, &bo, err, sizeof(err)) != STORE_OK ||
+	    (r = open_redis(t, sv, rhome, 0)) == NULL) {
+		tap_ok(t, 0, "open both stores (%s)", err);
+		goto out;
+	}
+	memset(&in, 0, sizeof(in));
+	memcpy(in.install_id, "00112233445566778899aabbccddeeff", 33);
+	in.service = (char *)"crm";
+	in.group = (char *)"";
+	in.user = (char *)"u1";
+	in.access = (char *)"access-Tk9";
+	in.refresh = (char *)"refresh-Tk9";
+	in.scope = (char *)"read";
+	in.updated = 1700000000;
+	in.expires = 1700003600;
+	saved = store_install_record(b, "tokV", NULL, 0, NULL) == STORE_OK &&
+	    store_service_put(b, &in) == STORE_OK;
+	fflush(stdout);
+	fflush(stderr);
+	status = store_cli_migrate(b, r);
+	rc = store_service_get(r, in.install_id, "crm", "", "u1", &got);
+	tap_ok(t, saved && status == 0 && rc == STORE_OK &&
+	    strcmp(got->access, "access-Tk9") == 0 &&
+	    strcmp(got->refresh, "refresh-Tk9") == 0 &&
+	    strcmp(got->scope, "read") == 0 && got->expires == 1700003600,
+	    "migrate copies a service, its tokens opened on the target "
+	    "(status %d, %d)", status, rc);
+	store_service_free(got);
+out:
+	store_close(r);
+	store_close(b);
+}
+
+int
+main(void)
+{
+	struct tap t = { 0 };
+	struct server sv;
+	char home[600];
+
+	if (system("command -v redis-server >/dev/null 2>&1") != 0) {
+		printf("1..0 # SKIP redis-server not installed\n");
+		return 0;
+	}
+	memset(&sv, 0, sizeof(sv));
+	if (tap_tmpdir(sv.dir, 512, "redis") != 0 ||
+	    (sv.port = free_port()) < 0) {
+		printf("Bail out! %s\n", strerror(errno));
+		return 1;
+	}
+	snprintf(sv.url, sizeof(sv.url), "redis://127.0.0.1:%d", sv.port);
+	snprintf(home, sizeof(home), "%.500s/home", sv.dir);
+	if (server_start(&sv) < 0) {
+		printf("Bail out! redis-server did not start (%s)\n", sv.dir);
+		tap_rmtree(sv.dir);
+		return 1;
+	}
+	test_js_layout(&t, &sv, home);
+	test_own_layout(&t, &sv, home);
+	test_takeover(&t, &sv, home);
+	test_claims(&t, &sv, home);
+	test_migrate_services(&t, &sv, sv.dir);
+	test_outage(&t, &sv, home);
+	server_stop(&sv);
+	test_sentinel(&t, sv.dir, home);
+	tap_rmtree(sv.dir);
+	return tap_done(&t);
+}

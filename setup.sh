@@ -19,7 +19,7 @@ libfcgi-dev libjansson-dev libcurl4-openssl-dev libssl-dev libdb5.3-dev \
 nginx-light apache2 libapache2-mod-fcgid python3 clang valgrind wrk curl \
 ca-certificates libpcre2-dev json-schema-test-suite libsystemd-dev \
 python3-prometheus-client debhelper dpkg-dev fakeroot adduser \
-chromium chromium-driver python3-selenium"
+chromium chromium-driver python3-selenium redis-server"
 
 install_packages() {
 	missing=""

@@ -1403,3 +1403,132 @@ def redis_in_sync(master, replica):
     ro = re.search(r"slave_repl_offset:(\d+)", r)
     up = "master_link_status:up" in r
     return bool(mo and ro and up and int(mo.group(1)) == int(ro.group(1)))
+
+
+# ------------------------------------------- an external contacts service
+
+CONTACT_MAPPINGS = [
+    {"id": True, "botmatic": {"name": "id"},
+     "ext": {"name": "id_candidate", "transform": "int"}},
+    {"botmatic": {"name": "email"}, "ext": {"name": "email"}},
+    {"botmatic": {"name": "firstname"}, "ext": {"name": "prenom"}},
+]
+
+
+class ExtContacts:
+    """A stateful fake of the generic REST consumer's contacts API
+    (SPEC §4), on a StandIn: POST /contacts (an Idempotency-Key seen before
+    gets the id it created), GET /contacts?email=, PUT and DELETE
+    /contacts/{id}.  slow: seconds each request takes (counted in
+    .flight); fail: (status, body, delay) answered to everything.
+    .contacts maps id -> contact; .posts lists (email, Idempotency-Key) of
+    every POST received, in order."""
+
+    def __init__(self, test):
+        self.lock = threading.Lock()
+        self.contacts = {}
+        self.next = 1
+        self.keys = {}
+        self.posts = []
+        self.slow = 0
+        self.fail = None
+        self.flight = 0
+        self.si = test.standin()
+        self.si.route("*", r"/contacts(/.*)?", self.handle)
+        self.url = self.si.url
+
+    def add(self, contact, cid=None):
+        """Puts a contact in as if created on the service; its id."""
+        with self.lock:
+            cid = cid if cid is not None else self.next
+            self.next = max(self.next, cid + 1)
+            self.contacts[cid] = dict(contact, id_candidate=cid)
+            return cid
+
+    def by_email(self, email):
+        with self.lock:
+            return [c for c in self.contacts.values()
+                    if c.get("email") == email]
+
+    def handle(self, rec):
+        with self.lock:
+            self.flight += 1
+        try:
+            if self.slow:
+                time.sleep(self.slow)
+            if self.fail:
+                return self.fail
+            return self._handle(rec)
+        finally:
+            with self.lock:
+                self.flight -= 1
+
+    def _handle(self, rec):
+        parts = rec.path.strip("/").split("/")
+        with self.lock:
+            if rec.method == "POST" and parts == ["contacts"]:
+                body = rec.json() or {}
+                key = rec.headers.get("Idempotency-Key")
+                self.posts.append((body.get("email"), key))
+                if key and key in self.keys:
+                    return 201, {"id_candidate": self.keys[key]}, 0
+                cid = self.next
+                self.next += 1
+                self.contacts[cid] = dict(body, id_candidate=cid)
+                if key:
+                    self.keys[key] = cid
+                return 201, {"id_candidate": cid}, 0
+            if rec.method == "GET" and parts == ["contacts"]:
+                email = rec.query.get("email", [None])[0]
+                found = [c for c in self.contacts.values()
+                         if email is not None and c.get("email") == email]
+                return 200, found[:1], 0
+            if len(parts) == 2 and parts[0] == "contacts" and \
+                    parts[1].isdigit():
+                cid = int(parts[1])
+                if cid not in self.contacts:
+                    return 404, {"error": "not found"}, 0
+                if rec.method == "GET":
+                    return 200, self.contacts[cid], 0
+                if rec.method == "PUT":
+                    self.contacts[cid].update(rec.json() or {})
+                    return 200, {"ok": True}, 0
+                if rec.method == "DELETE":
+                    del self.contacts[cid]
+                    return 204, b"", 0
+        return 404, {"error": "unexpected"}, 0
+
+
+def secret_key_file(test, name="secret.key"):
+    """A BM_SECRET_KEY_FILE (32 random bytes, 0600) in the tempdir: every
+    server sharing a Redis store is given the same one."""
+    path = os.path.join(test.tmp, name)
+    with open(path, "wb") as f:
+        f.write(os.urandom(32))
+    os.chmod(path, 0o600)
+    return path
+
+
+def redis_values(client):
+    """Every key of client's selected database with its value as text
+    (strings, and the members of hashes, lists, sets, sorted sets and
+    streams joined): what a scan for leaked secrets reads."""
+    out = {}
+    for k in client.scan_all():
+        kind = client.try_cmd("TYPE", k)
+        if kind == "string":
+            v = client.try_cmd("GET", k)
+        elif kind == "hash":
+            v = client.try_cmd("HGETALL", k)
+        elif kind == "list":
+            v = client.try_cmd("LRANGE", k, 0, -1)
+        elif kind == "set":
+            v = client.try_cmd("SMEMBERS", k)
+        elif kind == "zset":
+            v = client.try_cmd("ZRANGE", k, 0, -1, "WITHSCORES")
+        elif kind == "stream":
+            v = client.try_cmd("XRANGE", k, "-", "+")
+        else:
+            v = None
+        out[k] = json.dumps(v)
+    return out

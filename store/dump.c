@@ -205,7 +205,7 @@ export_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 }
 
 int
-store_export(struct store *s, const struct store_export_cbs *cbs, void *arg)
+store__bdb_export(struct store *s, const struct store_export_cbs *cbs, void *arg)
 {
 	struct export_args a = { .cbs = cbs, .arg = arg };
 
@@ -305,7 +305,7 @@ apply_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 }
 
 int
-store_apply(struct store *s, const struct store_op *ops, size_t n,
+store__bdb_apply(struct store *s, const struct store_op *ops, size_t n,
     size_t *bad)
 {
 	struct apply_args a = { .ops = ops, .n = n, .bad = bad };
@@ -465,7 +465,7 @@ token_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 }
 
 int
-store_verify(struct store *s, store_problem_fn fn, void *arg,
+store__bdb_verify(struct store *s, store_problem_fn fn, void *arg,
     size_t *problems)
 {
 	struct token_args ta;

@@ -442,7 +442,7 @@ open_db(struct store *s, size_t i)
 }
 
 int
-store_open(struct store **out, const struct store_opts *o, char *err,
+store__bdb_open(struct store **out, const struct store_opts *o, char *err,
     size_t errlen)
 {
 	struct store *s = NULL;
@@ -467,6 +467,7 @@ store_open(struct store **out, const struct store_opts *o, char *err,
 		snprintf(err, errlen, "%s: %s", o->home, strerror(ENOMEM));
 		goto out;
 	}
+	s->ops = &store__bdb_ops;
 	s->retries = o->retries > 0 ? o->retries : 20;
 	/* Owner only: tokens and secrets live here. */
 	if (mkdir(s->home, 0700) != 0 && errno != EEXIST) {
@@ -517,12 +518,12 @@ fail:
 	rc = s->dead ? STORE_RUNRECOVERY : STORE_ERROR;
 out:
 	free(reg);
-	store_close(s);
+	store__bdb_close(s);
 	return rc;
 }
 
 int
-store_close(struct store *s)
+store__bdb_close(struct store *s)
 {
 	size_t i;
 	DB *db;
@@ -550,8 +551,54 @@ store_close(struct store *s)
 	return rc;
 }
 
-const char *
-store_strerror(const struct store *s)
-{
-	return s != NULL ? s->err : "no store";
-}
+/* The Berkeley DB backend (store_int.h). */
+const struct store_ops store__bdb_ops = {
+	.name = "bdb",
+	.close = store__bdb_close,
+	.ids_save = store__bdb_ids_save,
+	.ext_id_get = store__bdb_ext_id_get,
+	.botmatic_id_get = store__bdb_botmatic_id_get,
+	.ids_delete = store__bdb_ids_delete,
+	.ids_delete_all = store__bdb_ids_delete_all,
+	.ids_foreach = store__bdb_ids_foreach,
+	.install_record = store__bdb_install_record,
+	.install_get = store__bdb_install_get,
+	.install_get_by_id = store__bdb_install_get_by_id,
+	.install_settings_update = store__bdb_install_settings_update,
+	.install_put = store__bdb_install_put,
+	.install_delete = store__bdb_install_delete,
+	.install_foreach = store__bdb_install_foreach,
+	.state_get = store__bdb_state_get,
+	.state_set = store__bdb_state_set,
+	.state_delete = store__bdb_state_delete,
+	.delivery_claim = store__bdb_delivery_claim,
+	.delivery_release = store__bdb_delivery_release,
+	.job_add = store__bdb_job_add,
+	.job_claim = store__bdb_job_claim,
+	.job_done = store__bdb_job_done,
+	.job_retry = store__bdb_job_retry,
+	.job_renew = store__bdb_job_renew,
+	.job_get = store__bdb_job_get,
+	.job_foreach = store__bdb_job_foreach,
+	.job_revive = store__bdb_job_revive,
+	.jobs_revive_dead = store__bdb_jobs_revive_dead,
+	.jobs_release = store__bdb_jobs_release,
+	.jobs_stats = store__bdb_jobs_stats,
+	.job_cancel = store__bdb_job_cancel,
+	.jobs_cancel = store__bdb_jobs_cancel,
+	.purge_step = store__bdb_purge_step,
+	.service_put = store__bdb_service_put,
+	.service_get = store__bdb_service_get,
+	.service_lease = store__bdb_service_lease,
+	.service_refreshed = store__bdb_service_refreshed,
+	.service_lease_end = store__bdb_service_lease_end,
+	.service_delete = store__bdb_service_delete,
+	.service_foreach = store__bdb_service_foreach,
+	.oauth_link_create = store__bdb_oauth_link_create,
+	.oauth_link_take = store__bdb_oauth_link_take,
+	.oauth_state_take = store__bdb_oauth_state_take,
+	.rekey = store__bdb_rekey,
+	.export = store__bdb_export,
+	.apply = store__bdb_apply,
+	.verify = store__bdb_verify,
+};

@@ -170,7 +170,7 @@ save_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 }
 
 int
-store_ids_save(struct store *s, const char *integ, const char *bid,
+store__bdb_ids_save(struct store *s, const char *integ, const char *bid,
     const char *eid)
 {
 	struct ids_args a = { .integ = integ, .bid = bid, .eid = eid };
@@ -211,7 +211,7 @@ get_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 }
 
 int
-store_ext_id_get(struct store *s, const char *integ, const char *bid,
+store__bdb_ext_id_get(struct store *s, const char *integ, const char *bid,
     char **out)
 {
 	struct ids_args a = { .integ = integ, .bid = bid, .out = out };
@@ -225,7 +225,7 @@ store_ext_id_get(struct store *s, const char *integ, const char *bid,
 }
 
 int
-store_botmatic_id_get(struct store *s, const char *integ, const char *eid,
+store__bdb_botmatic_id_get(struct store *s, const char *integ, const char *eid,
     char **out)
 {
 	struct ids_args a = { .integ = integ, .eid = eid, .out = out };
@@ -248,7 +248,7 @@ delete_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 }
 
 int
-store_ids_delete(struct store *s, const char *integ, const char *bid,
+store__bdb_ids_delete(struct store *s, const char *integ, const char *bid,
     const char *eid)
 {
 	struct ids_args a = { .integ = integ, .bid = bid, .eid = eid };
@@ -272,7 +272,7 @@ delete_all_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 }
 
 int
-store_ids_delete_all(struct store *s, const char *integ, size_t *deleted)
+store__bdb_ids_delete_all(struct store *s, const char *integ, size_t *deleted)
 {
 	size_t n = 0;
 	struct ids_args a = { .integ = integ, .count = deleted ? &n : NULL };
@@ -336,7 +336,7 @@ out:
 }
 
 int
-store_ids_foreach(struct store *s, const char *integ, store_pair_fn fn,
+store__bdb_ids_foreach(struct store *s, const char *integ, store_pair_fn fn,
     void *arg)
 {
 	struct ids_args a = { .integ = integ, .fn = fn, .arg = arg };

@@ -245,7 +245,7 @@ finish(struct inst_args *a, int rc, struct store_install **out)
 }
 
 int
-store_install_record(struct store *s, const char *token,
+store__bdb_install_record(struct store *s, const char *token,
     const void *settings, size_t settings_len, struct store_install **out)
 {
 	struct inst_args a = { .token = token, .settings = settings,
@@ -314,7 +314,7 @@ out:
 }
 
 int
-store_install_settings_update(struct store *s, const char *token,
+store__bdb_install_settings_update(struct store *s, const char *token,
     store_settings_fn fn, void *arg)
 {
 	struct settings_args a = { .token = token, .fn = fn, .arg = arg };
@@ -365,7 +365,7 @@ get_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 }
 
 int
-store_install_get(struct store *s, const char *token,
+store__bdb_install_get(struct store *s, const char *token,
     struct store_install **out)
 {
 	struct inst_args a = { .token = token };
@@ -380,7 +380,7 @@ store_install_get(struct store *s, const char *token,
 }
 
 int
-store_install_get_by_id(struct store *s, const char *install_id,
+store__bdb_install_get_by_id(struct store *s, const char *install_id,
     struct store_install **out)
 {
 	struct inst_args a = { .install_id = install_id };
@@ -472,7 +472,7 @@ put_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 }
 
 int
-store_install_put(struct store *s, const struct store_install *in)
+store__bdb_install_put(struct store *s, const struct store_install *in)
 {
 	struct inst_args a = { .put = in };
 	int rc;
@@ -534,7 +534,7 @@ delete_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 }
 
 int
-store_install_delete(struct store *s, const char *token, size_t *pairs)
+store__bdb_install_delete(struct store *s, const char *token, size_t *pairs)
 {
 	struct inst_args a = { .token = token, .count = pairs != NULL };
 	int rc;
@@ -600,7 +600,7 @@ out:
 }
 
 int
-store_install_foreach(struct store *s, store_install_fn fn, void *arg)
+store__bdb_install_foreach(struct store *s, store_install_fn fn, void *arg)
 {
 	struct inst_args a = { .fn = fn, .arg = arg };
 

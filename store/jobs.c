@@ -635,7 +635,7 @@ add_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 }
 
 int
-store_job_add(struct store *s, const struct store_job_spec *sp, uint64_t *id,
+store__bdb_job_add(struct store *s, const struct store_job_spec *sp, uint64_t *id,
     unsigned *flags)
 {
 	char hash[STORE__HASH_LEN + 1];
@@ -768,7 +768,7 @@ claim_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 }
 
 int
-store_job_claim(struct store *s, uint32_t pid, int64_t now,
+store__bdb_job_claim(struct store *s, uint32_t pid, int64_t now,
     int64_t lease_until, struct store_job **out)
 {
 	struct store_job *j;
@@ -846,7 +846,7 @@ out:
 }
 
 int
-store_job_done(struct store *s, uint64_t id, const struct store_op *ops,
+store__bdb_job_done(struct store *s, uint64_t id, const struct store_op *ops,
     size_t n, const char *next_payload, int64_t now)
 {
 	struct job_args a = { .id = id, .ops = ops, .nops = n,
@@ -932,7 +932,7 @@ out:
 }
 
 int
-store_job_retry(struct store *s, uint64_t id, uint32_t pid, int64_t next_at,
+store__bdb_job_retry(struct store *s, uint64_t id, uint32_t pid, int64_t next_at,
     const char *last, int dead)
 {
 	struct job_args a = { .id = id, .pid = pid, .at = next_at,
@@ -969,7 +969,7 @@ renew_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 }
 
 int
-store_job_renew(struct store *s, uint64_t id, uint32_t pid,
+store__bdb_job_renew(struct store *s, uint64_t id, uint32_t pid,
     int64_t lease_until)
 {
 	struct job_args a = { .id = id, .pid = pid, .at = lease_until };
@@ -997,7 +997,7 @@ get_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 }
 
 int
-store_job_get(struct store *s, uint64_t id, struct store_job **out)
+store__bdb_job_get(struct store *s, uint64_t id, struct store_job **out)
 {
 	struct job_args a = { .id = id };
 	int rc;
@@ -1057,7 +1057,7 @@ out:
 }
 
 int
-store_job_foreach(struct store *s, store_job_fn fn, void *arg)
+store__bdb_job_foreach(struct store *s, store_job_fn fn, void *arg)
 {
 	struct job_args a = { .fn = fn, .arg = arg };
 
@@ -1110,7 +1110,7 @@ revive_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 }
 
 int
-store_job_revive(struct store *s, uint64_t id, int64_t now, uint64_t *newid)
+store__bdb_job_revive(struct store *s, uint64_t id, int64_t now, uint64_t *newid)
 {
 	struct store_job box;
 	struct job_args a = { .id = id, .now = now, .out = &box };
@@ -1170,7 +1170,7 @@ revive_batch_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 }
 
 int
-store_jobs_revive_dead(struct store *s, int64_t now, size_t *count)
+store__bdb_jobs_revive_dead(struct store *s, int64_t now, size_t *count)
 {
 	struct dead_ids d;
 	struct revive_batch b = { .d = &d, .now = now };
@@ -1216,7 +1216,7 @@ cancel_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 }
 
 int
-store_job_cancel(struct store *s, uint64_t id)
+store__bdb_job_cancel(struct store *s, uint64_t id)
 {
 	struct job_args a = { .id = id };
 
@@ -1292,7 +1292,7 @@ cancel_integ_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 }
 
 int
-store_jobs_cancel(struct store *s, const char *integ, size_t *count)
+store__bdb_jobs_cancel(struct store *s, const char *integ, size_t *count)
 {
 	char hash[STORE__HASH_LEN + 1];
 	struct job_args a = { .integ = hash };
@@ -1380,7 +1380,7 @@ release_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 }
 
 int
-store_jobs_release(struct store *s, int64_t now, store_job_alive_fn alive,
+store__bdb_jobs_release(struct store *s, int64_t now, store_job_alive_fn alive,
     size_t *count)
 {
 	struct release_args a = { .now = now, .alive = alive };
@@ -1448,7 +1448,7 @@ out:
 }
 
 int
-store_jobs_stats(struct store *s, struct store_jobs_stats *st)
+store__bdb_jobs_stats(struct store *s, struct store_jobs_stats *st)
 {
 	return store__run(s, STORE__RUN_SCAN, "counting jobs", stats_fn, st);
 }

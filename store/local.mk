@@ -1,6 +1,7 @@
 ## store/: the Berkeley DB keystore, its CLI, tests and benchmark.
 noinst_LIBRARIES += store/libbmstore.a
 store_libbmstore_a_SOURCES = store/store.h store/store_int.h \
+	store/ops.c store/redis.c \
 	store/env.c store/ids.c store/install.c store/state.c store/dump.c \
 	store/seen.c store/crypto.c store/migrate.c store/services.c \
 	store/supervise.c store/purge.c store/lock.c store/control.c \

@@ -384,7 +384,7 @@ out:
 }
 
 int
-store_purge_step(struct store *s, size_t max_keys, size_t *deleted,
+store__bdb_purge_step(struct store *s, size_t max_keys, size_t *deleted,
     int *more)
 {
 	struct purge_args a = { .max = max_keys > 0 ? max_keys : 1 };

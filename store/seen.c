@@ -165,7 +165,7 @@ seen_check(struct store *s, struct seen_args *a)
 }
 
 int
-store_delivery_claim(struct store *s, const char *install_id,
+store__bdb_delivery_claim(struct store *s, const char *install_id,
     const char *id, int64_t now, unsigned ttl_s, int *dup)
 {
 	struct seen_args a = { .install_id = install_id, .id = id, .now = now,
@@ -205,7 +205,7 @@ release_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 }
 
 int
-store_delivery_release(struct store *s, const char *install_id,
+store__bdb_delivery_release(struct store *s, const char *install_id,
     const char *id)
 {
 	struct seen_args a = { .install_id = install_id, .id = id };

@@ -304,7 +304,7 @@ put_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 }
 
 int
-store_service_put(struct store *s, const struct store_service *in)
+store__bdb_service_put(struct store *s, const struct store_service *in)
 {
 	struct svc_args a = { .in = in };
 	int rc;
@@ -332,7 +332,7 @@ get_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 }
 
 int
-store_service_get(struct store *s, const char *install_id,
+store__bdb_service_get(struct store *s, const char *install_id,
     const char *service, const char *group, const char *user,
     struct store_service **out)
 {
@@ -371,7 +371,7 @@ lease_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 }
 
 int
-store_service_lease(struct store *s, const char *install_id,
+store__bdb_service_lease(struct store *s, const char *install_id,
     const char *service, const char *group, const char *user, uint64_t gen,
     int64_t now, unsigned lease_s, int *got)
 {
@@ -418,7 +418,7 @@ refreshed_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 }
 
 int
-store_service_refreshed(struct store *s, const struct store_service *in,
+store__bdb_service_refreshed(struct store *s, const struct store_service *in,
     uint64_t gen)
 {
 	struct svc_args a = { .in = in, .gen = gen };
@@ -457,7 +457,7 @@ lease_end_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 }
 
 int
-store_service_lease_end(struct store *s, const char *install_id,
+store__bdb_service_lease_end(struct store *s, const char *install_id,
     const char *service, const char *group, const char *user, uint64_t gen,
     int needs_link)
 {
@@ -486,7 +486,7 @@ delete_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 }
 
 int
-store_service_delete(struct store *s, const char *install_id,
+store__bdb_service_delete(struct store *s, const char *install_id,
     const char *service, const char *group, const char *user)
 {
 	struct svc_args a = { 0 };
@@ -552,7 +552,7 @@ each_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 }
 
 int
-store_service_foreach(struct store *s, const char *install_id,
+store__bdb_service_foreach(struct store *s, const char *install_id,
     store_service_fn fn, void *arg)
 {
 	struct each_args a = { install_id, fn, arg };
@@ -732,7 +732,7 @@ link_create_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 }
 
 int
-store_oauth_link_create(struct store *s, const char *install_id,
+store__bdb_oauth_link_create(struct store *s, const char *install_id,
     const char *service, const char *group, const char *user, int64_t now,
     unsigned ttl_s, char id[STORE_OAUTH_ID_LEN + 1])
 {
@@ -784,7 +784,7 @@ pend_id_ok(const char *id)
 }
 
 int
-store_oauth_link_take(struct store *s, const char *link,
+store__bdb_oauth_link_take(struct store *s, const char *link,
     const char *service, int64_t now, unsigned ttl_s,
     char state[STORE_OAUTH_ID_LEN + 1],
     char verifier[STORE_OAUTH_VERIFIER_LEN + 1])
@@ -814,7 +814,7 @@ state_take_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 }
 
 int
-store_oauth_state_take(struct store *s, const char *state,
+store__bdb_oauth_state_take(struct store *s, const char *state,
     const char *service, int64_t now, struct store_service **bound,
     char verifier[STORE_OAUTH_VERIFIER_LEN + 1])
 {
@@ -954,7 +954,7 @@ rekey_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 }
 
 int
-store_rekey(struct store *s, const char *new_key_file, size_t *n)
+store__bdb_rekey(struct store *s, const char *new_key_file, size_t *n)
 {
 	struct rekey_args a;
 	char err[512];

@@ -104,7 +104,7 @@ get_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 }
 
 int
-store_state_get(struct store *s, const char *token, const char *name,
+store__bdb_state_get(struct store *s, const char *token, const char *name,
     char **val, size_t *len)
 {
 	struct state_args a = { .token = token, .name = name, .out = val,
@@ -129,7 +129,7 @@ set_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 }
 
 int
-store_state_set(struct store *s, const char *token, const char *name,
+store__bdb_state_set(struct store *s, const char *token, const char *name,
     const void *val, size_t len)
 {
 	struct state_args a = { .token = token, .name = name, .val = val,
@@ -154,7 +154,7 @@ delete_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 }
 
 int
-store_state_delete(struct store *s, const char *token, const char *name)
+store__bdb_state_delete(struct store *s, const char *token, const char *name)
 {
 	struct state_args a = { .token = token, .name = name };
 	int rc;

@@ -71,6 +71,19 @@ enum store_durability {
 	STORE_DURABILITY__MAX
 };
 
+/*
+ * Where the store lives.  Berkeley DB: an environment in a directory of this
+ * host, the default.  Redis: a server (or a Sentinel-watched set) shared by
+ * any number of hosts; everything below works the same on it, except the
+ * supervision, the lock and the control socket, which belong to Berkeley
+ * DB's process set (see there).
+ */
+enum store_backend {
+	STORE_BACKEND_BDB = 0,
+	STORE_BACKEND_REDIS,
+	STORE_BACKEND__MAX
+};
+
 struct store_opts {
 	const char *home;                 /* environment directory; created 0700 */
 	enum store_durability durability; /* of this handle's commits */
@@ -84,7 +97,27 @@ struct store_opts {
 	const char *key_file; /* the key sealing tokens (BM_SECRET_KEY_FILE): 32
 	                         bytes or 64 hex digits, mode 0600/0400; NULL:
 	                         token-seal.key, created in home */
+	/* Which backend (BM_STORE) and, for Redis, where it is.  The fields
+	 * below are ignored by Berkeley DB; store_opts_env() fills them. */
+	enum store_backend backend;
+	const char *redis_url;       /* BM_REDIS_URL: redis://host:port[/db]
+	                                or unix:/path */
+	const char *redis_sentinels; /* BM_REDIS_SENTINELS: host:port,...
+	                                (instead of redis_url) */
+	const char *redis_master;    /* BM_REDIS_MASTER: the master's name */
+	int redis_js_keys;           /* BM_REDIS_KEYS=js-redis-key-store */
+	unsigned redis_timeout_ms;   /* BM_REDIS_TIMEOUT_MS: connect and each
+	                                command; 0: 2000 */
 };
+
+/*
+ * Fills o's backend and Redis fields from the environment (BM_STORE,
+ * BM_REDIS_URL, BM_REDIS_SENTINELS, BM_REDIS_MASTER, BM_REDIS_KEYS,
+ * BM_REDIS_TIMEOUT_MS), leaving the other fields alone.  The strings are
+ * borrowed from the environment.  Returns STORE_OK, or STORE_EINVAL with
+ * err (errlen bytes) naming the variable.
+ */
+int store_opts_env(struct store_opts *o, char *err, size_t errlen);
 
 /*
  * The environment is sized for this many processes unless told otherwise:

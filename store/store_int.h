@@ -36,7 +36,117 @@
 #define STORE__INST_VERSION 1
 #define STORE__INST_HEAD (1 + 8 + STORE_INSTALL_ID_LEN + STORE_SECRET_LEN)
 
+/*
+ * A backend: what every public function of store.h that takes a handle
+ * does, behind s->ops (ops.c forwards; the arguments and results are those
+ * of store.h).  Berkeley DB's is store__bdb_ops (env.c and the files it
+ * names), Redis's store__redis_ops (redis*.c).
+ */
+struct store_ops {
+	const char *name; /* "bdb", "redis": for messages */
+	int (*close)(struct store *s);
+	int (*ids_save)(struct store *s, const char *integ, const char *bid,
+	    const char *eid);
+	int (*ext_id_get)(struct store *s, const char *integ, const char *bid,
+	    char **out);
+	int (*botmatic_id_get)(struct store *s, const char *integ,
+	    const char *eid, char **out);
+	int (*ids_delete)(struct store *s, const char *integ, const char *bid,
+	    const char *eid);
+	int (*ids_delete_all)(struct store *s, const char *integ,
+	    size_t *deleted);
+	int (*ids_foreach)(struct store *s, const char *integ,
+	    store_pair_fn fn, void *arg);
+	int (*install_record)(struct store *s, const char *token,
+	    const void *settings, size_t settings_len,
+	    struct store_install **out);
+	int (*install_get)(struct store *s, const char *token,
+	    struct store_install **out);
+	int (*install_get_by_id)(struct store *s, const char *install_id,
+	    struct store_install **out);
+	int (*install_settings_update)(struct store *s, const char *token,
+	    store_settings_fn fn, void *arg);
+	int (*install_put)(struct store *s, const struct store_install *in);
+	int (*install_delete)(struct store *s, const char *token,
+	    size_t *pairs);
+	int (*install_foreach)(struct store *s, store_install_fn fn,
+	    void *arg);
+	int (*state_get)(struct store *s, const char *token, const char *name,
+	    char **val, size_t *len);
+	int (*state_set)(struct store *s, const char *token, const char *name,
+	    const void *val, size_t len);
+	int (*state_delete)(struct store *s, const char *token,
+	    const char *name);
+	int (*delivery_claim)(struct store *s, const char *install_id,
+	    const char *id, int64_t now, unsigned ttl_s, int *dup);
+	int (*delivery_release)(struct store *s, const char *install_id,
+	    const char *id);
+	int (*job_add)(struct store *s, const struct store_job_spec *sp,
+	    uint64_t *id, unsigned *flags);
+	int (*job_claim)(struct store *s, uint32_t pid, int64_t now,
+	    int64_t lease_until, struct store_job **out);
+	int (*job_done)(struct store *s, uint64_t id,
+	    const struct store_op *ops, size_t n, const char *next_payload,
+	    int64_t now);
+	int (*job_retry)(struct store *s, uint64_t id, uint32_t pid,
+	    int64_t next_at, const char *last, int dead);
+	int (*job_renew)(struct store *s, uint64_t id, uint32_t pid,
+	    int64_t lease_until);
+	int (*job_get)(struct store *s, uint64_t id, struct store_job **out);
+	int (*job_foreach)(struct store *s, store_job_fn fn, void *arg);
+	int (*job_revive)(struct store *s, uint64_t id, int64_t now,
+	    uint64_t *newid);
+	int (*jobs_revive_dead)(struct store *s, int64_t now, size_t *count);
+	int (*jobs_release)(struct store *s, int64_t now,
+	    store_job_alive_fn alive, size_t *count);
+	int (*jobs_stats)(struct store *s, struct store_jobs_stats *st);
+	int (*job_cancel)(struct store *s, uint64_t id);
+	int (*jobs_cancel)(struct store *s, const char *integ, size_t *count);
+	int (*purge_step)(struct store *s, size_t max_keys, size_t *deleted,
+	    int *more);
+	int (*service_put)(struct store *s, const struct store_service *in);
+	int (*service_get)(struct store *s, const char *install_id,
+	    const char *service, const char *group, const char *user,
+	    struct store_service **out);
+	int (*service_lease)(struct store *s, const char *install_id,
+	    const char *service, const char *group, const char *user,
+	    uint64_t gen, int64_t now, unsigned lease_s, int *got);
+	int (*service_refreshed)(struct store *s,
+	    const struct store_service *in, uint64_t gen);
+	int (*service_lease_end)(struct store *s, const char *install_id,
+	    const char *service, const char *group, const char *user,
+	    uint64_t gen, int needs_link);
+	int (*service_delete)(struct store *s, const char *install_id,
+	    const char *service, const char *group, const char *user);
+	int (*service_foreach)(struct store *s, const char *install_id,
+	    store_service_fn fn, void *arg);
+	int (*oauth_link_create)(struct store *s, const char *install_id,
+	    const char *service, const char *group, const char *user,
+	    int64_t now, unsigned ttl_s, char id[STORE_OAUTH_ID_LEN + 1]);
+	int (*oauth_link_take)(struct store *s, const char *link,
+	    const char *service, int64_t now, unsigned ttl_s,
+	    char state[STORE_OAUTH_ID_LEN + 1],
+	    char verifier[STORE_OAUTH_VERIFIER_LEN + 1]);
+	int (*oauth_state_take)(struct store *s, const char *state,
+	    const char *service, int64_t now, struct store_service **bound,
+	    char verifier[STORE_OAUTH_VERIFIER_LEN + 1]);
+	int (*rekey)(struct store *s, const char *new_key_file, size_t *n);
+	int (*export)(struct store *s, const struct store_export_cbs *cbs,
+	    void *arg);
+	int (*apply)(struct store *s, const struct store_op *ops, size_t n,
+	    size_t *bad);
+	int (*verify)(struct store *s, store_problem_fn fn, void *arg,
+	    size_t *problems);
+};
+
+extern const struct store_ops store__bdb_ops;
+extern const struct store_ops store__redis_ops;
+
+struct store__redis; /* redis.c: the connection and its settings */
+
 struct store {
+	const struct store_ops *ops; /* the backend */
+	struct store__redis *rd;     /* Redis's own state, NULL for BDB */
 	DB_ENV *env;
 	/*
 	 * Every "token" of a key or value below is the token's keyed hash
@@ -266,5 +376,106 @@ store__be64_get(const unsigned char *p)
 		v = v << 8 | p[i];
 	return v;
 }
+
+/*
+ * The Berkeley DB backend's functions (store__bdb_ops), as store.h
+ * describes them without the prefix.
+ */
+int store__bdb_open(struct store **out, const struct store_opts *o,
+    char *err, size_t errlen);
+int store__bdb_close(struct store *s);
+int store__redis_open(struct store **out, const struct store_opts *o,
+    char *err, size_t errlen);
+int store__bdb_ids_save(struct store *s, const char *integ, const char *bid,
+    const char *eid);
+int store__bdb_ext_id_get(struct store *s, const char *integ, const char *bid,
+    char **out);
+int store__bdb_botmatic_id_get(struct store *s, const char *integ,
+    const char *eid, char **out);
+int store__bdb_ids_delete(struct store *s, const char *integ, const char *bid,
+    const char *eid);
+int store__bdb_ids_delete_all(struct store *s, const char *integ,
+    size_t *deleted);
+int store__bdb_ids_foreach(struct store *s, const char *integ,
+    store_pair_fn fn, void *arg);
+int store__bdb_install_record(struct store *s, const char *token,
+    const void *settings, size_t settings_len, struct store_install **out);
+int store__bdb_install_get(struct store *s, const char *token,
+    struct store_install **out);
+int store__bdb_install_get_by_id(struct store *s, const char *install_id,
+    struct store_install **out);
+int store__bdb_install_settings_update(struct store *s, const char *token,
+    store_settings_fn fn, void *arg);
+int store__bdb_install_put(struct store *s, const struct store_install *in);
+int store__bdb_install_delete(struct store *s, const char *token,
+    size_t *pairs);
+int store__bdb_install_foreach(struct store *s, store_install_fn fn,
+    void *arg);
+int store__bdb_state_get(struct store *s, const char *token, const char *name,
+    char **val, size_t *len);
+int store__bdb_state_set(struct store *s, const char *token, const char *name,
+    const void *val, size_t len);
+int store__bdb_state_delete(struct store *s, const char *token,
+    const char *name);
+int store__bdb_delivery_claim(struct store *s, const char *install_id,
+    const char *id, int64_t now, unsigned ttl_s, int *dup);
+int store__bdb_delivery_release(struct store *s, const char *install_id,
+    const char *id);
+int store__bdb_job_add(struct store *s, const struct store_job_spec *sp,
+    uint64_t *id, unsigned *flags);
+int store__bdb_job_claim(struct store *s, uint32_t pid, int64_t now,
+    int64_t lease_until, struct store_job **out);
+int store__bdb_job_done(struct store *s, uint64_t id,
+    const struct store_op *ops, size_t n, const char *next_payload,
+    int64_t now);
+int store__bdb_job_retry(struct store *s, uint64_t id, uint32_t pid,
+    int64_t next_at, const char *last, int dead);
+int store__bdb_job_renew(struct store *s, uint64_t id, uint32_t pid,
+    int64_t lease_until);
+int store__bdb_job_get(struct store *s, uint64_t id, struct store_job **out);
+int store__bdb_job_foreach(struct store *s, store_job_fn fn, void *arg);
+int store__bdb_job_revive(struct store *s, uint64_t id, int64_t now,
+    uint64_t *newid);
+int store__bdb_jobs_revive_dead(struct store *s, int64_t now, size_t *count);
+int store__bdb_jobs_release(struct store *s, int64_t now,
+    store_job_alive_fn alive, size_t *count);
+int store__bdb_jobs_stats(struct store *s, struct store_jobs_stats *st);
+int store__bdb_job_cancel(struct store *s, uint64_t id);
+int store__bdb_jobs_cancel(struct store *s, const char *integ, size_t *count);
+int store__bdb_purge_step(struct store *s, size_t max_keys, size_t *deleted,
+    int *more);
+int store__bdb_service_put(struct store *s, const struct store_service *in);
+int store__bdb_service_get(struct store *s, const char *install_id,
+    const char *service, const char *group, const char *user,
+    struct store_service **out);
+int store__bdb_service_lease(struct store *s, const char *install_id,
+    const char *service, const char *group, const char *user, uint64_t gen,
+    int64_t now, unsigned lease_s, int *got);
+int store__bdb_service_refreshed(struct store *s,
+    const struct store_service *in, uint64_t gen);
+int store__bdb_service_lease_end(struct store *s, const char *install_id,
+    const char *service, const char *group, const char *user, uint64_t gen,
+    int needs_link);
+int store__bdb_service_delete(struct store *s, const char *install_id,
+    const char *service, const char *group, const char *user);
+int store__bdb_service_foreach(struct store *s, const char *install_id,
+    store_service_fn fn, void *arg);
+int store__bdb_oauth_link_create(struct store *s, const char *install_id,
+    const char *service, const char *group, const char *user, int64_t now,
+    unsigned ttl_s, char id[STORE_OAUTH_ID_LEN + 1]);
+int store__bdb_oauth_link_take(struct store *s, const char *link,
+    const char *service, int64_t now, unsigned ttl_s,
+    char state[STORE_OAUTH_ID_LEN + 1],
+    char verifier[STORE_OAUTH_VERIFIER_LEN + 1]);
+int store__bdb_oauth_state_take(struct store *s, const char *state,
+    const char *service, int64_t now, struct store_service **bound,
+    char verifier[STORE_OAUTH_VERIFIER_LEN + 1]);
+int store__bdb_rekey(struct store *s, const char *new_key_file, size_t *n);
+int store__bdb_export(struct store *s, const struct store_export_cbs *cbs,
+    void *arg);
+int store__bdb_apply(struct store *s, const struct store_op *ops, size_t n,
+    size_t *bad);
+int store__bdb_verify(struct store *s, store_problem_fn fn, void *arg,
+    size_t *problems);
 
 #endif /* BM_STORE_INT_H */

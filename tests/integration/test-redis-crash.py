@@ -45,9 +45,9 @@ def keys(env, *args, timeout=120):
          if not k.startswith(("BM_", "BOTMATIC_"))}
     e.update({k: v for k, v in env.items() if v is not None})
     try:
-        return subprocess.run([keys_bin] + list(args), env=e,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              timeout=timeout)
+        return subprocess.run([keys_bin] + [str(a) for a in args],
+                              env=e, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=timeout)
     except subprocess.TimeoutExpired as x:
         return subprocess.CompletedProcess(x.cmd, 124, b"", b"timed out")
 

@@ -56,9 +56,9 @@ def keys(*args):
          if not k.startswith(("BM_", "BOTMATIC_"))}
     e.update(KENV)
     try:
-        return subprocess.run([keys_bin] + list(args), env=e,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              timeout=60)
+        return subprocess.run([keys_bin] + [str(a) for a in args],
+                              env=e, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=60)
     except subprocess.TimeoutExpired as x:
         return subprocess.CompletedProcess(x.cmd, 124, b"", b"timed out")
 

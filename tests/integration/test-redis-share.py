@@ -47,9 +47,9 @@ def keys(env, *args, timeout=60):
          if not k.startswith(("BM_", "BOTMATIC_"))}
     e.update(env)
     try:
-        return subprocess.run([keys_bin] + list(args), env=e,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              timeout=timeout)
+        return subprocess.run([keys_bin] + [str(a) for a in args],
+                              env=e, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=timeout)
     except subprocess.TimeoutExpired as x:
         return subprocess.CompletedProcess(x.cmd, 124, b"", b"timed out")
 

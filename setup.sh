@@ -19,7 +19,7 @@ libfcgi-dev libjansson-dev libcurl4-openssl-dev libssl-dev libdb5.3-dev \
 nginx-light apache2 libapache2-mod-fcgid python3 clang valgrind wrk curl \
 ca-certificates libpcre2-dev json-schema-test-suite libsystemd-dev \
 python3-prometheus-client debhelper dpkg-dev fakeroot adduser \
-chromium chromium-driver python3-selenium redis-server"
+chromium chromium-driver python3-selenium libhiredis-dev redis-server"
 
 install_packages() {
 	missing=""
@@ -97,7 +97,7 @@ test)
 		tests/unit/test-mapping-data tests/unit/test-schema \
 		tests/unit/test-schema-suite tests/store/test-store \
 		tests/store/test-secrets tests/store/test-jobs \
-		tests/store/test-services \
+		tests/store/test-services tests/store/test-redis \
 		tests/integration/test-valgrind.py" || rc=$?
 	logs=""
 	for l in _build-test/test-suite.log _build-vg/test-suite.log; do

@@ -28,7 +28,7 @@ app_libbmapp_a_SOURCES = \
 	app/server/server.h app/server/master.c app/server/worker.c \
 	app/server/listen.c app/server/notify.c
 app_libbmapp_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS) $(FCGI_CFLAGS) $(CRYPTO_CFLAGS) $(SYSTEMD_CFLAGS)
-APP_LIBS = app/libbmapp.a mapping/libbmmapping.a store/libbmstore.a $(SCHEMA_LIBS) $(JANSSON_LIBS) $(CURL_LIBS) $(CRYPTO_LIBS) $(FCGI_LIBS) $(DB_LIBS) $(DL_LIBS) $(SYSTEMD_LIBS)
+APP_LIBS = app/libbmapp.a mapping/libbmmapping.a store/libbmstore.a $(SCHEMA_LIBS) $(JANSSON_LIBS) $(CURL_LIBS) $(CRYPTO_LIBS) $(FCGI_LIBS) $(DB_LIBS) $(HIREDIS_LIBS) $(DL_LIBS) $(SYSTEMD_LIBS)
 
 botmatic_fcgi_SOURCES = app/main.c
 botmatic_fcgi_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)

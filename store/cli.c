@@ -32,6 +32,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "store/cli-migrate.h"
 #include "store/cli-outbox.h"
 #include "store/cli-services.h"
 #include "store/store.h"
@@ -51,9 +52,10 @@
 #define RECOVER_MS (30 * 60 * 1000)
 
 static const char usage[] =
-"Usage: " PROG " [-d DIR] [-t SECONDS] COMMAND [ARGS]\n"
-"The botmatic-fcgi keystore (a Berkeley DB environment), safe to use while\n"
-"the server runs (the server then runs the command) and to kill.\n"
+"Usage: " PROG " [-d DIR] [-r URL] [-t SECONDS] COMMAND [ARGS]\n"
+"The botmatic-fcgi keystore (a Berkeley DB environment, or Redis), safe to\n"
+"use while the server runs (on Berkeley DB the server then runs the\n"
+"command) and to kill.\n"
 "\n"
 "Commands:\n"
 "  save INTEGRATION BOTMATIC_ID EXT_ID   link two ids (relinks drop old links)\n"
@@ -96,14 +98,22 @@ static const char usage[] =
 "                                        BM_SECRET_KEY_FILE at it\n"
 "  recover                               full recovery (refused while a server\n"
 "                                        runs: it recovers by itself)\n"
+"  migrate bdb-to-redis|redis-to-bdb     copy installations, pairs and state\n"
+"                                        from the Berkeley DB in -d DIR to\n"
+"                                        the Redis of -r URL or back;\n"
+"                                        resumable, the target verified\n"
 "\n"
 "Options:\n"
 "  -d DIR       the environment directory (default: $BM_DB_HOME)\n"
+"  -r, --redis URL  use Redis at URL (redis://host:port[/db], unix:/path)\n"
+"               instead of BM_STORE, BM_REDIS_URL\n"
 "  -t SECONDS   time limit of the whole command (default 600; 0: none)\n"
 "  -h, --help   this text\n"
 "\n"
 "Environment: BM_DB_HOME, BM_DB_DURABILITY (write, the default, or sync),\n"
-"BM_SECRET_KEY_FILE (the server's key sealing tokens, when it has one).\n"
+"BM_SECRET_KEY_FILE (the server's key sealing tokens, when it has one),\n"
+"BM_STORE, BM_REDIS_URL, BM_REDIS_SENTINELS, BM_REDIS_MASTER, BM_REDIS_KEYS,\n"
+"BM_REDIS_TIMEOUT_MS (as the server reads them).\n"
 "Exit status: 0 done or found, 1 not found (verify: problems found),\n"
 "2 error.  Tokens are printed only with --show-tokens.  See botmatic-keys(1).\n";
 
@@ -849,7 +859,7 @@ static const struct cmd cmds[] = {
 	{ "installs", 0, 1 }, { "export", 0, 0 }, { "import", 0, 1 },
 	{ "import-redis", 0, 1 }, { "verify", 0, 1 }, { "recover", 0, 0 },
 	{ "import-contacts", 1, 1 }, { "secret", 2, 2 }, { "outbox", 0, 2 },
-	{ "service-link", 2, 4 }, { "services", 1, 5 },
+	{ "service-link", 2, 4 }, { "services", 1, 5 }, { "migrate", 1, 1 },
 };
 
 /*
@@ -1032,6 +1042,7 @@ run(struct store *s, const char *cmd, int argc, char **argv)
 /* What the command line says. */
 struct opts {
 	const char *home;
+	const char *redis;       /* -r URL */
 	unsigned timeout;        /* seconds for the whole command; 0: none */
 	const struct cmd *c;
 	int argc;                /* the command's arguments... */
@@ -1045,6 +1056,7 @@ parse(int argc, char **argv, struct opts *o)
 {
 	static const struct option longs[] = {
 		{ "help", no_argument, NULL, 'h' },
+		{ "redis", required_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *cmd;
@@ -1056,10 +1068,13 @@ parse(int argc, char **argv, struct opts *o)
 	o->timeout = DEFAULT_TIMEOUT;
 	optind = 1;
 	/* "+": stop at the command, so that ids may start with '-'. */
-	while ((ch = getopt_long(argc, argv, "+d:t:h", longs, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+d:r:t:h", longs, NULL)) != -1) {
 		switch (ch) {
 		case 'd':
 			o->home = optarg;
+			break;
+		case 'r':
+			o->redis = optarg;
 			break;
 		case 't':
 			errno = 0;
@@ -1100,20 +1115,15 @@ parse(int argc, char **argv, struct opts *o)
 
 /* Opens, runs, closes: the part shared by the tool and the server. */
 static int
-open_run(const char *home, enum store_durability dur, struct opts *o,
-    int standalone, int *clean)
+open_run(const struct store_opts *so, struct opts *o, int standalone,
+    int *clean)
 {
-	struct store_opts so = { 0 };
 	struct store *s = NULL;
 	char err[1024];
 	int ret;
 
 	*clean = 0;
-	so.home = home;
-	so.durability = dur;
-	/* The server's key: the tokens it sealed open with it only. */
-	so.key_file = getenv("BM_SECRET_KEY_FILE");
-	if (store_open(&s, &so, err, sizeof(err)) != STORE_OK)
+	if (store_open(&s, so, err, sizeof(err)) != STORE_OK)
 		return fail("%s", err);
 	ret = run(s, o->c->name, o->argc, o->argv);
 	/*
@@ -1137,6 +1147,7 @@ int
 store_cli_run(const char *home, enum store_durability dur, int argc,
     char **argv)
 {
+	struct store_opts so = { 0 };
 	struct opts o = { .home = home };
 	int ret, clean;
 
@@ -1145,11 +1156,17 @@ store_cli_run(const char *home, enum store_durability dur, int argc,
 	if (strcmp(o.c->name, "recover") == 0)
 		return fail("recover: the server is running; it recovers the "
 		    "store by itself");
+	if (strcmp(o.c->name, "migrate") == 0)
+		return fail("migrate: the server is running: stop it first");
 	if (o.timeout > 0) {
 		signal(SIGALRM, on_alarm);
 		alarm(o.timeout);
 	}
-	return open_run(home, dur, &o, 0, &clean);
+	/* The server's own store: Berkeley DB (Redis needs no hand-over). */
+	so.home = home;
+	so.durability = dur;
+	so.key_file = getenv("BM_SECRET_KEY_FILE");
+	return open_run(&so, &o, 0, &clean);
 }
 
 /*
@@ -1193,24 +1210,74 @@ hand_over(struct opts *o, const char *home, int *nosrv)
 	return st;
 }
 
+/* Opens both stores and copies one into the other (cli-migrate.c). */
+static int
+migrate(const struct store_opts *bdb, const struct store_opts *rd,
+    const char *way, int *clean)
+{
+	struct store *b = NULL, *r = NULL;
+	char err[1024];
+	int ret = 2;
+
+	*clean = 1;
+	if (strcmp(way, "bdb-to-redis") != 0 &&
+	    strcmp(way, "redis-to-bdb") != 0)
+		return fail("migrate: \"%s\" is not bdb-to-redis or "
+		    "redis-to-bdb", way);
+	if (rd->redis_url == NULL && rd->redis_sentinels == NULL)
+		return fail("migrate: no Redis: give -r URL or set "
+		    "BM_REDIS_URL");
+	if (store_open(&b, bdb, err, sizeof(err)) != STORE_OK) {
+		ret = fail("%s", err);
+		goto out;
+	}
+	if (store_open(&r, rd, err, sizeof(err)) != STORE_OK) {
+		ret = fail("%s", err);
+		goto out;
+	}
+	ret = way[0] == 'b' ? store_cli_migrate(b, r) : store_cli_migrate(r, b);
+	if (ret == 0 && way[0] == 'r') {
+		/* The cursor's tombstone in the Berkeley DB target. */
+		int more = 1;
+
+		while (more && store_purge_step(b, PURGE_BATCH, NULL, &more) ==
+		    STORE_OK)
+			;
+	}
+out:
+	store_close(r);
+	*clean = store_close(b) == 0;
+	if (!*clean && ret == 0)
+		ret = 2;
+	return ret;
+}
+
 int
 store_cli_main(int argc, char **argv)
 {
 	struct store_lock *lock = NULL;
 	struct store_lock_info info;
+	struct store_opts so = { 0 }, bdb;
 	struct timespec t0, t;
 	struct opts o = { 0 };
 	enum store_durability dur;
 	const char *d;
 	char err[1024], home[PATH_MAX];
-	int ret, rc, nosrv, clean = 0;
+	int ret, rc, nosrv, clean = 0, is_migrate;
 	long waited;
 
 	o.home = getenv("BM_DB_HOME");
 	if ((ret = parse(argc, argv, &o)) != 0)
 		return ret < 0 ? 0 : ret;
-	if (o.home == NULL || *o.home == '\0')
-		return fail("no environment: give -d DIR or set BM_DB_HOME");
+	if (store_opts_env(&so, err, sizeof(err)) != STORE_OK &&
+	    o.redis == NULL)
+		return fail("%s", err);
+	if (o.redis != NULL) {
+		so.backend = STORE_BACKEND_REDIS;
+		so.redis_url = o.redis;
+		so.redis_sentinels = NULL;
+	}
+	is_migrate = strcmp(o.c->name, "migrate") == 0;
 	d = getenv("BM_DB_DURABILITY");
 	if (d == NULL || *d == '\0' || strcmp(d, "write") == 0)
 		dur = STORE_DURABILITY_WRITE;
@@ -1218,6 +1285,29 @@ store_cli_main(int argc, char **argv)
 		dur = STORE_DURABILITY_SYNC;
 	else
 		return fail("BM_DB_DURABILITY: \"%s\" is not sync or write", d);
+	so.durability = dur;
+	/* The server's key: the tokens it sealed open with it only. */
+	so.key_file = getenv("BM_SECRET_KEY_FILE");
+	if (so.backend == STORE_BACKEND_REDIS && !is_migrate) {
+		/* Redis: no lock, no hand-over, nothing to recover; home
+		 * only keeps the sealing key when BM_SECRET_KEY_FILE is
+		 * unset. */
+		if (strcmp(o.c->name, "recover") == 0)
+			return fail("recover: nothing to recover on Redis");
+		if (strcmp(o.c->name, "import-contacts") == 0)
+			return cmd_import_contacts(o.home != NULL ? o.home : "",
+			    o.argv[0]);
+		so.home = o.home != NULL && *o.home != '\0' ? o.home : NULL;
+		if (o.timeout > 0) {
+			signal(SIGALRM, on_alarm);
+			alarm(o.timeout);
+		}
+		ret = open_run(&so, &o, 1, &clean);
+		alarm(0);
+		return ret;
+	}
+	if (o.home == NULL || *o.home == '\0')
+		return fail("no environment: give -d DIR or set BM_DB_HOME");
 	/* The server's working directory is not ours. */
 	if (mkdir(o.home, 0700) != 0 && errno != EEXIST)
 		return fail("%s: cannot create: %s", o.home, strerror(errno));
@@ -1243,6 +1333,9 @@ store_cli_main(int argc, char **argv)
 			return fail("%s: another command (pid %ld) has held the "
 			    "store for %d s; try again later", home,
 			    info.holder_pid, LOCK_WAIT_MS / 1000);
+		if (is_migrate)
+			return fail("migrate: a server (pid %ld) runs on %s: "
+			    "stop it first", info.holder_pid, home);
 		if (strcmp(o.c->name, "recover") == 0)
 			return fail("recover: a server (pid %ld) runs on %s: it "
 			    "recovers the store by itself; stop it first to "
@@ -1283,7 +1376,13 @@ store_cli_main(int argc, char **argv)
 			goto out;
 		}
 	}
-	ret = open_run(home, dur, &o, 1, &clean);
+	bdb = so;
+	bdb.backend = STORE_BACKEND_BDB;
+	bdb.home = home;
+	if (is_migrate)
+		ret = migrate(&bdb, &so, o.argv[0], &clean);
+	else
+		ret = open_run(&bdb, &o, 1, &clean);
 out:
 	alarm(0);
 	store_lock_release(lock, clean);

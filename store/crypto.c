@@ -177,15 +177,15 @@ out:
 }
 
 int
-store__crypto_init(struct store *s, const char *key_file, char *err,
-    size_t errlen)
+store__crypto_init(struct store *s, int hkey_set, const char *key_file,
+    char *err, size_t errlen)
 {
 	OSSL_PARAM params[2];
 	EVP_MAC *mac = NULL;
 	int rc = -1;
 
-	if (crypto_store_key(s->home, STORE__HASH_KEY_FILE, s->hkey, err,
-	    errlen) < 0)
+	if (!hkey_set && crypto_store_key(s->home, STORE__HASH_KEY_FILE,
+	    s->hkey, err, errlen) < 0)
 		return -1;
 	if (key_file != NULL && key_file[0] != '\0') {
 		if (crypto_read_key(key_file, s->ekey, err, errlen) < 0)
@@ -207,6 +207,18 @@ store__crypto_init(struct store *s, const char *key_file, char *err,
 out:
 	EVP_MAC_free(mac);
 	return rc;
+}
+
+int
+store__crypto_random(unsigned char *buf, size_t n)
+{
+	return crypto_random(buf, n);
+}
+
+void
+store__crypto_wipe(void *p, size_t n)
+{
+	OPENSSL_cleanse(p, n);
 }
 
 void

@@ -503,7 +503,7 @@ store__bdb_open(struct store **out, const struct store_opts *o, char *err,
 			store__fail(s, ret, "opening %s", dbs[i].file);
 			goto fail;
 		}
-	if (store__crypto_init(s, o->key_file, err, errlen) < 0) {
+	if (store__crypto_init(s, 0, o->key_file, err, errlen) < 0) {
 		rc = STORE_ERROR;
 		goto out;
 	}

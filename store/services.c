@@ -41,8 +41,8 @@
  * minutes, so the table holds the links of ten minutes. */
 #define PEND_PURGE_SCAN 256
 
-static int
-svc_random_hex(char *out, size_t hexlen)
+int
+store__svc_random_hex(char *out, size_t hexlen)
 {
 	static const char digits[] = "0123456789abcdef";
 	unsigned char raw[64];
@@ -68,8 +68,8 @@ svc_random_hex(char *out, size_t hexlen)
 }
 
 /* The key of a service; checks every part.  *len gets its size. */
-static int
-svc_key(struct store *s, char *buf, size_t *len, const char *install_id,
+int
+store__svc_key(struct store *s, char *buf, size_t *len, const char *install_id,
     const char *service, const char *group, const char *user)
 {
 	size_t il, sl, gl, ul, i;
@@ -133,8 +133,8 @@ svc_part(const char **e, const char *end)
 }
 
 /* Decodes a record of key k into *out (new).  0, ENOMEM, EINVAL, ESEAL. */
-static int
-svc_decode(struct store *s, const DBT *k, const DBT *d,
+int
+store__svc_decode(struct store *s, const DBT *k, const DBT *d,
     struct store_service **out)
 {
 	const unsigned char *p = d->data;
@@ -184,8 +184,8 @@ svc_decode(struct store *s, const DBT *k, const DBT *d,
 }
 
 /* Encodes sv's record under key k into *d (data new). */
-static int
-svc_encode(struct store *s, const DBT *k, const struct store_service *sv,
+int
+store__svc_encode(struct store *s, const DBT *k, const struct store_service *sv,
     DBT *d)
 {
 	const char *refresh = sv->refresh != NULL ? sv->refresh : "";
@@ -238,7 +238,7 @@ svc_read(struct store *s, DB_TXN *txn, DBT *k, struct store_service **sv,
 	d.flags = DB_DBT_MALLOC;
 	if ((ret = s->svc->get(s->svc, txn, k, &d, flags)) != 0)
 		return ret;
-	ret = svc_decode(s, k, &d, sv);
+	ret = store__svc_decode(s, k, &d, sv);
 	free(d.data);
 	return ret;
 }
@@ -249,7 +249,7 @@ svc_write(struct store *s, DB_TXN *txn, DBT *k, const struct store_service *sv)
 	DBT d;
 	int ret;
 
-	if ((ret = svc_encode(s, k, sv, &d)) != 0)
+	if ((ret = store__svc_encode(s, k, sv, &d)) != 0)
 		return ret;
 	ret = s->svc->put(s->svc, txn, k, &d, 0);
 	free(d.data);
@@ -274,7 +274,7 @@ svc_args_init(struct store *s, struct svc_args *a, const char *install_id,
 	size_t len;
 	int rc;
 
-	if ((rc = svc_key(s, a->kbuf, &len, install_id, service, group, user))
+	if ((rc = store__svc_key(s, a->kbuf, &len, install_id, service, group, user))
 	    != STORE_OK)
 		return rc;
 	memset(&a->key, 0, sizeof(a->key));
@@ -537,7 +537,7 @@ each_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 		if (a->install_id != NULL && !store__has_prefix(&k,
 		    a->install_id, STORE_INSTALL_ID_LEN))
 			break;
-		if ((ret = svc_decode(s, &k, &d, &sv)) != 0)
+		if ((ret = store__svc_decode(s, &k, &d, &sv)) != 0)
 			break;
 		*rc = a->fn(a->arg, sv);
 		store_service_free(sv);
@@ -567,8 +567,8 @@ store__bdb_service_foreach(struct store *s, const char *install_id,
 /* --- pending links and states ------------------------------------------ */
 
 /* The key of a link id or state in oauth-pending.db: its keyed hash. */
-static int
-pend_hash(const struct store *s, char kind, const char *id,
+int
+store__pend_hash(const struct store *s, char kind, const char *id,
     char out[STORE__HASH_LEN + 1])
 {
 	char buf[STORE_OAUTH_ID_LEN + 2];
@@ -608,16 +608,16 @@ pend_purge(struct store *s, DB_TXN *txn, int64_t now)
 	return ret;
 }
 
-/* Writes a pending entry: kind, expiry, the service key, maybe sealed. */
-static int
-pend_put(struct store *s, DB_TXN *txn, const char *hash, char kind,
-    int64_t expires, const DBT *skey, const char *verifier)
+int
+store__pend_encode(struct store *s, const char *hash, char kind,
+    int64_t expires, const DBT *skey, const char *verifier,
+    unsigned char **out, size_t *len)
 {
 	unsigned char *buf, *sealed = NULL;
 	size_t slen = 0;
-	DBT k, d;
 	int ret;
 
+	*out = NULL;
 	if (verifier != NULL && (ret = store__seal(s, hash, STORE__HASH_LEN,
 	    verifier, strlen(verifier), &sealed, &slen)) != 0)
 		return ret;
@@ -634,12 +634,30 @@ pend_put(struct store *s, DB_TXN *txn, const char *hash, char kind,
 	if (sealed != NULL)
 		memcpy(buf + PEND_HEAD + skey->size, sealed, slen);
 	free(sealed);
+	*out = buf;
+	*len = PEND_HEAD + skey->size + slen;
+	return 0;
+}
+
+/* Writes a pending entry: kind, expiry, the service key, maybe sealed. */
+static int
+pend_put(struct store *s, DB_TXN *txn, const char *hash, char kind,
+    int64_t expires, const DBT *skey, const char *verifier)
+{
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	DBT k, d;
+	int ret;
+
+	if ((ret = store__pend_encode(s, hash, kind, expires, skey, verifier,
+	    &buf, &len)) != 0)
+		return ret;
 	memset(&k, 0, sizeof(k));
 	memset(&d, 0, sizeof(d));
 	k.data = (void *)hash;
 	k.size = STORE__HASH_LEN;
 	d.data = buf;
-	d.size = (u_int32_t)(PEND_HEAD + skey->size + slen);
+	d.size = (u_int32_t)len;
 	ret = s->oauth->put(s->oauth, txn, &k, &d, 0);
 	free(buf);
 	return ret;
@@ -654,6 +672,44 @@ struct pend_args {
 	struct store_service **bound;
 };
 
+int
+store__pend_decode(struct store *s, const char *hash, char kind,
+    const char *service, int64_t now, const void *data, size_t size,
+    char *kbuf, size_t *klenp, char *verifier)
+{
+	const unsigned char *p = data;
+	char *v = NULL;
+	size_t klen, vlen = 0, sl = strlen(service);
+	int found = 0;
+
+	if (size < PEND_HEAD || p[0] != PEND_VERSION || p[1] != kind ||
+	    (int64_t)store__be64_get(p + 2) <= now)
+		goto out;
+	klen = (size_t)p[10] << 8 | p[11];
+	if (klen > SVC_KEY_MAX || PEND_HEAD + klen > size ||
+	    klen < STORE_INSTALL_ID_LEN + sl + 2 ||
+	    memcmp(p + PEND_HEAD + STORE_INSTALL_ID_LEN + 1, service,
+	    sl + 1) != 0)
+		goto out;
+	memcpy(kbuf, p + PEND_HEAD, klen);
+	*klenp = klen;
+	if (verifier != NULL) {
+		if (store__unseal(s, hash, STORE__HASH_LEN,
+		    p + PEND_HEAD + klen, size - PEND_HEAD - klen, &v,
+		    &vlen) != 0 ||
+		    vlen != STORE_OAUTH_VERIFIER_LEN)
+			goto out;
+		memcpy(verifier, v, vlen + 1);
+	}
+	found = 1;
+out:
+	if (v != NULL) {
+		OPENSSL_cleanse(v, vlen);
+		free(v);
+	}
+	return found;
+}
+
 /*
  * Consumes the pending entry of hash: it must be of kind and service and
  * not expired.  Fills a->sa.key with its service key; *verifier (may be
@@ -663,9 +719,7 @@ static int
 pend_take(struct store *s, DB_TXN *txn, const char *hash, char kind,
     struct pend_args *a, char *verifier, int *found)
 {
-	const unsigned char *p;
-	char *v = NULL;
-	size_t klen, vlen = 0, sl = strlen(a->service);
+	size_t klen = 0;
 	DBT k, d;
 	int ret;
 
@@ -683,34 +737,14 @@ pend_take(struct store *s, DB_TXN *txn, const char *hash, char kind,
 	/* Used once, whatever comes next: a forged or late use burns it. */
 	if ((ret = s->oauth->del(s->oauth, txn, &k, 0)) != 0)
 		goto out;
-	p = d.data;
-	if (d.size < PEND_HEAD || p[0] != PEND_VERSION || p[1] != kind ||
-	    (int64_t)store__be64_get(p + 2) <= a->now)
-		goto out;
-	klen = (size_t)p[10] << 8 | p[11];
-	if (klen > SVC_KEY_MAX || PEND_HEAD + klen > d.size ||
-	    klen < STORE_INSTALL_ID_LEN + sl + 2 ||
-	    memcmp(p + PEND_HEAD + STORE_INSTALL_ID_LEN + 1, a->service,
-	    sl + 1) != 0)
-		goto out;
-	memcpy(a->sa.kbuf, p + PEND_HEAD, klen);
-	memset(&a->sa.key, 0, sizeof(a->sa.key));
-	a->sa.key.data = a->sa.kbuf;
-	a->sa.key.size = (u_int32_t)klen;
-	if (verifier != NULL) {
-		if (store__unseal(s, hash, STORE__HASH_LEN,
-		    p + PEND_HEAD + klen, d.size - PEND_HEAD - klen, &v,
-		    &vlen) != 0 ||
-		    vlen != STORE_OAUTH_VERIFIER_LEN)
-			goto out;
-		memcpy(verifier, v, vlen + 1);
+	*found = store__pend_decode(s, hash, kind, a->service, a->now,
+	    d.data, d.size, a->sa.kbuf, &klen, verifier);
+	if (*found) {
+		memset(&a->sa.key, 0, sizeof(a->sa.key));
+		a->sa.key.data = a->sa.kbuf;
+		a->sa.key.size = (u_int32_t)klen;
 	}
-	*found = 1;
 out:
-	if (v != NULL) {
-		OPENSSL_cleanse(v, vlen);
-		free(v);
-	}
 	free(d.data);
 	return ret;
 }
@@ -724,8 +758,8 @@ link_create_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 
 	(void)rc;
 	if ((ret = pend_purge(s, txn, a->now)) != 0 ||
-	    (ret = svc_random_hex(a->out_id, STORE_OAUTH_ID_LEN)) != 0 ||
-	    (ret = pend_hash(s, 'L', a->out_id, hash)) != 0)
+	    (ret = store__svc_random_hex(a->out_id, STORE_OAUTH_ID_LEN)) != 0 ||
+	    (ret = store__pend_hash(s, 'L', a->out_id, hash)) != 0)
 		return ret;
 	return pend_put(s, txn, hash, 'L', a->now + (int64_t)a->ttl,
 	    &a->sa.key, NULL);
@@ -754,25 +788,25 @@ link_take_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 	char hash[STORE__HASH_LEN + 1];
 	int ret, found;
 
-	if ((ret = pend_hash(s, 'L', a->id, hash)) != 0 ||
+	if ((ret = store__pend_hash(s, 'L', a->id, hash)) != 0 ||
 	    (ret = pend_take(s, txn, hash, 'L', a, NULL, &found)) != 0)
 		return ret;
 	if (!found) {
 		*rc = STORE_NOTFOUND;
 		return 0;
 	}
-	if ((ret = svc_random_hex(a->out_id, STORE_OAUTH_ID_LEN)) != 0 ||
-	    (ret = svc_random_hex(a->verifier, STORE_OAUTH_VERIFIER_LEN))
+	if ((ret = store__svc_random_hex(a->out_id, STORE_OAUTH_ID_LEN)) != 0 ||
+	    (ret = store__svc_random_hex(a->verifier, STORE_OAUTH_VERIFIER_LEN))
 	    != 0 ||
-	    (ret = pend_hash(s, 'S', a->out_id, hash)) != 0)
+	    (ret = store__pend_hash(s, 'S', a->out_id, hash)) != 0)
 		return ret;
 	return pend_put(s, txn, hash, 'S', a->now + (int64_t)a->ttl,
 	    &a->sa.key, a->verifier);
 }
 
 /* A link id or state as given: 64 lowercase hex digits. */
-static int
-pend_id_ok(const char *id)
+int
+store__pend_id_ok(const char *id)
 {
 	size_t i;
 
@@ -793,7 +827,7 @@ store__bdb_oauth_link_take(struct store *s, const char *link,
 	    .ttl = ttl_s, .out_id = state, .verifier = verifier };
 
 	state[0] = verifier[0] = '\0';
-	if (link == NULL || !pend_id_ok(link) || service == NULL)
+	if (link == NULL || !store__pend_id_ok(link) || service == NULL)
 		return STORE_NOTFOUND;
 	return store__run(s, STORE__RUN_TXN, "taking link", link_take_fn, &a);
 }
@@ -805,7 +839,7 @@ state_take_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 	char hash[STORE__HASH_LEN + 1];
 	int ret, found;
 
-	if ((ret = pend_hash(s, 'S', a->id, hash)) != 0 ||
+	if ((ret = store__pend_hash(s, 'S', a->id, hash)) != 0 ||
 	    (ret = pend_take(s, txn, hash, 'S', a, a->verifier, &found)) != 0)
 		return ret;
 	if (!found)
@@ -826,7 +860,7 @@ store__bdb_oauth_state_take(struct store *s, const char *state,
 
 	*bound = NULL;
 	verifier[0] = '\0';
-	if (state == NULL || !pend_id_ok(state) || service == NULL)
+	if (state == NULL || !store__pend_id_ok(state) || service == NULL)
 		return STORE_NOTFOUND;
 	rc = store__run(s, STORE__RUN_TXN, "taking state", state_take_fn, &a);
 	if (rc != STORE_OK)

@@ -296,10 +296,15 @@ int store__forget(struct store *s, DB_TXN *txn, const char *tok, size_t tlen,
 
 /* --- tokens at rest (crypto.c) --- */
 
-/* Reads (creating at the first open) the hash key and the sealing key
- * (key_file, or the store's own).  Returns 0, or -1 with err filled. */
-int store__crypto_init(struct store *s, const char *key_file, char *err,
-    size_t errlen);
+/* Reads (creating at the first open) the hash key, unless hkey_set says
+ * s->hkey holds it already (Redis keeps it), and the sealing key (key_file,
+ * or the store's own in home).  Returns 0, or -1 with err filled. */
+int store__crypto_init(struct store *s, int hkey_set, const char *key_file,
+    char *err, size_t errlen);
+/* n random bytes into buf: 0, or -1 with errno. */
+int store__crypto_random(unsigned char *buf, size_t n);
+/* Wipes n bytes of p (a key) so the compiler cannot skip it. */
+void store__crypto_wipe(void *p, size_t n);
 /* Frees the OpenSSL objects and wipes the keys from memory. */
 void store__crypto_clear(struct store *s);
 /* The keyed hash of token (tlen bytes) as it is used in keys. 0 or ENOMEM. */
@@ -327,6 +332,33 @@ int store__unseal(const struct store *s, const void *aad, size_t aadlen,
  * digits, 0600/0400).  0, or -1 with err filled. */
 int store__key_read(const char *path, unsigned char key[STORE__KEY_BYTES],
     char *err, size_t errlen);
+/*
+ * Services' records (services.c), shared with Redis: the key of a service
+ * ("install id\0service\0group\0user", checked; buf SVC_KEY_MAX + 1
+ * bytes) and its record (tokens sealed, bound to the key); pending link
+ * and state entries likewise.  Encoders give *out or d->data new; decoders return
+ * 0, ENOMEM, EINVAL or STORE__ESEAL, pend_decode 1 when the entry is of
+ * kind and service and not expired (kbuf gets the service key).
+ */
+#define STORE__SVC_KEY_MAX (STORE_INSTALL_ID_LEN + STORE_SERVICE_NAME_MAX + \
+    2 * STORE_SERVICE_SCOPE_MAX + 3)
+int store__svc_key(struct store *s, char *buf, size_t *len,
+    const char *install_id, const char *service, const char *group,
+    const char *user);
+int store__svc_decode(struct store *s, const DBT *k, const DBT *d,
+    struct store_service **out);
+int store__svc_encode(struct store *s, const DBT *k,
+    const struct store_service *sv, DBT *d);
+int store__svc_random_hex(char *out, size_t hexlen);
+int store__pend_hash(const struct store *s, char kind, const char *id,
+    char out[STORE__HASH_LEN + 1]);
+int store__pend_id_ok(const char *id);
+int store__pend_encode(struct store *s, const char *hash, char kind,
+    int64_t expires, const DBT *skey, const char *verifier,
+    unsigned char **out, size_t *len);
+int store__pend_decode(struct store *s, const char *hash, char kind,
+    const char *service, int64_t now, const void *data, size_t size,
+    char *kbuf, size_t *klen, char *verifier);
 /* The services store (services.c): forgets every service of install id
  * (32 hex digits) in txn; *n (may be NULL) is increased. */
 int store__services_forget(struct store *s, DB_TXN *txn,

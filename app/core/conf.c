@@ -74,6 +74,19 @@ static const struct conf_var conf_vars[] = {
 	  "Berkeley DB environment directory (required; created 0700)" },
 	{ "BM_DB_DURABILITY", CONF_DURABILITY, OFF(durability), "write", 0, 0,
 	  "write (survives any process crash) or sync (also power loss)" },
+	{ "BM_STORE", CONF_STR, OFF(store), "bdb", 0, 0,
+	  "bdb (Berkeley DB in BM_DB_HOME) or redis (BM_REDIS_URL or "
+	  "BM_REDIS_SENTINELS)" },
+	{ "BM_REDIS_URL", CONF_STR, OFF(redis_url), NULL, 0, 0,
+	  "redis://host:port[/db] or unix:/path, for BM_STORE=redis" },
+	{ "BM_REDIS_SENTINELS", CONF_STR, OFF(redis_sentinels), NULL, 0, 0,
+	  "Sentinel addresses host:port,... (instead of BM_REDIS_URL)" },
+	{ "BM_REDIS_MASTER", CONF_STR, OFF(redis_master), NULL, 0, 0,
+	  "the master's name for BM_REDIS_SENTINELS" },
+	{ "BM_REDIS_KEYS", CONF_STR, OFF(redis_keys), NULL, 0, 0,
+	  "js-redis-key-store: id pairs under that Node library's keys" },
+	{ "BM_REDIS_TIMEOUT_MS", CONF_UINT, OFF(redis_timeout_ms), "2000", 1,
+	  600000, "timeout of the connect and of each Redis command, ms" },
 	{ "BM_MAPPINGS", CONF_STR, OFF(mappings), NULL, 0, 0,
 	  "mappings file; unset = contact sync off" },
 	{ "BM_MODULES", CONF_STR, OFF(modules), NULL, 0, 0,
@@ -894,6 +907,29 @@ app_conf_load(struct app_conf *conf, char *const *envp, char *err,
 	    conf->ext_consumer[7] == '\0')) {
 		snprintf(err, errlen, "BM_EXT_CONSUMER: invalid value \"%.200s\" "
 		    "(rest or module:<name>)", conf->ext_consumer);
+		goto out;
+	}
+	if (strcmp(conf->store, "bdb") != 0 &&
+	    strcmp(conf->store, "redis") != 0) {
+		snprintf(err, errlen, "BM_STORE: invalid value \"%.200s\" "
+		    "(bdb or redis)", conf->store);
+		goto out;
+	}
+	if (strcmp(conf->store, "redis") == 0 && conf->redis_url == NULL &&
+	    conf->redis_sentinels == NULL) {
+		snprintf(err, errlen, "BM_REDIS_URL: required with "
+		    "BM_STORE=redis (or BM_REDIS_SENTINELS)");
+		goto out;
+	}
+	if (conf->redis_sentinels != NULL && conf->redis_master == NULL) {
+		snprintf(err, errlen, "BM_REDIS_MASTER: required with "
+		    "BM_REDIS_SENTINELS");
+		goto out;
+	}
+	if (conf->redis_keys != NULL &&
+	    strcmp(conf->redis_keys, "js-redis-key-store") != 0) {
+		snprintf(err, errlen, "BM_REDIS_KEYS: invalid value \"%.200s\" "
+		    "(js-redis-key-store or unset)", conf->redis_keys);
 		goto out;
 	}
 	/* The pool's ceiling follows BM_WORKERS unless it was set. */

@@ -175,6 +175,12 @@ struct app_conf {
 	unsigned import_on_install; /* BM_IMPORT_ON_INSTALL, 0 or 1 */
 	unsigned import_page;     /* BM_IMPORT_PAGE */
 	char *secret_key_file;    /* BM_SECRET_KEY_FILE or NULL (the store's) */
+	char *store;              /* BM_STORE: "bdb" or "redis" */
+	char *redis_url;          /* BM_REDIS_URL or NULL */
+	char *redis_sentinels;    /* BM_REDIS_SENTINELS or NULL */
+	char *redis_master;       /* BM_REDIS_MASTER or NULL */
+	char *redis_keys;         /* BM_REDIS_KEYS or NULL (own layout) */
+	unsigned redis_timeout_ms; /* BM_REDIS_TIMEOUT_MS */
 	unsigned secret_grace;    /* BM_SECRET_GRACE, seconds */
 	char *settings;           /* BM_SETTINGS or NULL (no settings page) */
 	char *botmatic_origin;    /* BM_BOTMATIC_ORIGIN: scheme://host[:port] */

@@ -26,6 +26,13 @@ app_ks_open(struct app_keystore *ks, const struct app_conf *conf,
 	memset(&opts, 0, sizeof(opts));
 	opts.home = conf->db_home;
 	opts.key_file = conf->secret_key_file;
+	opts.backend = conf->store != NULL && strcmp(conf->store, "redis") ==
+	    0 ? STORE_BACKEND_REDIS : STORE_BACKEND_BDB;
+	opts.redis_url = conf->redis_url;
+	opts.redis_sentinels = conf->redis_sentinels;
+	opts.redis_master = conf->redis_master;
+	opts.redis_js_keys = conf->redis_keys != NULL;
+	opts.redis_timeout_ms = conf->redis_timeout_ms;
 	opts.durability = conf->durability == APP_DURABILITY_SYNC ?
 	    STORE_DURABILITY_SYNC : STORE_DURABILITY_WRITE;
 	/*

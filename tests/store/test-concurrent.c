@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "store/store.h"
+#include "tests/store/backend.h"
 #include "tests/tap.h"
 
 enum { PROCS = 4, SHARED = 500, OWN = 500, HOT = 100 };
@@ -30,6 +31,7 @@ worker(const char *home, int p, int go)
 	char b[64], e[64], integ[32], err[512], *v = NULL, path[1024];
 	int i, k, bad = 0, fd;
 
+	test_opts(&o);
 	/* Everyone starts at once: the parent closes the pipe. */
 	(void)!read(go, b, 1);
 	if (store_open(&s, &o, err, sizeof(err)) != STORE_OK) {
@@ -126,6 +128,7 @@ main(void)
 		    p, status);
 	}
 	o.home = home;
+	test_opts(&o);
 	if (store_open(&s, &o, err, sizeof(err)) != STORE_OK) {
 		tap_ok(&t, 0, "open: %s", err);
 		goto out;

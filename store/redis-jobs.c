@@ -1,0 +1,825 @@
+/*
+ * store/redis-jobs.c - the delivery queue on Redis, with the semantics of
+ * jobs.c: a job per HASH (bm:job:<id>), its contact's line a LIST (only
+ * the head is runnable), the runnable heads in a ZSET by due time, where a
+ * lease is the due time moved to the lease's end.  So a server that dies
+ * holding a job (any host) loses it when the lease ends and another
+ * claims it; store_jobs_release() frees at once the leases of this host's
+ * dead processes (leases record the host beside the pid).  Every change is
+ * one script; a job's outcome and its pairs are one MULTI/EXEC, WATCHing
+ * the job so a job gone meanwhile applies nothing.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/redis_int.h"
+
+/* Leases looked at by one store_jobs_release(), as jobs.c. */
+#define RD_RELEASE_SCAN 256
+/* Jobs read per round trip when walking. */
+#define RD_JOBS_PAGE 200
+/* Jobs of a vanished installation dropped by one claim, at most. */
+#define RD_CLAIM_SCAN 64
+
+/* The fields of a job, in the order scripts return them. */
+#define RD_JOB_FIELDS "'h', 'kind', 'contact', 'payload', 'last', " \
+	"'attempts', 'next_at', 'created', 'lease_pid', 'dead'"
+
+/* ARGV h, contact, kind, payload, now, lease pid, lease end, unique,
+ * host, sealed token.  Returns {id, flags}. */
+const char store__rd_lua_job_add[] =
+	"local line = 'bm:jc:' .. ARGV[1] .. ':' .. ARGV[2]\n"
+	"local head = redis.call('LINDEX', line, 0)\n"
+	"if ARGV[8] == '1' and head and\n"
+	"    redis.call('HGET', 'bm:job:' .. head, 'kind') == ARGV[3] then\n"
+	"  return {tonumber(head), 2}\n"
+	"end\n"
+	"local id = redis.call('INCR', 'bm:jobseq')\n"
+	"local at, pid, host, flags = ARGV[5], '0', '', 0\n"
+	"if not head and ARGV[6] ~= '0' then\n"
+	"  at, pid, host, flags = ARGV[7], ARGV[6], ARGV[9], 1\n"
+	"end\n"
+	"redis.call('HSET', 'bm:job:' .. id, 'h', ARGV[1], 'contact', ARGV[2],\n"
+	"  'kind', ARGV[3], 'payload', ARGV[4], 'last', '', 'attempts', 0,\n"
+	"  'next_at', at, 'created', ARGV[5], 'lease_pid', pid,\n"
+	"  'lease_host', host, 'dead', 0)\n"
+	"redis.call('RPUSH', line, id)\n"
+	"if not head then redis.call('ZADD', 'bm:due', at, id) end\n"
+	"redis.call('SADD', 'bm:ji:' .. ARGV[1], id)\n"
+	"redis.call('ZADD', 'bm:jq', id, id)\n"
+	"redis.call('ZADD', 'bm:jall', id, id)\n"
+	"redis.call('INCR', 'bm:jpending')\n"
+	"redis.call('HSETNX', 'bm:tok', ARGV[1], ARGV[10])\n"
+	"return {id, flags}\n";
+
+/* ARGV now, pid, lease end, host, most to drop.  Returns the job's id and
+ * fields, or {0, dropped} when nothing is due. */
+const char store__rd_lua_job_claim[] = RD_LUA_RMJOB
+	"local dropped = 0\n"
+	"while true do\n"
+	"  local r = redis.call('ZRANGEBYSCORE', 'bm:due', '-inf', ARGV[1],\n"
+	"    'LIMIT', 0, 1)\n"
+	"  if #r == 0 then return {0, dropped} end\n"
+	"  local id = r[1]\n"
+	"  local k = 'bm:job:' .. id\n"
+	"  local h = redis.call('HGET', k, 'h')\n"
+	"  if h and redis.call('EXISTS', 'bm:inst:' .. h) == 1 then\n"
+	"    redis.call('HSET', k, 'lease_pid', ARGV[2], 'lease_host',\n"
+	"      ARGV[4], 'next_at', ARGV[3])\n"
+	"    redis.call('ZADD', 'bm:due', ARGV[3], id)\n"
+	"    local f = redis.call('HMGET', k, " RD_JOB_FIELDS ")\n"
+	"    table.insert(f, 1, id)\n"
+	"    return f\n"
+	"  end\n"
+	"  if dropped >= tonumber(ARGV[5]) then return {0, dropped} end\n"
+	"  if h then rmjob(id) else redis.call('ZREM', 'bm:due', id) end\n"
+	"  dropped = dropped + 1\n"
+	"end\n";
+
+/* ARGV id, next payload or '', has next, now.  1 done, 0 gone. */
+const char store__rd_lua_job_done[] = RD_LUA_RMJOB
+	"local k = 'bm:job:' .. ARGV[1]\n"
+	"local d = redis.call('HGET', k, 'dead')\n"
+	"if not d or d == '1' then return 0 end\n"
+	"if ARGV[3] == '1' then\n"
+	"  redis.call('HSET', k, 'payload', ARGV[2], 'attempts', 0,\n"
+	"    'next_at', ARGV[4], 'lease_pid', 0, 'lease_host', '',\n"
+	"    'last', '')\n"
+	"  redis.call('ZADD', 'bm:due', ARGV[4], ARGV[1])\n"
+	"  return 1\n"
+	"end\n"
+	"return rmjob(ARGV[1])\n";
+
+/* The job is held by pid of host (j: HMGET lease_pid, dead, lease_host). */
+#define RD_LUA_HELD \
+	"local function held(j)\n" \
+	"  return j[1] and j[2] ~= '1' and j[1] == ARGV[2] and\n" \
+	"    j[3] == ARGV[6]\n" \
+	"end\n"
+
+/* ARGV id, pid, next at, last, dead, host.  1 done, 0 not held. */
+const char store__rd_lua_job_retry[] = RD_LUA_HELD
+	"local k = 'bm:job:' .. ARGV[1]\n"
+	"local j = redis.call('HMGET', k, 'lease_pid', 'dead', 'lease_host',\n"
+	"  'h', 'contact')\n"
+	"if not held(j) then return 0 end\n"
+	"redis.call('HINCRBY', k, 'attempts', 1)\n"
+	"redis.call('HSET', k, 'last', ARGV[4], 'lease_pid', 0,\n"
+	"  'lease_host', '', 'next_at', ARGV[3])\n"
+	"if ARGV[5] ~= '1' then\n"
+	"  redis.call('ZADD', 'bm:due', ARGV[3], ARGV[1])\n"
+	"  return 1\n"
+	"end\n"
+	"local line = 'bm:jc:' .. j[4] .. ':' .. j[5]\n"
+	"redis.call('HSET', k, 'dead', 1)\n"
+	"redis.call('ZREM', 'bm:due', ARGV[1])\n"
+	"redis.call('ZREM', 'bm:jq', ARGV[1])\n"
+	"redis.call('LREM', line, 1, ARGV[1])\n"
+	"redis.call('SADD', 'bm:jdead', ARGV[1])\n"
+	"redis.call('DECR', 'bm:jpending')\n"
+	"redis.call('INCR', 'bm:jdeadn')\n"
+	"local nh = redis.call('LINDEX', line, 0)\n"
+	"if nh then redis.call('ZADD', 'bm:due',\n"
+	"  redis.call('HGET', 'bm:job:' .. nh, 'next_at'), nh) end\n"
+	"return 1\n";
+
+/* ARGV id, pid, lease end, -, -, host.  1 done, 0 not held. */
+const char store__rd_lua_job_renew[] = RD_LUA_HELD
+	"local k = 'bm:job:' .. ARGV[1]\n"
+	"local j = redis.call('HMGET', k, 'lease_pid', 'dead', 'lease_host')\n"
+	"if not held(j) then return 0 end\n"
+	"redis.call('HSET', k, 'next_at', ARGV[3])\n"
+	"redis.call('ZADD', 'bm:due', ARGV[3], ARGV[1])\n"
+	"return 1\n";
+
+/* ARGV id, now.  The new id, 0 gone, -1 not dead. */
+const char store__rd_lua_job_revive[] = RD_LUA_RMJOB
+	"local k = 'bm:job:' .. ARGV[1]\n"
+	"local j = redis.call('HMGET', k, 'dead', 'h', 'contact', 'kind',\n"
+	"  'payload')\n"
+	"if not j[1] then return 0 end\n"
+	"if j[1] ~= '1' then return -1 end\n"
+	"rmjob(ARGV[1])\n"
+	"local line = 'bm:jc:' .. j[2] .. ':' .. j[3]\n"
+	"local head = redis.call('LINDEX', line, 0)\n"
+	"local id = redis.call('INCR', 'bm:jobseq')\n"
+	"redis.call('HSET', 'bm:job:' .. id, 'h', j[2], 'contact', j[3],\n"
+	"  'kind', j[4], 'payload', j[5], 'last', '', 'attempts', 0,\n"
+	"  'next_at', ARGV[2], 'created', ARGV[2], 'lease_pid', 0,\n"
+	"  'lease_host', '', 'dead', 0)\n"
+	"redis.call('RPUSH', line, id)\n"
+	"if not head then redis.call('ZADD', 'bm:due', ARGV[2], id) end\n"
+	"redis.call('SADD', 'bm:ji:' .. j[2], id)\n"
+	"redis.call('ZADD', 'bm:jq', id, id)\n"
+	"redis.call('ZADD', 'bm:jall', id, id)\n"
+	"redis.call('INCR', 'bm:jpending')\n"
+	"return id\n";
+
+/* ARGV id, pid, now, host: a dead holder's lease ends now.  1 or 0. */
+const char store__rd_lua_job_release[] =
+	"local k = 'bm:job:' .. ARGV[1]\n"
+	"local j = redis.call('HMGET', k, 'lease_pid', 'lease_host', 'dead')\n"
+	"if j[1] ~= ARGV[2] or j[2] ~= ARGV[4] or j[3] ~= '0' then\n"
+	"  return 0 end\n"
+	"redis.call('HSET', k, 'lease_pid', 0, 'lease_host', '',\n"
+	"  'next_at', ARGV[3])\n"
+	"redis.call('ZADD', 'bm:due', ARGV[3], ARGV[1])\n"
+	"return 1\n";
+
+static int
+rd_nomem(struct store *s)
+{
+	snprintf(s->err, sizeof(s->err), "redis: %s", strerror(ENOMEM));
+	return STORE_ERROR;
+}
+
+static int
+rd_check_text(struct store *s, const char *what, const char *v, size_t max)
+{
+	size_t n;
+
+	if (v == NULL || *v == '\0')
+		return store__einval(s, "%s is empty", what);
+	n = strnlen(v, max + 1);
+	if (n > max)
+		return store__einval(s, "%s is longer than %zu bytes", what,
+		    max);
+	return STORE_OK;
+}
+
+static int
+rd_hash(struct store *s, const char *token, char h[STORE__HASH_LEN + 1])
+{
+	if (store__token_key(s, token, strlen(token), h) != 0)
+		return rd_nomem(s);
+	return STORE_OK;
+}
+
+/* The token of hash h: *token new; NULL when it is not kept (or does not
+ * open): the caller decides. */
+static int
+rd_token_of(struct store *s, const char *h, size_t hlen, char **token)
+{
+	struct store__rd_args a;
+	redisReply *rep = NULL;
+	int rc;
+
+	*token = NULL;
+	store__rd_init(&a);
+	store__rd_str(&a, "HGET");
+	store__rd_str(&a, "bm:tok");
+	store__rd_add(&a, h, hlen);
+	if ((rc = store__rd_cmd(s, "reading a token", 1, &a, &rep)) !=
+	    STORE_OK)
+		return rc;
+	if (rep->type == REDIS_REPLY_STRING && hlen == STORE__HASH_LEN)
+		(void)store__unseal(s, h, STORE__HASH_LEN,
+		    (const unsigned char *)rep->str, rep->len, token, NULL);
+	freeReplyObject(rep);
+	return STORE_OK;
+}
+
+static char *
+rd_dup(const redisReply *r)
+{
+	if (r->type != REDIS_REPLY_STRING)
+		return strdup("");
+	return strndup(r->str, r->len);
+}
+
+static long long
+rd_num(const redisReply *r)
+{
+	if (r->type == REDIS_REPLY_INTEGER)
+		return r->integer;
+	if (r->type == REDIS_REPLY_STRING)
+		return strtoll(r->str, NULL, 10);
+	return 0;
+}
+
+/*
+ * A job from id and the fields of RD_JOB_FIELDS (e[0..9]): *out new.
+ * *notoken says its token was not found (integ is then "").
+ */
+static int
+rd_job_from(struct store *s, uint64_t id, redisReply **e,
+    struct store_job **out, int *notoken)
+{
+	struct store_job *j;
+	char *token = NULL;
+	int rc;
+
+	*out = NULL;
+	if (notoken != NULL)
+		*notoken = 0;
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return rd_nomem(s);
+	if (e[0]->type == REDIS_REPLY_STRING &&
+	    (rc = rd_token_of(s, e[0]->str, e[0]->len, &token)) != STORE_OK) {
+		free(j);
+		return rc;
+	}
+	if (token == NULL && notoken != NULL)
+		*notoken = 1;
+	j->id = id;
+	j->integ = token != NULL ? token : strdup("");
+	j->kind = rd_dup(e[1]);
+	j->contact = rd_dup(e[2]);
+	j->payload = rd_dup(e[3]);
+	j->last = rd_dup(e[4]);
+	j->attempts = (unsigned)rd_num(e[5]);
+	j->next_at = rd_num(e[6]);
+	j->created = rd_num(e[7]);
+	j->lease_pid = (uint32_t)rd_num(e[8]);
+	j->dead = rd_num(e[9]) == 1;
+	if (j->integ == NULL || j->kind == NULL || j->contact == NULL ||
+	    j->payload == NULL || j->last == NULL) {
+		store_job_free(j);
+		return rd_nomem(s);
+	}
+	*out = j;
+	return STORE_OK;
+}
+
+int
+store__rd_job_add(struct store *s, const struct store_job_spec *sp,
+    uint64_t *id, unsigned *flags)
+{
+	char h[STORE__HASH_LEN + 1];
+	struct store__rd_args a;
+	redisReply *rep = NULL;
+	unsigned char *sealed = NULL;
+	size_t n, slen = 0;
+	int rc;
+
+	*id = 0;
+	if (flags != NULL)
+		*flags = 0;
+	if ((rc = store__check_id(s, "integration id", sp->integ, &n)) ||
+	    (rc = rd_check_text(s, "job kind", sp->kind, STORE_JOB_KIND_MAX)) ||
+	    (rc = store__check_id(s, "contact key", sp->contact, &n)) ||
+	    (rc = rd_check_text(s, "job payload", sp->payload,
+	    STORE_JOB_PAYLOAD_MAX)))
+		return rc;
+	if (sp->now < 0 || (sp->lease_pid != 0 && sp->lease_until < sp->now))
+		return store__einval(s, "job times out of range");
+	if ((rc = rd_hash(s, sp->integ, h)) != STORE_OK)
+		return rc;
+	if (store__seal(s, h, STORE__HASH_LEN, sp->integ, strlen(sp->integ),
+	    &sealed, &slen) != 0) {
+		snprintf(s->err, sizeof(s->err), "redis: sealing a token failed");
+		return STORE_ERROR;
+	}
+	store__rd_init(&a);
+	store__rd_add(&a, h, STORE__HASH_LEN);
+	store__rd_str(&a, sp->contact);
+	store__rd_str(&a, sp->kind);
+	store__rd_str(&a, sp->payload);
+	store__rd_int(&a, (long long)sp->now);
+	store__rd_int(&a, (long long)sp->lease_pid);
+	store__rd_int(&a, (long long)sp->lease_until);
+	store__rd_str(&a, sp->unique ? "1" : "0");
+	store__rd_str(&a, store__rd_host(s));
+	store__rd_add(&a, sealed, slen);
+	/* Not idempotent: never sent twice. */
+	rc = store__rd_eval(s, "adding a job", 0, RD_SCRIPT_JOB_ADD, 0, &a,
+	    &rep);
+	free(sealed);
+	if (rc != STORE_OK)
+		return rc;
+	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2) {
+		*id = (uint64_t)rep->element[0]->integer;
+		if (flags != NULL)
+			*flags = (unsigned)rep->element[1]->integer;
+	}
+	freeReplyObject(rep);
+	return STORE_OK;
+}
+
+/* Marks job id dead at once: its token is missing (damage). */
+static int
+rd_job_bury(struct store *s, uint64_t id, uint32_t pid)
+{
+	return store__rd_job_retry(s, id, pid, 0, "{\"error\":\"the "
+	    "installation's token is missing\"}", 1);
+}
+
+int
+store__rd_job_claim(struct store *s, uint32_t pid, int64_t now,
+    int64_t lease_until, struct store_job **out)
+{
+	struct store__rd_args a;
+	redisReply *rep = NULL;
+	uint64_t id;
+	int rc, notoken, tries;
+
+	*out = NULL;
+	if (pid == 0 || lease_until < now)
+		return store__einval(s, "a lease needs a holder and an end");
+	for (tries = 0; tries < RD_CLAIM_SCAN; tries++) {
+		store__rd_init(&a);
+		store__rd_int(&a, (long long)now);
+		store__rd_int(&a, (long long)pid);
+		store__rd_int(&a, (long long)lease_until);
+		store__rd_str(&a, store__rd_host(s));
+		store__rd_int(&a, RD_CLAIM_SCAN);
+		/* Sent again after a lost answer, it leases the same job
+		 * again to the same holder or the next one: harmless. */
+		if ((rc = store__rd_eval(s, "claiming a job", 1,
+		    RD_SCRIPT_JOB_CLAIM, 0, &a, &rep)) != STORE_OK)
+			return rc;
+		if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 11) {
+			freeReplyObject(rep);
+			return STORE_NOTFOUND;
+		}
+		id = (uint64_t)strtoull(rep->element[0]->str, NULL, 10);
+		rc = rd_job_from(s, id, rep->element + 1, out, &notoken);
+		freeReplyObject(rep);
+		rep = NULL;
+		if (rc != STORE_OK)
+			return rc;
+		if (!notoken)
+			return STORE_OK;
+		/* Kept as dead for the operator; the claim goes on. */
+		store_job_free(*out);
+		*out = NULL;
+		if ((rc = rd_job_bury(s, id, pid)) != STORE_OK &&
+		    rc != STORE_NOTFOUND)
+			return rc;
+	}
+	return STORE_NOTFOUND;
+}
+
+/* job_done's check, after the WATCH: the job is still there. */
+struct rd_done {
+	char key[48];
+};
+
+static int
+rd_done_check(struct store *s, void *arg)
+{
+	struct rd_done *d = arg;
+	struct store__rd_args a;
+	redisReply *rep = NULL;
+	int rc;
+
+	store__rd_init(&a);
+	store__rd_str(&a, "HGET");
+	store__rd_str(&a, d->key);
+	store__rd_str(&a, "dead");
+	if ((rc = store__rd_cmd(s, "finishing a job", 0, &a, &rep)) !=
+	    STORE_OK)
+		return rc;
+	rc = rep->type == REDIS_REPLY_STRING && strcmp(rep->str, "0") == 0 ?
+	    STORE_OK : STORE_NOTFOUND;
+	freeReplyObject(rep);
+	return rc;
+}
+
+int store__rd_batch_ops(struct store *s, struct store__rd_batch *b,
+    const struct store_op *ops, size_t n, size_t *bad);
+
+int
+store__rd_job_done(struct store *s, uint64_t id, const struct store_op *ops,
+    size_t n, const char *next_payload, int64_t now)
+{
+	struct store__rd_batch b;
+	struct store__rd_args a;
+	struct rd_done d;
+	redisReply *rep = NULL;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < n; i++)
+		if (ops[i].kind != STORE_OP_IDS_SAVE &&
+		    ops[i].kind != STORE_OP_IDS_DELETE)
+			return store__einval(s, "a job's effect is a pair saved "
+			    "or deleted");
+	if (next_payload != NULL && (rc = rd_check_text(s, "job payload",
+	    next_payload, STORE_JOB_PAYLOAD_MAX)) != STORE_OK)
+		return rc;
+	store__rd_batch_init(&b);
+	if ((rc = store__rd_batch_ops(s, &b, ops, n, NULL)) != STORE_OK)
+		goto out;
+	store__rd_init(&a);
+	store__rd_int(&a, (long long)id);
+	store__rd_str(&a, next_payload != NULL ? next_payload : "");
+	store__rd_str(&a, next_payload != NULL ? "1" : "0");
+	store__rd_int(&a, (long long)now);
+	if (store__rd_batch_add(&b, RD_SCRIPT_JOB_DONE, 0, &a) < 0) {
+		rc = rd_nomem(s);
+		goto out;
+	}
+	snprintf(d.key, sizeof(d.key), "bm:job:%llu", (unsigned long long)id);
+	if ((rc = store__rd_exec(s, "finishing a job", d.key, rd_done_check,
+	    &d, &b, &rep)) == STORE_OK)
+		freeReplyObject(rep);
+out:
+	store__rd_batch_free(&b);
+	return rc;
+}
+
+/* retry and renew: ARGV id, pid, time, last, dead, host. */
+static int
+rd_held_call(struct store *s, const char *what, enum store__rd_script sc,
+    uint64_t id, uint32_t pid, int64_t at, const char *last, int dead)
+{
+	struct store__rd_args a;
+	redisReply *rep = NULL;
+	size_t llen;
+	int rc;
+
+	if (at < 0)
+		return store__einval(s, "job time out of range");
+	llen = last != NULL ? strnlen(last, STORE_JOB_LAST_MAX) : 0;
+	store__rd_init(&a);
+	store__rd_int(&a, (long long)id);
+	store__rd_int(&a, (long long)pid);
+	store__rd_int(&a, (long long)at);
+	store__rd_add(&a, last != NULL ? last : "", llen);
+	store__rd_str(&a, dead ? "1" : "0");
+	store__rd_str(&a, store__rd_host(s));
+	if ((rc = store__rd_eval(s, what, 0, sc, 0, &a, &rep)) != STORE_OK)
+		return rc;
+	rc = rep->type == REDIS_REPLY_INTEGER && rep->integer == 1 ?
+	    STORE_OK : STORE_NOTFOUND;
+	freeReplyObject(rep);
+	return rc;
+}
+
+int
+store__rd_job_retry(struct store *s, uint64_t id, uint32_t pid,
+    int64_t next_at, const char *last, int dead)
+{
+	return rd_held_call(s, "rescheduling a job", RD_SCRIPT_JOB_RETRY, id,
+	    pid, next_at, last, dead);
+}
+
+int
+store__rd_job_renew(struct store *s, uint64_t id, uint32_t pid,
+    int64_t lease_until)
+{
+	return rd_held_call(s, "renewing a lease", RD_SCRIPT_JOB_RENEW, id,
+	    pid, lease_until, NULL, 0);
+}
+
+int
+store__rd_job_get(struct store *s, uint64_t id, struct store_job **out)
+{
+	struct store__rd_args a;
+	redisReply *rep = NULL;
+	char key[48];
+	int rc;
+
+	*out = NULL;
+	snprintf(key, sizeof(key), "bm:job:%llu", (unsigned long long)id);
+	store__rd_init(&a);
+	store__rd_str(&a, "HMGET");
+	store__rd_str(&a, key);
+	store__rd_str(&a, "h");
+	store__rd_str(&a, "kind");
+	store__rd_str(&a, "contact");
+	store__rd_str(&a, "payload");
+	store__rd_str(&a, "last");
+	store__rd_str(&a, "attempts");
+	store__rd_str(&a, "next_at");
+	store__rd_str(&a, "created");
+	store__rd_str(&a, "lease_pid");
+	store__rd_str(&a, "dead");
+	if ((rc = store__rd_cmd(s, "reading a job", 1, &a, &rep)) != STORE_OK)
+		return rc;
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 10 ||
+	    rep->element[0]->type != REDIS_REPLY_STRING)
+		rc = STORE_NOTFOUND;
+	else
+		rc = rd_job_from(s, id, rep->element, out, NULL);
+	freeReplyObject(rep);
+	return rc;
+}
+
+/* Ids of bm:jall (or another ZSET by id) after `after`, a page. */
+static int
+rd_ids_page(struct store *s, const char *zset, uint64_t after,
+    redisReply **out)
+{
+	struct store__rd_args a;
+	char from[32];
+
+	snprintf(from, sizeof(from), "(%llu", (unsigned long long)after);
+	store__rd_init(&a);
+	store__rd_str(&a, "ZRANGEBYSCORE");
+	store__rd_str(&a, zset);
+	store__rd_str(&a, from);
+	store__rd_str(&a, "+inf");
+	store__rd_str(&a, "LIMIT");
+	store__rd_str(&a, "0");
+	store__rd_int(&a, RD_JOBS_PAGE);
+	return store__rd_cmd(s, "listing jobs", 1, &a, out);
+}
+
+int
+store__rd_job_foreach(struct store *s, store_job_fn fn, void *arg)
+{
+	struct store_job *j = NULL;
+	redisReply *rep = NULL;
+	uint64_t after = 0, id;
+	size_t i, n;
+	int rc, stop;
+
+	do {
+		if ((rc = rd_ids_page(s, "bm:jall", after, &rep)) != STORE_OK)
+			return rc;
+		n = rep->type == REDIS_REPLY_ARRAY ? rep->elements : 0;
+		for (i = 0; i < n; i++) {
+			id = strtoull(rep->element[i]->str, NULL, 10);
+			after = id;
+			rc = store__rd_job_get(s, id, &j);
+			if (rc == STORE_NOTFOUND)
+				continue; /* gone meanwhile */
+			if (rc != STORE_OK) {
+				freeReplyObject(rep);
+				return rc;
+			}
+			stop = fn(arg, j);
+			store_job_free(j);
+			j = NULL;
+			if (stop != 0) {
+				freeReplyObject(rep);
+				return stop;
+			}
+		}
+		freeReplyObject(rep);
+		rep = NULL;
+	} while (n == RD_JOBS_PAGE);
+	return STORE_OK;
+}
+
+int
+store__rd_job_revive(struct store *s, uint64_t id, int64_t now,
+    uint64_t *newid)
+{
+	struct store__rd_args a;
+	redisReply *rep = NULL;
+	int rc;
+
+	if (newid != NULL)
+		*newid = 0;
+	if (now < 0)
+		return store__einval(s, "job time out of range");
+	store__rd_init(&a);
+	store__rd_int(&a, (long long)id);
+	store__rd_int(&a, (long long)now);
+	if ((rc = store__rd_eval(s, "reviving a job", 0, RD_SCRIPT_JOB_REVIVE,
+	    0, &a, &rep)) != STORE_OK)
+		return rc;
+	if (rep->type != REDIS_REPLY_INTEGER || rep->integer == 0)
+		rc = STORE_NOTFOUND;
+	else if (rep->integer < 0)
+		rc = store__einval(s, "job %llu is not dead",
+		    (unsigned long long)id);
+	else if (newid != NULL)
+		*newid = (uint64_t)rep->integer;
+	freeReplyObject(rep);
+	return rc;
+}
+
+int
+store__rd_jobs_revive_dead(struct store *s, int64_t now, size_t *count)
+{
+	struct store__rd_args a;
+	redisReply *rep = NULL;
+	size_t i, n, done = 0;
+	int rc;
+
+	if (count != NULL)
+		*count = 0;
+	do {
+		store__rd_init(&a);
+		store__rd_str(&a, "SRANDMEMBER");
+		store__rd_str(&a, "bm:jdead");
+		store__rd_int(&a, RD_JOBS_PAGE);
+		if ((rc = store__rd_cmd(s, "reviving jobs", 1, &a, &rep)) !=
+		    STORE_OK)
+			return rc;
+		n = rep->type == REDIS_REPLY_ARRAY ? rep->elements : 0;
+		for (i = 0; i < n; i++) {
+			rc = store__rd_job_revive(s,
+			    strtoull(rep->element[i]->str, NULL, 10), now,
+			    NULL);
+			if (rc == STORE_OK)
+				done++;
+			else if (rc != STORE_NOTFOUND && rc != STORE_EINVAL) {
+				freeReplyObject(rep);
+				return rc;
+			}
+		}
+		freeReplyObject(rep);
+		rep = NULL;
+	} while (n > 0);
+	if (count != NULL)
+		*count = done;
+	return STORE_OK;
+}
+
+int
+store__rd_jobs_release(struct store *s, int64_t now,
+    store_job_alive_fn alive, size_t *count)
+{
+	struct store__rd_args a;
+	redisReply *rep = NULL, *r2 = NULL, *f;
+	size_t i, n, done = 0;
+	char from[32], key[48];
+	int rc = STORE_OK;
+
+	if (count != NULL)
+		*count = 0;
+	/* Leased jobs are due at their lease's end, after now. */
+	snprintf(from, sizeof(from), "(%lld", (long long)now);
+	store__rd_init(&a);
+	store__rd_str(&a, "ZRANGEBYSCORE");
+	store__rd_str(&a, "bm:due");
+	store__rd_str(&a, from);
+	store__rd_str(&a, "+inf");
+	store__rd_str(&a, "LIMIT");
+	store__rd_str(&a, "0");
+	store__rd_int(&a, RD_RELEASE_SCAN);
+	if ((rc = store__rd_cmd(s, "releasing leases", 1, &a, &rep)) !=
+	    STORE_OK)
+		return rc;
+	n = rep->type == REDIS_REPLY_ARRAY ? rep->elements : 0;
+	for (i = 0; i < n && rc == STORE_OK; i++) {
+		snprintf(key, sizeof(key), "bm:job:%s", rep->element[i]->str);
+		store__rd_init(&a);
+		store__rd_str(&a, "HMGET");
+		store__rd_str(&a, key);
+		store__rd_str(&a, "lease_pid");
+		store__rd_str(&a, "lease_host");
+		if ((rc = store__rd_cmd(s, "releasing leases", 1, &a, &r2)) !=
+		    STORE_OK)
+			break;
+		f = r2;
+		/* Only this host's pids can be asked about. */
+		if (f->type == REDIS_REPLY_ARRAY && f->elements == 2 &&
+		    f->element[0]->type == REDIS_REPLY_STRING &&
+		    f->element[1]->type == REDIS_REPLY_STRING &&
+		    strcmp(f->element[1]->str, store__rd_host(s)) == 0 &&
+		    strtoul(f->element[0]->str, NULL, 10) != 0 &&
+		    !alive((uint32_t)strtoul(f->element[0]->str, NULL, 10))) {
+			redisReply *r3 = NULL;
+
+			store__rd_init(&a);
+			store__rd_add(&a, rep->element[i]->str,
+			    rep->element[i]->len);
+			store__rd_add(&a, f->element[0]->str,
+			    f->element[0]->len);
+			store__rd_int(&a, (long long)now);
+			store__rd_str(&a, store__rd_host(s));
+			if ((rc = store__rd_eval(s, "releasing leases", 1,
+			    RD_SCRIPT_JOB_RELEASE, 0, &a, &r3)) == STORE_OK) {
+				if (r3->type == REDIS_REPLY_INTEGER &&
+				    r3->integer == 1)
+					done++;
+				freeReplyObject(r3);
+			}
+		}
+		freeReplyObject(r2);
+		r2 = NULL;
+	}
+	freeReplyObject(rep);
+	if (count != NULL)
+		*count = done;
+	return rc;
+}
+
+int
+store__rd_jobs_stats(struct store *s, struct store_jobs_stats *st)
+{
+	struct store__rd_args a;
+	redisReply *rep = NULL;
+	char key[48];
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	store__rd_init(&a);
+	store__rd_str(&a, "MGET");
+	store__rd_str(&a, "bm:jpending");
+	store__rd_str(&a, "bm:jdeadn");
+	if ((rc = store__rd_cmd(s, "reading queue stats", 1, &a, &rep)) !=
+	    STORE_OK)
+		return rc;
+	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2) {
+		st->pending = (uint64_t)rd_num(rep->element[0]);
+		st->dead = (uint64_t)rd_num(rep->element[1]);
+	}
+	freeReplyObject(rep);
+	store__rd_init(&a);
+	store__rd_str(&a, "ZRANGE");
+	store__rd_str(&a, "bm:jq");
+	store__rd_str(&a, "0");
+	store__rd_str(&a, "0");
+	if ((rc = store__rd_cmd(s, "reading queue stats", 1, &a, &rep)) !=
+	    STORE_OK)
+		return rc;
+	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1) {
+		snprintf(key, sizeof(key), "bm:job:%s", rep->element[0]->str);
+		freeReplyObject(rep);
+		store__rd_init(&a);
+		store__rd_str(&a, "HGET");
+		store__rd_str(&a, key);
+		store__rd_str(&a, "created");
+		if ((rc = store__rd_cmd(s, "reading queue stats", 1, &a,
+		    &rep)) != STORE_OK)
+			return rc;
+		st->oldest_created = rd_num(rep);
+	}
+	freeReplyObject(rep);
+	return STORE_OK;
+}
+
+int
+store__rd_job_cancel(struct store *s, uint64_t id)
+{
+	struct store__rd_args a;
+	redisReply *rep = NULL;
+	int rc;
+
+	store__rd_init(&a);
+	store__rd_int(&a, (long long)id);
+	if ((rc = store__rd_eval(s, "cancelling a job", 1,
+	    RD_SCRIPT_JOB_CANCEL, 0, &a, &rep)) != STORE_OK)
+		return rc;
+	rc = rep->type == REDIS_REPLY_INTEGER && rep->integer == 1 ? STORE_OK :
+	    STORE_NOTFOUND;
+	freeReplyObject(rep);
+	return rc;
+}
+
+int
+store__rd_jobs_cancel(struct store *s, const char *integ, size_t *count)
+{
+	char h[STORE__HASH_LEN + 1], key[16 + STORE__HASH_LEN];
+	struct store__rd_args a;
+	redisReply *rep = NULL;
+	size_t n;
+	int rc;
+
+	if (count != NULL)
+		*count = 0;
+	if ((rc = store__check_id(s, "integration id", integ, &n)) !=
+	    STORE_OK || (rc = rd_hash(s, integ, h)) != STORE_OK)
+		return rc;
+	snprintf(key, sizeof(key), "bm:ji:%s", h);
+	store__rd_init(&a);
+	store__rd_str(&a, key);
+	if ((rc = store__rd_eval(s, "cancelling jobs", 1,
+	    RD_SCRIPT_JOBS_CANCEL, 1, &a, &rep)) != STORE_OK)
+		return rc;
+	if (count != NULL && rep->type == REDIS_REPLY_INTEGER)
+		*count = (size_t)rep->integer;
+	freeReplyObject(rep);
+	return STORE_OK;
+}

@@ -1,0 +1,104 @@
+#!/bin/sh
+# tests/store/redis-keys.sh - botmatic-keys on Redis (-r URL), as TAP: the
+# commands, and migrate both ways: Berkeley DB -> Redis killed half-way
+# and resumed from the cursor kept in the target, verified, the exports
+# equal; then Redis -> a fresh Berkeley DB, likewise.  Starts a
+# redis-server of its own (tests/store/with-redis.sh); skipped without one.
+K="${BM_TEST_BUILDDIR:-.}/botmatic-keys"
+L="${BM_TEST_BUILDDIR:-.}/tests/store/bulk-load"
+S="${BM_TEST_SRCDIR:-.}"
+n=0
+ok() { # ok COND-STATUS NAME
+	n=$((n + 1))
+	if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
+}
+is() { # is GOT WANT NAME
+	if [ "$1" = "$2" ]; then ok 0 "$3"; else echo "# got [$1] want [$2]"; ok 1 "$3"; fi
+}
+if [ ! -x "$K" ] || [ ! -x "$L" ]; then echo "1..0 # SKIP not built"; exit 0; fi
+if ! command -v redis-server >/dev/null 2>&1 ||
+	! command -v redis-cli >/dev/null 2>&1; then
+	echo "1..0 # SKIP redis-server or redis-cli not installed"
+	exit 0
+fi
+WITH_REDIS_LIB=1 . "$S/tests/store/with-redis.sh"
+T=$(mktemp -d "${TMPDIR:-/tmp}/bm-rkeys-XXXXXX") || exit 1
+MPID=
+cleanup() {
+	[ -n "$MPID" ] && kill -9 "$MPID" 2>/dev/null
+	redis_stop
+	rm -rf "$T"
+}
+trap cleanup EXIT
+redis_start || { echo "Bail out! could not start redis-server"; exit 1; }
+URL=$BM_REDIS_URL
+unset BM_STORE BM_REDIS_URL BM_DB_DURABILITY
+# One sealing key for every store of the test (a server's
+# BM_SECRET_KEY_FILE): tokens sealed by one run open in the next.
+head -c 32 /dev/urandom > "$T/seal.key" && chmod 600 "$T/seal.key"
+export BM_SECRET_KEY_FILE="$T/seal.key"
+export BM_DB_HOME="$T/a"
+R="$K -r $URL"
+rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
+
+# --- the commands on Redis ---------------------------------------------
+$R save tokZq81 b1 e1; ok $? "save on Redis"
+is "$($R get-ext tokZq81 b1)" e1 "get-ext"
+is "$($R get-botmatic tokZq81 e1)" b1 "get-botmatic"
+$R get-ext tokZq81 nope >/dev/null; is $? 1 "get-ext of an unknown id: 1"
+$R save tokZq81 b1 e2 && $R get-botmatic tokZq81 e1 >/dev/null
+is $? 1 "a relink drops the old reverse"
+is "$($R list tokZq81)" '{"type":"pair","integration":"tokZq81","botmatic_id":"b1","ext_id":"e2"}' "list"
+$R list tokZq81 > "$T/l" && $R delete-all tokZq81 >/dev/null && $R import "$T/l"
+is "$($R get-ext tokZq81 b1)" e2 "list > f; delete-all; import f"
+is "$($R delete-all tokZq81)" 1 "delete-all prints the count"
+$R get-ext tokZq81 b1 >/dev/null; is $? 1 "delete-all emptied the integration"
+$R verify; ok $? "verify: consistent"
+$R recover 2>/dev/null; is $? 2 "recover: nothing to do on Redis, said so"
+$R outbox; ok $? "outbox on Redis"
+is "$(rcli --scan --pattern '*Zq81*' | wc -l | tr -d ' ')" 0 \
+	"no key name holds the token"
+# --- migrate bdb-to-redis, killed, resumed -----------------------------
+rcli FLUSHALL >/dev/null
+"$L" "$T/a" big 100000; ok $? "100,000 pairs in Berkeley DB"
+"$K" save small b1 e1 && "$K" save small b2 e2
+printf '%s\n' '{"type":"install","token":"tokI","install_id":"0123456789abcdef0123456789abcdef","created":1700000000,"secret":"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff","settings":"{\"x\":1}"}' \
+	'{"type":"state","integration":"tokI","name":"cursor","value":"7"}' |
+	"$K" import -; ok $? "an installation and state"
+"$K" -r "$URL" migrate bdb-to-redis 2> "$T/m1" &
+MPID=$!
+# Killed once the migrate has written part of the pairs (a bound, not a
+# timing: it waits for Redis to hold some).
+i=0
+while [ "$(rcli HLEN "$(rcli --scan --pattern 'bm:b2e:*' | head -1)" 2>/dev/null || echo 0)" -lt 1000 ] 2>/dev/null; do
+	i=$((i + 1)); [ "$i" -gt 3000 ] && break
+	kill -0 "$MPID" 2>/dev/null || break
+	sleep 0.05
+done
+kill -9 "$MPID" 2>/dev/null
+wait "$MPID" 2>/dev/null
+MPID=
+part=$(rcli HLEN "$(rcli --scan --pattern 'bm:b2e:*' | head -1)")
+[ "$part" -gt 0 ] && [ "$part" -lt 100000 ]
+ok $? "the migrate was killed half-way ($part pairs copied)"
+"$K" -r "$URL" migrate bdb-to-redis 2> "$T/m2"; ok $? "migrate again"
+grep -q 'resuming after [1-9][0-9]* records' "$T/m2"
+ok $? "it resumed from the cursor: $(head -1 "$T/m2")"
+grep -q '0 problems' "$T/m2"; ok $? "the target verified"
+$R verify; ok $? "botmatic-keys verify on Redis"
+"$K" export | sort > "$T/e-bdb"
+$R export | sort > "$T/e-redis"
+cmp -s "$T/e-bdb" "$T/e-redis"
+ok $? "Redis holds exactly what Berkeley DB held ($(wc -l < "$T/e-bdb") records)"
+is "$($R get-ext big b000012345)" e000012345 "a pair of the killed half"
+is "$(rcli --scan --pattern 'bm:st:*' | wc -l | tr -d ' ')" 1 \
+	"the cursor is gone (only tokI's state is left)"
+# --- migrate redis-to-bdb into a fresh home ------------------------------
+BM_DB_HOME="$T/b" "$K" -r "$URL" migrate redis-to-bdb 2> "$T/m3"
+ok $? "migrate redis-to-bdb"
+BM_DB_HOME="$T/b" "$K" verify; ok $? "the Berkeley DB target verifies"
+BM_DB_HOME="$T/b" "$K" export | sort > "$T/e-b"
+cmp -s "$T/e-b" "$T/e-redis"; ok $? "the round trip kept every record"
+BM_DB_HOME="$T/b" "$K" -r "$URL" migrate bdb-to-redis 2>/dev/null
+ok $? "a second migrate over the same data is harmless"
+echo "1..$n"

@@ -1,0 +1,523 @@
+/*
+ * tests/store/test-redis.c - what only the Redis backend has: it starts a
+ * redis-server of its own (a free loopback port, a temp dir, AOF with
+ * fsync always), stopped by its pid, and checks the js-redis-key-store
+ * layout (read with hiredis), that no key holds a token, delete-all in
+ * bounded steps (commands per step counted by Redis), an unreachable Redis
+ * (the error, nothing written), reconnection after a restart, scripts
+ * reloaded after SCRIPT FLUSH, a dead holder's job released and taken
+ * over, and delivery claims expired by Redis.  Without redis-server it is
+ * skipped.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+#include "store/store.h"
+#include "tests/tap.h"
+
+#define T0 1700000000000LL
+
+struct server {
+	char dir[512];
+	char url[64];
+	int port;
+	pid_t pid;
+};
+
+static int
+free_port(void)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+static redisContext *
+raw(const struct server *sv)
+{
+	struct timeval tv = { 2, 0 };
+	redisContext *c = redisConnectWithTimeout("127.0.0.1", sv->port, tv);
+
+	if (c != NULL && c->err) {
+		redisFree(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* Starts redis-server on sv (dir and port already chosen); 0 or -1. */
+static int
+server_start(struct server *sv)
+{
+	char port[16], log[600];
+	redisContext *c;
+	redisReply *r;
+	int i;
+
+	snprintf(port, sizeof(port), "%d", sv->port);
+	snprintf(log, sizeof(log), "%s/redis.log", sv->dir);
+	fflush(stdout);
+	if ((sv->pid = fork()) == 0) {
+		execlp("redis-server", "redis-server", "--port", port,
+		    "--bind", "127.0.0.1", "--dir", sv->dir, "--save", "",
+		    "--appendonly", "yes", "--appendfsync", "always",
+		    "--daemonize", "no", "--logfile", log, (char *)NULL);
+		_exit(127);
+	}
+	if (sv->pid < 0)
+		return -1;
+	/* Ready when it answers PING (bounded, not a timing). */
+	for (i = 0; i < 300; i++) {
+		struct timespec ts = { 0, 50 * 1000000L };
+
+		if ((c = raw(sv)) != NULL) {
+			r = redisCommand(c, "PING");
+			if (r != NULL && r->type == REDIS_REPLY_STATUS) {
+				freeReplyObject(r);
+				redisFree(c);
+				return 0;
+			}
+			if (r != NULL)
+				freeReplyObject(r);
+			redisFree(c);
+		}
+		if (waitpid(sv->pid, NULL, WNOHANG) == sv->pid) {
+			sv->pid = 0;
+			return -1;
+		}
+		nanosleep(&ts, NULL);
+	}
+	return -1;
+}
+
+static void
+server_stop(struct server *sv)
+{
+	if (sv->pid > 0) {
+		kill(sv->pid, SIGTERM);
+		waitpid(sv->pid, NULL, 0);
+	}
+	sv->pid = 0;
+}
+
+static struct store *
+open_redis(struct tap *t, const struct server *sv, const char *home,
+    int js)
+{
+	struct store_opts o = { .home = home, .backend = STORE_BACKEND_REDIS,
+	    .redis_url = sv->url, .redis_js_keys = js,
+	    .redis_timeout_ms = 5000 };
+	struct store *s = NULL;
+	char err[512];
+
+	if (store_open(&s, &o, err, sizeof(err)) != STORE_OK) {
+		tap_diag("open: %s", err);
+		tap_ok(t, 0, "open %s", sv->url);
+		return NULL;
+	}
+	return s;
+}
+
+/* GET key with hiredis: new string or NULL. */
+static char *
+raw_get(const struct server *sv, const char *key)
+{
+	redisContext *c = raw(sv);
+	redisReply *r;
+	char *v = NULL;
+
+	if (c == NULL)
+		return NULL;
+	r = redisCommand(c, "GET %s", key);
+	if (r != NULL && r->type == REDIS_REPLY_STRING)
+		v = strdup(r->str);
+	if (r != NULL)
+		freeReplyObject(r);
+	redisFree(c);
+	return v;
+}
+
+static long long
+raw_int(const struct server *sv, const char *cmd)
+{
+	redisContext *c = raw(sv);
+	redisReply *r;
+	long long v = -1;
+
+	if (c == NULL)
+		return -1;
+	r = redisCommand(c, cmd);
+	if (r != NULL && r->type == REDIS_REPLY_INTEGER)
+		v = r->integer;
+	if (r != NULL)
+		freeReplyObject(r);
+	redisFree(c);
+	return v;
+}
+
+/* Redis's count of commands processed so far (INFO stats). */
+static long long
+commands(const struct server *sv)
+{
+	redisContext *c = raw(sv);
+	redisReply *r;
+	const char *p;
+	long long v = -1;
+
+	if (c == NULL)
+		return -1;
+	r = redisCommand(c, "INFO stats");
+	if (r != NULL && r->type == REDIS_REPLY_STRING &&
+	    (p = strstr(r->str, "total_commands_processed:")) != NULL)
+		v = strtoll(p + 25, NULL, 10);
+	if (r != NULL)
+		freeReplyObject(r);
+	redisFree(c);
+	return v;
+}
+
+static int
+ext_is(struct store *s, const char *integ, const char *bid, const char *want)
+{
+	char *v = NULL;
+	int rc = store_ext_id_get(s, integ, bid, &v), ok;
+
+	ok = want == NULL ? rc == STORE_NOTFOUND : rc == STORE_OK &&
+	    strcmp(v, want) == 0;
+	free(v);
+	return ok;
+}
+
+static void
+test_js_layout(struct tap *t, const struct server *sv, const char *home)
+{
+	struct store *s = open_redis(t, sv, home, 1);
+	char *v1, *v2, *v3;
+	size_t n = 0, problems = 9;
+	int rc;
+	redisContext *c;
+	redisReply *r;
+
+	if (s == NULL)
+		return;
+	tap_ok(t, store_ids_save(s, "tokJ", "b1", "e1") == STORE_OK,
+	    "js layout: save");
+	v1 = raw_get(sv, "tokJ:b:b1");
+	v2 = raw_get(sv, "tokJ:e:e1");
+	tap_ok(t, v1 != NULL && strcmp(v1, "e1") == 0 && v2 != NULL &&
+	    strcmp(v2, "b1") == 0, "the Node library's keys: "
+	    "<integration>:b:<bid> -> eid and <integration>:e:<eid> -> bid");
+	free(v1);
+	free(v2);
+	store_ids_save(s, "tokJ", "b1", "e2");
+	v1 = raw_get(sv, "tokJ:e:e1");
+	v2 = raw_get(sv, "tokJ:e:e2");
+	tap_ok(t, v1 == NULL && v2 != NULL && strcmp(v2, "b1") == 0,
+	    "a relink removes the stale reverse key in the same script");
+	free(v1);
+	free(v2);
+	/* A pair written by the Node library is read by the server. */
+	if ((c = raw(sv)) != NULL) {
+		r = redisCommand(c, "MSET tokJ:b:nb ne tokJ:e:ne nb");
+		if (r != NULL)
+			freeReplyObject(r);
+		redisFree(c);
+	}
+	tap_ok(t, ext_is(s, "tokJ", "nb", "ne"), "a pair the Node library "
+	    "wrote is found");
+	/* Glob characters in a token are escaped in SCAN's pattern. */
+	store_ids_save(s, "a*", "x", "y");
+	store_ids_save(s, "ab", "x", "y");
+	store_ids_save(s, "a[b]", "x", "y");
+	rc = store_ids_delete_all(s, "a*", &n);
+	tap_ok(t, rc == STORE_OK && n == 1 &&
+	    ext_is(s, "a*", "x", NULL) && ext_is(s, "ab", "x", "y") &&
+	    ext_is(s, "a[b]", "x", "y"), "delete-all of \"a*\" leaves \"ab\" "
+	    "and \"a[b]\" alone (%zu)", n);
+	tap_ok(t, store_verify(s, NULL, NULL, &problems) == STORE_OK &&
+	    problems == 0, "verify on the js layout: consistent");
+	if ((c = raw(sv)) != NULL) {
+		r = redisCommand(c, "SET tokJ:b:half e9");
+		if (r != NULL)
+			freeReplyObject(r);
+		redisFree(c);
+	}
+	rc = store_verify(s, NULL, NULL, &problems);
+	tap_ok(t, rc == STORE_OK &&
+	    problems == 1, "verify finds a half-written pair (%zu)", problems);
+	v3 = raw_get(sv, "bm:hashkey");
+	tap_ok(t, v3 != NULL, "the hash key is kept in Redis, shared by "
+	    "every host");
+	free(v3);
+	store_close(s);
+}
+
+/* Whether any key name contains needle (a SCAN of everything). */
+static int
+key_holds(const struct server *sv, const char *needle)
+{
+	redisContext *c = raw(sv);
+	redisReply *r;
+	char cursor[32] = "0";
+	size_t i;
+	int found = 0;
+
+	if (c == NULL)
+		return -1;
+	do {
+		r = redisCommand(c, "SCAN %s COUNT 1000", cursor);
+		if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+			found = -1;
+			break;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		for (i = 0; i < r->element[1]->elements; i++)
+			if (strstr(r->element[1]->element[i]->str, needle) !=
+			    NULL)
+				found = 1;
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0") != 0);
+	redisFree(c);
+	return found;
+}
+
+static void
+test_own_layout(struct tap *t, const struct server *sv, const char *home)
+{
+	static const char tok[] = "secret-token-Zq81";
+	struct store *s = open_redis(t, sv, home, 0);
+	struct store_op ops[500];
+	char b[500][16], e[500][16];
+	long long c0, c1, most = 0;
+	size_t n = 0, del, total = 0;
+	int i, k, more = 1, steps = 0, ok = 1;
+
+	if (s == NULL)
+		return;
+	tap_ok(t, store_install_record(s, tok, "{}", 2, NULL) == STORE_OK &&
+	    store_ids_save(s, tok, "b1", "e1") == STORE_OK &&
+	    store_state_set(s, tok, "n", "v", 1) == STORE_OK,
+	    "an installation, a pair and state under a token");
+	tap_ok(t, key_holds(sv, tok) == 0, "no key name holds the token");
+	/* 5,000 pairs, then delete-all: gone at once, purged in steps. */
+	for (k = 0; k < 10 && ok; k++) {
+		for (i = 0; i < 500; i++) {
+			snprintf(b[i], sizeof(b[i]), "b%d", k * 500 + i);
+			snprintf(e[i], sizeof(e[i]), "e%d", k * 500 + i);
+			memset(&ops[i], 0, sizeof(ops[i]));
+			ops[i].kind = STORE_OP_IDS_SAVE;
+			ops[i].a = "big";
+			ops[i].b = b[i];
+			ops[i].c = e[i];
+		}
+		ok = store_apply(s, ops, 500, NULL) == STORE_OK;
+	}
+	tap_ok(t, ok && ext_is(s, "big", "b4999", "e4999"), "5000 pairs in "
+	    "batches");
+	tap_ok(t, store_ids_delete_all(s, "big", &n) == STORE_OK && n == 5000 &&
+	    ext_is(s, "big", "b0", NULL) && ext_is(s, "big", "b4999", NULL),
+	    "delete-all: 5000 pairs forgotten at once for every reader");
+	tap_ok(t, store_ids_save(s, "big", "b0", "new") == STORE_OK &&
+	    ext_is(s, "big", "b0", "new"), "a save after it lands in a fresh "
+	    "hash");
+	while (more && steps < 1000) {
+		c0 = commands(sv);
+		if (store_purge_step(s, 500, &del, &more) != STORE_OK)
+			break;
+		c1 = commands(sv);
+		if (c1 - c0 > most)
+			most = c1 - c0;
+		if (del > 500)
+			ok = 0;
+		total += del;
+		steps++;
+	}
+	tap_ok(t, ok && !more && total == 10000 && steps >= 20,
+	    "purged in bounded steps: %zu keys in %d steps of at most 500",
+	    total, steps);
+	/* The INFO call itself counts one. */
+	tap_ok(t, most > 0 && most <= 64, "each step is a bounded number of "
+	    "short commands (at most %lld): Redis never blocks on it", most);
+	tap_ok(t, ext_is(s, "big", "b0", "new") &&
+	    raw_int(sv, "LLEN bm:tombs") == 0, "the purge spared the new pair; "
+	    "no tomb left");
+	store_close(s);
+}
+
+static void
+test_outage(struct tap *t, struct server *sv, const char *home)
+{
+	struct store *s = open_redis(t, sv, home, 0);
+	struct store *s2 = NULL;
+	struct store_opts o = { .home = home, .backend = STORE_BACKEND_REDIS,
+	    .redis_url = sv->url, .redis_timeout_ms = 1000 };
+	redisContext *c;
+	redisReply *r;
+	char err[512];
+	int rc;
+
+	if (s == NULL)
+		return;
+	store_ids_save(s, "tokO", "before", "x");
+	server_stop(sv);
+	rc = store_ids_save(s, "tokO", "during", "y");
+	tap_ok(t, rc == STORE_ERROR && strstr(store_strerror(s), "redis") !=
+	    NULL, "Redis unreachable: STORE_ERROR, said clearly (%s)",
+	    store_strerror(s));
+	rc = store_open(&s2, &o, err, sizeof(err));
+	tap_ok(t, rc == STORE_ERROR && s2 == NULL && strstr(err, "127.0.0.1")
+	    != NULL, "opening it fails with its address (%s)", err);
+	if (server_start(sv) < 0) {
+		tap_ok(t, 0, "redis-server restarted");
+		store_close(s);
+		return;
+	}
+	tap_ok(t, ext_is(s, "tokO", "before", "x"), "after a restart the "
+	    "same handle reconnects; the acknowledged pair survived (AOF)");
+	tap_ok(t, ext_is(s, "tokO", "during", NULL), "nothing of the failed "
+	    "save was written");
+	/* Scripts flushed (a restart without AOF, a failover): reloaded. */
+	if ((c = raw(sv)) != NULL) {
+		r = redisCommand(c, "SCRIPT FLUSH");
+		if (r != NULL)
+			freeReplyObject(r);
+		redisFree(c);
+	}
+	tap_ok(t, store_ids_save(s, "tokO", "after", "z") == STORE_OK &&
+	    ext_is(s, "tokO", "after", "z"), "after SCRIPT FLUSH a save "
+	    "loads its script again (NOSCRIPT handled)");
+	store_close(s);
+}
+
+static int
+alive(uint32_t pid)
+{
+	return kill((pid_t)pid, 0) == 0 || errno != ESRCH;
+}
+
+static void
+test_takeover(struct tap *t, const struct server *sv, const char *home)
+{
+	struct store *s = open_redis(t, sv, home, 0);
+	struct store_job_spec sp = { .integ = "tokQ", .kind = "k",
+	    .contact = "c1", .payload = "{}", .now = T0 };
+	struct store_job *j = NULL;
+	uint64_t id = 0, id2 = 0;
+	size_t n = 0;
+	int status = 0, rc;
+	pid_t pid;
+
+	if (s == NULL)
+		return;
+	store_install_record(s, "tokQ", NULL, 0, NULL);
+	store_job_add(s, &sp, &id, NULL);
+	store_job_add(s, &sp, &id2, NULL);
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		struct store *cs = open_redis(t, sv, home, 0);
+		struct store_job *cj = NULL;
+
+		if (cs == NULL || store_job_claim(cs, (uint32_t)getpid(), T0,
+		    T0 + 60000, &cj) != STORE_OK || cj->id != id)
+			_exit(1);
+		kill(getpid(), SIGKILL);
+		_exit(2);
+	}
+	waitpid(pid, &status, 0);
+	tap_ok(t, WIFSIGNALED(status), "a consumer claimed the first job and "
+	    "was killed holding it");
+	tap_ok(t, store_job_claim(s, 7, T0 + 1000, T0 + 2000, &j) ==
+	    STORE_NOTFOUND, "its lease holds the job, and the contact's next "
+	    "waits behind it");
+	rc = store_jobs_release(s, T0 + 1000, alive, &n);
+	tap_ok(t, rc == STORE_OK && n == 1, "the dead holder's lease (this host, pid gone) is "
+	    "released (%zu)", n);
+	tap_ok(t, store_job_claim(s, 7, T0 + 1000, T0 + 2000, &j) ==
+	    STORE_OK && j->id == id && j->lease_pid == 7 &&
+	    strcmp(j->integ, "tokQ") == 0, "another consumer takes it over, "
+	    "in contact order");
+	store_job_free(j);
+	j = NULL;
+	tap_ok(t, store_job_done(s, id, NULL, 0, NULL, T0) == STORE_OK &&
+	    store_job_claim(s, 8, T0 + 1000, T0 + 2000, &j) == STORE_OK &&
+	    j->id == id2, "then the contact's second job");
+	store_job_free(j);
+	store_close(s);
+}
+
+static void
+test_claims(struct tap *t, const struct server *sv, const char *home)
+{
+	static const char iid[] = "0123456789abcdef0123456789abcdef";
+	struct store *s = open_redis(t, sv, home, 0);
+	long long ttl;
+	int dup = -1, d2 = -1;
+
+	if (s == NULL)
+		return;
+	tap_ok(t, store_delivery_claim(s, iid, "m1", 1000, 300, &dup) ==
+	    STORE_OK && dup == 0 && store_delivery_claim(s, iid, "m1", 1100,
+	    300, &d2) == STORE_OK && d2 == 1, "a delivery id is new once, "
+	    "then a duplicate");
+	ttl = raw_int(sv, "TTL bm:seen:0123456789abcdef0123456789abcdef:m1");
+	tap_ok(t, ttl > 0 && ttl <= 300, "Redis expires the claim after the "
+	    "ttl (EXPIRE, no sweep: %lld s left)", ttl);
+	store_close(s);
+}
+
+int
+main(void)
+{
+	struct tap t = { 0 };
+	struct server sv;
+	char home[600];
+
+	if (system("command -v redis-server >/dev/null 2>&1") != 0) {
+		printf("1..0 # SKIP redis-server not installed\n");
+		return 0;
+	}
+	memset(&sv, 0, sizeof(sv));
+	if (tap_tmpdir(sv.dir, sizeof(sv.dir), "redis") != 0 ||
+	    (sv.port = free_port()) < 0) {
+		printf("Bail out! %s\n", strerror(errno));
+		return 1;
+	}
+	snprintf(sv.url, sizeof(sv.url), "redis://127.0.0.1:%d", sv.port);
+	snprintf(home, sizeof(home), "%s/home", sv.dir);
+	if (server_start(&sv) < 0) {
+		printf("Bail out! redis-server did not start (%s)\n", sv.dir);
+		tap_rmtree(sv.dir);
+		return 1;
+	}
+	test_js_layout(&t, &sv, home);
+	test_own_layout(&t, &sv, home);
+	test_takeover(&t, &sv, home);
+	test_claims(&t, &sv, home);
+	test_outage(&t, &sv, home);
+	server_stop(&sv);
+	tap_rmtree(sv.dir);
+	return tap_done(&t);
+}

@@ -1,0 +1,60 @@
+#!/bin/sh
+# tests/store/with-redis.sh PROGRAM [ARGS...] - runs a store test against a
+# redis-server of its own: started on a free loopback port in a temp dir
+# (AOF on, fsync always, no RDB), BM_STORE=redis and BM_REDIS_URL exported
+# around PROGRAM, stopped by its pid afterwards.  Without redis-server the
+# test is skipped (TAP "1..0 # SKIP"), so the suite passes anywhere.
+#
+# Also sourced by the Redis shell tests (WITH_REDIS_LIB=1): then it only
+# defines redis_start / redis_stop.
+
+redis_start() {
+	REDIS_DIR=$(mktemp -d "${TMPDIR:-/tmp}/bm-redis-XXXXXX") || return 1
+	REDIS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') || return 1
+	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 \
+		--dir "$REDIS_DIR" --save '' --appendonly yes \
+		--appendfsync always --daemonize no \
+		--logfile "$REDIS_DIR/redis.log" >/dev/null 2>&1 &
+	REDIS_PID=$!
+	i=0
+	while ! redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; do
+		i=$((i + 1))
+		if [ "$i" -gt 100 ] || ! kill -0 "$REDIS_PID" 2>/dev/null; then
+			echo "# redis-server did not start:" >&2
+			sed 's/^/# /' "$REDIS_DIR/redis.log" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+	BM_STORE=redis
+	BM_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+	export BM_STORE BM_REDIS_URL REDIS_PORT REDIS_PID REDIS_DIR
+}
+
+redis_stop() {
+	if [ -n "${REDIS_PID:-}" ]; then
+		kill "$REDIS_PID" 2>/dev/null
+		wait "$REDIS_PID" 2>/dev/null
+		REDIS_PID=
+	fi
+	[ -n "${REDIS_DIR:-}" ] && rm -rf "$REDIS_DIR"
+	REDIS_DIR=
+}
+
+[ -n "${WITH_REDIS_LIB:-}" ] && return 0
+
+if ! command -v redis-server >/dev/null 2>&1 ||
+	! command -v redis-cli >/dev/null 2>&1; then
+	echo "1..0 # SKIP redis-server or redis-cli not installed"
+	exit 0
+fi
+# As the log compiler of a .redis test: run the program it names.
+case "$1" in
+*.redis)
+	set -- "${BM_TEST_BUILDDIR:-.}/tests/store/$(basename "$1" .redis)" ;;
+esac
+if [ ! -x "$1" ]; then echo "1..0 # SKIP $1 not built"; exit 0; fi
+trap redis_stop EXIT
+trap 'exit 1' INT TERM
+redis_start || { echo "Bail out! could not start redis-server"; exit 1; }
+"$@"

@@ -79,9 +79,15 @@ def ok_json(r):
 
 
 def get(ngx, bid, token=TOKEN):
-    """The ext id the server's keystore gives for bid (testmod's get)."""
-    j = ok_json(post(ngx, {"action": "get", "data": {"bid": bid}}, token))
-    return j["data"].get("eid") if j else "<failed>"
+    """The ext id the server's keystore gives for bid (testmod's get:
+    success with the id, or success:false with null when unknown)."""
+    r = post(ngx, {"action": "get", "data": {"bid": bid}}, token)
+    j = r.json() if r.status == 200 else None
+    d = j.get("data") if isinstance(j, dict) else None
+    if isinstance(d, dict) and "eid" in d and \
+            (d["eid"] is None) == (j.get("success") is False):
+        return d["eid"]
+    return "<failed: %r>" % (r,)
 
 
 # --- 1. two servers on one Redis ------------------------------------------

@@ -1422,7 +1422,9 @@ class ExtContacts:
     /contacts/{id}.  slow: seconds each request takes (counted in
     .flight); fail: (status, body, delay) answered to everything.
     .contacts maps id -> contact; .posts lists (email, Idempotency-Key) of
-    every POST received, in order."""
+    every POST answered, in order; .arrived lists (method, email,
+    Idempotency-Key) of every POST and lookup by email as it arrives
+    (before the slow part: a caller killed meanwhile is in it)."""
 
     def __init__(self, test):
         self.lock = threading.Lock()
@@ -1430,6 +1432,7 @@ class ExtContacts:
         self.next = 1
         self.keys = {}
         self.posts = []
+        self.arrived = []
         self.slow = 0
         self.fail = None
         self.flight = 0
@@ -1453,6 +1456,12 @@ class ExtContacts:
     def handle(self, rec):
         with self.lock:
             self.flight += 1
+            if rec.path == "/contacts" and rec.method in ("GET", "POST"):
+                email = (rec.json() or {}).get("email") if \
+                    rec.method == "POST" else \
+                    rec.query.get("email", [None])[0]
+                self.arrived.append((rec.method, email,
+                                     rec.headers.get("Idempotency-Key")))
         try:
             if self.slow:
                 time.sleep(self.slow)

@@ -32,6 +32,7 @@ import http.server
 import io
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -67,8 +68,29 @@ def skip_all(reason):
     os._exit(0)
 
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    """A TCP port on 127.0.0.1 that nothing listens on right now, taken
+    at random below the kernel's ephemeral range: a port bind(0) gives
+    is one the kernel may hand the next outgoing connection of any
+    process (and the tests make thousands), before our server binds it."""
+    low = _ephemeral_low()
+    rnd = random.SystemRandom()
+    for _ in range(64) if low > 12000 else ():
+        port = rnd.randrange(10000, low)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

@@ -162,7 +162,8 @@ http {
 
 def wrk_run(t, wrk, port, script, tag, groups):
     """One wrk run; its BENCH line as a dict with rps and CPU µs/req of
-    each group ({name: [pids]}) and of wrk."""
+    each group ({name: fn() -> [pids]}, listed before and after the run:
+    the dynamic pool may start responders meanwhile) and of wrk."""
     sfile = os.path.join(t.tmp, "wrk-%s.lua" % tag)
     with open(sfile, "w") as f:
         f.write(script)
@@ -170,8 +171,8 @@ def wrk_run(t, wrk, port, script, tag, groups):
             "-d%ds" % DURATION, "--timeout", "%ds" % rb.WRK_TIMEOUT,
             "-s", sfile, "http://127.0.0.1:%d/" % port]
     la = rb.loadavg()
-    before = {g: {p: rb.cpu_ticks(p) for p in pids}
-              for g, pids in groups.items()}
+    before = {g: {p: rb.cpu_ticks(p) for p in fn()}
+              for g, fn in groups.items()}
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        timeout=DURATION + 120)
@@ -184,8 +185,11 @@ def wrk_run(t, wrk, port, script, tag, groups):
     res["rps"] = res["requests"] / (res["duration_us"] / 1e6)
     n = max(res["requests"], 1)
     for g, ticks in before.items():
-        res["cpu_" + g] = 1e6 * sum(rb.cpu_ticks(q) - v for q, v in
-                                    ticks.items()) / rb.CLK_TCK / n
+        # A process gone since (a responder retired) takes its time with
+        # it: counted as nothing, never negative.
+        spent = sum(max(0, rb.cpu_ticks(q) - ticks.get(q, 0))
+                    for q in set(ticks) | set(groups[g]()))
+        res["cpu_" + g] = 1e6 * spent / rb.CLK_TCK / n
     res["cpu_wrk"] = 1e6 * ((ru1.ru_utime + ru1.ru_stime) -
                             (ru0.ru_utime + ru0.ru_stime)) / n
     res["errors"] = res["status"] + res["connect"] + res["read"] + \
@@ -273,10 +277,10 @@ def main():
     for run in range(RUNS):
         for c in CASES:
             for key, label, _ in BACKENDS:
-                groups = {"resp": servers[key].responders(),
-                          "nginx": ngx.workers()}
+                groups = {"resp": servers[key].responders,
+                          "nginx": ngx.workers}
                 if key in redises:
-                    groups["redis"] = [redises[key].pid]
+                    groups["redis"] = lambda k=key: [redises[k].pid]
                 base = (run + 1) * 10 ** 10 if c.dynamic else 0
                 res = wrk_run(t, wrk, ports[key], rb.lua_case(c, base),
                               "%s-%s" % (key, c.key), groups)
@@ -289,8 +293,7 @@ def main():
                     key, c.label[:40], res["rps"], res["p99"] / 1000,
                     res["load"], "  ERRORS %d" % res["errors"]
                     if res["errors"] else ""))
-    warnings = {k: len(s.grep(r" (WARN|ERROR) ")) for k, s in
-                servers.items()}
+    warnings = {k: s.grep(r" (WARN|ERROR) ") for k, s in servers.items()}
     load1 = rb.loadavg()
     minutes = (datetime.datetime.now(datetime.timezone.utc) -
                started).total_seconds() / 60
@@ -355,7 +358,17 @@ def main():
                          med([r["cpu_wrk"] for r in rs])))
     L += ["", "Errors: %s.  Warnings or errors in the servers' logs: %s." % (
         "; ".join(problems) if problems else "none",
-        ", ".join("%s %d" % kv for kv in warnings.items())), ""]
+        ", ".join("%s %d" % (k, len(v)) for k, v in warnings.items())), ""]
+    for k, v in warnings.items():
+        kinds = {}
+        for line in v:
+            # One example of each kind of line (numbers masked).
+            kinds.setdefault(re.sub(r"\d+", "N", line.split(" ", 2)[-1]),
+                             line)
+        if kinds:
+            L += ["", "%s's server logged, by kind (one example each):" % k,
+                  "", "```"] + [ex[:300] for ex in kinds.values()][:8] + \
+                ["```", ""]
     L += ["<!-- redis:gap -->", "", "bench-store's output:", "", "```"]
     for key, label, _ in BACKENDS:
         L.append("# " + label)

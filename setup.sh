@@ -130,13 +130,16 @@ test)
 	# BM_TEST_ATOMIC_PAIRS=0: the kill-in-a-20,000-pair-delete check takes
 	# minutes under valgrind; the sanitizer pass above runs it.
 	BM_TEST_ATOMIC_PAIRS=0 \
-	check _build-vg LOG_COMPILER="$vg" TESTS="\
+	check _build-vg LOG_COMPILER="$vg" \
+		REDIS_LOG_COMPILER="$SHELL $top/tests/store/with-redis.sh $vg" TESTS="\
 		tests/unit/test-proto tests/unit/test-conf tests/unit/test-settings \
 		tests/unit/test-mapping \
 		tests/unit/test-mapping-data tests/unit/test-schema \
 		tests/unit/test-schema-suite tests/store/test-store \
 		tests/store/test-secrets tests/store/test-jobs \
 		tests/store/test-services tests/store/test-redis \
+		tests/store/test-store-redis.redis tests/store/test-jobs-redis.redis \
+		tests/store/test-services-redis.redis \
 		tests/integration/test-valgrind.py" || rc=$?
 	# Last, where a CI log cut to its head and tail still shows them:
 	# what failed once and passed when run again, then what failed.

@@ -45,8 +45,10 @@ tests_store_test_redis_LDADD = $(STORE_TEST_LIBS)
 TESTS += tests/store/test-redis
 # The contract suite on Redis: the same programs against a redis-server
 # of their own (tests/store/with-redis.sh; skipped without redis-server).
-REDIS_TESTS = tests/store/test-store.redis tests/store/test-concurrent.redis \
-	tests/store/test-jobs.redis tests/store/test-services.redis
+REDIS_TESTS = tests/store/test-store-redis.redis \
+	tests/store/test-concurrent-redis.redis \
+	tests/store/test-jobs-redis.redis \
+	tests/store/test-services-redis.redis
 TESTS += $(REDIS_TESTS)
 EXTRA_DIST += $(REDIS_TESTS) tests/store/with-redis.sh tests/store/backend.h
 # A loader for tests/integration/test-one-store.py.

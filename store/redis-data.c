@@ -205,12 +205,6 @@
 	"return {redis.call('HGET', KEYS[1], ARGV[1]),\n" \
 	"  redis.call('HGET', KEYS[2], ARGV[2])}\n"
 
-/* KEYS k; the value of a pending link or state, which is gone after. */
-#define RD_LUA_TAKE \
-	"local v = redis.call('HGETALL', KEYS[1])\n" \
-	"redis.call('DEL', KEYS[1])\n" \
-	"return v\n"
-
 
 const char *const store__rd_script_text[RD_SCRIPT__MAX] = {
 	[RD_SCRIPT_SAVE] = RD_LUA_SAVE,
@@ -225,7 +219,6 @@ const char *const store__rd_script_text[RD_SCRIPT__MAX] = {
 	[RD_SCRIPT_STATE_SET] = RD_LUA_STATE_SET,
 	[RD_SCRIPT_CLAIM] = RD_LUA_CLAIM,
 	[RD_SCRIPT_PAIR_CHECK] = RD_LUA_PAIR_CHECK,
-	[RD_SCRIPT_TAKE] = RD_LUA_TAKE,
 	[RD_SCRIPT_JOB_ADD] = store__rd_lua_job_add,
 	[RD_SCRIPT_JOB_CLAIM] = store__rd_lua_job_claim,
 	[RD_SCRIPT_JOB_DONE] = store__rd_lua_job_done,

@@ -475,7 +475,13 @@ rd_held_call(struct store *s, const char *what, enum store__rd_script sc,
 
 	if (at < 0)
 		return store__einval(s, "job time out of range");
-	llen = last != NULL ? strnlen(last, STORE_JOB_LAST_MAX) : 0;
+	/* At most STORE_JOB_LAST_MAX bytes, cut on a UTF-8 boundary. */
+	llen = last != NULL ? strnlen(last, STORE_JOB_LAST_MAX + 1) : 0;
+	if (llen > STORE_JOB_LAST_MAX) {
+		llen = STORE_JOB_LAST_MAX;
+		while (llen > 0 && ((unsigned char)last[llen] & 0xc0) == 0x80)
+			llen--;
+	}
 	store__rd_init(&a);
 	store__rd_int(&a, (long long)id);
 	store__rd_int(&a, (long long)pid);

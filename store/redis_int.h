@@ -10,22 +10,29 @@
  *   bm:tok                HASH h -> the token, sealed (crypto.c)
  *   bm:b2e:<h>, bm:e2b:<h> HASH bid -> eid and eid -> bid of integration h
  *   bm:pairs              SET of the h that have pairs (export, verify)
- *   bm:inst:<h>           HASH created, id, secret, settings, ver
+ *   bm:inst:<h>           HASH id, secret, created, settings, ver
  *   bm:instid:<id>        install id -> h
  *   bm:insts              SET of installed h
  *   bm:st:<h>             HASH name -> value (state);  bm:sts SET of h
  *   bm:tombs, bm:tomb:<n> LIST of forgotten hashes, RENAMEd out of the way
- *                         at once and emptied by store_purge_step()
+ *                         at once and emptied by store_purge_step();
+ *                         bm:tombseq their counter
  *   bm:seen:<iid>:<id>    a delivery claim: its time, EXPIREd after the ttl
- *   bm:sv:<iid>:<svc>\0<group>\0<user>  HASH, a service (tokens sealed);
- *                         bm:svs:<iid> SET of its suffixes; bm:svi SET of iids
- *   bm:oauth:<hash>       HASH, a pending link or state, EXPIREd
- *   bm:job:<id>           HASH, a job; bm:jobseq its counter; bm:due ZSET
- *                         (runnable or leased jobs by next_at); bm:jc:<h>:<c>
- *                         LIST, a contact's line; bm:ji:<h> SET, an
- *                         integration's jobs; bm:jdead SET; bm:jpending,
- *                         bm:jdeadn counters; bm:jq ZSET of pending by id
- *   bm:migrate:<what>     a resumable migrate's cursor (cli.c)
+ *   bm:sv:<iid>:<service\0group\0user>  a service, services.c's record;
+ *                         bm:svs:<iid> SET of its suffixes; bm:svi SET of
+ *                         install ids
+ *   bm:oauth:<hash>       a pending link or state (services.c's entry),
+ *                         EXPIREd at its end
+ *   bm:job:<id>           HASH, a job (h, contact, kind, payload, last,
+ *                         attempts, next_at, created, lease_pid, lease_host,
+ *                         dead); bm:jobseq the last id; bm:jc:<h>:<contact>
+ *                         LIST, a contact's pending line; bm:due ZSET of
+ *                         the lines' heads by next_at (a lease's end while
+ *                         leased); bm:ji:<h> SET, an integration's jobs;
+ *                         bm:jq ZSET of pending ids, bm:jall of all ids;
+ *                         bm:jdead SET; bm:jpending, bm:jdeadn counters
+ * botmatic-keys migrate keeps its cursor as state of a reserved token
+ * (cli-migrate.h).
  * With BM_REDIS_KEYS=js-redis-key-store, pairs live instead under the
  * Node library's keys, "<token>:b:<bid>" and "<token>:e:<eid>", raw tokens
  * in key names as that library wrote them.
@@ -53,12 +60,6 @@ enum store__rd_script {
 	RD_SCRIPT_STATE_SET,
 	RD_SCRIPT_CLAIM,        /* delivery claim */
 	RD_SCRIPT_PAIR_CHECK,   /* verify: both directions at once */
-	RD_SCRIPT_SVC_PUT,
-	RD_SCRIPT_SVC_LEASE,
-	RD_SCRIPT_SVC_REFRESHED,
-	RD_SCRIPT_SVC_LEASE_END,
-	RD_SCRIPT_SVC_DELETE,
-	RD_SCRIPT_TAKE,         /* GET and DEL of a pending link or state */
 	RD_SCRIPT_JOB_ADD,
 	RD_SCRIPT_JOB_CLAIM,
 	RD_SCRIPT_JOB_DONE,

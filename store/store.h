@@ -1,6 +1,12 @@
 /*
  * store/store.h - the keystore: id pairs, installations and integration
- * state in a transactional Berkeley DB environment shared by many processes.
+ * state in a transactional Berkeley DB environment shared by many processes
+ * (the default), or in Redis shared by many hosts (BM_STORE=redis,
+ * opts->backend).  Every function below works the same on both, unless it
+ * says otherwise; what is said of transactions holds for Redis as one Lua
+ * script or one MULTI/EXEC (store/redis*.c).  On Redis a call that cannot
+ * reach it (after its timeout) returns STORE_ERROR with nothing written;
+ * the next call reconnects.
  *
  * Processes.  Every process that uses the store opens exactly one handle
  * (struct store) of its own, AFTER fork, and never hands it to a child: BDB's
@@ -192,8 +198,8 @@ int store_ids_delete(struct store *s, const char *integ, const char *bid,
 int store_ids_delete_all(struct store *s, const char *integ, size_t *deleted);
 
 /*
- * Calls fn for each pair of integ, in botmatic id order, in one read
- * transaction.  The strings are borrowed until fn returns.  A non-zero return
+ * Calls fn for each pair of integ, in botmatic id order (on Redis: in no
+ * particular order, HSCAN or SCAN steps), in one read transaction.  The strings are borrowed until fn returns.  A non-zero return
  * from fn stops the walk and is returned.  Otherwise returns STORE_OK or an
  * error.
  */
@@ -610,7 +616,8 @@ struct store_export_cbs {
 
 /*
  * Walks the whole store in ONE read transaction, so what the callbacks see is
- * a consistent snapshot.  Arguments are borrowed until each callback returns;
+ * a consistent snapshot (on Redis: not a snapshot, writes running meanwhile
+ * may or may not be seen).  Arguments are borrowed until each callback returns;
  * a non-zero return stops the walk and is returned.  Otherwise returns
  * STORE_OK or an error.  A long export delays writers to the pages it has
  * read (they wait, they are not lost).
@@ -663,6 +670,13 @@ int store_verify(struct store *s, store_problem_fn fn, void *arg,
     size_t *problems);
 
 /* --- supervision: for the master, which holds no handle ----------------- */
+/*
+ * Supervision, the lock and the control socket (below) are Berkeley DB's:
+ * they take the directory home, whatever the backend.  With Redis the
+ * server still runs them on its BM_DB_HOME, whose environment then stays
+ * empty: a check or recovery there is quick and changes nothing in Redis,
+ * and tools open Redis directly (no hand-over).
+ */
 
 enum store_check {
 	STORE_CHECK_CLEAN = 0,          /* dead process cleaned up by failchk */

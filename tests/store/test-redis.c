@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,7 +32,7 @@
 #define T0 1700000000000LL
 
 struct server {
-	char dir[512];
+	char dir[600];
 	char url[64];
 	int port;
 	pid_t pid;
@@ -68,23 +69,39 @@ raw(const struct server *sv)
 	return c;
 }
 
-/* Starts redis-server on sv (dir and port already chosen); 0 or -1. */
+/*
+ * Starts redis-server on sv (dir and port already chosen), a replica of
+ * port replicaof when it is not 0, or a Sentinel reading the file
+ * sentinel when that is not NULL; 0 or -1.
+ */
 static int
-server_start(struct server *sv)
+server_start_as(struct server *sv, int replicaof, const char *sentinel)
 {
-	char port[16], log[600];
+	char port[16], log[600], master[16];
 	redisContext *c;
 	redisReply *r;
 	int i;
 
 	snprintf(port, sizeof(port), "%d", sv->port);
-	snprintf(log, sizeof(log), "%s/redis.log", sv->dir);
+	snprintf(master, sizeof(master), "%d", replicaof);
+	snprintf(log, sizeof(log), "%.500s/redis.log", sv->dir);
 	fflush(stdout);
 	if ((sv->pid = fork()) == 0) {
-		execlp("redis-server", "redis-server", "--port", port,
-		    "--bind", "127.0.0.1", "--dir", sv->dir, "--save", "",
-		    "--appendonly", "yes", "--appendfsync", "always",
-		    "--daemonize", "no", "--logfile", log, (char *)NULL);
+		if (sentinel != NULL)
+			execlp("redis-server", "redis-server", sentinel,
+			    "--sentinel", (char *)NULL);
+		else if (replicaof != 0)
+			execlp("redis-server", "redis-server", "--port", port,
+			    "--bind", "127.0.0.1", "--dir", sv->dir, "--save",
+			    "", "--appendonly", "yes", "--appendfsync",
+			    "always", "--daemonize", "no", "--logfile", log,
+			    "--replicaof", "127.0.0.1", master, (char *)NULL);
+		else
+			execlp("redis-server", "redis-server", "--port", port,
+			    "--bind", "127.0.0.1", "--dir", sv->dir, "--save",
+			    "", "--appendonly", "yes", "--appendfsync",
+			    "always", "--daemonize", "no", "--logfile", log,
+			    (char *)NULL);
 		_exit(127);
 	}
 	if (sv->pid < 0)
@@ -111,6 +128,12 @@ server_start(struct server *sv)
 		nanosleep(&ts, NULL);
 	}
 	return -1;
+}
+
+static int
+server_start(struct server *sv)
+{
+	return server_start_as(sv, 0, NULL);
 }
 
 static void
@@ -443,6 +466,11 @@ test_takeover(struct tap *t, const struct server *sv, const char *home)
 		if (cs == NULL || store_job_claim(cs, (uint32_t)getpid(), T0,
 		    T0 + 60000, &cj) != STORE_OK || cj->id != id)
 			_exit(1);
+		/* The lease is in Redis: freeing memory (for valgrind's
+		 * count) gives nothing back; the death does the rest. */
+		store_job_free(cj);
+		store_close(cs);
+		store_close(s);
 		kill(getpid(), SIGKILL);
 		_exit(2);
 	}
@@ -488,6 +516,114 @@ test_claims(struct tap *t, const struct server *sv, const char *home)
 	store_close(s);
 }
 
+/* The port Sentinel gives for master mm, or -1. */
+static int
+sentinel_master_port(const struct server *sn)
+{
+	redisContext *c = raw(sn);
+	redisReply *r;
+	int port = -1;
+
+	if (c == NULL)
+		return -1;
+	r = redisCommand(c, "SENTINEL get-master-addr-by-name mm");
+	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2)
+		port = atoi(r->element[1]->str);
+	if (r != NULL)
+		freeReplyObject(r);
+	redisFree(c);
+	return port;
+}
+
+static void
+test_sentinel(struct tap *t, const char *dir, const char *home)
+{
+	struct server m, rp, sn;
+	struct store_opts o = { .home = home, .backend = STORE_BACKEND_REDIS,
+	    .redis_master = "mm", .redis_timeout_ms = 2000 };
+	struct store *s = NULL;
+	redisContext *c;
+	redisReply *r;
+	char conf[700], sent[64], err[512];
+	FILE *f;
+	int i, rc = STORE_ERROR, moved = 0, synced = 0;
+
+	memset(&m, 0, sizeof(m));
+	memset(&rp, 0, sizeof(rp));
+	memset(&sn, 0, sizeof(sn));
+	snprintf(m.dir, sizeof(m.dir), "%.500s/m", dir);
+	snprintf(rp.dir, sizeof(rp.dir), "%.500s/r", dir);
+	snprintf(sn.dir, sizeof(sn.dir), "%.500s/s", dir);
+	if (mkdir(m.dir, 0700) != 0 || mkdir(rp.dir, 0700) != 0 ||
+	    mkdir(sn.dir, 0700) != 0 || (m.port = free_port()) < 0 ||
+	    (rp.port = free_port()) < 0 || (sn.port = free_port()) < 0)
+		goto out;
+	snprintf(conf, sizeof(conf), "%.500s/sentinel.conf", sn.dir);
+	if ((f = fopen(conf, "w")) == NULL)
+		goto out;
+	fprintf(f, "port %d\nbind 127.0.0.1\ndir %s\nlogfile %s/log\n"
+	    "sentinel monitor mm 127.0.0.1 %d 1\n"
+	    "sentinel down-after-milliseconds mm 2000\n"
+	    "sentinel failover-timeout mm 10000\n", sn.port, sn.dir, sn.dir,
+	    m.port);
+	fclose(f);
+	if (server_start(&m) < 0 || server_start_as(&rp, m.port, NULL) < 0 ||
+	    server_start_as(&sn, 0, conf) < 0) {
+		tap_ok(t, 0, "a master, a replica and a Sentinel");
+		goto out;
+	}
+	snprintf(sent, sizeof(sent), "127.0.0.1:%d", sn.port);
+	o.redis_sentinels = sent;
+	if (store_open(&s, &o, err, sizeof(err)) != STORE_OK)
+		tap_diag("open: %s", err);
+	tap_ok(t, s != NULL && store_ids_save(s, "tokS", "b1", "e1") ==
+	    STORE_OK && ext_is(s, "tokS", "b1", "e1"), "BM_REDIS_SENTINELS: "
+	    "the master found through Sentinel");
+	if (s == NULL)
+		goto out;
+	/* The replica has it (a bound, not a timing). */
+	for (i = 0; i < 400 && !synced; i++) {
+		struct timespec ts = { 0, 50 * 1000000L };
+
+		synced = raw_int(&rp, "EXISTS bm:pairs") == 1;
+		if (!synced)
+			nanosleep(&ts, NULL);
+	}
+	if ((c = raw(&sn)) != NULL) {
+		r = redisCommand(c, "SENTINEL FAILOVER mm");
+		if (r != NULL)
+			freeReplyObject(r);
+		redisFree(c);
+	}
+	for (i = 0; i < 600 && !moved; i++) {
+		struct timespec ts = { 0, 50 * 1000000L };
+
+		moved = sentinel_master_port(&sn) == rp.port &&
+		    raw_int(&m, "EXISTS bm:pairs") >= 0;
+		if (!moved)
+			nanosleep(&ts, NULL);
+	}
+	tap_ok(t, synced && moved, "Sentinel failed over to the replica");
+	/* The old master turns replica (READONLY) or refuses: the handle
+	 * asks Sentinel again; a few calls may fail meanwhile (503s). */
+	for (i = 0; i < 100 && rc != STORE_OK; i++) {
+		struct timespec ts = { 0, 100 * 1000000L };
+
+		if ((rc = store_ids_save(s, "tokS", "b2", "e2")) != STORE_OK)
+			nanosleep(&ts, NULL);
+	}
+	tap_ok(t, rc == STORE_OK && ext_is(s, "tokS", "b2", "e2") &&
+	    ext_is(s, "tokS", "b1", "e1") &&
+	    raw_int(&rp, "SCARD bm:pairs") == 1,
+	    "the handle followed the failover: saves go to the new master "
+	    "(%d calls), which has the old pairs", i);
+out:
+	store_close(s);
+	server_stop(&sn);
+	server_stop(&rp);
+	server_stop(&m);
+}
+
 int
 main(void)
 {
@@ -500,13 +636,13 @@ main(void)
 		return 0;
 	}
 	memset(&sv, 0, sizeof(sv));
-	if (tap_tmpdir(sv.dir, sizeof(sv.dir), "redis") != 0 ||
+	if (tap_tmpdir(sv.dir, 512, "redis") != 0 ||
 	    (sv.port = free_port()) < 0) {
 		printf("Bail out! %s\n", strerror(errno));
 		return 1;
 	}
 	snprintf(sv.url, sizeof(sv.url), "redis://127.0.0.1:%d", sv.port);
-	snprintf(home, sizeof(home), "%s/home", sv.dir);
+	snprintf(home, sizeof(home), "%.500s/home", sv.dir);
 	if (server_start(&sv) < 0) {
 		printf("Bail out! redis-server did not start (%s)\n", sv.dir);
 		tap_rmtree(sv.dir);
@@ -518,6 +654,7 @@ main(void)
 	test_claims(&t, &sv, home);
 	test_outage(&t, &sv, home);
 	server_stop(&sv);
+	test_sentinel(&t, sv.dir, home);
 	tap_rmtree(sv.dir);
 	return tap_done(&t);
 }

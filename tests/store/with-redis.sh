@@ -1,5 +1,5 @@
 #!/bin/sh
-# tests/store/with-redis.sh PROGRAM [ARGS...] - runs a store test against a
+# tests/store/with-redis.sh [WRAPPER...] PROGRAM [ARGS...] - runs a store test against a
 # redis-server of its own: started on a free loopback port in a temp dir
 # (AOF on, fsync always, no RDB), BM_STORE=redis and BM_REDIS_URL exported
 # around PROGRAM, stopped by its pid afterwards.  Without redis-server the
@@ -48,12 +48,23 @@ if ! command -v redis-server >/dev/null 2>&1 ||
 	echo "1..0 # SKIP redis-server or redis-cli not installed"
 	exit 0
 fi
-# As the log compiler of a .redis test: run the program it names.
-case "$1" in
+# As the log compiler of a X-redis.redis test (its last argument, perhaps behind
+# a wrapper such as valgrind): run the program it names instead.
+last=
+for a in "$@"; do last=$a; done
+case "$last" in
 *.redis)
-	set -- "${BM_TEST_BUILDDIR:-.}/tests/store/$(basename "$1" .redis)" ;;
+	prog="${BM_TEST_BUILDDIR:-.}/tests/store/$(basename "$last" -redis.redis)"
+	if [ ! -x "$prog" ]; then echo "1..0 # SKIP $prog not built"; exit 0; fi
+	n=$#
+	i=0
+	for a in "$@"; do
+		i=$((i + 1))
+		[ "$i" -eq 1 ] && set --
+		if [ "$i" -eq "$n" ]; then set -- "$@" "$prog"; else set -- "$@" "$a"; fi
+	done ;;
 esac
-if [ ! -x "$1" ]; then echo "1..0 # SKIP $1 not built"; exit 0; fi
+if ! command -v "$1" >/dev/null 2>&1; then echo "1..0 # SKIP $1 not found"; exit 0; fi
 trap redis_stop EXIT
 trap 'exit 1' INT TERM
 redis_start || { echo "Bail out! could not start redis-server"; exit 1; }

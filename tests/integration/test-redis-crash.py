@@ -7,6 +7,8 @@
    during the outage answer 503 (the store holds the queue too, so there
    is nothing to queue them in), no pair is half-written (both directions
    or neither), and the server serves again by itself, the same master.
+   Then Redis up but refusing writes (maxmemory reached, or
+   min-replicas-to-write with no replica): 503, nothing written.
 4. A master, a replica and a Sentinel; the server finds the master through
    BM_REDIS_SENTINELS.  Pairs acknowledged before a failover (the replica
    having every byte, checked by replication offsets) are there after it,
@@ -208,6 +210,30 @@ t.ok(not half and v.returncode == 0 and
      "(%d refused saves, %d of them stored), botmatic-keys verify agrees"
      % (sum(1 for b in load.refused if b.startswith("k-")),
         sum(1 for b in load.refused if b in mine)), half[:5], v)
+
+# Redis up but refusing writes: full (maxmemory with noeviction, the
+# default policy) or fenced (min-replicas-to-write with no replica), as
+# the README's configuration does.  Answered 503, nothing written; served
+# again once lifted.
+refusals = []
+for name, on_cmd, off_cmd in (
+        ("maxmemory", lambda: rd.cmd("CONFIG", "SET", "maxmemory", max(
+            1, int(rd.client.info("memory")["used_memory"]) // 2)),
+         lambda: rd.cmd("CONFIG", "SET", "maxmemory", 0)),
+        ("min-replicas-to-write", lambda: rd.cmd(
+            "CONFIG", "SET", "min-replicas-to-write", 1),
+         lambda: rd.cmd("CONFIG", "SET", "min-replicas-to-write", 0))):
+    on_cmd()
+    r = post(ngx, {"action": "save", "data": {"bid": "full-" + name,
+                                              "eid": "x"}})
+    off_cmd()
+    p = keys(KENV, "get-ext", TOKEN, "full-" + name)
+    r2 = post(ngx, {"action": "save", "data": {"bid": "ok-" + name,
+                                               "eid": "y"}})
+    refusals.append((name, r.status, p.returncode, bool(success(r2))))
+t.ok(all(st == 503 and rc == 1 and ok for _, st, rc, ok in refusals),
+     "Redis refusing writes (full, or no replica for min-replicas-to-write):"
+     " 503, nothing written, served again once lifted", refusals)
 t.ok(not srv.grep(TOKEN) and not srv.sanitizer_reports(),
      "no token in the log, no sanitizer report", srv.sanitizer_reports()[:3])
 srv.stop()

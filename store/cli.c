@@ -1289,9 +1289,7 @@ store_cli_main(int argc, char **argv)
 	/* The server's key: the tokens it sealed open with it only. */
 	so.key_file = getenv("BM_SECRET_KEY_FILE");
 	if (so.backend == STORE_BACKEND_REDIS && !is_migrate) {
-		/* Redis: no lock, no hand-over, nothing to recover; home
-		 * only keeps the sealing key when BM_SECRET_KEY_FILE is
-		 * unset. */
+		/* Redis: no lock, no hand-over, nothing to recover. */
 		if (strcmp(o.c->name, "recover") == 0)
 			return fail("recover: nothing to recover on Redis");
 		if (strcmp(o.c->name, "import-contacts") == 0)

@@ -177,17 +177,19 @@ out:
 }
 
 int
-store__crypto_init(struct store *s, int hkey_set, const char *key_file,
-    char *err, size_t errlen)
+store__crypto_init(struct store *s, unsigned keys_set,
+    const char *key_file, char *err, size_t errlen)
 {
 	OSSL_PARAM params[2];
 	EVP_MAC *mac = NULL;
 	int rc = -1;
 
-	if (!hkey_set && crypto_store_key(s->home, STORE__HASH_KEY_FILE,
-	    s->hkey, err, errlen) < 0)
+	if (!(keys_set & STORE__KEYS_HASH) && crypto_store_key(s->home,
+	    STORE__HASH_KEY_FILE, s->hkey, err, errlen) < 0)
 		return -1;
-	if (key_file != NULL && key_file[0] != '\0') {
+	if (keys_set & STORE__KEYS_SEAL)
+		; /* given by the caller */
+	else if (key_file != NULL && key_file[0] != '\0') {
 		if (crypto_read_key(key_file, s->ekey, err, errlen) < 0)
 			return -1;
 	} else if (crypto_store_key(s->home, STORE__SEAL_KEY_FILE, s->ekey,

@@ -8,6 +8,14 @@
  * dead processes (leases record the host beside the pid).  Every change is
  * one script; a job's outcome and its pairs are one MULTI/EXEC, WATCHing
  * the job so a job gone meanwhile applies nothing.
+ *
+ * Why not a Stream with a consumer group: a stream hands out entries in
+ * arrival order only, while a job here is runnable only when it heads its
+ * contact's line and its due time (a retry's backoff) has come, and a
+ * consumer group's takeover (XAUTOCLAIM) goes by idle time, one value for
+ * all, where each lease here has its own end (renewed by a long job).  The
+ * sorted set of due times gives both, and a lease that lapses is the same
+ * takeover XAUTOCLAIM would do.
  */
 #include "config.h"
 

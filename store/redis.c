@@ -752,9 +752,13 @@ rd_parse_sentinels(struct store__redis *r, const char *list,
 	return 0;
 }
 
-/* The hash key, shared by every host through Redis (SET NX, then GET). */
+/*
+ * A key kept in Redis under name (SET NX of 32 random bytes by the first
+ * opener, then GET): every host gets the same.  STORE_OK or an error.
+ */
 static int
-rd_hash_key(struct store *s)
+rd_shared_key(struct store *s, const char *name,
+    unsigned char key[STORE__KEY_BYTES])
 {
 	struct store__rd_args a;
 	redisReply *rep = NULL;
@@ -767,10 +771,10 @@ rd_hash_key(struct store *s)
 	}
 	store__rd_init(&a);
 	store__rd_str(&a, "SET");
-	store__rd_str(&a, "bm:hashkey");
+	store__rd_str(&a, name);
 	store__rd_add(&a, fresh, sizeof(fresh));
 	store__rd_str(&a, "NX");
-	rc = store__rd_cmd(s, "creating the hash key", 1, &a, &rep);
+	rc = store__rd_cmd(s, "creating a key", 1, &a, &rep);
 	store__crypto_wipe(fresh, sizeof(fresh));
 	if (rep != NULL)
 		freeReplyObject(rep);
@@ -779,15 +783,14 @@ rd_hash_key(struct store *s)
 		return rc;
 	store__rd_init(&a);
 	store__rd_str(&a, "GET");
-	store__rd_str(&a, "bm:hashkey");
-	if ((rc = store__rd_cmd(s, "reading the hash key", 1, &a, &rep)) !=
-	    STORE_OK)
+	store__rd_str(&a, name);
+	if ((rc = store__rd_cmd(s, "reading a key", 1, &a, &rep)) != STORE_OK)
 		return rc;
 	if (rep->type != REDIS_REPLY_STRING || rep->len != STORE__KEY_BYTES) {
-		rd_fail(s, "bm:hashkey is not a 32-byte key");
+		rd_fail(s, "%s is not a 32-byte key", name);
 		rc = STORE_ERROR;
 	} else
-		memcpy(s->hkey, rep->str, STORE__KEY_BYTES);
+		memcpy(key, rep->str, STORE__KEY_BYTES);
 	freeReplyObject(rep);
 	return rc;
 }
@@ -845,29 +848,27 @@ store__redis_open(struct store **out, const struct store_opts *o, char *err,
 		goto out;
 	} else if (rd_parse_url(s->rd, o->redis_url, err, errlen) < 0)
 		goto out;
-	if ((o->key_file == NULL || o->key_file[0] == '\0') &&
-	    (o->home == NULL || o->home[0] == '\0')) {
-		snprintf(err, errlen, "BM_STORE=redis: BM_SECRET_KEY_FILE (or "
-		    "BM_DB_HOME, to keep one there) is required");
-		goto out;
-	}
-	if (o->home != NULL && (s->home = strdup(o->home)) == NULL) {
+	if (o->home != NULL && o->home[0] != '\0' &&
+	    (s->home = strdup(o->home)) == NULL) {
 		snprintf(err, errlen, "redis: %s", strerror(ENOMEM));
 		rc = STORE_ERROR;
 		goto out;
 	}
 	rc = STORE_ERROR;
-	/* The sealing key may live in home, as with Berkeley DB. */
-	if (s->home != NULL && mkdir(s->home, 0700) != 0 && errno != EEXIST) {
-		snprintf(err, errlen, "%s: cannot create: %s", s->home,
-		    strerror(errno));
-		goto out;
-	}
-	if (rd_hash_key(s) != STORE_OK) {
+	/*
+	 * The keys every host must share live in Redis: the hash key always,
+	 * the sealing key unless BM_SECRET_KEY_FILE names one (then every
+	 * host must be given the same file).
+	 */
+	if (rd_shared_key(s, "bm:hashkey", s->hkey) != STORE_OK ||
+	    ((o->key_file == NULL || o->key_file[0] == '\0') &&
+	    rd_shared_key(s, "bm:sealkey", s->ekey) != STORE_OK)) {
 		snprintf(err, errlen, "%s", s->err);
 		goto out;
 	}
-	if (store__crypto_init(s, 1, o->key_file, err, errlen) < 0)
+	if (store__crypto_init(s, STORE__KEYS_HASH | (o->key_file == NULL ||
+	    o->key_file[0] == '\0' ? STORE__KEYS_SEAL : 0), o->key_file, err,
+	    errlen) < 0)
 		goto out;
 	*out = s;
 	s = NULL;

@@ -31,7 +31,9 @@
  * Every record is keyed by its keyed hash (HMAC-SHA256 under the store's
  * token-hash.key, created 0600 in home at the first open), and the token
  * is kept once, sealed with AES-256-GCM under opts->key_file or the
- * store's token-seal.key (store/crypto.c).  Callers pass and get tokens as
+ * store's token-seal.key (store/crypto.c).  On Redis both store keys
+ * are kept in Redis instead (bm:hashkey, bm:sealkey), so every host has
+ * the same.  Callers pass and get tokens as
  * before.  A store written with raw tokens in its keys is rewritten at its
  * first open, in one transaction.
  *

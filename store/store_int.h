@@ -296,11 +296,16 @@ int store__forget(struct store *s, DB_TXN *txn, const char *tok, size_t tlen,
 
 /* --- tokens at rest (crypto.c) --- */
 
-/* Reads (creating at the first open) the hash key, unless hkey_set says
- * s->hkey holds it already (Redis keeps it), and the sealing key (key_file,
- * or the store's own in home).  Returns 0, or -1 with err filled. */
-int store__crypto_init(struct store *s, int hkey_set, const char *key_file,
-    char *err, size_t errlen);
+/*
+ * Reads (creating at the first open) the hash key and the sealing key
+ * (key_file, or the store's own in home), except those keys_set says the
+ * caller put in s->hkey, s->ekey already (Redis keeps its own).  Returns 0,
+ * or -1 with err filled.
+ */
+#define STORE__KEYS_HASH 1
+#define STORE__KEYS_SEAL 2
+int store__crypto_init(struct store *s, unsigned keys_set,
+    const char *key_file, char *err, size_t errlen);
 /* n random bytes into buf: 0, or -1 with errno. */
 int store__crypto_random(unsigned char *buf, size_t n);
 /* Wipes n bytes of p (a key) so the compiler cannot skip it. */

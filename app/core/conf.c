@@ -990,12 +990,12 @@ app_conf_free(struct app_conf *conf)
 	free(conf->ext_jwt_body);
 	free(conf->ext_jwt_field);
 	free(conf->secret_key_file);
-	free(conf->public_url);
 	free(conf->store);
 	free(conf->redis_url);
 	free(conf->redis_sentinels);
 	free(conf->redis_master);
 	free(conf->redis_keys);
+	free(conf->public_url);
 	for (i = 0; i < (int)conf->n_oauth; i++) {
 		struct app_oauth_svc *o = &conf->oauth[i];
 

@@ -12,12 +12,14 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -87,6 +89,8 @@ server_start_as(struct server *sv, int replicaof, const char *sentinel)
 	snprintf(log, sizeof(log), "%.500s/redis.log", sv->dir);
 	fflush(stdout);
 	if ((sv->pid = fork()) == 0) {
+		/* Gone with the test, even when it crashes. */
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (sentinel != NULL)
 			execlp("redis-server", "redis-server", sentinel,
 			    "--sentinel", (char *)NULL);
@@ -327,6 +331,43 @@ key_holds(const struct server *sv, const char *needle)
 	return found;
 }
 
+/* Files of dir holding needle: their count, -1 if dir cannot be read. */
+static int
+files_holding(const char *dir, const char *needle)
+{
+	char path[1200], *buf;
+	struct stat st;
+	struct dirent *e;
+	FILE *f;
+	DIR *d;
+	long len;
+	size_t nl = strlen(needle), i;
+	int n = 0;
+
+	if ((d = opendir(dir)) == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL) {
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
+		    (f = fopen(path, "rb")) == NULL)
+			continue;
+		if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) > 0 &&
+		    fseek(f, 0, SEEK_SET) == 0 &&
+		    (buf = malloc((size_t)len)) != NULL) {
+			if (fread(buf, 1, (size_t)len, f) == (size_t)len)
+				for (i = 0; i + nl <= (size_t)len; i++)
+					if (memcmp(buf + i, needle, nl) == 0) {
+						n++;
+						break;
+					}
+			free(buf);
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
 static void
 test_own_layout(struct tap *t, const struct server *sv, const char *home)
 {
@@ -345,6 +386,14 @@ test_own_layout(struct tap *t, const struct server *sv, const char *home)
 	    store_state_set(s, tok, "n", "v", 1) == STORE_OK,
 	    "an installation, a pair and state under a token");
 	tap_ok(t, key_holds(sv, tok) == 0, "no key name holds the token");
+	{
+		char aof[700];
+
+		snprintf(aof, sizeof(aof), "%.500s/appendonlydir", sv->dir);
+		tap_ok(t, files_holding(aof, tok) == 0 &&
+		    files_holding(aof, "bm:inst:") > 0, "Redis's append-only "
+		    "file holds the records but not the token's bytes");
+	}
 	/* 5,000 pairs, then delete-all: gone at once, purged in steps. */
 	for (k = 0; k < 10 && ok; k++) {
 		for (i = 0; i < 500; i++) {

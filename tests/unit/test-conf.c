@@ -220,6 +220,40 @@ main(void)
 	    refused("BM_DELIVERY_CONCURRENCY", "1025"),
 	    "bad BM_SYNC_MODE, BM_RETRY_SCHEDULE, BM_DELIVERY_PROCS, "
 	    "BM_DELIVERY_CONCURRENCY refused");
+	{
+		const char *env[] = { "BM_DB_HOME=/d", "BM_STORE=redis",
+		    "BM_REDIS_URL=redis://10.0.0.5:6380/2",
+		    "BM_REDIS_KEYS=js-redis-key-store",
+		    "BM_REDIS_TIMEOUT_MS=500", NULL };
+		tap_ok(t, load(&c, err, sizeof(err), env) == 0 &&
+		    strcmp(c.store, "redis") == 0 && c.redis_url != NULL &&
+		    strcmp(c.redis_url, "redis://10.0.0.5:6380/2") == 0 &&
+		    c.redis_keys != NULL && c.redis_timeout_ms == 500,
+		    "BM_STORE=redis with BM_REDIS_URL, BM_REDIS_KEYS, "
+		    "BM_REDIS_TIMEOUT_MS");
+		app_conf_free(&c);
+	}
+	{
+		const char *env[] = { "BM_DB_HOME=/d", "BM_STORE=redis", NULL };
+		const char *env2[] = { "BM_DB_HOME=/d",
+		    "BM_REDIS_SENTINELS=127.0.0.1:26379", NULL };
+		int r1 = load(&c, err, sizeof(err), env);
+
+		if (r1 == 0)
+			app_conf_free(&c);
+		tap_ok(t, r1 != 0 && strstr(err, "BM_REDIS_URL") == err,
+		    "BM_STORE=redis without an address refused (%s)", err);
+		r1 = load(&c, err, sizeof(err), env2);
+		if (r1 == 0)
+			app_conf_free(&c);
+		tap_ok(t, r1 != 0 && strstr(err, "BM_REDIS_MASTER") == err,
+		    "BM_REDIS_SENTINELS without BM_REDIS_MASTER refused (%s)",
+		    err);
+	}
+	tap_ok(t, refused("BM_STORE", "mysql") &&
+	    refused("BM_REDIS_KEYS", "node") &&
+	    refused("BM_REDIS_TIMEOUT_MS", "0"),
+	    "bad BM_STORE, BM_REDIS_KEYS, BM_REDIS_TIMEOUT_MS refused");
 	tap_ok(t, refused("BM_LOG_FORMAT", "xml"), "BM_LOG_FORMAT=xml refused");
 	tap_ok(t, refused("BM_STATUS_PATH", "status"),
 	    "relative status path refused");
@@ -264,6 +298,6 @@ main(void)
 	}
 	unlink(path);
 	/* A check that silently stopped running is a failure too. */
-	tap_ok(t, t->n == 40, "all 40 checks ran");
+	tap_ok(t, t->n == 44, "all 44 checks ran");
 	return tap_done(t);
 }

@@ -1185,9 +1185,11 @@ class Resp:
     list, and raises RespError on an error reply, OSError when Redis
     cannot be reached."""
 
-    def __init__(self, host="127.0.0.1", port=6379, unix=None, timeout=10):
+    def __init__(self, host="127.0.0.1", port=6379, unix=None, timeout=10,
+                 raw=False):
         self.addr = unix if unix else (host, port)
         self.timeout = timeout
+        self.raw = raw          # bulk strings as bytes, undecoded
         self.sock = None
         self.buf = b""
 
@@ -1237,8 +1239,10 @@ class Resp:
             return int(rest)
         if kind == b"$":
             n = int(rest)
-            return None if n < 0 else \
-                self._exact(n).decode("utf-8", "replace")
+            if n < 0:
+                return None
+            data = self._exact(n)
+            return data if self.raw else data.decode("utf-8", "replace")
         if kind == b"*":
             n = int(rest)
             return None if n < 0 else [self._reply() for _ in range(n)]
@@ -1282,7 +1286,7 @@ class Resp:
             cursor, batch = self.cmd("SCAN", cursor, "MATCH", match,
                                      "COUNT", 1000)
             keys.extend(batch)
-            if cursor == "0":
+            if cursor in ("0", b"0"):
                 return sorted(set(keys))
 
     def info(self, section):
@@ -1541,12 +1545,14 @@ def secret_key_file(test, name="secret.key"):
 
 
 def redis_values(client):
-    """Every key of client's selected database with its value as text
-    (strings, and the members of hashes, lists, sets, sorted sets and
-    streams joined): what a scan for leaked secrets reads."""
+    """Every key of client's selected database with its value (strings,
+    and the members of hashes, lists, sets, sorted sets and streams,
+    joined by NUL bytes) as bytes: what a scan for leaked secrets reads.
+    Keys are bytes when client is raw (Resp(raw=True)), else text."""
     out = {}
     for k in client.scan_all():
         kind = client.try_cmd("TYPE", k)
+        kind = kind.decode() if isinstance(kind, bytes) else kind
         if kind == "string":
             v = client.try_cmd("GET", k)
         elif kind == "hash":
@@ -1561,5 +1567,14 @@ def redis_values(client):
             v = client.try_cmd("XRANGE", k, "-", "+")
         else:
             v = None
-        out[k] = json.dumps(v)
+        out[k] = b"\0".join(_flat(v))
     return out
+
+
+def _flat(v):
+    """The bytes of every string in a RESP reply, depth first."""
+    if isinstance(v, list):
+        return [b for x in v for b in _flat(x)]
+    if isinstance(v, bytes):
+        return [v]
+    return [] if v is None else [str(v).encode()]

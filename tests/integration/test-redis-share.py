@@ -140,13 +140,15 @@ t.ok(ok_json(r) and [q.path for q in puts] ==
      "contact_updated through server A updates the contact server B "
      "created (no second creation)", r, ext.si.requests)
 
-vals = bmtest.redis_values(rd.client)
-leaks = sorted(k for k, v in vals.items() if TOKEN in k or TOKEN in v)
+vals = bmtest.redis_values(bmtest.Resp(port=rd.port, raw=True))
 with open(keyfile, "rb") as f:
-    key_hex = f.read().hex()
-t.ok(vals and not leaks and not any(key_hex in v for v in vals.values()),
-     "no Redis key or value holds the token (%d keys) or the secret key"
-     % len(vals), leaks[:5])
+    key = f.read()
+leaks = sorted(k for k, v in vals.items()
+               if TOKEN.encode() in k + v or key in v or
+               key.hex().encode() in v)
+t.ok(vals and not leaks,
+     "no Redis key or value holds the token (%d keys) or the bytes of "
+     "BM_SECRET_KEY_FILE" % len(vals), leaks[:5])
 
 r = post(nb, {"event": "uninstall", "data": {}})
 t.ok(ok_json(r), "uninstall through server B", r)

@@ -41,7 +41,8 @@ install_packages() {
 		exit 1
 	fi
 	echo "setup.sh: installing$missing"
-	# Installing nginx and apache2 must not start them on port 80.
+	# Installing nginx and apache2 must not start them on port 80 (nor
+	# redis-server on 6379: the tests start their own, on free ports).
 	policy=""
 	if [ ! -e /usr/sbin/policy-rc.d ]; then
 		printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d

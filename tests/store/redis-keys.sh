@@ -1,7 +1,8 @@
 #!/bin/sh
 # tests/store/redis-keys.sh - botmatic-keys on Redis (-r URL), as TAP: the
-# commands (secret set and hooks list|reconcile too), and migrate both ways: Berkeley DB -> Redis killed half-way
-# and resumed from the cursor kept in the target, verified, the exports
+# commands (secret set and hooks list|reconcile too), and migrate both
+# ways: Berkeley DB -> Redis killed half-way and resumed from the cursor
+# kept in the target, verified, the exports
 # equal; then Redis -> a fresh Berkeley DB, likewise.  Starts a
 # redis-server of its own (tests/store/with-redis.sh); skipped without one.
 K="${BM_TEST_BUILDDIR:-.}/botmatic-keys"

@@ -21,6 +21,12 @@ an implementation independent of the server's.
   transiently is retried, then dead in the outbox.
 - SIGHUP with a good file (a new type served) and a bad one (the old kept).
 - Uninstall: the webhooks go, even when a delete fails once.
+
+With BM_TEST_EVENTS_STORE=redis (test-events-redis.py) the same on
+BM_STORE=redis: a redis-server of the test's own, given to every server,
+to botmatic-fcgi -t and to botmatic-keys (BM_STORE, BM_REDIS_URL,
+BM_SECRET_KEY_FILE), so delivery_accept, detached jobs, hooks and secret
+set run on the Redis backend.
 """
 import base64
 import hashlib
@@ -37,7 +43,26 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bmtest  # noqa: E402
 
-t = bmtest.Test()
+ON_REDIS = os.environ.get("BM_TEST_EVENTS_STORE") == "redis"
+t = bmtest.Test(requires=("nginx", "server", "redis") if ON_REDIS
+                else ("nginx", "server"))
+# The store every server and botmatic-keys use: {} is Berkeley DB in each
+# server's BM_DB_HOME.
+STORE = {}
+if ON_REDIS:
+    rd = t.redis()
+    STORE = {"BM_STORE": "redis", "BM_REDIS_URL": rd.url,
+             "BM_SECRET_KEY_FILE": bmtest.secret_key_file(t)}
+    # botmatic-keys and botmatic-fcgi -t take the store from the
+    # environment they inherit.
+    os.environ.update(STORE)
+
+
+def server(env, **kw):
+    """t.server() on the test's store."""
+    return t.server(dict(env, **STORE), **kw)
+
+
 TOKEN = "tok-events-5c2d1a"
 PUBLIC = "https://bot.example.com"
 FOREIGN = "https://elsewhere.example.org/hook"
@@ -86,7 +111,7 @@ def bad_events(event, reason_rx, what):
     path = write("bad-%s.json" % what.replace(" ", "-"), {"events": {
         "fine": {"schema": {"type": "object"}}, "broken": event}})
     n_bad[0] += 1
-    srv = t.server({"BM_EVENTS": path, "BM_AUTH": "any", "BM_WORKERS": 1},
+    srv = server({"BM_EVENTS": path, "BM_AUTH": "any", "BM_WORKERS": 1},
                    name="bad%d" % n_bad[0], start=False)
     st = srv.run_to_exit(timeout=20)
     rx = r"BM_EVENTS: %s: event \"broken\": .*%s" % (re.escape(path),
@@ -193,7 +218,7 @@ env = {"BOTMATIC_BASE_URL": bm_si.url, "BM_EXT_BASE_URL": shop_si.url,
        "BM_AUTH": "validate", "BM_MODULES": t.module("testmod"),
        "BM_RETRY_SCHEDULE": "0,1s,1s", "BM_HTTP_TIMEOUT": "1500",
        "BM_MAX_BODY": "65536", "BM_WORKERS": 2}
-srv = t.server(env)
+srv = server(env)
 ngx = t.nginx(srv)
 keys_bin = t.build_file("botmatic-keys")
 
@@ -340,6 +365,11 @@ t.ok(r.status == 200 and r.json() == {"success": True, "id": h[0][1],
                                       "duplicate": True} and
      n_campaigns() == 1 and handler_runs(1) == 1 and outbox() == [],
      "redelivery: 200 duplicate, nothing fired again", r, campaigns)
+if ON_REDIS:
+    seen = rd.client.scan_all("bm:seen:%s:*" % iid)
+    t.ok(len(seen) >= 1 and rd.client.cmd("EXISTS", "bm:instid:" + iid) == 1,
+         "on Redis: the installation and the delivery claims are Redis "
+         "keys (bm:instid:, bm:seen:)", seen)
 
 
 def nothing_recorded(r, what, raw, hdr_fn):
@@ -525,7 +555,7 @@ srv.stop()
 reports = srv.sanitizer_reports()
 
 # --- a module's webhook operations (reg_hook_ops) ----------------------------
-srv2 = t.server({"BOTMATIC_BASE_URL": bm_si.url, "BM_AUTH": "validate",
+srv2 = server({"BOTMATIC_BASE_URL": bm_si.url, "BM_AUTH": "validate",
                  "BM_EVENTS": write("events2.json", {"events": {
                      "order_created": {"topic": "orders/create"}}}),
                  "BM_PUBLIC_URL": PUBLIC, "BM_MODULES": t.module("testmod"),

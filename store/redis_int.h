@@ -33,6 +33,10 @@
  *                         leased); bm:ji:<h> SET, an integration's jobs;
  *                         bm:jq ZSET of pending ids, bm:jall of all ids;
  *                         bm:jdead SET; bm:jpending, bm:jdeadn counters
+ *                         A detached job's h is "@" and its owner's name
+ *                         (in clear, no bm:tok entry): no bm:inst:<h>
+ *                         to check when claimed, and no uninstall takes
+ *                         its bm:ji:@<owner>.
  * botmatic-keys migrate keeps its cursor as state of a reserved token
  * (cli-migrate.h).
  * With BM_REDIS_KEYS=js-redis-key-store, pairs live instead under the

@@ -441,8 +441,11 @@ int store_job_renew(struct store *s, uint64_t id, uint32_t pid,
  * claimed as store_delivery_claim() does and the n jobs it fires added
  * (ids[i] gets job i's id; ids may be NULL when n is 0).  When the id was
  * claimed less than ttl_s ago *dup is 1 and nothing is written.  So a
- * crash leaves either the claim with every job or neither.  Returns
- * STORE_OK, STORE_EINVAL or an error.
+ * crash leaves either the claim with every job or neither.  On Redis one
+ * MULTI/EXEC WATCHing the claim's key (another host's claim meanwhile
+ * makes it start again, and find the duplicate); with ttl_s 0 nothing is
+ * claimed there, as store_delivery_claim().  Returns STORE_OK,
+ * STORE_EINVAL or an error.
  */
 int store_delivery_accept(struct store *s, const char *install_id,
     const char *id, int64_t now, unsigned ttl_s,

@@ -263,17 +263,17 @@ int store__state_delete(struct store *s, DB_TXN *txn, const char *token,
  */
 int store__jobs_cancel(struct store *s, DB_TXN *txn, const char *hash,
     size_t hlen, size_t *n);
-/*
- * Format 1 to 2 (migrate.c): job records name their integration by its
- * token's keyed hash, and the contact and integration indexes are rebuilt
- * on it.  *moved is increased by the records rewritten.  0 or an error.
- */
 /* seen.c: the checks of a delivery claim, and the claim inside txn
  * (*dup set when already claimed within ttl; nothing written then). */
 int store__seen_check(struct store *s, const char *install_id,
     const char *id);
 int store__seen_claim(struct store *s, DB_TXN *txn, const char *install_id,
     const char *id, int64_t now, unsigned ttl, int *dup);
+/*
+ * Format 1 to 2 (migrate.c): job records name their integration by its
+ * token's keyed hash, and the contact and integration indexes are rebuilt
+ * on it.  *moved is increased by the records rewritten.  0 or an error.
+ */
 int store__jobs_migrate(struct store *s, DB_TXN *txn, size_t *moved);
 /*
  * Generations (purge.c).  store__prefix() fills pfx (STORE__PFX_MAX bytes)

@@ -83,7 +83,7 @@ def delivery_pids(srv):
     started = [int(m) for l in srv.grep(r"delivery process \d+ started")
                for m in re.findall(r"delivery process (\d+) started", l)]
     return [p for p in started if bmtest.pid_alive(p) and
-            p in srv.responders()]
+            p in srv.children()]
 
 
 a = t.server(ENV, name="a")

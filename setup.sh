@@ -132,7 +132,7 @@ test)
 	# minutes under valgrind; the sanitizer pass above runs it.
 	BM_TEST_ATOMIC_PAIRS=0 \
 	check _build-vg LOG_COMPILER="$vg" \
-		REDIS_LOG_COMPILER="$SHELL $top/tests/store/with-redis.sh $vg" TESTS="\
+		REDIS_LOG_COMPILER="/bin/sh $top/tests/store/with-redis.sh $vg" TESTS="\
 		tests/unit/test-proto tests/unit/test-conf tests/unit/test-settings \
 		tests/unit/test-mapping \
 		tests/unit/test-mapping-data tests/unit/test-schema \

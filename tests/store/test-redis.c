@@ -6,7 +6,10 @@
  * bounded steps (commands per step counted by Redis), an unreachable Redis
  * (the error, nothing written), reconnection after a restart, scripts
  * reloaded after SCRIPT FLUSH, a dead holder's job released and taken
- * over, and delivery claims expired by Redis.  Without redis-server it is
+ * over, delivery claims expired by Redis, and with a replica and a
+ * Sentinel: a failover followed, a planned failover (the old master left
+ * running) followed by the handle's own check with no acknowledged save
+ * lost after its move, and NOREPLICAS.  Without redis-server it is
  * skipped.
  */
 #include "config.h"

@@ -15,12 +15,24 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store/redis_int.h"
 
 #define RD_TIMEOUT_MS 2000
 #define RD_SENTINELS_MAX 16
+/* How often, at most, Sentinel is asked again whether the connection still
+ * goes to the master (one round trip a second per process). */
+#define RD_CONFIRM_MS 1000
+
+/* What rd_send()'s *retry says about a failed command. */
+enum {
+	RD_FINAL = 0,   /* not worth another try */
+	RD_UNKNOWN,     /* the connection failed: it may have run */
+	RD_REFUSED      /* refused by a server that is not the master now:
+			 * it did not run, another try is safe */
+};
 
 struct store__redis {
 	redisContext *c;
@@ -29,6 +41,9 @@ struct store__redis {
 	char *sent[RD_SENTINELS_MAX]; /* Sentinel host:port */
 	size_t nsent;
 	char *master;        /* the master's name for Sentinel */
+	char *chost;         /* the address Sentinel gave for c, */
+	int cport;           /* and its port */
+	long long confirmed; /* when Sentinel last named it (ms, monotonic) */
 	int js;              /* pairs in js-redis-key-store's keys */
 	char hostname[256];  /* leases' host */
 	unsigned timeout_ms;
@@ -222,7 +237,50 @@ rd_sentinel(struct store *s, char **host, int *port)
 	return rc;
 }
 
-/* Connects (asking Sentinel first when configured); STORE_OK or error. */
+static long long
+rd_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * With Sentinel, whether the connection still goes to the master Sentinel
+ * names, asked at most every RD_CONFIRM_MS; the connection is dropped
+ * when the name changed.  A planned failover (SENTINEL FAILOVER), or a
+ * partition, leaves the old master running and taking writes until
+ * Sentinel demotes it seconds later, and all it took meanwhile is lost
+ * then: waiting for its READONLY is not enough.  Sentinels that cannot be
+ * reached leave the connection as it is (they are needed to move, not to
+ * write).
+ */
+static void
+rd_confirm(struct store *s)
+{
+	struct store__redis *r = s->rd;
+	char *host = NULL;
+	int port = 0;
+	long long now;
+
+	if (r->nsent == 0 || r->c == NULL || r->chost == NULL)
+		return;
+	now = rd_now_ms();
+	if (now - r->confirmed < RD_CONFIRM_MS)
+		return;
+	r->confirmed = now;
+	if (rd_sentinel(s, &host, &port) < 0)
+		return;
+	if (port != r->cport || strcmp(host, r->chost) != 0)
+		rd_drop(s);
+	free(host);
+}
+
+/*
+ * Connects (asking Sentinel first when configured) unless connected to
+ * the master Sentinel still names (rd_confirm); STORE_OK or error.
+ */
 static int
 rd_connect(struct store *s)
 {
@@ -231,6 +289,8 @@ rd_connect(struct store *s)
 	char *host = NULL;
 	int port = 0, rc = STORE_ERROR;
 
+	if (r->c != NULL)
+		rd_confirm(s);
 	if (r->c != NULL)
 		return STORE_OK;
 	if (r->nsent > 0) {
@@ -252,6 +312,11 @@ rd_connect(struct store *s)
 			    host, port);
 			goto out;
 		}
+		free(r->chost);
+		r->chost = host;
+		host = NULL;
+		r->cport = port;
+		r->confirmed = rd_now_ms();
 	}
 	if (r->db != 0) {
 		if (rep != NULL)
@@ -273,20 +338,35 @@ out:
 	return rc;
 }
 
-/* Whether an error reply means "not the master any more" (failover). */
+/*
+ * Whether an error reply means "not the master now" (a failover, or an
+ * operator's min-replicas-to-write fence: NOREPLICAS): the command was
+ * refused before it ran.
+ */
 static int
 rd_moved(const redisReply *rep)
 {
 	return rep->type == REDIS_REPLY_ERROR &&
 	    (strncmp(rep->str, "READONLY", 8) == 0 ||
 	    strncmp(rep->str, "LOADING", 7) == 0 ||
-	    strncmp(rep->str, "MASTERDOWN", 10) == 0);
+	    strncmp(rep->str, "MASTERDOWN", 10) == 0 ||
+	    strncmp(rep->str, "NOREPLICAS", 10) == 0);
+}
+
+/* Whether a command that failed with retry (RD_*) may be sent again. */
+static int
+rd_again(int retry, int idem)
+{
+	/* After a lost connection the command may have run: only an
+	 * idempotent one is sent twice. */
+	return retry == RD_REFUSED || (retry == RD_UNKNOWN && idem);
 }
 
 /*
  * One round trip: *out the reply (error replies included), or NULL with
- * the connection dropped and the message set.  *retry says whether the
- * connection failed (worth another try on a new one).
+ * the connection dropped and the message set.  *retry (RD_*) says whether
+ * another try on a new connection is worth it, and whether the command
+ * may have run.
  */
 static int
 rd_send(struct store *s, const char *what, int argc, const char **argv,
@@ -295,9 +375,9 @@ rd_send(struct store *s, const char *what, int argc, const char **argv,
 	redisReply *rep;
 
 	*out = NULL;
-	*retry = 0;
+	*retry = RD_FINAL;
 	if (rd_connect(s) != STORE_OK) {
-		*retry = 0; /* connecting failed: another try now would too */
+		/* connecting failed: another try now would too */
 		return STORE_ERROR;
 	}
 	rep = redisCommandArgv(s->rd->c, argc, argv, lens);
@@ -305,14 +385,14 @@ rd_send(struct store *s, const char *what, int argc, const char **argv,
 		rd_fail(s, "%s: %s", what, s->rd->c->errstr[0] != '\0' ?
 		    s->rd->c->errstr : "no answer");
 		rd_drop(s);
-		*retry = 1;
+		*retry = RD_UNKNOWN;
 		return STORE_ERROR;
 	}
 	if (rd_moved(rep)) {
 		rd_fail(s, "%s: %s", what, rep->str);
 		freeReplyObject(rep);
 		rd_drop(s);
-		*retry = 1;
+		*retry = RD_REFUSED;
 		return STORE_ERROR;
 	}
 	*out = rep;
@@ -329,7 +409,7 @@ store__rd_cmd(struct store *s, const char *what, int idem,
 	*out = NULL;
 	do {
 		rc = rd_send(s, what, a->n, a->v, a->l, &rep, &retry);
-	} while (rc != STORE_OK && retry && idem && ++tries < 2);
+	} while (rc != STORE_OK && rd_again(retry, idem) && ++tries < 2);
 	if (rc != STORE_OK)
 		return rc;
 	if (rep->type == REDIS_REPLY_ERROR) {
@@ -399,7 +479,7 @@ store__rd_eval(struct store *s, const char *what, int idem,
 		}
 		rc = rd_send(s, what, a->n + 3, argv, lens, &rep, &retry);
 		if (rc != STORE_OK) {
-			if (retry && idem && ++tries < 2)
+			if (rd_again(retry, idem) && ++tries < 2)
 				continue;
 			return rc;
 		}
@@ -543,12 +623,13 @@ store__rd_exec_bin(struct store *s, const char *what, const char *watch,
 	size_t wlens[2];
 	redisContext *c;
 	redisReply *rep = NULL;
-	unsigned tries = 0;
+	unsigned tries = 0, moves = 0;
 	size_t i;
-	int crc;
+	int crc, moved;
 
 	*out = NULL;
 again:
+	moved = 0;
 	if (rd_connect(s) != STORE_OK)
 		return STORE_ERROR;
 	c = s->rd->c;
@@ -594,6 +675,7 @@ again:
 		if (rep->type == REDIS_REPLY_ERROR) {
 			/* Refused while queueing: EXEC will discard all. */
 			rd_fail(s, "%s: %s", what, rep->str);
+			moved |= rd_moved(rep);
 		}
 		freeReplyObject(rep);
 		rep = NULL;
@@ -610,10 +692,18 @@ again:
 		return STORE_ERROR;
 	}
 	if (rep->type == REDIS_REPLY_ERROR) {
-		if (rd_moved(rep))
-			rd_drop(s);
-		rd_fail(s, "%s: %s", what, rep->str);
+		if (!moved)
+			rd_fail(s, "%s: %s", what, rep->str);
+		moved |= rd_moved(rep);
 		freeReplyObject(rep);
+		rep = NULL;
+		if (moved) {
+			/* Not the master now, and nothing was applied: once
+			 * more on the master Sentinel names now. */
+			rd_drop(s);
+			if (++moves < 2)
+				goto again;
+		}
 		return STORE_ERROR;
 	}
 	if (rep->type != REDIS_REPLY_ARRAY) {
@@ -623,9 +713,12 @@ again:
 	}
 	for (i = 0; i < rep->elements; i++)
 		if (rep->element[i]->type == REDIS_REPLY_ERROR) {
-			/* A script failed at run time (a bug of ours): the
-			 * commands before it did run. */
+			/* A script failed at run time (a bug of ours, or a
+			 * write refused by a replica): the commands before
+			 * it did run, so it is not tried again. */
 			rd_fail(s, "%s: %s", what, rep->element[i]->str);
+			if (rd_moved(rep->element[i]))
+				rd_drop(s);
 			freeReplyObject(rep);
 			return STORE_ERROR;
 		}
@@ -809,6 +902,7 @@ rd_close(struct store *s)
 		for (i = 0; i < s->rd->nsent; i++)
 			free(s->rd->sent[i]);
 		free(s->rd->master);
+		free(s->rd->chost);
 		free(s->rd);
 	}
 	store__crypto_clear(s);

@@ -134,13 +134,16 @@ void store__rd_int(struct store__rd_args *a, long long v);
 
 /*
  * Sends a and reads its reply into *out (new, freeReplyObject(); NULL
- * unless STORE_OK).  Connects first when there is no connection; an I/O
- * error or a READONLY / LOADING / MASTERDOWN answer (a failover) drops it
- * (Sentinel is asked again at the next connect) and, when idem says the
- * command may run twice, the command is sent once more on a new
- * connection.  An error reply is a failure.  what names the operation in
- * the message.  Returns STORE_OK or STORE_ERROR (message set; it never
- * holds an argument: they may be tokens).
+ * unless STORE_OK).  Connects first when there is no connection; with
+ * Sentinel, a connection is first confirmed (at most once a second) to go
+ * to the master Sentinel names now, and made again when it does not.  A
+ * READONLY / LOADING / MASTERDOWN / NOREPLICAS answer ("not the master
+ * now": the command did not run) drops the connection and the command is
+ * sent once more on a new one (Sentinel asked again, ROLE checked); an I/O
+ * error drops it too, and the command is sent again only when idem says it
+ * may run twice (it may have run).  An error reply is a failure.  what
+ * names the operation in the message.  Returns STORE_OK or STORE_ERROR
+ * (message set; it never holds an argument: they may be tokens).
  */
 int store__rd_cmd(struct store *s, const char *what, int idem,
     struct store__rd_args *a, redisReply **out);
@@ -160,7 +163,9 @@ int store__rd_eval(struct store *s, const char *what, int idem,
  * watch (may be NULL) is WATCHed first, and check (may be NULL) run after
  * the WATCH: a non-zero check aborts with its value (a store_rc).  When
  * the watched key changed before EXEC, the whole is tried again, up to
- * s->retries times.  Scripts inside are sent by EVAL.  Returns a store_rc.
+ * s->retries times; when it was refused as by store__rd_cmd() (not the
+ * master now: nothing applied), once more on a new connection.  Scripts
+ * inside are sent by EVAL.  Returns a store_rc.
  */
 struct store__rd_batch {
 	size_t n, cap;

@@ -6,7 +6,10 @@
  * bounded steps (commands per step counted by Redis), an unreachable Redis
  * (the error, nothing written), reconnection after a restart, scripts
  * reloaded after SCRIPT FLUSH, a dead holder's job released and taken
- * over, and delivery claims expired by Redis.  Without redis-server it is
+ * over, delivery claims expired by Redis, and with a replica and a
+ * Sentinel: a failover followed, a planned failover (the old master left
+ * running) followed by the handle's own check with no acknowledged save
+ * lost after its move, and NOREPLICAS.  Without redis-server it is
  * skipped.
  */
 #include "config.h"
@@ -75,7 +78,9 @@ raw(const struct server *sv)
 /*
  * Starts redis-server on sv (dir and port already chosen), a replica of
  * port replicaof when it is not 0, or a Sentinel reading the file
- * sentinel when that is not NULL; 0 or -1.
+ * sentinel when that is not NULL, or (replicaof -1) a master that nobody
+ * can demote: REPLICAOF and SLAVEOF renamed, so Sentinel's attempts fail
+ * and it keeps taking writes after a failover; 0 or -1.
  */
 static int
 server_start_as(struct server *sv, int replicaof, const char *sentinel)
@@ -95,6 +100,14 @@ server_start_as(struct server *sv, int replicaof, const char *sentinel)
 		if (sentinel != NULL)
 			execlp("redis-server", "redis-server", sentinel,
 			    "--sentinel", (char *)NULL);
+		else if (replicaof == -1)
+			execlp("redis-server", "redis-server", "--port", port,
+			    "--bind", "127.0.0.1", "--dir", sv->dir, "--save",
+			    "", "--appendonly", "yes", "--appendfsync",
+			    "always", "--daemonize", "no", "--logfile", log,
+			    "--rename-command", "REPLICAOF", "bm-test-replicaof",
+			    "--rename-command", "SLAVEOF", "bm-test-slaveof",
+			    (char *)NULL);
 		else if (replicaof != 0)
 			execlp("redis-server", "redis-server", "--port", port,
 			    "--bind", "127.0.0.1", "--dir", sv->dir, "--save",
@@ -699,6 +712,216 @@ out:
 	server_stop(&m);
 }
 
+/*
+ * Whether sv answers ROLE "master".  A connection each time: Sentinel's
+ * CLIENT KILL at a promotion ends older ones.
+ */
+static int
+is_master(const struct server *sv)
+{
+	redisContext *c = raw(sv);
+	redisReply *r;
+	int yes;
+
+	if (c == NULL)
+		return 0;
+	r = redisCommand(c, "ROLE");
+	yes = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+	    r->element[0]->type == REDIS_REPLY_STRING &&
+	    strcmp(r->element[0]->str, "master") == 0;
+	if (r != NULL)
+		freeReplyObject(r);
+	redisFree(c);
+	return yes;
+}
+
+/* Whether key exists on sv. */
+static int
+has_key(const struct server *sv, const char *key)
+{
+	char cmd[80];
+
+	snprintf(cmd, sizeof(cmd), "EXISTS %.60s", key);
+	return raw_int(sv, cmd) == 1;
+}
+
+/* CONFIG SET min-replicas-to-write n on sv. */
+static void
+min_replicas(const struct server *sv, int n)
+{
+	redisContext *c = raw(sv);
+	redisReply *r;
+
+	if (c == NULL)
+		return;
+	r = redisCommand(c, "CONFIG SET min-replicas-to-write %d", n);
+	if (r != NULL)
+		freeReplyObject(r);
+	redisFree(c);
+}
+
+#define FW_BEFORE 50            /* pairs saved before the failover */
+#define FW_MAX (FW_BEFORE + 6000) /* a bound on the saves, not a timing */
+#define FW_AFTER 30             /* acknowledged on the new master, then stop */
+
+/*
+ * A planned failover (SENTINEL FAILOVER) while the handle keeps saving,
+ * the old master left running and still a master (it cannot be demoted
+ * here: that is what makes the handle's own check matter, as in the
+ * seconds before Sentinel demotes it, or in a partition).  The handle must
+ * move to the new master by itself, and every save acknowledged from then
+ * on, and every one before the failover, is on the new master.  The js
+ * layout keeps the pairs' keys readable ("tokF:b:<bid>").
+ */
+static void
+test_failover_writes(struct tap *t, const char *dir, const char *home)
+{
+	struct server m, rp, sn;
+	struct store_opts o = { .home = home, .backend = STORE_BACKEND_REDIS,
+	    .redis_master = "mm", .redis_timeout_ms = 2000,
+	    .redis_js_keys = 1 };
+	struct store *s = NULL;
+	redisContext *c = NULL;
+	redisReply *r;
+	static unsigned char acked[FW_MAX];
+	char conf[700], sent[64], err[512], bid[32], eid[32], key[48];
+	FILE *f;
+	int i, n, rc, sw = -1, after = 0, before_ok = 1, synced = 0;
+	int asked = 0, lost = 0, missing = 0, failed = 0, still = 0;
+
+	memset(&m, 0, sizeof(m));
+	memset(&rp, 0, sizeof(rp));
+	memset(&sn, 0, sizeof(sn));
+	memset(acked, 0, sizeof(acked));
+	snprintf(m.dir, sizeof(m.dir), "%.500s/fm", dir);
+	snprintf(rp.dir, sizeof(rp.dir), "%.500s/fr", dir);
+	snprintf(sn.dir, sizeof(sn.dir), "%.500s/fs", dir);
+	if (mkdir(m.dir, 0700) != 0 || mkdir(rp.dir, 0700) != 0 ||
+	    mkdir(sn.dir, 0700) != 0 || (m.port = free_port()) < 0 ||
+	    (rp.port = free_port()) < 0 || (sn.port = free_port()) < 0)
+		goto out;
+	snprintf(conf, sizeof(conf), "%.500s/sentinel.conf", sn.dir);
+	if ((f = fopen(conf, "w")) == NULL)
+		goto out;
+	fprintf(f, "port %d\nbind 127.0.0.1\ndir %s\nlogfile %s/log\n"
+	    "sentinel monitor mm 127.0.0.1 %d 1\n"
+	    "sentinel down-after-milliseconds mm 2000\n"
+	    "sentinel failover-timeout mm 10000\n", sn.port, sn.dir, sn.dir,
+	    m.port);
+	fclose(f);
+	if (server_start_as(&m, -1, NULL) < 0 ||
+	    server_start_as(&rp, m.port, NULL) < 0 ||
+	    server_start_as(&sn, 0, conf) < 0) {
+		tap_ok(t, 0, "failover: a master, a replica and a Sentinel");
+		goto out;
+	}
+	snprintf(sent, sizeof(sent), "127.0.0.1:%d", sn.port);
+	o.redis_sentinels = sent;
+	if (store_open(&s, &o, err, sizeof(err)) != STORE_OK) {
+		tap_diag("open: %s", err);
+		tap_ok(t, 0, "failover: open through Sentinel");
+		goto out;
+	}
+	for (i = 0; i < FW_BEFORE; i++) {
+		snprintf(bid, sizeof(bid), "b%d", i);
+		snprintf(eid, sizeof(eid), "e%d", i);
+		before_ok &= store_ids_save(s, "tokF", bid, eid) == STORE_OK;
+	}
+	/* The replica has them all: one connection, applied in order. */
+	snprintf(key, sizeof(key), "tokF:b:b%d", FW_BEFORE - 1);
+	for (i = 0; i < 400 && !synced; i++) {
+		struct timespec ts = { 0, 50 * 1000000L };
+
+		if (!(synced = has_key(&rp, key)))
+			nanosleep(&ts, NULL);
+	}
+	/* Until Sentinel takes it (it may not know the replica yet). */
+	for (i = 0; i < 200 && !asked && synced; i++) {
+		struct timespec ts = { 0, 100 * 1000000L };
+
+		if ((c = raw(&sn)) != NULL) {
+			r = redisCommand(c, "SENTINEL FAILOVER mm");
+			asked = r != NULL && r->type == REDIS_REPLY_STATUS;
+			if (r != NULL)
+				freeReplyObject(r);
+			redisFree(c);
+			c = NULL;
+		}
+		if (!asked)
+			nanosleep(&ts, NULL);
+	}
+	tap_ok(t, before_ok && synced && asked, "failover: %d pairs saved "
+	    "and on the replica, then SENTINEL FAILOVER", FW_BEFORE);
+	/*
+	 * Saves go on.  Save n moved to the new master when the replica
+	 * was already a master before it was sent (so nothing reaches it
+	 * by replication from the old one) and has it right after.
+	 */
+	for (n = FW_BEFORE; n < FW_MAX && after < FW_AFTER && asked; n++) {
+		struct timespec ts = { 0, 5 * 1000000L };
+		int promoted = is_master(&rp);
+
+		snprintf(bid, sizeof(bid), "b%d", n);
+		snprintf(eid, sizeof(eid), "e%d", n);
+		rc = store_ids_save(s, "tokF", bid, eid);
+		acked[n] = rc == STORE_OK;
+		failed += rc != STORE_OK;
+		snprintf(key, sizeof(key), "tokF:b:b%d", n);
+		if (acked[n] && promoted && sw < 0 && has_key(&rp, key))
+			sw = n;
+		if (sw >= 0 && acked[n])
+			after++;
+		nanosleep(&ts, NULL);
+	}
+	still = is_master(&m);
+	tap_ok(t, sw >= 0 && still, "failover: the handle moved to the new "
+	    "master by itself, the old one still a master taking writes "
+	    "(save %d of %d; %d refused meanwhile)", sw, n, failed);
+	for (i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "tokF:b:b%d", i);
+		if (!acked[i] && i >= FW_BEFORE)
+			continue;
+		if (has_key(&rp, key))
+			continue;
+		if (i < FW_BEFORE || (sw >= 0 && i >= sw))
+			missing++;
+		else
+			lost++;
+	}
+	if (lost > 0)
+		tap_diag("%d saves acknowledged by the old master between "
+		    "the promotion and the handle's move (its next check, "
+		    "at most a second later) are not on the new master",
+		    lost);
+	snprintf(bid, sizeof(bid), "b%d", n - 1);
+	snprintf(eid, sizeof(eid), "e%d", n - 1);
+	tap_ok(t, sw >= 0 && missing == 0 && ext_is(s, "tokF", "b0", "e0") &&
+	    ext_is(s, "tokF", bid, eid), "failover: every save acknowledged "
+	    "before the failover and after the move (%d) is on the new "
+	    "master (%d missing)", after, missing);
+	/*
+	 * An operator's fence on the new master (min-replicas-to-write, its
+	 * replica being gone): NOREPLICAS is "not the master now"; Sentinel
+	 * still names it, so the save fails as a store error (503) and
+	 * writes nothing; lifted, the same handle saves again.
+	 */
+	min_replicas(&rp, 1);
+	rc = store_ids_save(s, "tokF", "fenced", "ef");
+	tap_ok(t, rc == STORE_ERROR && strstr(store_strerror(s),
+	    "NOREPLICAS") != NULL && !has_key(&rp, "tokF:b:fenced"),
+	    "NOREPLICAS: a store error, nothing written (%s)",
+	    store_strerror(s));
+	min_replicas(&rp, 0);
+	tap_ok(t, store_ids_save(s, "tokF", "fenced", "ef") == STORE_OK &&
+	    has_key(&rp, "tokF:b:fenced"), "fence lifted: the handle saves "
+	    "again");
+out:
+	store_close(s);
+	server_stop(&sn);
+	server_stop(&rp);
+	server_stop(&m);
+}
+
 /* migrate copies services too, their tokens readable on the target. */
 static void
 test_migrate_services(struct tap *t, const struct server *sv,
@@ -778,6 +1001,7 @@ main(void)
 	test_outage(&t, &sv, home);
 	server_stop(&sv);
 	test_sentinel(&t, sv.dir, home);
+	test_failover_writes(&t, sv.dir, home);
 	tap_rmtree(sv.dir);
 	return tap_done(&t);
 }

@@ -17,11 +17,13 @@
  * Takeover: a holder that dies (any host) goes silent; any claimer first
  * runs XAUTOCLAIM with min idle = its lease length (lease_until - now, the
  * BM lease), COUNT 1, and takes such an entry over (its delivery count
- * goes up).  Leases are per call in store.h (jobs.c keeps each lease's
- * end), so the end kept in the job decides too: an entry whose lease has
- * not ended by the caller's clock is given back to its holder (XCLAIM
- * JUSTID), and an entry whose lease has ended is taken (XCLAIM) even when
- * Redis saw it idle for less (a longer lease given earlier, clocks).
+ * goes up): Redis's own clock, the same for every host.  Lease lengths
+ * are per call in store.h, so the job keeps its holder's (lease_ms) and
+ * its lease's end (next_at, the holder's clock): an entry XAUTOCLAIM
+ * returns whose holder had a longer lease, not ended by the caller's
+ * clock, goes back to its holder (XCLAIM JUSTID); and an entry whose
+ * lease has ended by the caller's clock is taken (XCLAIM from the PEL)
+ * even when Redis saw it idle for less.
  * store_jobs_release() puts the entries of this host's dead processes back
  * into bm:due at once (XACK, XDEL: due now), and deletes their consumers.
  * An entry whose job is gone (cancelled by an uninstall) or dead is XACKed
@@ -88,7 +90,8 @@ const char store__rd_lua_job_add[] = RD_LUA_GROUP
 	"  local sid = redis.call('XADD', 'bm:jready', '*', 'id', id)\n"
 	"  redis.call('XCLAIM', 'bm:jready', 'bm:jg', host .. ':' .. pid, 0,\n"
 	"    sid, 'FORCE', 'JUSTID')\n"
-	"  redis.call('HSET', 'bm:job:' .. id, 'sid', sid)\n"
+	"  redis.call('HSET', 'bm:job:' .. id, 'sid', sid, 'lease_ms',\n"
+	"    ARGV[7] - ARGV[5])\n"
 	"elseif not head then redis.call('ZADD', 'bm:due', at, id) end\n"
 	"redis.call('SADD', 'bm:ji:' .. ARGV[1], id)\n"
 	"redis.call('ZADD', 'bm:jq', id, id)\n"
@@ -119,16 +122,17 @@ const char store__rd_lua_job_claim[] = RD_LUA_RMJOB RD_LUA_GROUP
 	"end\n"
 	/* The entry sid (job id) is in this consumer's PEL: lease it, or
 	 * give it back, or drop it.  Returns the fields or nil. */
-	"local function take(sid, id)\n"
+	"local function take(sid, id, auto)\n"
 	"  local k = 'bm:job:' .. id\n"
 	"  local j = redis.call('HMGET', k, 'h', 'dead', 'sid', 'lease_pid',\n"
-	"    'lease_host', 'next_at')\n"
+	"    'lease_host', 'next_at', 'lease_ms')\n"
 	"  if not j[1] or j[2] ~= '0' or j[3] ~= sid then\n"
 	"    redis.call('XACK', S, G, sid)\n"
 	"    redis.call('XDEL', S, sid)\n"
 	"    return nil\n"
 	"  end\n"
-	"  if j[4] ~= '0' and tonumber(j[6]) > now then\n"
+	"  if j[4] ~= '0' and tonumber(j[6]) > now and not (auto and\n"
+	"      tonumber(j[7] or '0') <= tonumber(ARGV[6])) then\n"
 	"    redis.call('XCLAIM', S, G, j[5] .. ':' .. j[4], 0, sid, 'JUSTID')\n"
 	"    return nil\n"
 	"  end\n"
@@ -138,7 +142,7 @@ const char store__rd_lua_job_claim[] = RD_LUA_RMJOB RD_LUA_GROUP
 	"    return nil\n"
 	"  end\n"
 	"  redis.call('HSET', k, 'lease_pid', ARGV[2], 'lease_host', ARGV[4],\n"
-	"    'next_at', ARGV[3])\n"
+	"    'next_at', ARGV[3], 'lease_ms', ARGV[6])\n"
 	"  local f = redis.call('HMGET', k, " RD_JOB_FIELDS ")\n"
 	"  table.insert(f, 1, id)\n"
 	"  return f\n"
@@ -150,7 +154,7 @@ const char store__rd_lua_job_claim[] = RD_LUA_RMJOB RD_LUA_GROUP
 	"    'COUNT', 1)\n"
 	"  local e = r[2][1]\n"
 	"  if e and type(e[2]) == 'table' then\n"
-	"    local f = take(e[1], e[2][2])\n"
+	"    local f = take(e[1], e[2][2], true)\n"
 	"    if f then return f end\n"
 	"  end\n"
 	"  cur = r[1]\n"
@@ -165,7 +169,7 @@ const char store__rd_lua_job_claim[] = RD_LUA_RMJOB RD_LUA_GROUP
 	"      'next_at', 'sid')\n"
 	"    if not j[1] or j[2] ~= p[1] or tonumber(j[1]) <= now then\n"
 	"      redis.call('XCLAIM', S, G, me, 0, p[1])\n"
-	"      local f = take(p[1], x[1][2][2])\n"
+	"      local f = take(p[1], x[1][2][2], false)\n"
 	"      if f then return f end\n"
 	"    end\n"
 	"  end\n"
@@ -175,7 +179,7 @@ const char store__rd_lua_job_claim[] = RD_LUA_RMJOB RD_LUA_GROUP
 	"    'STREAMS', S, '>')\n"
 	"  if not r then return {0, dropped} end\n"
 	"  local e = r[1][2][1]\n"
-	"  local f = take(e[1], e[2][2])\n"
+	"  local f = take(e[1], e[2][2], false)\n"
 	"  if f then return f end\n"
 	"end\n"
 	"return {0, dropped}\n";
@@ -232,13 +236,15 @@ const char store__rd_lua_job_retry[] = RD_LUA_HELD RD_LUA_UNSTREAM
 
 /* ARGV id, pid, lease end, -, -, host.  1 done, 0 not held.  XCLAIM by
  * the holder itself resets the entry's idle time: no XAUTOCLAIM takes a
- * job whose holder renews. */
+ * job whose holder renews.  lease_ms grows by what the renewal adds beyond
+ * a lease length (none when renewed to now + the same length). */
 const char store__rd_lua_job_renew[] = RD_LUA_HELD
 	"local k = 'bm:job:' .. ARGV[1]\n"
 	"local j = redis.call('HMGET', k, 'lease_pid', 'dead', 'lease_host',\n"
-	"  'sid')\n"
+	"  'sid', 'next_at', 'lease_ms')\n"
 	"if not held(j) then return 0 end\n"
-	"redis.call('HSET', k, 'next_at', ARGV[3])\n"
+	"local ms = math.max(tonumber(j[6] or '0'), ARGV[3] - tonumber(j[5]))\n"
+	"redis.call('HSET', k, 'next_at', ARGV[3], 'lease_ms', ms)\n"
 	"if j[4] and j[4] ~= '' then\n"
 	"  redis.call('XCLAIM', 'bm:jready', 'bm:jg', ARGV[6] .. ':' .. ARGV[2],\n"
 	"    0, j[4], 'JUSTID')\n"

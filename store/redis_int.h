@@ -27,12 +27,13 @@
  *                         EXPIREd at its end
  *   bm:job:<id>           HASH, a job (h, contact, kind, payload, last,
  *                         attempts, next_at, created, lease_pid, lease_host,
- *                         dead, sid); bm:jobseq the last id; bm:jc:<h>:<c>
- *                         LIST, a contact's pending line; bm:due ZSET of
- *                         the lines' heads not yet runnable, by next_at;
- *                         bm:jready STREAM of runnable heads (field id),
- *                         group bm:jg, consumers host:pid (a job's entry
- *                         id is its sid); bm:ji:<h> SET, an integration's jobs;
+ *                         dead, sid, lease_ms); bm:jobseq the last id;
+ *                         bm:jc:<h>:<contact> LIST, a contact's pending
+ *                         line; bm:due ZSET of the lines' heads not yet
+ *                         runnable, by next_at; bm:jready STREAM of the
+ *                         runnable heads (field id; a job's entry id is
+ *                         its sid), group bm:jg, consumers host:pid;
+ *                         bm:ji:<h> SET, an integration's jobs;
  *                         bm:jq ZSET of pending ids, bm:jall of all ids;
  *                         bm:jdead SET; bm:jpending, bm:jdeadn counters
  * botmatic-keys migrate keeps its cursor as state of a reserved token

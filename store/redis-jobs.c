@@ -141,6 +141,13 @@ const char store__rd_lua_job_claim[] = RD_LUA_RMJOB RD_LUA_GROUP
 	"    dropped = dropped + 1\n"
 	"    return nil\n"
 	"  end\n"
+	/* Taken over: the old holder's consumer goes once it holds
+	 * nothing, so dead processes of other hosts do not pile up. */
+	"  local old = j[5] .. ':' .. j[4]\n"
+	"  if j[4] ~= '0' and old ~= me and\n"
+	"      #redis.call('XPENDING', S, G, '-', '+', 1, old) == 0 then\n"
+	"    redis.call('XGROUP', 'DELCONSUMER', S, G, old)\n"
+	"  end\n"
 	"  redis.call('HSET', k, 'lease_pid', ARGV[2], 'lease_host', ARGV[4],\n"
 	"    'next_at', ARGV[3], 'lease_ms', ARGV[6])\n"
 	"  local f = redis.call('HMGET', k, " RD_JOB_FIELDS ")\n"

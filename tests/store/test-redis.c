@@ -620,6 +620,26 @@ pel_one(redisContext *c, char *who, size_t size)
 	return n;
 }
 
+/* Whether the group has a consumer of that name (XINFO CONSUMERS). */
+static int
+has_consumer(redisContext *c, const char *name)
+{
+	redisReply *r = redisCommand(c, "XINFO CONSUMERS bm:jready bm:jg");
+	size_t i, k;
+	int found = 0;
+
+	for (i = 0; r != NULL && r->type == REDIS_REPLY_ARRAY &&
+	    i < r->elements; i++)
+		for (k = 0; k + 1 < r->element[i]->elements; k += 2)
+			if (strcmp(r->element[i]->element[k]->str, "name") ==
+			    0 && strcmp(r->element[i]->element[k + 1]->str,
+			    name) == 0)
+				found = 1;
+	if (r != NULL)
+		freeReplyObject(r);
+	return found;
+}
+
 /* Nothing in the ready stream nor in its group's PEL. */
 static int
 stream_empty(redisContext *c)
@@ -648,7 +668,7 @@ test_stream(struct tap *t, const struct server *sv, const char *home)
 	    .contact = "s1", .payload = "{}", .now = T0 };
 	redisContext *c = raw(sv);
 	redisReply *r;
-	char host[200], want[260], who[260];
+	char host[200], want[260], who[260], dead[260];
 	uint64_t a = 0, b = 0, c3 = 0, c3b = 0, d1 = 0, d2 = 0, e[3] = { 0 };
 	uint64_t got = 0;
 	long long dc;
@@ -703,7 +723,8 @@ test_stream(struct tap *t, const struct server *sv, const char *home)
 		_exit(2);
 	}
 	waitpid(pid, &status, 0);
-	snprintf(want, sizeof(want), "%s:%ld", host, (long)pid);
+	snprintf(dead, sizeof(dead), "%s:%ld", host, (long)pid);
+	snprintf(want, sizeof(want), "%s", dead);
 	dc = pel_one(c, who, sizeof(who));
 	tap_ok(t, WIFSIGNALED(status) && dc == 1 && strcmp(who, want) == 0,
 	    "a consumer claimed a job (lease 300 ms) and was killed holding "
@@ -720,6 +741,8 @@ test_stream(struct tap *t, const struct server *sv, const char *home)
 	tap_ok(t, got == c3 && dc == 2 && strcmp(who, want) == 0,
 	    "once idle past the lease another consumer takes it over through "
 	    "XAUTOCLAIM (new owner %s, delivered %lld times)", who, dc);
+	tap_ok(t, has_consumer(c, want) && !has_consumer(c, dead),
+	    "the killed consumer, holding nothing now, left the group");
 	tap_ok(t, store_job_done(s, c3, NULL, 0, NULL, T0) == STORE_OK &&
 	    store_job_done(s, c3, NULL, 0, NULL, T0) == STORE_NOTFOUND &&
 	    pel_count(c) == 0, "the job is done once");

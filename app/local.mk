@@ -1,5 +1,5 @@
 ## app/: the server, in parts (app/README): core < outbound < keystore <
-## auth < dispatch < sync < settings < host < delivery < fcgi < server;
+## auth < dispatch < sync < events < settings < host < delivery < fcgi < server;
 ## main.c on top.
 bin_PROGRAMS += botmatic-fcgi
 noinst_LIBRARIES += app/libbmapp.a
@@ -18,6 +18,8 @@ app_libbmapp_a_SOURCES = \
 	app/dispatch/dispatch.h app/dispatch/registry.c \
 	app/dispatch/envelope.c app/dispatch/dispatch.c \
 	app/sync/sync.h app/sync/sync.c \
+	app/events/events.h app/events/events_int.h app/events/events.c \
+	app/events/hooks.c \
 	app/settings/settings.h app/settings/settings_int.h \
 	app/settings/form.c app/settings/assets.c \
 	app/services/services.h app/services/oauth.c \

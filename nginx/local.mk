@@ -11,7 +11,8 @@ dist_examples_DATA = \
 	nginx/botmatic-limits.conf \
 	nginx/botmatic-fcgi.conf \
 	nginx/apache-botmatic-fcgi.conf \
-	nginx/botmatic-fcgi.default
+	nginx/botmatic-fcgi.default \
+	nginx/events.json
 EXTRA_DIST += nginx/run.sh nginx/botmatic-fcgi.service.in
 
 systemdsystemunit_DATA = nginx/botmatic-fcgi.service

@@ -81,8 +81,13 @@ outbox_job(struct store *s, const struct store_job *j, int full)
 	json_object_set_new(o, "id", json_integer((json_int_t)j->id));
 	json_object_set_new(o, "state", json_string(j->dead ? "dead" :
 	    j->lease_pid != 0 ? "running" : "pending"));
-	/* "" when the installation is gone (its token with it). */
-	if (j->integ[0] != '\0' && store_install_get(s, j->integ, &in) ==
+	/* "" when the installation is gone (its token with it); "@<owner>"
+	 * for a detached job, which belongs to no installation. */
+	if (j->integ[0] == '@')
+		json_object_set_new(o, "owner", json_string(j->integ + 1));
+	if (j->integ[0] == '@')
+		json_object_set_new(o, "install_id", json_null());
+	else if (j->integ[0] != '\0' && store_install_get(s, j->integ, &in) ==
 	    STORE_OK)
 		json_object_set_new(o, "install_id", json_string(in->install_id));
 	else

@@ -32,6 +32,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "store/cli-hooks.h"
 #include "store/cli-migrate.h"
 #include "store/cli-outbox.h"
 #include "store/cli-services.h"
@@ -79,6 +80,14 @@ static const char usage[] =
 "  secret rotate INSTALL_ID              draw a new secret and print it; the\n"
 "                                        old one stays valid BM_SECRET_GRACE\n"
 "                                        seconds (server setting)\n"
+"  secret set INSTALL_ID                 keep the secret the external service\n"
+"                                        gave (one line on stdin; empty:\n"
+"                                        forget it) for shopify, github and\n"
+"                                        stripe signatures (SPEC §11)\n"
+"  hooks list INSTALL_ID                 the webhooks registered at the\n"
+"                                        external service, as JSON lines\n"
+"  hooks reconcile INSTALL_ID            queue their registration again (run\n"
+"                                        by the server's delivery processes)\n"
 "  outbox [list]                         queued deliveries, pending and dead,\n"
 "                                        as JSON lines (no token)\n"
 "  outbox show ID                        one job with its payload and last\n"
@@ -859,7 +868,8 @@ static const struct cmd cmds[] = {
 	{ "installs", 0, 1 }, { "export", 0, 0 }, { "import", 0, 1 },
 	{ "import-redis", 0, 1 }, { "verify", 0, 1 }, { "recover", 0, 0 },
 	{ "import-contacts", 1, 1 }, { "secret", 2, 2 }, { "outbox", 0, 2 },
-	{ "service-link", 2, 4 }, { "services", 1, 5 }, { "migrate", 1, 1 },
+	{ "service-link", 2, 4 }, { "services", 1, 5 }, { "hooks", 2, 2 },
+	{ "migrate", 1, 1 },
 };
 
 /*
@@ -929,8 +939,10 @@ cmd_secret(struct store *s, const char *what, const char *install_id)
 	size_t i;
 	int rc, ret = 2;
 
+	if (strcmp(what, "set") == 0)
+		return store_cli_secret_set(s, install_id);
 	if (strcmp(what, "show") != 0 && strcmp(what, "rotate") != 0)
-		return fail("secret: expected show or rotate, not \"%s\"",
+		return fail("secret: expected show, rotate or set, not \"%s\"",
 		    what);
 	rc = store_install_get_by_id(s, install_id, &in);
 	if (rc == STORE_NOTFOUND)
@@ -1017,6 +1029,8 @@ run(struct store *s, const char *cmd, int argc, char **argv)
 		return cmd_import_redis(s, argc > 0 ? argv[0] : NULL);
 	else if (strcmp(cmd, "secret") == 0)
 		return cmd_secret(s, argv[0], argv[1]);
+	else if (strcmp(cmd, "hooks") == 0)
+		return store_cli_hooks(s, argc, argv);
 	else if (strcmp(cmd, "outbox") == 0)
 		return store_cli_outbox(s, argc, argv);
 	else if (strcmp(cmd, "service-link") == 0 ||

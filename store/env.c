@@ -574,6 +574,7 @@ const struct store_ops store__bdb_ops = {
 	.delivery_claim = store__bdb_delivery_claim,
 	.delivery_release = store__bdb_delivery_release,
 	.job_add = store__bdb_job_add,
+	.delivery_accept = store__bdb_delivery_accept,
 	.job_claim = store__bdb_job_claim,
 	.job_done = store__bdb_job_done,
 	.job_retry = store__bdb_job_retry,

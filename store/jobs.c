@@ -101,6 +101,9 @@ job_reveal(struct store *s, DB_TXN *txn, struct store_job *j, int *gone)
 
 	if (gone != NULL)
 		*gone = 0;
+	/* A detached job's owner is a name in clear, not a token. */
+	if (j->integ[0] == '@')
+		return 0;
 	ret = strlen(j->integ) == STORE__HASH_LEN ?
 	    store__token_lookup(s, txn, j->integ, &token) : DB_NOTFOUND;
 	if (ret == DB_NOTFOUND) {
@@ -634,34 +637,117 @@ add_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 	return ret;
 }
 
-int
-store__bdb_job_add(struct store *s, const struct store_job_spec *sp, uint64_t *id,
-    unsigned *flags)
+/* The integration a job record names: the token's keyed hash, or "@" and
+ * the owner's name for a detached job.  hash holds STORE__HASH_LEN + 1. */
+static int
+job_integ(struct store *s, const struct store_job_spec *sp, char *hash)
 {
-	char hash[STORE__HASH_LEN + 1];
-	struct job_args a = { .sp = sp, .integ = hash };
 	size_t n;
 	int rc;
 
-	*id = 0;
-	if (flags != NULL)
-		*flags = 0;
-	if ((rc = store__check_id(s, "integration id", sp->integ, &n)) ||
-	    (rc = check_text(s, "job kind", sp->kind, STORE_JOB_KIND_MAX)) ||
+	if ((rc = check_text(s, "job kind", sp->kind, STORE_JOB_KIND_MAX)) ||
 	    (rc = store__check_id(s, "contact key", sp->contact, &n)) ||
 	    (rc = check_text(s, "job payload", sp->payload,
 	    STORE_JOB_PAYLOAD_MAX)))
 		return rc;
 	if (sp->now < 0 || (sp->lease_pid != 0 && sp->lease_until < sp->now))
 		return store__einval(s, "job times out of range");
+	if (sp->detached) {
+		if ((rc = check_text(s, "detached job owner", sp->integ,
+		    STORE_JOB_DETACHED_MAX)) != STORE_OK)
+			return rc;
+		hash[0] = '@';
+		memcpy(hash + 1, sp->integ, strlen(sp->integ) + 1);
+		return STORE_OK;
+	}
+	if ((rc = store__check_id(s, "integration id", sp->integ, &n)))
+		return rc;
 	if (store__token_key(s, sp->integ, strlen(sp->integ), hash) != 0)
 		return store__fail(s, ENOMEM, "adding a job");
+	return STORE_OK;
+}
+
+int
+store__bdb_job_add(struct store *s, const struct store_job_spec *sp, uint64_t *id,
+    unsigned *flags)
+{
+	char hash[STORE__HASH_LEN + 1];
+	struct job_args a = { .sp = sp, .integ = hash };
+	int rc;
+
+	*id = 0;
+	if (flags != NULL)
+		*flags = 0;
+	if ((rc = job_integ(s, sp, hash)) != STORE_OK)
+		return rc;
 	rc = store__run(s, STORE__RUN_TXN, "adding a job", add_fn, &a);
 	if (rc == STORE_OK) {
 		*id = a.id;
 		if (flags != NULL)
 			*flags = a.flags;
 	}
+	return rc;
+}
+
+/* What store_delivery_accept() writes. */
+struct accept_args {
+	const char *install_id, *id;
+	int64_t now;
+	unsigned ttl;
+	const struct store_job_spec *jobs;
+	char (*hashes)[STORE__HASH_LEN + 1];
+	size_t n;
+	uint64_t *ids;
+	int *dup;
+};
+
+static int
+accept_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
+{
+	struct accept_args *aa = arg;
+	struct job_args a;
+	size_t i;
+	int ret;
+
+	if ((ret = store__seen_claim(s, txn, aa->install_id, aa->id, aa->now,
+	    aa->ttl, aa->dup)) != 0 || *aa->dup)
+		return ret;
+	for (i = 0; i < aa->n; i++) {
+		memset(&a, 0, sizeof(a));
+		a.sp = &aa->jobs[i];
+		a.integ = aa->hashes[i];
+		if ((ret = add_fn(s, txn, &a, rc)) != 0)
+			return ret;
+		aa->ids[i] = a.id;
+	}
+	return 0;
+}
+
+int
+store__bdb_delivery_accept(struct store *s, const char *install_id,
+    const char *id, int64_t now, unsigned ttl_s,
+    const struct store_job_spec *jobs, size_t n, uint64_t *ids, int *dup)
+{
+	struct accept_args aa = { .install_id = install_id, .id = id,
+	    .now = now, .ttl = ttl_s, .jobs = jobs, .n = n, .ids = ids,
+	    .dup = dup };
+	size_t i;
+	int rc;
+
+	*dup = 0;
+	if ((rc = store__seen_check(s, install_id, id)) != STORE_OK)
+		return rc;
+	if (n > 0 && (aa.hashes = calloc(n, sizeof(*aa.hashes))) == NULL)
+		return store__fail(s, ENOMEM, "accepting a delivery");
+	for (i = 0; i < n; i++) {
+		ids[i] = 0;
+		if ((rc = job_integ(s, &jobs[i], aa.hashes[i])) != STORE_OK)
+			goto out;
+	}
+	rc = store__run(s, STORE__RUN_TXN, "accepting a delivery", accept_fn,
+	    &aa);
+out:
+	free(aa.hashes);
 	return rc;
 }
 
@@ -719,7 +805,10 @@ claim_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 			break;
 		if ((ret = job_get(s, txn, store__be64_get(kb + 8), a->out, DB_RMW)) != 0)
 			return ret == DB_NOTFOUND ? EINVAL : ret;
-		if ((ret = install_exists(s, txn, a->out->integ, &yes)) != 0)
+		yes = 1;
+		/* A detached job outlives any installation. */
+		if (a->out->integ[0] != '@' && (ret = install_exists(s, txn,
+		    a->out->integ, &yes)) != 0)
 			return ret;
 		if (!yes) {
 			/* Uninstalled meanwhile: nobody to deliver for. */

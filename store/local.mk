@@ -7,6 +7,7 @@ store_libbmstore_a_SOURCES = store/store.h store/store_int.h \
 	store/seen.c store/crypto.c store/migrate.c store/services.c \
 	store/supervise.c store/purge.c store/lock.c store/control.c \
 	store/cli.c store/jobs.c store/cli-outbox.c store/cli-outbox.h \
+	store/cli-hooks.c store/cli-hooks.h \
 	store/cli-services.c store/cli-services.h store/cli-migrate.c \
 	store/cli-migrate.h
 store_libbmstore_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS) \

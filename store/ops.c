@@ -241,6 +241,15 @@ store_job_add(struct store *s, const struct store_job_spec *sp, uint64_t *id,
 }
 
 int
+store_delivery_accept(struct store *s, const char *install_id,
+    const char *id, int64_t now, unsigned ttl_s,
+    const struct store_job_spec *jobs, size_t n, uint64_t *ids, int *dup)
+{
+	return s->ops->delivery_accept(s, install_id, id, now, ttl_s, jobs, n,
+	    ids, dup);
+}
+
+int
 store_job_claim(struct store *s, uint32_t pid, int64_t now,
     int64_t lease_until, struct store_job **out)
 {

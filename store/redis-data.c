@@ -1417,6 +1417,13 @@ rd_seen_key(struct store *s, const char *install_id, const char *id,
 }
 
 int
+store__rd_seen_key(struct store *s, const char *install_id, const char *id,
+    char **key, size_t *klen)
+{
+	return rd_seen_key(s, install_id, id, key, klen);
+}
+
+int
 store__rd_delivery_claim(struct store *s, const char *install_id,
     const char *id, int64_t now, unsigned ttl_s, int *dup)
 {

@@ -66,8 +66,9 @@
 	"end\n"
 
 /* ARGV h, contact, kind, payload, now, lease pid, lease end, unique,
- * host, sealed token.  Returns {id, flags}.  A job leased at once goes
- * into the stream and, by XCLAIM FORCE, the PEL of its holder. */
+ * host, sealed token ('' for a detached job, whose h is "@" and its
+ * owner's name).  Returns {id, flags}.  A job leased at once goes into
+ * the stream and, by XCLAIM FORCE, the PEL of its holder. */
 const char store__rd_lua_job_add[] = RD_LUA_GROUP
 	"local line = 'bm:jc:' .. ARGV[1] .. ':' .. ARGV[2]\n"
 	"local head = redis.call('LINDEX', line, 0)\n"
@@ -97,7 +98,8 @@ const char store__rd_lua_job_add[] = RD_LUA_GROUP
 	"redis.call('ZADD', 'bm:jq', id, id)\n"
 	"redis.call('ZADD', 'bm:jall', id, id)\n"
 	"redis.call('INCR', 'bm:jpending')\n"
-	"redis.call('HSETNX', 'bm:tok', ARGV[1], ARGV[10])\n"
+	"if ARGV[10] ~= '' then redis.call('HSETNX', 'bm:tok', ARGV[1], ARGV[10])\n"
+	"end\n"
 	"return {id, flags}\n";
 
 /*
@@ -136,7 +138,8 @@ const char store__rd_lua_job_claim[] = RD_LUA_RMJOB RD_LUA_GROUP
 	"    redis.call('XCLAIM', S, G, j[5] .. ':' .. j[4], 0, sid, 'JUSTID')\n"
 	"    return nil\n"
 	"  end\n"
-	"  if redis.call('EXISTS', 'bm:inst:' .. j[1]) == 0 then\n"
+	"  if j[1]:sub(1, 1) ~= '@' and\n"
+	"      redis.call('EXISTS', 'bm:inst:' .. j[1]) == 0 then\n"
 	"    rmjob(id)\n"
 	"    dropped = dropped + 1\n"
 	"    return nil\n"
@@ -415,7 +418,11 @@ rd_job_from(struct store *s, uint64_t id, redisReply **e,
 		*notoken = 0;
 	if ((j = calloc(1, sizeof(*j))) == NULL)
 		return rd_nomem(s);
-	if (e[0]->type == REDIS_REPLY_STRING &&
+	/* A detached job's owner ("@" and a name) is kept in clear. */
+	if (e[0]->type == REDIS_REPLY_STRING && e[0]->len > 0 &&
+	    e[0]->str[0] == '@')
+		token = strndup(e[0]->str, e[0]->len);
+	else if (e[0]->type == REDIS_REPLY_STRING &&
 	    (rc = rd_token_of(s, e[0]->str, e[0]->len, &token)) != STORE_OK) {
 		free(j);
 		return rc;
@@ -442,6 +449,59 @@ rd_job_from(struct store *s, uint64_t id, redisReply **e,
 	return STORE_OK;
 }
 
+/*
+ * Checks sp and fills h with the integration its job names (the token's
+ * keyed hash, or "@" and the owner's name for a detached job; h holds
+ * STORE__HASH_LEN + 1) and a with the job_add script's arguments, which
+ * borrow sp, h and *sealed (new: the sealed token, NULL when detached).
+ */
+static int
+rd_job_args(struct store *s, const struct store_job_spec *sp, char *h,
+    struct store__rd_args *a, unsigned char **sealed)
+{
+	size_t n, slen = 0;
+	int rc;
+
+	*sealed = NULL;
+	if ((rc = rd_check_text(s, "job kind", sp->kind, STORE_JOB_KIND_MAX)) ||
+	    (rc = store__check_id(s, "contact key", sp->contact, &n)) ||
+	    (rc = rd_check_text(s, "job payload", sp->payload,
+	    STORE_JOB_PAYLOAD_MAX)))
+		return rc;
+	if (sp->now < 0 || (sp->lease_pid != 0 && sp->lease_until < sp->now))
+		return store__einval(s, "job times out of range");
+	if (sp->detached) {
+		if ((rc = rd_check_text(s, "detached job owner", sp->integ,
+		    STORE_JOB_DETACHED_MAX)) != STORE_OK)
+			return rc;
+		h[0] = '@';
+		memcpy(h + 1, sp->integ, strlen(sp->integ) + 1);
+	} else {
+		if ((rc = store__check_id(s, "integration id", sp->integ,
+		    &n)) != STORE_OK ||
+		    (rc = rd_hash(s, sp->integ, h)) != STORE_OK)
+			return rc;
+		if (store__seal(s, h, STORE__HASH_LEN, sp->integ,
+		    strlen(sp->integ), sealed, &slen) != 0) {
+			snprintf(s->err, sizeof(s->err),
+			    "redis: sealing a token failed");
+			return STORE_ERROR;
+		}
+	}
+	store__rd_init(a);
+	store__rd_str(a, h);
+	store__rd_str(a, sp->contact);
+	store__rd_str(a, sp->kind);
+	store__rd_str(a, sp->payload);
+	store__rd_int(a, (long long)sp->now);
+	store__rd_int(a, (long long)sp->lease_pid);
+	store__rd_int(a, (long long)sp->lease_until);
+	store__rd_str(a, sp->unique ? "1" : "0");
+	store__rd_str(a, store__rd_host(s));
+	store__rd_add(a, *sealed != NULL ? (const void *)*sealed : "", slen);
+	return STORE_OK;
+}
+
 int
 store__rd_job_add(struct store *s, const struct store_job_spec *sp,
     uint64_t *id, unsigned *flags)
@@ -450,51 +510,26 @@ store__rd_job_add(struct store *s, const struct store_job_spec *sp,
 	struct store__rd_args a;
 	redisReply *rep = NULL;
 	unsigned char *sealed = NULL;
-	size_t n, slen = 0;
 	int rc;
 
 	*id = 0;
 	if (flags != NULL)
 		*flags = 0;
-	if ((rc = store__check_id(s, "integration id", sp->integ, &n)) ||
-	    (rc = rd_check_text(s, "job kind", sp->kind, STORE_JOB_KIND_MAX)) ||
-	    (rc = store__check_id(s, "contact key", sp->contact, &n)) ||
-	    (rc = rd_check_text(s, "job payload", sp->payload,
-	    STORE_JOB_PAYLOAD_MAX)))
-		return rc;
-	if (sp->now < 0 || (sp->lease_pid != 0 && sp->lease_until < sp->now))
-		return store__einval(s, "job times out of range");
-	if ((rc = rd_hash(s, sp->integ, h)) != STORE_OK)
-		return rc;
-	if (store__seal(s, h, STORE__HASH_LEN, sp->integ, strlen(sp->integ),
-	    &sealed, &slen) != 0) {
-		snprintf(s->err, sizeof(s->err), "redis: sealing a token failed");
-		return STORE_ERROR;
-	}
-	store__rd_init(&a);
-	store__rd_add(&a, h, STORE__HASH_LEN);
-	store__rd_str(&a, sp->contact);
-	store__rd_str(&a, sp->kind);
-	store__rd_str(&a, sp->payload);
-	store__rd_int(&a, (long long)sp->now);
-	store__rd_int(&a, (long long)sp->lease_pid);
-	store__rd_int(&a, (long long)sp->lease_until);
-	store__rd_str(&a, sp->unique ? "1" : "0");
-	store__rd_str(&a, store__rd_host(s));
-	store__rd_add(&a, sealed, slen);
+	if ((rc = rd_job_args(s, sp, h, &a, &sealed)) != STORE_OK)
+		goto out;
 	/* Not idempotent: never sent twice. */
-	rc = store__rd_eval(s, "adding a job", 0, RD_SCRIPT_JOB_ADD, 0, &a,
-	    &rep);
-	free(sealed);
-	if (rc != STORE_OK)
-		return rc;
+	if ((rc = store__rd_eval(s, "adding a job", 0, RD_SCRIPT_JOB_ADD, 0,
+	    &a, &rep)) != STORE_OK)
+		goto out;
 	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2) {
 		*id = (uint64_t)rep->element[0]->integer;
 		if (flags != NULL)
 			*flags = (unsigned)rep->element[1]->integer;
 	}
 	freeReplyObject(rep);
-	return STORE_OK;
+out:
+	free(sealed);
+	return rc;
 }
 
 /* Marks job id dead at once: its token is missing (damage). */
@@ -971,4 +1006,115 @@ store__rd_jobs_cancel(struct store *s, const char *integ, size_t *count)
 		*count = (size_t)rep->integer;
 	freeReplyObject(rep);
 	return STORE_OK;
+}
+
+/* --- a signed delivery accepted with its jobs --------------------------- */
+
+/* delivery_accept's check, after the WATCH of the claim's key. */
+struct rd_accept {
+	const char *key;
+	size_t klen;
+	int64_t now;
+	unsigned ttl;
+	int dup;
+};
+
+/* As the claim script decides: claimed less than ttl ago is a duplicate,
+ * which aborts the batch (STORE_NOTFOUND, told apart by a->dup). */
+static int
+rd_accept_check(struct store *s, void *arg)
+{
+	struct rd_accept *d = arg;
+	struct store__rd_args a;
+	redisReply *rep = NULL;
+	long long t;
+	int rc;
+
+	store__rd_init(&a);
+	store__rd_str(&a, "GET");
+	store__rd_add(&a, d->key, d->klen);
+	if ((rc = store__rd_cmd(s, "accepting a delivery", 1, &a, &rep)) !=
+	    STORE_OK)
+		return rc;
+	if (rep->type == REDIS_REPLY_STRING) {
+		t = rd_num(rep);
+		d->dup = d->now - t < (long long)d->ttl && d->now >= t;
+	}
+	freeReplyObject(rep);
+	return d->dup ? STORE_NOTFOUND : STORE_OK;
+}
+
+/*
+ * One MULTI/EXEC WATCHing the claim's key: the claim (SET with its
+ * expiry) and every job's add script, so Redis applies all or nothing; a
+ * claim made by another process between the check and EXEC makes EXEC
+ * apply nothing and the whole is tried again, finding the duplicate.
+ */
+int
+store__rd_delivery_accept(struct store *s, const char *install_id,
+    const char *id, int64_t now, unsigned ttl_s,
+    const struct store_job_spec *jobs, size_t n, uint64_t *ids, int *dup)
+{
+	char h[STORE__HASH_LEN + 1];
+	struct rd_accept d = { .now = now, .ttl = ttl_s };
+	struct store__rd_batch b;
+	struct store__rd_args a;
+	redisReply *rep = NULL, *e;
+	unsigned char *sealed = NULL;
+	char *key = NULL;
+	size_t i, first;
+	int rc;
+
+	*dup = 0;
+	store__rd_batch_init(&b);
+	if ((rc = store__rd_seen_key(s, install_id, id, &key, &d.klen)) !=
+	    STORE_OK)
+		goto out;
+	d.key = key;
+	if (ttl_s > 0) {
+		/* Nothing is remembered for no time at all (as a claim). */
+		store__rd_init(&a);
+		store__rd_str(&a, "SET");
+		store__rd_add(&a, key, d.klen);
+		store__rd_int(&a, (long long)now);
+		store__rd_str(&a, "EX");
+		store__rd_int(&a, (long long)ttl_s);
+		if (store__rd_batch_add(&b, -1, 0, &a) < 0) {
+			rc = rd_nomem(s);
+			goto out;
+		}
+	}
+	first = b.n;
+	for (i = 0; i < n; i++) {
+		ids[i] = 0;
+		if ((rc = rd_job_args(s, &jobs[i], h, &a, &sealed)) !=
+		    STORE_OK)
+			goto out;
+		rc = store__rd_batch_add(&b, RD_SCRIPT_JOB_ADD, 0, &a);
+		free(sealed);
+		sealed = NULL;
+		if (rc < 0) {
+			rc = rd_nomem(s);
+			goto out;
+		}
+	}
+	rc = store__rd_exec_bin(s, "accepting a delivery", key, d.klen,
+	    ttl_s > 0 ? rd_accept_check : NULL, &d, &b, &rep);
+	if (rc == STORE_NOTFOUND && d.dup) {
+		*dup = 1;
+		rc = STORE_OK;
+		goto out;
+	}
+	if (rc != STORE_OK)
+		goto out;
+	for (i = 0; i < n && first + i < rep->elements; i++) {
+		e = rep->element[first + i];
+		if (e->type == REDIS_REPLY_ARRAY && e->elements == 2)
+			ids[i] = (uint64_t)e->element[0]->integer;
+	}
+	freeReplyObject(rep);
+out:
+	store__rd_batch_free(&b);
+	free(key);
+	return rc;
 }

@@ -900,6 +900,7 @@ const struct store_ops store__redis_ops = {
 	.delivery_claim = store__rd_delivery_claim,
 	.delivery_release = store__rd_delivery_release,
 	.job_add = store__rd_job_add,
+	.delivery_accept = store__rd_delivery_accept,
 	.job_claim = store__rd_job_claim,
 	.job_done = store__rd_job_done,
 	.job_retry = store__rd_job_retry,

@@ -36,6 +36,10 @@
  *                         bm:ji:<h> SET, an integration's jobs;
  *                         bm:jq ZSET of pending ids, bm:jall of all ids;
  *                         bm:jdead SET; bm:jpending, bm:jdeadn counters
+ *                         A detached job's h is "@" and its owner's name
+ *                         (in clear, no bm:tok entry): no bm:inst:<h>
+ *                         to check when claimed, and no uninstall takes
+ *                         its bm:ji:@<owner>.
  * botmatic-keys migrate keeps its cursor as state of a reserved token
  * (cli-migrate.h).
  * With BM_REDIS_KEYS=js-redis-key-store, pairs live instead under the
@@ -205,6 +209,11 @@ int store__rd_exec_bin(struct store *s, const char *what, const char *watch,
     size_t wlen, store__rd_check_fn check, void *arg,
     struct store__rd_batch *b, redisReply **out);
 
+/* The key of a delivery claim, "bm:seen:<install id>:<id>", into *key
+ * (new, *klen bytes), the ids checked (redis-data.c). */
+int store__rd_seen_key(struct store *s, const char *install_id,
+    const char *id, char **key, size_t *klen);
+
 /* Whether pairs use the js-redis-key-store layout. */
 int store__rd_js(const struct store *s);
 
@@ -250,6 +259,9 @@ int store__rd_delivery_release(struct store *s, const char *install_id,
     const char *id);
 int store__rd_job_add(struct store *s, const struct store_job_spec *sp,
     uint64_t *id, unsigned *flags);
+int store__rd_delivery_accept(struct store *s, const char *install_id,
+    const char *id, int64_t now, unsigned ttl_s,
+    const struct store_job_spec *jobs, size_t n, uint64_t *ids, int *dup);
 int store__rd_job_claim(struct store *s, uint32_t pid, int64_t now,
     int64_t lease_until, struct store_job **out);
 int store__rd_job_done(struct store *s, uint64_t id,

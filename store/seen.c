@@ -165,6 +165,25 @@ seen_check(struct store *s, struct seen_args *a)
 }
 
 int
+store__seen_check(struct store *s, const char *install_id, const char *id)
+{
+	struct seen_args a = { .install_id = install_id, .id = id };
+
+	return seen_check(s, &a);
+}
+
+int
+store__seen_claim(struct store *s, DB_TXN *txn, const char *install_id,
+    const char *id, int64_t now, unsigned ttl, int *dup)
+{
+	struct seen_args a = { .install_id = install_id, .id = id, .now = now,
+	    .ttl = ttl, .dup = dup, .ilen = strlen(install_id),
+	    .dlen = strlen(id) };
+
+	return claim_fn(s, txn, &a, NULL);
+}
+
+int
 store__bdb_delivery_claim(struct store *s, const char *install_id,
     const char *id, int64_t now, unsigned ttl_s, int *dup)
 {

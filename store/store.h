@@ -374,7 +374,17 @@ struct store_job_spec {
 	int unique;            /* when the contact's first pending job has
 	                          this kind, add nothing (an import asked for
 	                          twice) */
+	int detached;          /* integ is not a token but a name of
+	                          STORE_JOB_DETACHED_MAX bytes at most, kept
+	                          in clear: the job belongs to no
+	                          installation, so neither an uninstall
+	                          (store_install_delete, store_jobs_cancel)
+	                          nor a claim drops it.  It comes back with
+	                          integ = "@" followed by that name. */
 };
+
+/* Longest name of a detached job's owner, bytes. */
+#define STORE_JOB_DETACHED_MAX 48
 
 /* store_job_add()'s *flags. */
 #define STORE_JOB_LEASED 1   /* leased to sp->lease_pid: run it now */
@@ -425,6 +435,21 @@ int store_job_retry(struct store *s, uint64_t id, uint32_t pid,
  */
 int store_job_renew(struct store *s, uint64_t id, uint32_t pid,
     int64_t lease_until);
+
+/*
+ * A signed delivery from outside accepted in ONE transaction: its id
+ * claimed as store_delivery_claim() does and the n jobs it fires added
+ * (ids[i] gets job i's id; ids may be NULL when n is 0).  When the id was
+ * claimed less than ttl_s ago *dup is 1 and nothing is written.  So a
+ * crash leaves either the claim with every job or neither.  On Redis one
+ * MULTI/EXEC WATCHing the claim's key (another host's claim meanwhile
+ * makes it start again, and find the duplicate); with ttl_s 0 nothing is
+ * claimed there, as store_delivery_claim().  Returns STORE_OK,
+ * STORE_EINVAL or an error.
+ */
+int store_delivery_accept(struct store *s, const char *install_id,
+    const char *id, int64_t now, unsigned ttl_s,
+    const struct store_job_spec *jobs, size_t n, uint64_t *ids, int *dup);
 
 /* Job id into *out (new).  Returns STORE_OK, STORE_NOTFOUND or an error. */
 int store_job_get(struct store *s, uint64_t id, struct store_job **out);

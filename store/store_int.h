@@ -83,6 +83,10 @@ struct store_ops {
 	    const char *id);
 	int (*job_add)(struct store *s, const struct store_job_spec *sp,
 	    uint64_t *id, unsigned *flags);
+	int (*delivery_accept)(struct store *s, const char *install_id,
+	    const char *id, int64_t now, unsigned ttl_s,
+	    const struct store_job_spec *jobs, size_t n, uint64_t *ids,
+	    int *dup);
 	int (*job_claim)(struct store *s, uint32_t pid, int64_t now,
 	    int64_t lease_until, struct store_job **out);
 	int (*job_done)(struct store *s, uint64_t id,
@@ -259,6 +263,12 @@ int store__state_delete(struct store *s, DB_TXN *txn, const char *token,
  */
 int store__jobs_cancel(struct store *s, DB_TXN *txn, const char *hash,
     size_t hlen, size_t *n);
+/* seen.c: the checks of a delivery claim, and the claim inside txn
+ * (*dup set when already claimed within ttl; nothing written then). */
+int store__seen_check(struct store *s, const char *install_id,
+    const char *id);
+int store__seen_claim(struct store *s, DB_TXN *txn, const char *install_id,
+    const char *id, int64_t now, unsigned ttl, int *dup);
 /*
  * Format 1 to 2 (migrate.c): job records name their integration by its
  * token's keyed hash, and the contact and integration indexes are rebuilt
@@ -460,6 +470,9 @@ int store__bdb_delivery_release(struct store *s, const char *install_id,
     const char *id);
 int store__bdb_job_add(struct store *s, const struct store_job_spec *sp,
     uint64_t *id, unsigned *flags);
+int store__bdb_delivery_accept(struct store *s, const char *install_id,
+    const char *id, int64_t now, unsigned ttl_s,
+    const struct store_job_spec *jobs, size_t n, uint64_t *ids, int *dup);
 int store__bdb_job_claim(struct store *s, uint32_t pid, int64_t now,
     int64_t lease_until, struct store_job **out);
 int store__bdb_job_done(struct store *s, uint64_t id,

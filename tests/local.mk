@@ -19,7 +19,9 @@ INTEGRATION_TESTS = \
 	tests/integration/test-settings.py \
 	tests/integration/test-settings-browser.py \
 	tests/integration/test-security.py \
-	tests/integration/test-oauth.py
+	tests/integration/test-oauth.py \
+	tests/integration/test-events.py \
+	tests/integration/test-events-redis.py
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += $(INTEGRATION_TESTS) tests/integration/bmtest.py
 # The Debian packaging, built by tests/integration/test-debian.py.

@@ -39,15 +39,25 @@ int app_auth_token_eq(const char *a, const char *b);
 /* --- signed deliveries from outside (SPEC §11) ------------------------- */
 
 /*
- * The signature schemes a delivery may use.  Only Standard Webhooks is
- * wired today; shopify, github and stripe (issue 13) each add a member here,
- * a case in app_wh_parse() (which headers, how the signed text is built)
- * and nothing else: app_wh_verify() works on what the parse produced.
+ * The signature schemes a delivery may use (SPEC §11).  Each is a case in
+ * app_wh_parse() (which headers, which signatures) and in the text
+ * wh_mac() signs; app_wh_verify() works on what the parse produced.
  */
 enum app_wh_scheme {
 	APP_WH_STANDARD = 0, /* webhook-id, -timestamp and -signature */
+	APP_WH_SHOPIFY,      /* X-Shopify-Hmac-Sha256: base64 HMAC of the body;
+	                        id X-Shopify-Webhook-Id */
+	APP_WH_GITHUB,       /* X-Hub-Signature-256: sha256=<hex HMAC of the
+	                        body>; id X-GitHub-Delivery */
+	APP_WH_STRIPE,       /* Stripe-Signature: t=<ts>,v1=<hex HMAC of
+	                        "ts.body">; id the payload's "id" */
 	APP_WH__MAX
 };
+
+/* The scheme called name ("standard-webhooks", "shopify", "github",
+ * "stripe"), or -1; and the name of a scheme (static). */
+int app_wh_scheme_parse(const char *name);
+const char *app_wh_scheme_name(enum app_wh_scheme scheme);
 
 /* Longest delivery id kept, bytes. */
 #define APP_WH_ID_MAX 255
@@ -62,8 +72,10 @@ enum app_wh_scheme {
 struct app_wh_delivery {
 	enum app_wh_scheme scheme;
 	char id[APP_WH_ID_MAX + 1];      /* the delivery id, printable ASCII */
-	char ts[24];                     /* the timestamp as sent (digits) */
+	char ts[24];                     /* the timestamp as sent (digits),
+	                                    "" for a scheme without one */
 	int64_t t;                       /* the same, as a number */
+	int timed;                       /* a timestamp was signed: check it */
 	size_t nsig;                     /* candidate signatures found */
 	unsigned char sig[APP_WH_SIGS_MAX][32]; /* decoded HMAC-SHA256s */
 };
@@ -76,23 +88,34 @@ typedef const char *(*app_wh_header_fn)(void *arg, const char *name);
  * Parses the headers scheme uses into *d.  Bounded: an id over
  * APP_WH_ID_MAX or with control characters, a timestamp that is not 1 to
  * 12 digits, no signature of a known version: refused.  Unknown signature
- * versions are skipped (Standard Webhooks lets a sender add them).
- * Returns 0, or -1 with *why (static text) naming what is wrong.
+ * versions are skipped (Standard Webhooks and Stripe let a sender add
+ * them).  Stripe's delivery id is in the payload, read only once the
+ * signature holds: d->id is then "" (app_wh_set_id()).  Returns 0, or -1
+ * with *why (static text) naming what is wrong.
  */
 int app_wh_parse(enum app_wh_scheme scheme, app_wh_header_fn get,
     void *arg, struct app_wh_delivery *d, const char **why);
 
+/* Sets d's id (Stripe: the payload's "id", once the signature held).
+ * Returns 0, or -1 when it is empty, too long or not printable. */
+int app_wh_set_id(struct app_wh_delivery *d, const char *id);
+
 /*
- * Checks d against body (len bytes) at time now: the timestamp within
- * APP_WH_TOLERANCE seconds either way, and one of d's signatures equal, in
- * constant time, to the HMAC-SHA256 under one of the nkeys keys (keys[i],
- * klen[i] bytes: the current secret and, during a rotation's grace, the
- * previous one) of "id.timestamp.body".  Returns 0 when it holds, -1 with
- * *why (static text: "stale", "from the future", "bad signature").
+ * Checks d against body (len bytes) at time now: the timestamp (when the
+ * scheme signs one) within APP_WH_TOLERANCE seconds either way, and one
+ * of d's signatures equal, in constant time, to the HMAC-SHA256 under one
+ * of the nkeys keys (keys[i], klen[i] bytes: the current secret and,
+ * during a rotation's grace, the previous one) of the scheme's signed
+ * text ("id.timestamp.body", the body, or "timestamp.body").  Returns 0
+ * when it holds, -1 with *why (static text: "stale", "from the future",
+ * "bad signature").
  */
 int app_wh_verify(const struct app_wh_delivery *d,
     const unsigned char *const *keys, const size_t *klen, size_t nkeys,
     const char *body, size_t len, int64_t now, const char **why);
+
+/* The name of the state value holding a secret the external service gave. */
+#define APP_WH_EXTERNAL_STATE "bm:webhook-secret-external"
 
 /* A delivery id is remembered this long: a replay within it is not applied
  * again (Standard Webhooks senders retry for up to a few days). */
@@ -105,6 +128,21 @@ enum app_wh_result {
 	APP_WH_TEMP,        /* the keystore failed: 503 */
 	APP_WH_RESULT__MAX
 };
+
+/*
+ * The signature check alone, without claiming the id: the headers of
+ * scheme parsed and verified on the raw body with the installation's keys
+ * (see app_wh_accept).  Standard Webhooks' key is the decoded bytes of the
+ * installation's whsec_ secret; shopify, github and stripe use the bytes of
+ * the secret the external service gave (botmatic-keys secret set, state
+ * "bm:webhook-secret-external") or, when none was given, the bytes of the
+ * text "whsec_<base64>" (botmatic-keys secret show).  Returns APP_WH_ACCEPT,
+ * APP_WH_REFUSED (logged with its reason) or APP_WH_TEMP.
+ */
+enum app_wh_result app_wh_check(struct app_keystore *ks, const struct app_conf *conf,
+    const char *reqid, enum app_wh_scheme scheme, app_wh_header_fn get,
+    void *arg, const char *token, const char *secret, const char *body,
+    size_t len, struct app_wh_delivery *d);
 
 /*
  * The whole check of a delivery to installation install_id, whose token and

@@ -175,6 +175,30 @@ struct bm_consumer {
 };
 
 /*
+ * The external service's webhooks (SPEC §11), for an API that does not
+ * look like the generic REST one (GET/POST /webhooks, DELETE
+ * /webhooks/{id}): registered with reg_hook_ops, used by the registration
+ * of BM_EVENTS' topics instead of the generic calls.  ctx->token is the
+ * installation's token while it is installed, "@events" for the deletions
+ * left after an uninstall (the installation is gone then).  Results as
+ * above, new objects:
+ *   list:   {"success":true,"hooks":[{"id":..,"topic":..,"address":..}...]}
+ *   create: {"success":true,"id":<the new webhook's id>}
+ *   del:    {"success":true}, or "resource not found" (taken as done)
+ * A failure with a transient "status" (408, 425, 429, 5xx) or none (no
+ * answer) is retried on BM_RETRY_SCHEDULE.  The struct is copied at
+ * registration.  Append-only.
+ */
+struct bm_hook_ops {
+	uint32_t size;  /* sizeof(struct bm_hook_ops) of the module */
+	json_t *(*list)(struct bm_ctx *ctx, void *arg);
+	json_t *(*create)(struct bm_ctx *ctx, const char *topic,
+	    const char *address, void *arg);
+	json_t *(*del)(struct bm_ctx *ctx, const char *id, void *arg);
+	void *arg;      /* passed back to every function */
+};
+
+/*
  * Services of the server, given to init() and reachable from every context.
  * Append-only: check size before using a member added after your header.
  */
@@ -322,6 +346,25 @@ struct bm_host {
 	int (*service_delete)(struct bm_ctx *ctx, const char *service,
 	    const char *group, const char *user);
 	json_t *(*services)(struct bm_ctx *ctx);
+
+	/* --- added with integration events (SPEC §11); check size --------- */
+
+	/*
+	 * A handler of the integration event type (a key of BM_EVENTS'
+	 * "events"; init() only; 0 or -1).  Each accepted delivery of that
+	 * type queues one job per handler, run once by a delivery process
+	 * (never again for a duplicate delivery): ctx->kind "ext_event",
+	 * ctx->name the type, ctx->token the installation's, ctx->client its
+	 * record; data the payload, as validated against the event's schema.
+	 * Return BM_OK when done (reply may stay NULL), BM_ETEMP to be
+	 * retried on BM_RETRY_SCHEDULE (dead when it runs out: botmatic-keys
+	 * outbox), anything else fails it for good (kept as dead).
+	 */
+	int (*reg_ext_event)(struct bm_reg *reg, const char *type,
+	    bm_handler_fn fn, void *arg);
+	/* The external service's webhook operations (init() only; one
+	 * module at most): see struct bm_hook_ops.  0 or -1. */
+	int (*reg_hook_ops)(struct bm_reg *reg, const struct bm_hook_ops *ops);
 };
 
 /* What bm_host.service_token returns besides 0 and -1. */

@@ -137,6 +137,25 @@ static const struct conf_var conf_vars[] = {
 	  "/contacts/{id}", 0, 0, "path to update a contact" },
 	{ "BM_EXT_PATH_DELETE", CONF_PATH, OFF(ext_path[APP_EXT_DELETE]),
 	  "/contacts/{id}", 0, 0, "path to delete a contact" },
+	{ "BM_EXT_HOOKS_PATH_LIST", CONF_PATH,
+	  OFF(ext_path[APP_EXT_HOOKS_LIST]), "/webhooks", 0, 0,
+	  "path listing the webhooks registered at the external service "
+	  "(GET, an array of {id,topic,address})" },
+	{ "BM_EXT_HOOKS_PATH_CREATE", CONF_PATH,
+	  OFF(ext_path[APP_EXT_HOOK_CREATE]), "/webhooks", 0, 0,
+	  "path creating a webhook (POST {topic,address}, answer holds id)" },
+	{ "BM_EXT_HOOKS_PATH_DELETE", CONF_PATH,
+	  OFF(ext_path[APP_EXT_HOOK_DELETE]), "/webhooks/{id}", 0, 0,
+	  "path deleting a webhook (DELETE)" },
+	{ "BM_EXT_HOOKS_METHOD_LIST", CONF_METHOD,
+	  OFF(ext_method[APP_EXT_HOOKS_LIST]), "GET", 0, 0,
+	  "method to list webhooks" },
+	{ "BM_EXT_HOOKS_METHOD_CREATE", CONF_METHOD,
+	  OFF(ext_method[APP_EXT_HOOK_CREATE]), "POST", 0, 0,
+	  "method to create a webhook" },
+	{ "BM_EXT_HOOKS_METHOD_DELETE", CONF_METHOD,
+	  OFF(ext_method[APP_EXT_HOOK_DELETE]), "DELETE", 0, 0,
+	  "method to delete a webhook" },
 	{ "BM_EXT_METHOD_CREATE", CONF_METHOD,
 	  OFF(ext_method[APP_EXT_CREATE]), "POST", 0, 0, "method to create" },
 	{ "BM_EXT_METHOD_GET", CONF_METHOD, OFF(ext_method[APP_EXT_GET]),
@@ -185,6 +204,8 @@ static const struct conf_var conf_vars[] = {
 	{ "BM_BREAKER_THRESHOLD", CONF_UINT, OFF(breaker_threshold), "5", 1,
 	  100000, "consecutive transient failures of a service after which "
 	  "contact events are queued at once until a delivery succeeds" },
+	{ "BM_EVENTS", CONF_STR, OFF(events), NULL, 0, 0,
+	  "integration events file (SPEC §11); unset = no events route" },
 	{ "BM_SETTINGS", CONF_STR, OFF(settings), NULL, 0, 0,
 	  "settings form schema file (JSON Schema); unset = no settings page" },
 	{ "BM_BOTMATIC_ORIGIN", CONF_ORIGIN, OFF(botmatic_origin),
@@ -971,6 +992,7 @@ app_conf_free(struct app_conf *conf)
 	free(conf->auth_module);
 	free(conf->db_home);
 	free(conf->mappings);
+	free(conf->events);
 	free(conf->settings);
 	free(conf->botmatic_origin);
 	free(conf->modules);

@@ -115,6 +115,9 @@ enum app_ext_op {
 	APP_EXT_LIST,
 	APP_EXT_UPDATE,
 	APP_EXT_DELETE,
+	APP_EXT_HOOKS_LIST,  /* the webhooks registered there (SPEC §11) */
+	APP_EXT_HOOK_CREATE,
+	APP_EXT_HOOK_DELETE,
 	APP_EXT__MAX
 };
 
@@ -167,8 +170,10 @@ struct app_conf {
 	char *ext_consumer;       /* BM_EXT_CONSUMER: "rest" or "module:<name>" */
 	char *ext_id_field;       /* BM_EXT_ID_FIELD or NULL (the mapping's ext id key) */
 	char *ext_list_field;     /* BM_EXT_LIST_FIELD or NULL (a page is an array) */
-	char *ext_path[6];        /* BM_EXT_PATH_{CREATE,GET,SEARCH,LIST,UPDATE,DELETE} */
-	char *ext_method[6];      /* BM_EXT_METHOD_{...} likewise */
+	char *ext_path[APP_EXT__MAX];   /* BM_EXT_PATH_{CREATE,GET,SEARCH,LIST,
+	                                   UPDATE,DELETE}, BM_EXT_HOOKS_PATH_
+	                                   {LIST,CREATE,DELETE} */
+	char *ext_method[APP_EXT__MAX]; /* BM_EXT_METHOD_{...} likewise */
 	char *ext_jwt_url;        /* BM_EXT_JWT_URL or NULL */
 	char *ext_jwt_body;       /* BM_EXT_JWT_BODY: JSON credentials posted */
 	char *ext_jwt_field;      /* BM_EXT_JWT_FIELD: the token's member */
@@ -183,6 +188,7 @@ struct app_conf {
 	unsigned redis_timeout_ms; /* BM_REDIS_TIMEOUT_MS */
 	unsigned secret_grace;    /* BM_SECRET_GRACE, seconds */
 	char *settings;           /* BM_SETTINGS or NULL (no settings page) */
+	char *events;             /* BM_EVENTS or NULL (no integration events) */
 	char *botmatic_origin;    /* BM_BOTMATIC_ORIGIN: scheme://host[:port] */
 	char **mod_env;           /* "BM_MOD_<NAME>_<KEY>=value", NULL-terminated */
 	unsigned sync_queued;     /* BM_SYNC_MODE: 0 inline, 1 queued */

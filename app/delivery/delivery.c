@@ -113,7 +113,7 @@ void
 app_delivery_main(const struct app_delivery_args *a)
 {
 	struct app_env env = { .conf = a->conf, .reg = a->reg,
-	    .map = a->map, .host = app_host() };
+	    .map = a->map, .host = app_host(), .events = a->events };
 	struct app_keystore ks;
 	struct app_extrest *rest = NULL;
 	struct bm_consumer restc;
@@ -152,8 +152,9 @@ app_delivery_main(const struct app_delivery_args *a)
 		goto out;
 	}
 	env.ks = &ks;
-	if (app_sync_consumer_open(&env, "delivery", &rest, &restc) < 0 ||
-	    app_modules_init_process(a->mods) < 0)
+	/* Integration events alone (no BM_MAPPINGS) need no consumer. */
+	if ((a->map != NULL && app_sync_consumer_open(&env, "delivery", &rest,
+	    &restc) < 0) || app_modules_init_process(a->mods) < 0)
 		goto out;
 	/* Jobs a killed process held need not wait for their leases. */
 	(void)app_ks_jobs_release(&ks, NULL);

@@ -33,6 +33,7 @@ struct app_delivery_args {
 	const struct app_registry *reg;
 	struct app_modules *mods;
 	const struct mapping *map;    /* BM_MAPPINGS (contact sync is on) */
+	const struct app_events *events; /* BM_EVENTS, or NULL */
 	_Atomic int64_t *progress;    /* its slot's keystore progress mark,
 	                                 watched by the master's watchdog */
 	pid_t master;                 /* exits when its parent is no longer

@@ -63,6 +63,11 @@ struct app_consumer {
 	struct bm_consumer c;   /* copied, zero-filled past the module's size */
 };
 
+struct app_hook_ops {
+	char *module;
+	struct bm_hook_ops ops;  /* copied, zero-filled past the module's size */
+};
+
 struct app_registry {
 	struct app_handler *actions;  size_t nactions;
 	struct app_handler *events;   size_t nevents;
@@ -72,6 +77,8 @@ struct app_registry {
 	struct app_transform *transforms; size_t ntransforms;
 	struct app_consumer *consumers; size_t nconsumers;
 	struct app_settings_validator *validators; size_t nvalidators;
+	struct app_handler *ext_events; size_t next_events; /* by type */
+	struct app_hook_ops *hook_ops;  /* one module's, or NULL */
 };
 
 /* Returns a new, empty registry (free with app_registry_free), or NULL. */
@@ -99,6 +106,16 @@ int app_registry_add_settings_validator(struct app_registry *reg,
 
 int app_registry_add_consumer(struct app_registry *reg, const char *module,
     const char *name, const struct bm_consumer *c, char *err, size_t errlen);
+
+/*
+ * Integration event handlers (bm_host.reg_ext_event), by type, and the
+ * webhook operations of one module (bm_host.reg_hook_ops: a second is
+ * refused).  Return 0, or -1 with the reason in err.
+ */
+int app_registry_add_ext_event(struct app_registry *reg, const char *module,
+    const char *type, bm_handler_fn fn, void *arg, char *err, size_t errlen);
+int app_registry_add_hook_ops(struct app_registry *reg, const char *module,
+    const struct bm_hook_ops *ops, char *err, size_t errlen);
 
 /*
  * The next handler for kind ("event"/"action") and name after index *pos
@@ -155,6 +172,7 @@ int app_answer_result_json(enum bm_rc rc, json_t *reply, json_t **out);
 /* --- dispatch ---------------------------------------------------------- */
 
 struct app_settings;
+struct app_events;
 
 /* What a responder holds for the life of its process. */
 struct app_env {
@@ -170,6 +188,7 @@ struct app_env {
 	                                      (host/), set by the responder */
 	const struct app_settings *settings; /* BM_SETTINGS (settings/), or
 	                                      NULL: no settings page */
+	const struct app_events *events;   /* BM_EVENTS (events/), or NULL */
 };
 
 /* An answer to send. */

@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,10 @@ app_registry_free(struct app_registry *reg)
 	for (i = 0; i < reg->nvalidators; i++)
 		free(reg->validators[i].module);
 	free(reg->validators);
+	reg_handlers_free(reg->ext_events, reg->next_events, 0);
+	if (reg->hook_ops != NULL)
+		free(reg->hook_ops->module);
+	free(reg->hook_ops);
 	free(reg);
 }
 
@@ -167,6 +172,74 @@ app_registry_add_event(struct app_registry *reg, const char *module,
 nomem:
 	snprintf(err, errlen, "out of memory");
 	return -1;
+}
+
+int
+app_registry_add_ext_event(struct app_registry *reg, const char *module,
+    const char *type, bm_handler_fn fn, void *arg, char *err, size_t errlen)
+{
+	struct app_handler *v, *h;
+
+	if (reg_check_key("integration event type", type, err, errlen) < 0)
+		return -1;
+	if (fn == NULL) {
+		snprintf(err, errlen, "integration event handler is NULL");
+		return -1;
+	}
+	if ((v = reg_grow(reg->ext_events, reg->next_events, sizeof(*v))) ==
+	    NULL)
+		goto nomem;
+	reg->ext_events = v;
+	h = &v[reg->next_events];
+	if ((h->module = strdup(module)) == NULL ||
+	    (h->key = strdup(type)) == NULL) {
+		free(h->module);
+		goto nomem;
+	}
+	h->fn = fn;
+	h->arg = arg;
+	reg->next_events++;
+	return 0;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+int
+app_registry_add_hook_ops(struct app_registry *reg, const char *module,
+    const struct bm_hook_ops *ops, char *err, size_t errlen)
+{
+	struct app_hook_ops *h;
+	size_t n;
+
+	if (ops == NULL || ops->size < offsetof(struct bm_hook_ops, arg)) {
+		snprintf(err, errlen, "webhook operations: bad struct size");
+		return -1;
+	}
+	if (reg->hook_ops != NULL) {
+		snprintf(err, errlen, "webhook operations: module %s "
+		    "registered them already", reg->hook_ops->module);
+		return -1;
+	}
+	if ((h = calloc(1, sizeof(*h))) == NULL ||
+	    (h->module = strdup(module)) == NULL) {
+		free(h);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	n = ops->size < sizeof(h->ops) ? ops->size : sizeof(h->ops);
+	memcpy(&h->ops, ops, n);
+	h->ops.size = sizeof(h->ops);
+	if (h->ops.list == NULL || h->ops.create == NULL ||
+	    h->ops.del == NULL) {
+		free(h->module);
+		free(h);
+		snprintf(err, errlen, "webhook operations: list, create and "
+		    "del are required");
+		return -1;
+	}
+	reg->hook_ops = h;
+	return 0;
 }
 
 int

@@ -2,10 +2,10 @@
  * fcgi/fcgi.h - the HTTP side of a request, through libfcgi: the route a
  * path takes, the checks of the request head (method, length, type) made
  * before a body is read, reading the body, serving one request (routing
- * to dispatch, to the external service's route of sync or to the settings
- * page) and writing the answer.  The checks are pure functions of their arguments, so unit tests
- * drive them directly.  Depends on core, dispatch, sync and
- * settings.
+ * to dispatch, to the events route of events/, to the external service's
+ * route of sync or to the settings page) and writing the answer.  The
+ * checks are pure functions of their arguments, so unit tests drive them
+ * directly.  Depends on core, dispatch, sync, events and settings.
  */
 #ifndef APP_FCGI_H
 #define APP_FCGI_H
@@ -18,6 +18,7 @@
 #include "core/core.h"
 #include "dispatch/dispatch.h"
 #include "sync/sync.h"
+#include "events/events.h"
 #include "settings/settings.h"
 #include "services/services.h"
 

@@ -215,6 +215,9 @@ static void
 fcgi_ext(struct fcgi_call *c, struct app_answer *ans)
 {
 	c->kind = APP_KIND_EXT;
+	if (app_events_route(c->env, c->req, c->rest, c->body, c->len,
+	    fcgi_header, c->fr, ans))
+		return;
 	app_sync_ext_route(c->env, c->req, c->rest, c->body, c->len,
 	    fcgi_header, c->fr, ans);
 }

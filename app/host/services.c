@@ -78,6 +78,25 @@ host_reg_event(struct bm_reg *reg, const char *name, bm_handler_fn fn,
 }
 
 static int
+host_reg_ext_event(struct bm_reg *reg, const char *type, bm_handler_fn fn,
+    void *arg)
+{
+	if (app_registry_add_ext_event(reg->registry, reg->module, type, fn,
+	    arg, reg->err, sizeof(reg->err)) < 0)
+		return host_reg_fail(reg);
+	return 0;
+}
+
+static int
+host_reg_hook_ops(struct bm_reg *reg, const struct bm_hook_ops *ops)
+{
+	if (app_registry_add_hook_ops(reg->registry, reg->module, ops,
+	    reg->err, sizeof(reg->err)) < 0)
+		return host_reg_fail(reg);
+	return 0;
+}
+
+static int
 host_reg_install(struct bm_reg *reg, bm_hook_fn fn, void *arg)
 {
 	if (app_registry_add_hook(reg->registry, 0, reg->module, fn, arg,
@@ -508,6 +527,8 @@ static const struct bm_host host = {
 	.service_token = host_service_token,
 	.service_delete = host_service_delete,
 	.services = host_services,
+	.reg_ext_event = host_reg_ext_event,
+	.reg_hook_ops = host_reg_hook_ops,
 };
 
 const struct bm_host *

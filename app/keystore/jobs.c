@@ -267,3 +267,75 @@ app_ks_job_cancel(struct app_keystore *ks, const char *reqid, uint64_t id)
 	rc = store_job_cancel(ks->st, id);
 	return app_ks__end(ks, reqid, "dropping a job", rc);
 }
+
+int
+app_ks_delivery_accept(struct app_keystore *ks, const char *reqid,
+    const char *install_id, const char *id, unsigned ttl_s,
+    const char *token, const struct app_ks_jobspec *jobs, size_t n,
+    uint64_t *ids)
+{
+	struct store_job_spec *sp = NULL;
+	char **texts = NULL;
+	int64_t now = app_ks_job_now();
+	size_t i;
+	int rc = -1, dup = 0;
+
+	if (n > 0 && ((sp = calloc(n, sizeof(*sp))) == NULL ||
+	    (texts = calloc(n, sizeof(*texts))) == NULL))
+		goto nomem;
+	for (i = 0; i < n; i++) {
+		if ((texts[i] = json_dumps(jobs[i].payload, JSON_COMPACT |
+		    JSON_PRESERVE_ORDER)) == NULL)
+			goto nomem;
+		sp[i].integ = token;
+		sp[i].kind = jobs[i].kind;
+		sp[i].contact = jobs[i].contact;
+		sp[i].payload = texts[i];
+		sp[i].now = now;
+	}
+	app_ks__begin(ks);
+	rc = store_delivery_accept(ks->st, install_id, id, now / 1000, ttl_s,
+	    sp, n, ids, &dup);
+	rc = app_ks__end(ks, reqid, "accepting a delivery", rc);
+	if (rc == 0 && dup)
+		rc = 1;
+	goto out;
+nomem:
+	app_log(BM_LOG_ERROR, reqid, "keystore", "accepting a delivery: out "
+	    "of memory");
+out:
+	for (i = 0; texts != NULL && i < n; i++)
+		free(texts[i]);
+	free(texts);
+	free(sp);
+	return rc < 0 ? -1 : rc;
+}
+
+int
+app_ks_job_add_detached(struct app_keystore *ks, const char *reqid,
+    const char *owner, const struct app_ks_jobspec *job, uint64_t *id)
+{
+	struct store_job_spec sp;
+	char *text;
+	int rc;
+
+	*id = 0;
+	if ((text = json_dumps(job->payload, JSON_COMPACT |
+	    JSON_PRESERVE_ORDER)) == NULL) {
+		app_log(BM_LOG_ERROR, reqid, "keystore", "queueing a job: out of "
+		    "memory");
+		return -1;
+	}
+	memset(&sp, 0, sizeof(sp));
+	sp.integ = owner;
+	sp.detached = 1;
+	sp.kind = job->kind;
+	sp.contact = job->contact;
+	sp.payload = text;
+	sp.now = app_ks_job_now();
+	app_ks__begin(ks);
+	rc = store_job_add(ks->st, &sp, id, NULL);
+	rc = app_ks__end(ks, reqid, "queueing a job", rc);
+	free(text);
+	return rc < 0 ? -1 : 0;
+}

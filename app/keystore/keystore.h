@@ -251,6 +251,34 @@ int app_ks_jobs_release(struct app_keystore *ks, const char *reqid);
 int app_ks_jobs_stats(struct app_keystore *ks, uint64_t *pending,
     uint64_t *dead, uint64_t *oldest_s);
 
+/* A job to add with app_ks_delivery_accept() or app_ks_job_add_detached(). */
+struct app_ks_jobspec {
+	const char *kind;
+	const char *contact;     /* the key its order is kept by */
+	const json_t *payload;   /* borrowed, serialised */
+};
+
+/*
+ * A signed delivery of install id accepted in one transaction
+ * (store_delivery_accept): delivery id claimed for ttl_s seconds and the
+ * n jobs of token added, ids[i] getting their ids.  Returns 0 accepted,
+ * 1 a duplicate (nothing written), -1 error (logged).
+ */
+int app_ks_delivery_accept(struct app_keystore *ks, const char *reqid,
+    const char *install_id, const char *id, unsigned ttl_s,
+    const char *token, const struct app_ks_jobspec *jobs, size_t n,
+    uint64_t *ids);
+
+/*
+ * Adds a job that belongs to no installation (store_job_spec.detached):
+ * owner (1..STORE_JOB_DETACHED_MAX bytes, no secret) names it; it comes
+ * back from app_ks_job_claim() with token "@<owner>".  An uninstall does
+ * not cancel it: what an uninstall leaves to do outside runs so.  Returns
+ * 0, or -1 (logged).
+ */
+int app_ks_job_add_detached(struct app_keystore *ks, const char *reqid,
+    const char *owner, const struct app_ks_jobspec *job, uint64_t *id);
+
 /* Drops job id.  Returns 0, 1 not found, -1 error (logged). */
 int app_ks_job_cancel(struct app_keystore *ks, const char *reqid,
     uint64_t id);

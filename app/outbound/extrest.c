@@ -36,7 +36,8 @@ struct xr_vals {
 
 /* The names of the operations, for logs. */
 static const char *const xr_op_names[APP_EXT__MAX] = {
-	"create", "get", "search", "list", "update", "delete"
+	"create", "get", "search", "list", "update", "delete",
+	"list webhooks", "create webhook", "delete webhook"
 };
 
 struct app_extrest *
@@ -524,7 +525,8 @@ xr_status_fail(const char *reqid, enum app_ext_op op,
 {
 	char why[64];
 
-	if (a->status == 404 && op != APP_EXT_CREATE && op != APP_EXT_LIST)
+	if (a->status == 404 && op != APP_EXT_CREATE && op != APP_EXT_LIST &&
+	    op != APP_EXT_HOOKS_LIST && op != APP_EXT_HOOK_CREATE)
 		snprintf(why, sizeof(why), "resource not found");
 	else
 		snprintf(why, sizeof(why), "HTTP %ld", a->status);
@@ -910,4 +912,54 @@ app_extrest_start(struct app_extrest *x, struct app_http_multi *m,
 		return 1;
 	}
 	return 0;
+}
+
+json_t *
+app_extrest_hook(struct app_extrest *x, const char *reqid, enum app_ext_op op,
+    const char *id, const json_t *body)
+{
+	struct xr_vals v = { id, NULL, 0, 0 };
+	struct xr_answer a = { NULL, NULL, 0, NULL, 0 };
+	json_t *answer = NULL, *result = NULL, *hid;
+
+	if (op == APP_EXT_HOOK_DELETE && (id == NULL || *id == '\0'))
+		return xr_badarg(x, reqid, op, "no id");
+	if (op == APP_EXT_HOOK_CREATE && !json_is_object(body))
+		return xr_badarg(x, reqid, op, "webhook not an object");
+	if (xr_call(x, reqid, op, &v, op == APP_EXT_HOOK_CREATE ? body : NULL,
+	    &a, &result) < 0)
+		goto out;
+	if (a.status < 200 || a.status > 299) {
+		result = xr_status_fail(reqid, op, &a);
+		goto out;
+	}
+	switch (op) {
+	case APP_EXT_HOOKS_LIST:
+		if ((answer = xr_parse(reqid, &a, &result)) == NULL)
+			break;
+		if (!json_is_array(answer)) {
+			result = xr_invalid(reqid, &a, "not an array");
+			break;
+		}
+		result = json_pack("{s:b, s:O}", "success", 1, "hooks", answer);
+		break;
+	case APP_EXT_HOOK_CREATE:
+		if ((answer = xr_parse(reqid, &a, &result)) == NULL)
+			break;
+		hid = json_object_get(answer, "id");
+		if (!json_is_integer(hid) &&
+		    !(json_is_string(hid) && json_string_length(hid) > 0)) {
+			result = xr_invalid(reqid, &a, "no id");
+			break;
+		}
+		result = json_pack("{s:b, s:O}", "success", 1, "id", hid);
+		break;
+	default:
+		result = json_pack("{s:b}", "success", 1);
+		break;
+	}
+out:
+	json_decref(answer);
+	xr_answer_clear(&a);
+	return result;
 }

@@ -411,6 +411,18 @@ void app_extrest_consumer(struct app_extrest *x, struct bm_consumer *out);
  * JWT, no slot), with *result set (new; logged like any failure).
  */
 typedef void (*app_extrest_done_fn)(void *arg, json_t *result);
+
+/*
+ * The external service's webhooks (SPEC §11), blocking: op
+ * APP_EXT_HOOKS_LIST (200, an array: {"success":true,"hooks":[...]}),
+ * APP_EXT_HOOK_CREATE with body (borrowed) {"topic","address"} (2xx, an
+ * object holding "id": {"success":true,"id":..}) or APP_EXT_HOOK_DELETE of
+ * id (any 2xx: {"success":true}; 404: "resource not found"), on the paths
+ * BM_EXT_HOOKS_PATH_* with the consumer's authentication.  A new result,
+ * failures logged as for the contact operations.
+ */
+json_t *app_extrest_hook(struct app_extrest *x, const char *reqid,
+    enum app_ext_op op, const char *id, const json_t *body);
 int app_extrest_start(struct app_extrest *x, struct app_http_multi *m,
     struct app_http_ctx *ctx, const char *reqid, enum app_ext_op op,
     const char *id, const char *email, const json_t *contact,

@@ -86,6 +86,7 @@ struct master_gen {
 	struct map_registry *transforms; /* built-ins and the modules' */
 	struct mapping *map;             /* BM_MAPPINGS, or NULL */
 	struct app_settings *settings;   /* BM_SETTINGS, or NULL */
+	struct app_events *events;       /* BM_EVENTS, or NULL */
 };
 
 struct master {
@@ -166,6 +167,7 @@ static void
 master_gen_free(struct master_gen *g)
 {
 	app_settings_free(g->settings);
+	app_events_free(g->events);
 	map_free(g->map);
 	map_registry_free(g->transforms);
 	app_modules_unload(g->mods);
@@ -251,6 +253,24 @@ master_gen_load(struct master_gen *g, char *const *envp)
 		    "by %s", g->conf.settings, app_settings_count(g->settings),
 		    g->conf.botmatic_origin);
 	}
+	/* Like the mappings: refused at start with the file, the event and
+	 * the reason; a reload with a bad file keeps the running one. */
+	if (g->conf.events != NULL) {
+		if (app_events_load(g->conf.events, &g->events, err,
+		    sizeof(err)) < 0) {
+			app_log(BM_LOG_ERROR, NULL, "events", "BM_EVENTS: %s",
+			    err);
+			goto fail;
+		}
+		if (app_events_register(g->events, &g->conf, g->reg, err,
+		    sizeof(err)) < 0) {
+			app_log(BM_LOG_ERROR, NULL, "events", "BM_EVENTS: %s",
+			    err);
+			goto fail;
+		}
+		app_log(BM_LOG_INFO, NULL, "events", "%s: %zu events",
+		    g->conf.events, g->events->n);
+	}
 	if (g->conf.mappings != NULL) {
 		if (app_sync_register(g->reg, err, sizeof(err)) < 0) {
 			app_log(BM_LOG_ERROR, NULL, "master", "%s", err);
@@ -289,14 +309,23 @@ fail:
  * What every child of the master does first: die with the master (a
  * SIGKILLed master must not leave children holding the store and the
  * socket; the check of the parent catches a master that died before the
- * prctl), and drop the master's control connections.
+ * prctl), drop the master's control connections, and take the name ps
+ * and top show for its kind (as nginx's "worker process"), which is also
+ * how a test or an operator tells a responder from a passing purge.
  */
 static void
-master_child_setup(struct master *m)
+master_child_setup(struct master *m, enum master_kind kind)
 {
+	static const char *const comm[MASTER_KIND__MAX] = {
+		[MASTER_RESPONDER] = "bm-responder",
+		[MASTER_TOOL] = "bm-tool",
+		[MASTER_PURGE] = "bm-purge",
+		[MASTER_DELIVERY] = "bm-delivery",
+	};
 	sigset_t none;
 	int i;
 
+	(void)prctl(PR_SET_NAME, comm[kind]);
 	app_log_set_pid();
 	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != m->pid)
@@ -347,7 +376,7 @@ master_spawn(struct master *m, int64_t now)
 		return -1;
 	}
 	if (pid == 0) {
-		master_child_setup(m);
+		master_child_setup(m, MASTER_RESPONDER);
 		args.listen_fd = m->lst.fd;
 		args.conf = &m->cur.conf;
 		args.reg = m->cur.reg;
@@ -356,6 +385,7 @@ master_spawn(struct master *m, int64_t now)
 		args.neg = m->neg;
 		args.map = m->cur.map;
 		args.settings = m->cur.settings;
+		args.events = m->cur.events;
 		app_worker_main(&args);
 	}
 	m->procs[i].pid = pid;
@@ -453,6 +483,7 @@ master_tool_main(struct master *m, struct store_control_req *req)
 		args.neg = m->neg;
 		args.map = m->cur.map;
 		args.settings = m->cur.settings;
+		args.events = m->cur.events;
 		rc = app_worker_import(&args, req->argv[3]);
 		fflush(stdout);
 		return rc;
@@ -491,7 +522,7 @@ master_spawn_other(struct master *m, enum master_kind kind,
 		return -1;
 	}
 	if (pid == 0) {
-		master_child_setup(m);
+		master_child_setup(m, kind);
 		if (kind == MASTER_PURGE)
 			master_purge_main(m, &m->slots[i]);
 		_exit(master_tool_main(m, req));
@@ -541,13 +572,14 @@ master_spawn_delivery(struct master *m, int64_t now)
 		return -1;
 	}
 	if (pid == 0) {
-		master_child_setup(m);
+		master_child_setup(m, MASTER_DELIVERY);
 		app_listen_close(&m->lst, 0);
 		memset(&args, 0, sizeof(args));
 		args.conf = &m->cur.conf;
 		args.reg = m->cur.reg;
 		args.mods = m->cur.mods;
 		args.map = m->cur.map;
+		args.events = m->cur.events;
 		args.progress = &m->slots[i].db_since;
 		args.master = self;
 		app_delivery_main(&args);
@@ -565,7 +597,7 @@ master_spawn_delivery(struct master *m, int64_t now)
 
 /*
  * Keeps BM_DELIVERY_PROCS delivery processes of the current configuration
- * (contact sync on: jobs exist only then); those of an older one are
+ * (contact sync or integration events on: jobs exist only then); those of an older one are
  * retired after a reload: a job one holds finishes or its lease lapses.
  */
 static void
@@ -582,7 +614,8 @@ master_tick_delivery(struct master *m, int64_t now)
 		else
 			live++;
 	}
-	if (m->cur.map == NULL || now < m->next_delivery)
+	if ((m->cur.map == NULL && m->cur.events == NULL) ||
+	    now < m->next_delivery)
 		return;
 	while (live < (int)m->cur.conf.delivery_procs &&
 	    master_spawn_delivery(m, now) == 0)

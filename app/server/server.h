@@ -15,6 +15,7 @@
 
 #include "core/core.h"
 #include "delivery/delivery.h"
+#include "events/events.h"
 #include "fcgi/fcgi.h"
 #include "host/host.h"
 
@@ -108,6 +109,7 @@ struct app_worker_args {
 	struct app_negcache *neg;   /* shared refusal cache */
 	const struct mapping *map;  /* BM_MAPPINGS or NULL */
 	const struct app_settings *settings; /* BM_SETTINGS or NULL */
+	const struct app_events *events; /* BM_EVENTS or NULL */
 };
 
 /* Runs a responder; never returns (exits 0 on a clean stop, 1 on error). */

@@ -94,7 +94,7 @@ app_worker_main(const struct app_worker_args *args)
 {
 	struct app_env env = { .conf = args->conf, .reg = args->reg,
 	    .neg = args->neg, .map = args->map, .host = app_host(),
-	    .settings = args->settings };
+	    .settings = args->settings, .events = args->events };
 	struct app_keystore ks;
 	struct app_extrest *rest = NULL;
 	struct bm_consumer restc;

@@ -1013,6 +1013,44 @@ sync_retry_delay(const struct app_conf *conf, unsigned n, long retry_after)
 	return d;
 }
 
+/* The kinds registered by parts above sync (app_sync_kind_add). */
+static struct {
+	const char *prefix;
+	app_sync_kind_fn fn;
+} sync_kinds[APP_SYNC_KINDS_MAX];
+static size_t sync_nkinds;
+
+int
+app_sync_kind_add(const char *prefix, app_sync_kind_fn fn)
+{
+	size_t i;
+
+	for (i = 0; i < sync_nkinds; i++)
+		if (strcmp(sync_kinds[i].prefix, prefix) == 0) {
+			sync_kinds[i].fn = fn;
+			return 0;
+		}
+	if (sync_nkinds == APP_SYNC_KINDS_MAX)
+		return -1;
+	sync_kinds[sync_nkinds].prefix = prefix;
+	sync_kinds[sync_nkinds].fn = fn;
+	sync_nkinds++;
+	return 0;
+}
+
+/* The function registered for kind, or NULL. */
+static app_sync_kind_fn
+sync_kind(const char *kind)
+{
+	size_t i;
+
+	for (i = 0; i < sync_nkinds; i++)
+		if (strncmp(kind, sync_kinds[i].prefix,
+		    strlen(sync_kinds[i].prefix)) == 0)
+			return sync_kinds[i].fn;
+	return NULL;
+}
+
 /* Runs contact event name on data (no queue).  Returns a result (new). */
 static json_t *
 sync_run_event(struct app_env *env, struct bm_ctx *ctx, const char *name,
@@ -1180,7 +1218,7 @@ sync_job_finish(struct app_env *env, struct bm_ctx *ctx, uint64_t id,
 	int ext = strncmp(kind, "ext_", 4) == 0;
 
 	oc = sync_outcome(res, transient);
-	if (!import)
+	if (!import && sync_kind(kind) == NULL)
 		app_breaker_note(ext ? APP_TARGET_BOTMATIC : APP_TARGET_EXT,
 		    oc != APP_SYNC_RETRY);
 	switch (oc) {
@@ -1242,13 +1280,16 @@ sync_job_run(struct app_env *env, struct bm_ctx *ctx, uint64_t id,
 	struct app_ks_fx fx = { NULL, 0, 0 };
 	json_t *res, *next = NULL;
 	enum app_sync_outcome oc;
+	app_sync_kind_fn fn = sync_kind(kind);
 	char idem[128];
 	unsigned transient;
 
 	sync_idem(env, ctx, id, payload, idem, sizeof(idem));
 	app_http_job_begin(idem, deadline);
 	sync_fx = &fx;
-	if (strcmp(kind, "import") == 0)
+	if (fn != NULL)
+		res = fn(env, ctx, kind, payload);
+	else if (strcmp(kind, "import") == 0)
 		res = sync_run_import(env, ctx, payload, &next);
 	else if (strncmp(kind, "ext_", 4) == 0)
 		res = sync_run_ext(env, ctx, kind + 4,
@@ -1403,7 +1444,8 @@ app_sync_deliver(struct app_env *env, const struct app_ks_job *j)
 	app_req_init(&req, env, reqid);
 	sync_ctx_init(&ctx, &req, env, reqid, j->token);
 	ctx.name = j->kind;
-	if (env->map == NULL || env->consumer == NULL || j->payload == NULL) {
+	if (j->payload == NULL || (sync_kind(j->kind) == NULL &&
+	    (env->map == NULL || env->consumer == NULL))) {
 		/* Cannot run here at all: kept as dead for the operator. */
 		app_log(BM_LOG_WARN, reqid, APP_SYNC_MODULE, "job %llu (%s) cannot "
 		    "run (%s): kept as dead", (unsigned long long)j->id, j->kind,

@@ -120,6 +120,22 @@ int app_sync_flight_start(struct app_env *env, struct app_extrest *rest,
     struct app_http_multi *m, struct app_ks_job *j,
     void (*finished)(void *arg), void *arg);
 
+/*
+ * A kind of job run by a part above sync (integration events, webhook
+ * registration): the jobs whose kind starts with prefix are attempted by
+ * fn on the blocking path, with the queue's retries, dead jobs and
+ * Idempotency-Keys.  fn returns a result (new; {"success":true} when done,
+ * a failure with "status" when the service answered one); a failed call
+ * on the outbound path makes a failure transient.  ctx->token is the
+ * installation's token, or "@<owner>" for a detached job.  Registered in
+ * the master before fork (a small table: at most APP_SYNC_KINDS_MAX).
+ * Returns 0, or -1 when full.
+ */
+#define APP_SYNC_KINDS_MAX 8
+typedef json_t *(*app_sync_kind_fn)(struct app_env *env, struct bm_ctx *ctx,
+    const char *kind, const json_t *payload);
+int app_sync_kind_add(const char *prefix, app_sync_kind_fn fn);
+
 /* How long a delivery process leases a job: its calls' timeouts and a
  * margin.  A holder that dies lets it lapse and the job runs again. */
 int64_t app_sync_lease_ms(const struct app_conf *conf);

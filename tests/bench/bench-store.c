@@ -9,6 +9,9 @@
  *   -s       sync commits (default: write, DB_TXN_WRITE_NOSYNC)
  *   -d DIR   environment (default: a temporary directory, removed)
  *
+ * The backend is the server's: BM_STORE, BM_REDIS_URL... from the
+ * environment (store_opts_env), Berkeley DB when unset.
+ *
  * Prints lines like "store save 1 proc: 123456/s".
  */
 #include "config.h"
@@ -140,7 +143,7 @@ main(int argc, char **argv)
 {
 	struct bench b = { .n = 200000, .total = 10000000, .integ = 1000000 };
 	struct store *s;
-	char dir[512] = "", home[600], tok[64];
+	char dir[512] = "", home[600], tok[64], err[1024];
 	double t, t0;
 	long others, i, per;
 	size_t deleted = 0;
@@ -169,8 +172,17 @@ main(int argc, char **argv)
 		snprintf(home, sizeof(home), "%s/env", dir);
 	}
 	b.o.home = home;
-	printf("store %s commits, %u MB cache, %s\n", b.o.durability ==
-	    STORE_DURABILITY_SYNC ? "sync" : "write", b.o.cache_mb, home);
+	if (store_opts_env(&b.o, err, sizeof(err)) != STORE_OK) {
+		fprintf(stderr, "bench-store: %s\n", err);
+		return 2;
+	}
+	if (b.o.backend == STORE_BACKEND_REDIS)
+		printf("store redis %s\n", b.o.redis_url != NULL ?
+		    b.o.redis_url : b.o.redis_sentinels);
+	else
+		printf("store %s commits, %u MB cache, %s\n", b.o.durability ==
+		    STORE_DURABILITY_SYNC ? "sync" : "write", b.o.cache_mb,
+		    home);
 	/* Create the environment first: not part of any figure. */
 	store_close(open_or_die(&b));
 	for (procs = 1; procs <= 2; procs++) {

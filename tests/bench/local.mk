@@ -13,7 +13,8 @@ fcgi_ceiling_LDADD = $(FCGI_LIBS)
 CLEANFILES += fcgi-ceiling
 
 EXTRA_DIST += tests/bench/run-bench.py tests/bench/standin-delay.py \
-	tests/bench/bench-queue.py tests/bench/bench-drain.py
+	tests/bench/bench-queue.py tests/bench/bench-drain.py \
+	tests/bench/bench-redis.py
 
 # Everything the run needs, then the driver.  It overwrites BENCHMARKS.md
 # at the top of the source tree (BENCH_OUT= for another file).
@@ -28,6 +29,7 @@ bench: botmatic-fcgi botmatic-keys $(pkglib_LTLIBRARIES) $(BENCH_PROGS)
 	PYTHONDONTWRITEBYTECODE=1 \
 	$(PYTHON3) $(top_srcdir)/tests/bench/run-bench.py '$(BENCH_OUT)'
 	$(MAKE) $(AM_MAKEFLAGS) bench-queue
+	$(MAKE) $(AM_MAKEFLAGS) bench-redis
 
 # The delivery queue's section of BENCHMARKS.md (also alone, in minutes).
 bench-queue: botmatic-fcgi botmatic-keys bench-jobs
@@ -49,4 +51,17 @@ bench-drain: botmatic-fcgi
 	PYTHONDONTWRITEBYTECODE=1 \
 	$(PYTHON3) $(top_srcdir)/tests/bench/bench-drain.py
 
-.PHONY: bench bench-queue bench-drain
+# Redis beside Berkeley DB (SPEC §14): the keystore and the contact_created
+# figures with BM_STORE=redis on loopback; its section of BENCHMARKS.md
+# (also alone, about 8 minutes).  Needs redis-server.
+bench-redis: botmatic-fcgi bench-store $(pkglib_LTLIBRARIES)
+	@test -n '$(PYTHON3)' || { echo 'make bench: python3 not found'; exit 1; }
+	BM_TEST_BUILDDIR='$(abs_top_builddir)' \
+	BM_TEST_SRCDIR='$(abs_top_srcdir)' \
+	BM_TEST_NGINX="$${BM_TEST_NGINX:-$(NGINX)}" \
+	BM_TEST_REDIS="$${BM_TEST_REDIS:-$(REDIS_SERVER)}" \
+	BENCH_WRK="$${BENCH_WRK:-$(WRK)}" \
+	PYTHONDONTWRITEBYTECODE=1 \
+	$(PYTHON3) $(top_srcdir)/tests/bench/bench-redis.py '$(BENCH_OUT)'
+
+.PHONY: bench bench-queue bench-drain bench-redis

@@ -22,6 +22,7 @@ Environment read here (set by `make check`):
   BM_TEST_SRCDIR    the source tree (nginx/ configuration pieces)
   BM_TEST_NGINX     nginx binary; a test that needs it SKIPs without it
   BM_TEST_APACHE    apache2 binary; likewise
+  BM_TEST_REDIS     redis-server binary (default: PATH); likewise
   BM_TEST_LEAVE=1   keep the tempdir (its path is printed)
 """
 
@@ -31,6 +32,7 @@ import http.server
 import io
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -66,8 +68,29 @@ def skip_all(reason):
     os._exit(0)
 
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    """A TCP port on 127.0.0.1 that nothing listens on right now, taken
+    at random below the kernel's ephemeral range: a port bind(0) gives
+    is one the kernel may hand the next outgoing connection of any
+    process (and the tests make thousands), before our server binds it."""
+    low = _ephemeral_low()
+    rnd = random.SystemRandom()
+    for _ in range(64) if low > 12000 else ():
+        port = rnd.randrange(10000, low)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -119,6 +142,27 @@ def children_of(pid):
         if stat and int(stat[stat.rindex(b")") + 2:].split()[1]) == pid:
             out.append(p)
     return sorted(out)
+
+
+def _stat_fields(pid):
+    """(comm, state) of pid, or None when it is gone."""
+    stat = _proc_read(pid, "stat")
+    if not stat:
+        return None
+    i, j = stat.index(b"("), stat.rindex(b")")
+    return stat[i + 1:j].decode(errors="replace"), stat[j + 2:j + 3].decode()
+
+
+def live_children_of(pid, comm=None):
+    """pid's children that have not exited (zombies, not yet reaped, are
+    left out), only those named comm when given: a master names each
+    child for its kind (bm-responder, bm-delivery, bm-purge, bm-tool)."""
+    out = []
+    for k in children_of(pid):
+        f = _stat_fields(k)
+        if f and f[1] != "Z" and (comm is None or f[0] == comm):
+            out.append(k)
+    return out
 
 
 def procs_with_env(name, value):
@@ -631,10 +675,17 @@ class Server:
         return self.grep(rx, since)
 
     def responders(self):
-        """The master's child PIDs (its responders)."""
+        """The master's responders (not its delivery processes, nor a
+        purge or tool command passing by), by PID."""
         if not self.proc or not self.proc.alive():
             return []
-        return children_of(self.proc.pid)
+        return live_children_of(self.proc.pid, "bm-responder")
+
+    def children(self):
+        """Every live child of the master, by PID."""
+        if not self.proc or not self.proc.alive():
+            return []
+        return live_children_of(self.proc.pid)
 
     def kill(self, sig):
         """Sends sig to the master."""
@@ -847,8 +898,8 @@ def _read(path):
 class Test:
     """One test script: TAP counters, a tempdir, and everything to stop.
 
-    requires: names among "nginx", "apache", "server": SKIP the whole test
-    when the program is not available."""
+    requires: names among "nginx", "apache", "server", "redis": SKIP the
+    whole test when the program is not available."""
 
     def __init__(self, requires=("nginx", "server")):
         self.n = 0
@@ -868,6 +919,9 @@ class Test:
         if "server" in requires and not _executable(
                 os.path.join(self.builddir, "botmatic-fcgi")):
             skip_all("botmatic-fcgi not built in " + self.builddir)
+        if "redis" in requires and not redis_binary():
+            skip_all("redis-server not found (install redis-server or set "
+                     "BM_TEST_REDIS)")
         self.tmp = tempfile.mkdtemp(prefix="bmtest-")
         # Web server workers may run as another user (Apache as www-data):
         # they must reach the app's socket inside.
@@ -951,6 +1005,14 @@ class Test:
         sock = server_or_sock if isinstance(server_or_sock, (str, type(None))) \
             else server_or_sock.sock
         return Apache(self, sock, **kw).start()
+
+    def redis(self, name="redis", **kw):
+        """A Redis of the test's own, started (see Redis)."""
+        return Redis(self, name=name, **kw).start()
+
+    def sentinel(self, master, **kw):
+        """A Sentinel monitoring master, started (see Sentinel)."""
+        return Sentinel(self, master, **kw).start()
 
     def standin(self, port=None):
         s = StandIn(port).start()
@@ -1127,3 +1189,420 @@ CustomLog "%(dir)s/access.log" "%%h %%t \\"%%r\\" %%>s %%b"
 
     def stop(self):
         return self._halt(signal.SIGTERM, 20)
+
+
+# ------------------------------------------------------------------- Redis
+
+def redis_binary():
+    """The redis-server to run: BM_TEST_REDIS (set by make check from
+    configure), else the one on PATH or in /usr/bin; "" when none."""
+    b = os.environ.get("BM_TEST_REDIS") or shutil.which("redis-server") \
+        or "/usr/bin/redis-server"
+    return b if _executable(b) else ""
+
+
+class RespError(Exception):
+    """An error reply (-ERR ...) from Redis."""
+
+
+class Resp:
+    """A tiny RESP2 client: enough to check what the server wrote and to
+    write keys as another program (js-redis-key-store) would.  One
+    connection, reopened after any error; cmd() returns str (bulk and
+    simple strings, decoded as UTF-8 with replacement), int, None, or a
+    list, and raises RespError on an error reply, OSError when Redis
+    cannot be reached."""
+
+    def __init__(self, host="127.0.0.1", port=6379, unix=None, timeout=10,
+                 raw=False):
+        self.addr = unix if unix else (host, port)
+        self.timeout = timeout
+        self.raw = raw          # bulk strings as bytes, undecoded
+        self.sock = None
+        self.buf = b""
+
+    def close(self):
+        if self.sock:
+            self.sock.close()
+        self.sock, self.buf = None, b""
+
+    def _connect(self):
+        family = socket.AF_UNIX if isinstance(self.addr, str) else \
+            socket.AF_INET
+        s = socket.socket(family, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
+        try:
+            s.connect(self.addr)
+        except OSError:
+            s.close()
+            raise
+        self.sock, self.buf = s, b""
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError("redis closed the connection")
+            self.buf += data
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _exact(self, n):
+        while len(self.buf) < n + 2:
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError("redis closed the connection")
+            self.buf += data
+        out, self.buf = self.buf[:n], self.buf[n + 2:]
+        return out
+
+    def _reply(self):
+        line = self._line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return rest.decode("utf-8", "replace")
+        if kind == b"-":
+            return RespError(rest.decode("utf-8", "replace"))
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            data = self._exact(n)
+            return data if self.raw else data.decode("utf-8", "replace")
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self._reply() for _ in range(n)]
+        raise ConnectionError("bad RESP reply %r" % line[:80])
+
+    def cmd(self, *args):
+        """Sends one command, returns its reply (RespError raised)."""
+        enc = b"*%d\r\n" % len(args)
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            enc += b"$%d\r\n%s\r\n" % (len(a), a)
+        for attempt in (0, 1):
+            # A kept connection Redis closed since (a restart, a
+            # failover's CLIENT KILL) is opened again once.
+            stale = self.sock is not None and attempt == 0
+            try:
+                if self.sock is None:
+                    self._connect()
+                self.sock.sendall(enc)
+                r = self._reply()
+                break
+            except (OSError, ValueError):
+                self.close()
+                if not stale:
+                    raise
+        if isinstance(r, RespError):
+            raise r
+        return r
+
+    def try_cmd(self, *args):
+        """cmd(), but any failure (error reply, Redis down) is None."""
+        try:
+            return self.cmd(*args)
+        except (RespError, OSError):
+            return None
+
+    def scan_all(self, match="*"):
+        """Every key of the selected database (SCAN, never KEYS)."""
+        keys, cursor = [], "0"
+        while True:
+            cursor, batch = self.cmd("SCAN", cursor, "MATCH", match,
+                                     "COUNT", 1000)
+            keys.extend(batch)
+            if cursor in ("0", b"0"):
+                return sorted(set(keys))
+
+    def info(self, section):
+        """INFO section as a dict of its name:value lines."""
+        out = {}
+        for line in (self.cmd("INFO", section) or "").splitlines():
+            if ":" in line and not line.startswith("#"):
+                k, v = line.split(":", 1)
+                out[k] = v
+        return out
+
+
+class Redis:
+    """A redis-server of the test's own: 127.0.0.1:<free port> and a unix
+    socket in <tmp>/<name>/, never daemonized, no RDB snapshots (--save
+    ''), AOF with appendfsync as given (None: no AOF), stopped by PID.
+    restart() starts it again on the same port and directory (its AOF);
+    args: more command-line options (e.g. ["--replicaof", host, port])."""
+
+    def __init__(self, test, name="redis", appendfsync="always", args=(),
+                 port=None):
+        self.test = test
+        self.name = name
+        self.binary = redis_binary()
+        self.port = port or free_port()
+        self.dir = os.path.join(test.tmp, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.unix = os.path.join(self.dir, "redis.sock")
+        self.log_path = os.path.join(self.dir, "redis.log")
+        self.appendfsync = appendfsync
+        self.args = list(args)
+        self.proc = None
+        self._out = None
+        self.client = Resp(port=self.port)
+
+    @property
+    def url(self):
+        return "redis://127.0.0.1:%d" % self.port
+
+    def argv(self):
+        a = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
+             "--dir", self.dir, "--unixsocket", self.unix,
+             "--unixsocketperm", "700", "--daemonize", "no",
+             "--logfile", self.log_path, "--save", ""]
+        if self.appendfsync:
+            a += ["--appendonly", "yes", "--appendfsync", self.appendfsync]
+        else:
+            a += ["--appendonly", "no"]
+        return a + self.args
+
+    def start(self, timeout=30):
+        """Starts it and waits until it answers PING (its AOF loaded)."""
+        if not self.binary:
+            raise RuntimeError("redis-server not found (BM_TEST_REDIS)")
+        self._out = open(os.path.join(self.dir, "stderr.log"), "ab")
+        self.proc = Proc(self.name, self.argv(), dict(os.environ),
+                         self._out, self._out)
+        self.test._cleanup.append(self.stop)
+        ok = wait_until(lambda: not self.proc.alive() or
+                        self.client.try_cmd("PING") == "PONG", timeout)
+        if not self.proc.alive() or not ok:
+            diag(_read(self.log_path))
+            raise RuntimeError("%s did not start" % self.name)
+        return self
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def kill(self, sig=signal.SIGKILL):
+        """Sends sig by PID and, for SIGKILL, waits until it is gone."""
+        self.client.close()
+        self.proc.kill(sig)
+        if sig == signal.SIGKILL:
+            self.proc.wait(30)
+
+    def restart(self, timeout=30):
+        """Starts it again on the same port and directory."""
+        if self.proc and self.proc.alive():
+            self.stop()
+        return self.start(timeout)
+
+    def stop(self):
+        self.client.close()
+        if self.proc and self.proc.popen.poll() is None:
+            self.proc.stop(signal.SIGTERM, 20)
+        if self._out and not self._out.closed:
+            self._out.close()
+
+    def cmd(self, *args):
+        return self.client.cmd(*args)
+
+    def log(self):
+        return _read(self.log_path)
+
+
+class Sentinel(Redis):
+    """A Redis Sentinel (redis-server CONF --sentinel) from a generated
+    configuration: it monitors master (a Redis) as master_name with quorum
+    1, a short down-after-milliseconds and failover-timeout.  Its
+    configuration file is its own (Sentinel rewrites it)."""
+
+    def __init__(self, test, master, master_name="bm", name="sentinel",
+                 down_ms=1000, failover_ms=5000):
+        super().__init__(test, name=name, appendfsync=None)
+        self.master_name = master_name
+        self.conf = os.path.join(self.dir, "sentinel.conf")
+        with open(self.conf, "w") as f:
+            f.write("port %d\nbind 127.0.0.1\ndaemonize no\ndir %s\n"
+                    "logfile %s\nprotected-mode no\n"
+                    "sentinel monitor %s 127.0.0.1 %d 1\n"
+                    "sentinel down-after-milliseconds %s %d\n"
+                    "sentinel failover-timeout %s %d\n"
+                    "sentinel parallel-syncs %s 1\n" % (
+                        self.port, self.dir, self.log_path, master_name,
+                        master.port, master_name, down_ms, master_name,
+                        failover_ms, master_name))
+
+    @property
+    def addr(self):
+        return "127.0.0.1:%d" % self.port
+
+    def argv(self):
+        return [self.binary, self.conf, "--sentinel"]
+
+    def master_addr(self):
+        """(host, port) of the master Sentinel names now, or None."""
+        r = self.client.try_cmd("SENTINEL", "get-master-addr-by-name",
+                                self.master_name)
+        return (r[0], int(r[1])) if r else None
+
+
+def redis_in_sync(master, replica):
+    """True once replica is connected to master and has every byte of its
+    replication stream (the offsets agree): a write acknowledged by the
+    master before this is on the replica."""
+    m = master.client.try_cmd("INFO", "replication") or ""
+    r = replica.client.try_cmd("INFO", "replication") or ""
+    mo = re.search(r"master_repl_offset:(\d+)", m)
+    ro = re.search(r"slave_repl_offset:(\d+)", r)
+    up = "master_link_status:up" in r
+    return bool(mo and ro and up and int(mo.group(1)) == int(ro.group(1)))
+
+
+# ------------------------------------------- an external contacts service
+
+CONTACT_MAPPINGS = [
+    {"id": True, "botmatic": {"name": "id"},
+     "ext": {"name": "id_candidate", "transform": "int"}},
+    {"botmatic": {"name": "email"}, "ext": {"name": "email"}},
+    {"botmatic": {"name": "firstname"}, "ext": {"name": "prenom"}},
+]
+
+
+class ExtContacts:
+    """A stateful fake of the generic REST consumer's contacts API
+    (SPEC §4), on a StandIn: POST /contacts (an Idempotency-Key seen before
+    gets the id it created), GET /contacts?email=, PUT and DELETE
+    /contacts/{id}.  slow: seconds each request takes (counted in
+    .flight); fail: (status, body, delay) answered to everything.
+    .contacts maps id -> contact; .posts lists (email, Idempotency-Key) of
+    every POST answered, in order; .arrived lists (method, email,
+    Idempotency-Key) of every POST and lookup by email as it arrives
+    (before the slow part: a caller killed meanwhile is in it)."""
+
+    def __init__(self, test):
+        self.lock = threading.Lock()
+        self.contacts = {}
+        self.next = 1
+        self.keys = {}
+        self.posts = []
+        self.arrived = []
+        self.slow = 0
+        self.fail = None
+        self.flight = 0
+        self.si = test.standin()
+        self.si.route("*", r"/contacts(/.*)?", self.handle)
+        self.url = self.si.url
+
+    def add(self, contact, cid=None):
+        """Puts a contact in as if created on the service; its id."""
+        with self.lock:
+            cid = cid if cid is not None else self.next
+            self.next = max(self.next, cid + 1)
+            self.contacts[cid] = dict(contact, id_candidate=cid)
+            return cid
+
+    def by_email(self, email):
+        with self.lock:
+            return [c for c in self.contacts.values()
+                    if c.get("email") == email]
+
+    def handle(self, rec):
+        with self.lock:
+            self.flight += 1
+            if rec.path == "/contacts" and rec.method in ("GET", "POST"):
+                email = (rec.json() or {}).get("email") if \
+                    rec.method == "POST" else \
+                    rec.query.get("email", [None])[0]
+                self.arrived.append((rec.method, email,
+                                     rec.headers.get("Idempotency-Key")))
+        try:
+            if self.slow:
+                time.sleep(self.slow)
+            if self.fail:
+                return self.fail
+            return self._handle(rec)
+        finally:
+            with self.lock:
+                self.flight -= 1
+
+    def _handle(self, rec):
+        parts = rec.path.strip("/").split("/")
+        with self.lock:
+            if rec.method == "POST" and parts == ["contacts"]:
+                body = rec.json() or {}
+                key = rec.headers.get("Idempotency-Key")
+                self.posts.append((body.get("email"), key))
+                if key and key in self.keys:
+                    return 201, {"id_candidate": self.keys[key]}, 0
+                cid = self.next
+                self.next += 1
+                self.contacts[cid] = dict(body, id_candidate=cid)
+                if key:
+                    self.keys[key] = cid
+                return 201, {"id_candidate": cid}, 0
+            if rec.method == "GET" and parts == ["contacts"]:
+                email = rec.query.get("email", [None])[0]
+                found = [c for c in self.contacts.values()
+                         if email is not None and c.get("email") == email]
+                return 200, found[:1], 0
+            if len(parts) == 2 and parts[0] == "contacts" and \
+                    parts[1].isdigit():
+                cid = int(parts[1])
+                if cid not in self.contacts:
+                    return 404, {"error": "not found"}, 0
+                if rec.method == "GET":
+                    return 200, self.contacts[cid], 0
+                if rec.method == "PUT":
+                    self.contacts[cid].update(rec.json() or {})
+                    return 200, {"ok": True}, 0
+                if rec.method == "DELETE":
+                    del self.contacts[cid]
+                    return 204, b"", 0
+        return 404, {"error": "unexpected"}, 0
+
+
+def secret_key_file(test, name="secret.key"):
+    """A BM_SECRET_KEY_FILE (32 random bytes, 0600) in the tempdir: every
+    server sharing a Redis store is given the same one."""
+    path = os.path.join(test.tmp, name)
+    with open(path, "wb") as f:
+        f.write(os.urandom(32))
+    os.chmod(path, 0o600)
+    return path
+
+
+def redis_values(client):
+    """Every key of client's selected database with its value (strings,
+    and the members of hashes, lists, sets, sorted sets and streams,
+    joined by NUL bytes) as bytes: what a scan for leaked secrets reads.
+    Keys are bytes when client is raw (Resp(raw=True)), else text."""
+    out = {}
+    for k in client.scan_all():
+        kind = client.try_cmd("TYPE", k)
+        kind = kind.decode() if isinstance(kind, bytes) else kind
+        if kind == "string":
+            v = client.try_cmd("GET", k)
+        elif kind == "hash":
+            v = client.try_cmd("HGETALL", k)
+        elif kind == "list":
+            v = client.try_cmd("LRANGE", k, 0, -1)
+        elif kind == "set":
+            v = client.try_cmd("SMEMBERS", k)
+        elif kind == "zset":
+            v = client.try_cmd("ZRANGE", k, 0, -1, "WITHSCORES")
+        elif kind == "stream":
+            v = client.try_cmd("XRANGE", k, "-", "+")
+        else:
+            v = None
+        out[k] = b"\0".join(_flat(v))
+    return out
+
+
+def _flat(v):
+    """The bytes of every string in a RESP reply, depth first."""
+    if isinstance(v, list):
+        return [b for x in v for b in _flat(x)]
+    if isinstance(v, bytes):
+        return [v]
+    return [] if v is None else [str(v).encode()]

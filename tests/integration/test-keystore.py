@@ -194,7 +194,7 @@ threads = [threading.Thread(target=client, args=(n + 10,)) for n in range(4)]
 for th in threads:
     th.start()
 time.sleep(1.5)
-victims = [srv.pid] + srv.responders()
+victims = [srv.pid] + srv.children()
 for pid in victims:
     try:
         os.kill(pid, signal.SIGKILL)

@@ -235,7 +235,7 @@ t.ok(p.returncode == 0 and not big, "nothing of it is left in an export",
      big[:3])
 
 # --- 6. the master SIGKILLed alone ---------------------------------------------
-kids = srv.responders()
+kids = srv.children()
 srv.kill(signal.SIGKILL)
 srv.proc.wait(10)
 gone = bmtest.wait_until(lambda: not any(bmtest.pid_alive(k) for k in kids),

@@ -223,14 +223,14 @@ def delivery_pids(srv):
     started = [int(m) for l in srv.grep(r"delivery process \d+ started")
                for m in re.findall(r"delivery process (\d+) started", l)]
     return [p for p in started if bmtest.pid_alive(p) and
-            p in srv.responders()]
+            p in srv.children()]
 
 
 def responder_pids(srv):
     started = [int(m) for l in srv.grep(r"responder \d+ started")
                for m in re.findall(r"responder (\d+) started", l)]
     return [p for p in started if bmtest.pid_alive(p) and
-            p in srv.responders()]
+            p in srv.children()]
 
 
 servers = []

@@ -3,10 +3,15 @@
 serve a mix of every kind of request -- the protocol's answers, a module,
 the keystore, contact sync with its outbound calls (queued: the delivery
 process runs them on its asynchronous path), signed deliveries from the
-external service, the settings page, an OAuth link with its
+external service, integration events (their registration at install,
+deliveries of each signature scheme, the jobs they fire), the settings
+page, an OAuth link with its
 callback, token and refresh, a reload -- then stop,
 with no memory error and no definite leak in any process.  SKIP without
 valgrind."""
+import base64
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -37,6 +42,10 @@ ext.route("POST", r"/oauth/token", lambda rec: (200, {
     "access_token": "at-vg", "refresh_token": "rt-vg",
     "expires_in": 30 if b"authorization_code" in rec.body else 3600}, 0))
 ext.route("GET", r"/user", 200, {"login": "vg"})
+ext.route("GET", r"/webhooks", 200, [{"id": "old", "topic": "orders/create",
+                                      "address": "https://elsewhere.test/"}])
+ext.route("POST", r"/webhooks", 201, {"id": "w1"})
+ext.route("DELETE", r"/webhooks/.*", 204, b"")
 bm = t.botmatic({TOKEN})
 bm.route("POST", r"/api/contacts", 201, {"id": 99})
 mapfile = os.path.join(t.tmp, "map.json")
@@ -54,6 +63,16 @@ with open(setfile, "w") as f:
         "key": {"type": "string", "format": "password"},
         "port": {"type": "integer", "minimum": 1},
         "on": {"type": "boolean"}, "mode": {"enum": ["a", 2]}}}, f)
+evfile = os.path.join(t.tmp, "events.json")
+with open(evfile, "w") as f:
+    json.dump({"events": {
+        "order_created": {"schema": {"type": "object", "required": ["id"],
+                                     "properties": {"id": {"minimum": 0}}},
+                          "topic": "orders/create",
+                          "contact": {"ext_id": "/customer/id"},
+                          "campaign_event": "new_order"},
+        "paid": {"verify": "shopify"}, "push": {"verify": "github"},
+        "charge": {"verify": "stripe"}}}, f)
 sealkey = os.path.join(t.tmp, "seal.key")
 with open(sealkey, "wb") as f:
     f.write(os.urandom(32))
@@ -66,7 +85,7 @@ argv = [VALGRIND, "--quiet", "--leak-check=full",
         "--suppressions=" + supp, t.build_file("botmatic-fcgi")]
 srv = bmtest.Server(t, {"BOTMATIC_BASE_URL": bm.url,
                         "BM_EXT_BASE_URL": ext.url, "BM_MAPPINGS": mapfile,
-                        "BM_SETTINGS": setfile,
+                        "BM_SETTINGS": setfile, "BM_EVENTS": evfile,
                         "BM_MODULES": t.module("echo") + ":" +
                         t.module("testmod") + ":" +
                         t.module("github_link"), "BM_WORKERS": "1",
@@ -167,6 +186,51 @@ for hs, status in ((sig, 200), (sig, 200), (bmtest.webhook_headers(
     if r.status != status:
         ok = False
         t.diag("delivery -> %r" % (r,))
+# Integration events: each scheme signed, a replay, refusals; the jobs.
+ended = jobs_done()
+st = ngx.request("GET", "/status", timeout=60).json() or {}
+ended += st.get("jobs_total", {}).get("dead", 0)
+ev = "/ext/%s/events/" % inst["install_id"]
+text = bmtest.whsec(inst["secret"]).encode()
+raw = json.dumps({"id": 1, "customer": {"id": 7}}).encode()
+now = int(__import__("time").time())
+mac = hmac.new(text, raw, hashlib.sha256)
+stripe = hmac.new(text, b"%d." % now + raw, hashlib.sha256).hexdigest()
+sig = bmtest.webhook_headers(inst["secret"], raw)
+for typ, hs, status in (
+        ("order_created", sig, 200), ("order_created", sig, 200),
+        ("order_created", [], 401), ("nope", sig, 404),
+        ("paid", [("X-Shopify-Webhook-Id", "s1"), ("X-Shopify-Hmac-Sha256",
+                                                    base64.b64encode(
+                                                        mac.digest())
+                                                    .decode())], 200),
+        ("push", [("X-GitHub-Delivery", "g1"), ("X-Hub-Signature-256",
+                                                "sha256=" + mac.hexdigest())],
+         200),
+        ("charge", [("Stripe-Signature", "t=%d,v1=%s" % (now, stripe))],
+         400)):     # no "id" in the payload: Stripe's event id is required
+    r = ngx.raw("POST", ev + typ, hdrs[:1] + [("Content-Length",
+                                               str(len(raw)))] + hs,
+                body=raw, timeout=60)
+    if r.status != status:
+        ok = False
+        t.diag("event %s -> %r" % (typ, r))
+for bad in (b'{"id": -1}', b'{"id": '):
+    r = ngx.raw("POST", ev + "order_created", hdrs[:1] + [
+        ("Content-Length", str(len(bad)))] +
+        bmtest.webhook_headers(inst["secret"], bad), body=bad, timeout=60)
+    ok = ok and r.status == 400
+
+
+def jobs_ended():
+    st = ngx.request("GET", "/status", timeout=60).json() or {}
+    jt = st.get("jobs_total", {})
+    return jt.get("done", 0) + jt.get("dead", 0)
+
+
+# The module handler's job and the campaign event's (dead: no contact is
+# linked to ext id 7 any more), run by the delivery process.
+ok = ok and bmtest.wait_until(lambda: jobs_ended() >= ended + 2, 120, 0.5)
 # An OAuth link: the start, a forged callback, the callback, the token
 # used and refreshed by the example module.
 r = ngx.post({"action": "github_link", "data": {"group_id": "g"}},

@@ -44,3 +44,11 @@ TESTS += tests/integration/test-consumer.py
 EXTRA_DIST += tests/integration/test-consumer.py
 TESTS += tests/integration/test-keepalive.py
 EXTRA_DIST += tests/integration/test-keepalive.py
+## BM_STORE=redis across servers, Redis crashes and failovers, the queue
+## taken over (issue 16): each starts its own redis-server (SKIP without).
+TESTS += tests/integration/test-redis-share.py \
+	tests/integration/test-redis-crash.py \
+	tests/integration/test-redis-queue.py
+EXTRA_DIST += tests/integration/test-redis-share.py \
+	tests/integration/test-redis-crash.py \
+	tests/integration/test-redis-queue.py

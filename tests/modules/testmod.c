@@ -1,7 +1,11 @@
 /*
  * testmod - the fixture module the integration tests load: an auth
  * function, actions covering every kind of handler result, an event and an
- * install hook.  Settings: BM_MOD_TESTMOD_TOKENS (comma-separated tokens the
+ * install hook, an integration event handler ("order_created": logs each
+ * run; a payload's "fail_times" makes the first runs for its "id" ask to
+ * be retried, counted in the state "tm_attempts:<id>"), and with
+ * BM_MOD_TESTMOD_HOOK_OPS=1 the external service's webhook operations
+ * (reg_hook_ops: a list kept in the process, each call logged).  Settings: BM_MOD_TESTMOD_TOKENS (comma-separated tokens the
  * "fixed" auth accepts), BM_MOD_TESTMOD_FAIL_PROCESS=1 (init_process fails).
  */
 #define _POSIX_C_SOURCE 200809L
@@ -426,15 +430,114 @@ tm_delete_all(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
 	return BM_OK;
 }
 
+static enum bm_rc
+tm_ext_event(struct bm_ctx *ctx, json_t *data, json_t **reply, void *arg)
+{
+	json_int_t fail = json_integer_value(json_object_get(data,
+	    "fail_times"));
+	json_t *id = json_object_get(data, "id"), *prev = NULL, *n;
+	char name[128];
+	json_int_t attempts;
+
+	(void)reply;
+	(void)arg;
+	snprintf(name, sizeof(name), "tm_attempts:%" JSON_INTEGER_FORMAT,
+	    json_integer_value(id));
+	if (ctx->host->state_get(ctx, name, &prev) < 0)
+		return BM_ETEMP;
+	attempts = json_integer_value(prev) + 1;
+	json_decref(prev);
+	if ((n = json_integer(attempts)) == NULL)
+		return BM_ERROR;
+	if (ctx->host->state_set(ctx, name, n) < 0) {
+		json_decref(n);
+		return BM_ETEMP;
+	}
+	json_decref(n);
+	ctx->host->log(ctx, BM_LOG_INFO, "ext_event %s id %" JSON_INTEGER_FORMAT
+	    " attempt %" JSON_INTEGER_FORMAT " client %s", ctx->name,
+	    json_integer_value(id), attempts, json_string_value(
+	    json_object_get(ctx->client, "install_id")) != NULL ? "yes" : "no");
+	return attempts <= fail ? BM_ETEMP : BM_OK;
+}
+
+/* reg_hook_ops: webhooks kept in this process (one delivery process). */
+#define TM_HOOKS_MAX 16
+static struct {
+	char id[16], topic[64], address[512];
+} tm_hooks[TM_HOOKS_MAX];
+static int tm_nhooks, tm_hook_seq, tm_hook_ops;
+
+static json_t *
+tm_hooks_list(struct bm_ctx *ctx, void *arg)
+{
+	json_t *a = json_array();
+	int i;
+
+	(void)arg;
+	ctx->host->log(ctx, BM_LOG_INFO, "hook_ops list (%s)",
+	    ctx->token != NULL && ctx->token[0] == '@' ? ctx->token :
+	    "installed");
+	for (i = 0; a != NULL && i < tm_nhooks; i++)
+		json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "id",
+		    tm_hooks[i].id, "topic", tm_hooks[i].topic, "address",
+		    tm_hooks[i].address));
+	return json_pack("{s:b, s:o}", "success", 1, "hooks", a);
+}
+
+static json_t *
+tm_hooks_create(struct bm_ctx *ctx, const char *topic, const char *address,
+    void *arg)
+{
+	(void)arg;
+	if (tm_nhooks == TM_HOOKS_MAX || strlen(topic) >= 64 ||
+	    strlen(address) >= 512)
+		return json_pack("{s:b, s:s}", "success", 0, "error", "full");
+	snprintf(tm_hooks[tm_nhooks].id, 16, "tm-%d", ++tm_hook_seq);
+	strcpy(tm_hooks[tm_nhooks].topic, topic);
+	strcpy(tm_hooks[tm_nhooks].address, address);
+	ctx->host->log(ctx, BM_LOG_INFO, "hook_ops create %s %s -> %s", topic,
+	    address, tm_hooks[tm_nhooks].id);
+	return json_pack("{s:b, s:s}", "success", 1, "id",
+	    tm_hooks[tm_nhooks++].id);
+}
+
+static json_t *
+tm_hooks_del(struct bm_ctx *ctx, const char *id, void *arg)
+{
+	int i;
+
+	(void)arg;
+	for (i = 0; i < tm_nhooks; i++)
+		if (strcmp(tm_hooks[i].id, id) == 0) {
+			tm_hooks[i] = tm_hooks[--tm_nhooks];
+			ctx->host->log(ctx, BM_LOG_INFO, "hook_ops delete %s (%s)",
+			    id, ctx->token != NULL && ctx->token[0] == '@' ?
+			    ctx->token : "installed");
+			return json_pack("{s:b}", "success", 1);
+		}
+	return json_pack("{s:b, s:s, s:i}", "success", 0, "error",
+	    "resource not found", "status", 404);
+}
+
+static const struct bm_hook_ops tm_hook_ops_table = {
+	.size = sizeof(struct bm_hook_ops),
+	.list = tm_hooks_list,
+	.create = tm_hooks_create,
+	.del = tm_hooks_del,
+};
+
 static int
 tm_init(const struct bm_host *host, struct bm_reg *reg)
 {
 	const char *tokens = host->conf(reg, "TOKENS");
 	const char *fail = host->conf(reg, "FAIL_PROCESS");
+	const char *hook_ops = host->conf(reg, "HOOK_OPS");
 
 	if (tokens != NULL && strlen(tokens) < sizeof(tm_tokens))
 		strcpy(tm_tokens, tokens);
 	tm_fail_process = fail != NULL && strcmp(fail, "1") == 0;
+	tm_hook_ops = hook_ops != NULL && strcmp(hook_ops, "1") == 0;
 	if (host->reg_auth(reg, "fixed", tm_auth, NULL) < 0 ||
 	    host->reg_action(reg, "sleep", tm_sleep, NULL) < 0 ||
 	    host->reg_action(reg, "fail", tm_fail, NULL) < 0 ||
@@ -460,6 +563,13 @@ tm_init(const struct bm_host *host, struct bm_reg *reg)
 		return 0;
 	if (host->reg_settings_validate(reg, tm_settings_validate, NULL) < 0 ||
 	    host->reg_action(reg, "delete_all", tm_delete_all, NULL) < 0)
+		return -1;
+	if (host->size < offsetof(struct bm_host, reg_ext_event) +
+	    sizeof(host->reg_ext_event))
+		return 0;
+	if (host->reg_ext_event(reg, "order_created", tm_ext_event, NULL) < 0)
+		return -1;
+	if (tm_hook_ops && host->reg_hook_ops(reg, &tm_hook_ops_table) < 0)
 		return -1;
 	return 0;
 }

@@ -127,7 +127,7 @@ is "$("$K" secret show $IID)" "$new" "which is now the one shown"
 ok $? "the old one is kept, with the time of the rotation"
 "$K" secret show ffffffffffffffffffffffffffffffff 2>"$T/err"; is $? 2 "secret of an unknown install id: 2"
 "$K" secret peek $IID 2>"$T/err"; is $? 2 "secret peek: 2"
-grep -q "show or rotate" "$T/err"; ok $? "naming the choices"
+grep -q "show, rotate or set" "$T/err"; ok $? "naming the choices"
 # The delivery queue: empty here (the server's tests fill it).
 is "$("$K" outbox)" "" "outbox of an empty queue prints nothing"
 "$K" outbox show 42 >/dev/null; is $? 1 "outbox show of an unknown job: 1"
@@ -135,6 +135,22 @@ is "$("$K" outbox)" "" "outbox of an empty queue prints nothing"
 grep -q "not a job id" "$T/err"; ok $? "saying why"
 is "$("$K" outbox retry --dead)" 0 "outbox retry --dead with none dead: 0"
 "$K" outbox frob 2>/dev/null; is $? 2 "an unknown outbox subcommand: 2"
+
+# The external service's secret and webhooks (SPEC 11).
+echo "shpss_given-by-the-shop" | "$K" secret set $IID; ok $? "secret set reads stdin"
+"$K" export | grep -q '"name":"bm:webhook-secret-external","value":"{\\"secret\\":\\"shpss_given-by-the-shop\\"'
+ok $? "kept as the installation's external secret"
+is "$("$K" secret show $IID)" "$new" "secret show still prints the installation's own"
+echo | "$K" secret set $IID; ok $? "an empty line"
+"$K" export | grep -q 'bm:webhook-secret-external'; is $? 1 "forgets it"
+printf 'a\001b\n' | "$K" secret set $IID 2>"$T/err"; is $? 2 "a control character: 2"
+echo x | "$K" secret set ffffffffffffffffffffffffffffffff 2>"$T/err"; is $? 2 "secret set of an unknown install id: 2"
+is "$("$K" hooks list $IID)" "" "hooks list with none registered prints nothing"
+"$K" hooks list ffffffffffffffffffffffffffffffff 2>/dev/null; is $? 1 "hooks list of an unknown install id: 1"
+is "$("$K" hooks reconcile $IID | sed 's/[0-9][0-9]*/N/')" '{"queued":true,"job":N}' "hooks reconcile queues a job"
+is "$("$K" hooks reconcile $IID | sed 's/[0-9][0-9]*/N/')" '{"queued":true,"job":N,"existed":true}' "one at a time"
+"$K" outbox | grep -q '"kind":"hooks_reconcile"'; ok $? "it is in the outbox"
+"$K" hooks frob $IID 2>/dev/null; is $? 2 "an unknown hooks subcommand: 2"
 
 # Full recovery, as after a crash of the whole server (nothing else open).
 "$K" recover; ok $? "recover"

@@ -3,7 +3,9 @@
  * bad input refused, order per contact, leases and a killed holder, a job
  * finished with its pair in one transaction (SIGKILLed at random instants),
  * retry / dead / revive, unique jobs, the next step of a job, cancel per
- * job and per integration (uninstall), jobs of a vanished installation.
+ * job and per integration (uninstall), jobs of a vanished installation,
+ * detached jobs that outlive their installation, and a signed delivery's
+ * id claimed with its jobs in one transaction (store_delivery_accept).
  * The clock is the test's: no timing is asserted.
  */
 #include "config.h"
@@ -444,6 +446,86 @@ test_integration(struct tap *t, struct store *s)
 	    "a job whose installation does not exist is dropped when claimed");
 }
 
+/* Detached jobs (what an uninstall leaves to do) survive the uninstall. */
+static void
+test_detached(struct tap *t, struct store *s)
+{
+	struct store_job_spec sp = { .integ = "events", .kind = "hooks_delete",
+	    .contact = "hooks:1", .payload = "{}", .now = T0, .detached = 1 };
+	struct store_job *j = NULL;
+	uint64_t id = 0, mine;
+	size_t n = 0;
+	char big[STORE_JOB_DETACHED_MAX + 2];
+
+	store_install_record(s, "tokD", NULL, 0, NULL);
+	mine = add(s, "tokD", "c1", "{}", T0, NULL);
+	tap_ok(t, store_job_add(s, &sp, &id, NULL) == STORE_OK && id > mine,
+	    "detached: a job of no installation is added");
+	tap_ok(t, store_install_delete(s, "tokD", NULL) == STORE_OK &&
+	    store_jobs_cancel(s, "tokD", &n) == STORE_OK && n == 0 &&
+	    census(s).n == 1 && census(s).ids[0] == id,
+	    "detached: the uninstall took its installation's jobs, not it");
+	tap_ok(t, store_job_claim(s, 60, T0, T0 + 100, &j) == STORE_OK &&
+	    j->id == id && strcmp(j->integ, "@events") == 0,
+	    "detached: claimed (no installation needed), owner \"@events\"");
+	store_job_free(j);
+	tap_ok(t, store_job_done(s, id, NULL, 0, NULL, T0) == STORE_OK &&
+	    census(s).n == 0, "detached: done like any job");
+	memset(big, 'o', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	sp.integ = big;
+	tap_ok(t, store_job_add(s, &sp, &id, NULL) == STORE_EINVAL &&
+	    census(s).n == 0, "detached: an owner name over the limit is "
+	    "refused");
+}
+
+/* A delivery id claimed with the jobs it fires, all or nothing. */
+static void
+test_delivery_accept(struct tap *t, struct store *s)
+{
+	struct store_install *in = NULL;
+	struct store_job_spec sp[2] = {
+		{ .integ = "tokE", .kind = "ev_handler", .contact = "ev:d1",
+		  .payload = "{\"n\":1}", .now = T0 },
+		{ .integ = "tokE", .kind = "ev_campaign", .contact = "ev:d1",
+		  .payload = "{\"n\":2}", .now = T0 },
+	};
+	uint64_t ids[2] = { 0, 0 };
+	int64_t now = T0 / 1000;
+	int dup = -1;
+
+	if (store_install_record(s, "tokE", NULL, 0, &in) != STORE_OK) {
+		tap_ok(t, 0, "accept: installed");
+		return;
+	}
+	tap_ok(t, store_delivery_accept(s, in->install_id, "d1", now, 600, sp,
+	    2, ids, &dup) == STORE_OK && dup == 0 && ids[0] > 0 &&
+	    ids[1] > ids[0] && census(s).n == 2,
+	    "accept: the id claimed and both jobs added");
+	ids[0] = ids[1] = 0;
+	tap_ok(t, store_delivery_accept(s, in->install_id, "d1", now + 1, 600,
+	    sp, 2, ids, &dup) == STORE_OK && dup == 1 && census(s).n == 2,
+	    "accept: the same id again is a duplicate and adds nothing");
+	sp[1].kind = "";
+	tap_ok(t, store_delivery_accept(s, in->install_id, "d2", now, 600, sp,
+	    2, ids, &dup) == STORE_EINVAL && census(s).n == 2,
+	    "accept: a bad job refuses the whole delivery");
+	sp[1].kind = "ev_campaign";
+	tap_ok(t, store_delivery_accept(s, in->install_id, "d2", now, 600, sp,
+	    2, ids, &dup) == STORE_OK && dup == 0 && census(s).n == 4,
+	    "accept: ... so its id was not claimed: accepted when sent again");
+	tap_ok(t, store_delivery_accept(s, in->install_id, "d3", now, 600,
+	    NULL, 0, NULL, &dup) == STORE_OK && dup == 0 &&
+	    store_delivery_claim(s, in->install_id, "d3", now, 600, &dup) ==
+	    STORE_OK && dup == 1, "accept: no job at all still claims the id");
+	tap_ok(t, store_delivery_accept(s, in->install_id, "d1", now + 601,
+	    600, sp, 1, ids, &dup) == STORE_OK && dup == 0 && census(s).n == 5,
+	    "accept: after the time to live the id is new again");
+	tap_ok(t, store_install_delete(s, "tokE", NULL) == STORE_OK &&
+	    census(s).n == 0, "accept: the jobs are the installation's");
+	store_install_free(in);
+}
+
 /*
  * A child adds job i then finishes it with pair (b<i>, e<i>) in a loop and
  * is SIGKILLed at a random instant: for every i, the job is still there or
@@ -598,6 +680,8 @@ main(void)
 	test_release(&t, s);
 	test_renew(&t, s);
 	test_integration(&t, s);
+	test_detached(&t, s);
+	test_delivery_accept(&t, s);
 	store_close(s);
 	test_kill_finish(&t, home);
 	tap_ok(&t, stats_checks > 10 && stats_bad == 0, "the pending and dead "

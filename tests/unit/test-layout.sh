@@ -3,7 +3,7 @@
 # headers of the parts below it (app/README).  Reads the #include lines of
 # every file of app/ and prints one TAP point per part.
 src=${BM_TEST_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-order="core outbound keystore auth dispatch sync settings services host delivery fcgi server"
+order="core outbound keystore auth dispatch sync events settings services host delivery fcgi server"
 rank() {
 	r=0
 	for p in $order; do

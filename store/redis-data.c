@@ -226,6 +226,7 @@ const char *const store__rd_script_text[RD_SCRIPT__MAX] = {
 	[RD_SCRIPT_JOB_RENEW] = store__rd_lua_job_renew,
 	[RD_SCRIPT_JOB_REVIVE] = store__rd_lua_job_revive,
 	[RD_SCRIPT_JOB_RELEASE] = store__rd_lua_job_release,
+	[RD_SCRIPT_JOB_HOLDERS] = store__rd_lua_job_holders,
 	[RD_SCRIPT_JOB_CANCEL] = RD_LUA_RMJOB "return rmjob(ARGV[1])\n",
 	[RD_SCRIPT_JOBS_CANCEL] = RD_LUA_RMJOB
 	    "local n = 0\n"

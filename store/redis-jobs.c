@@ -1,21 +1,37 @@
 /*
  * store/redis-jobs.c - the delivery queue on Redis, with the semantics of
- * jobs.c: a job per HASH (bm:job:<id>), its contact's line a LIST (only
- * the head is runnable), the runnable heads in a ZSET by due time, where a
- * lease is the due time moved to the lease's end.  So a server that dies
- * holding a job (any host) loses it when the lease ends and another
- * claims it; store_jobs_release() frees at once the leases of this host's
- * dead processes (leases record the host beside the pid).  Every change is
- * one script; a job's outcome and its pairs are one MULTI/EXEC, WATCHing
- * the job so a job gone meanwhile applies nothing.
+ * jobs.c.  Scheduling: a job per HASH (bm:job:<id>), its contact's line a
+ * LIST (only the head is runnable), and the heads not yet runnable (new,
+ * or a retry's backoff) in the ZSET bm:due by due time.  Hand-out and
+ * leases: a STREAM, bm:jready, read through the consumer group bm:jg.  A
+ * stream hands out in arrival order only, so a job enters it only once it
+ * heads its line and is due: claimers "promote" due heads (a bounded batch,
+ * ZREM from bm:due and XADD in the same script), then XREADGROUP ... >
+ * hands each to one consumer, named host:pid as a lease records it; the
+ * job HASH marks the holder and the lease's end (next_at).  A renew is
+ * XCLAIM by the same consumer (JUSTID), which resets the entry's idle time;
+ * done, retry, dead and cancel XACK and XDEL the entry in the same script
+ * as the job's new state, so the stream stays short and the PEL holds
+ * exactly the leased jobs.
  *
- * Why not a Stream with a consumer group: a stream hands out entries in
- * arrival order only, while a job here is runnable only when it heads its
- * contact's line and its due time (a retry's backoff) has come, and a
- * consumer group's takeover (XAUTOCLAIM) goes by idle time, one value for
- * all, where each lease here has its own end (renewed by a long job).  The
- * sorted set of due times gives both, and a lease that lapses is the same
- * takeover XAUTOCLAIM would do.
+ * Takeover: a holder that dies (any host) goes silent; any claimer first
+ * runs XAUTOCLAIM with min idle = its lease length (lease_until - now, the
+ * BM lease), COUNT 1, and takes such an entry over (its delivery count
+ * goes up): Redis's own clock, the same for every host.  Lease lengths
+ * are per call in store.h, so the job keeps its holder's (lease_ms) and
+ * its lease's end (next_at, the holder's clock): an entry XAUTOCLAIM
+ * returns whose holder had a longer lease, not ended by the caller's
+ * clock, goes back to its holder (XCLAIM JUSTID); and an entry whose
+ * lease has ended by the caller's clock is taken (XCLAIM from the PEL)
+ * even when Redis saw it idle for less.
+ * store_jobs_release() puts the entries of this host's dead processes back
+ * into bm:due at once (XACK, XDEL: due now), and deletes their consumers.
+ * An entry whose job is gone (cancelled by an uninstall) or dead is XACKed
+ * and XDELed when met.  The group is created (XGROUP CREATE ... MKSTREAM)
+ * by the first script that needs the stream, BUSYGROUP ignored.
+ *
+ * Every change is one script; a job's outcome and its pairs are one
+ * MULTI/EXEC, WATCHing the job so a job gone meanwhile applies nothing.
  */
 #include "config.h"
 
@@ -26,21 +42,34 @@
 
 #include "store/redis_int.h"
 
-/* Leases looked at by one store_jobs_release(), as jobs.c. */
+/* Consumers looked at by one store_jobs_release(), and the entries
+ * released of each, as jobs.c's 256 leases. */
 #define RD_RELEASE_SCAN 256
 /* Jobs read per round trip when walking. */
 #define RD_JOBS_PAGE 200
 /* Jobs of a vanished installation dropped by one claim, at most. */
 #define RD_CLAIM_SCAN 64
+/* Due heads moved into the ready stream by one claim, at most. */
+#define RD_PROMOTE_BATCH 32
 
 /* The fields of a job, in the order scripts return them. */
 #define RD_JOB_FIELDS "'h', 'kind', 'contact', 'payload', 'last', " \
 	"'attempts', 'next_at', 'created', 'lease_pid', 'dead'"
 
+/* Creates the ready stream and its group once (BUSYGROUP ignored). */
+#define RD_LUA_GROUP \
+	"local function group()\n" \
+	"  if redis.call('EXISTS', 'bm:jready') == 0 then\n" \
+	"    redis.pcall('XGROUP', 'CREATE', 'bm:jready', 'bm:jg', '0',\n" \
+	"      'MKSTREAM')\n" \
+	"  end\n" \
+	"end\n"
+
 /* ARGV h, contact, kind, payload, now, lease pid, lease end, unique,
  * host, sealed token ('' for a detached job, whose h is "@" and its
- * owner's name).  Returns {id, flags}. */
-const char store__rd_lua_job_add[] =
+ * owner's name).  Returns {id, flags}.  A job leased at once goes into
+ * the stream and, by XCLAIM FORCE, the PEL of its holder. */
+const char store__rd_lua_job_add[] = RD_LUA_GROUP
 	"local line = 'bm:jc:' .. ARGV[1] .. ':' .. ARGV[2]\n"
 	"local head = redis.call('LINDEX', line, 0)\n"
 	"if ARGV[8] == '1' and head and\n"
@@ -55,9 +84,16 @@ const char store__rd_lua_job_add[] =
 	"redis.call('HSET', 'bm:job:' .. id, 'h', ARGV[1], 'contact', ARGV[2],\n"
 	"  'kind', ARGV[3], 'payload', ARGV[4], 'last', '', 'attempts', 0,\n"
 	"  'next_at', at, 'created', ARGV[5], 'lease_pid', pid,\n"
-	"  'lease_host', host, 'dead', 0)\n"
+	"  'lease_host', host, 'dead', 0, 'sid', '')\n"
 	"redis.call('RPUSH', line, id)\n"
-	"if not head then redis.call('ZADD', 'bm:due', at, id) end\n"
+	"if flags == 1 then\n"
+	"  group()\n"
+	"  local sid = redis.call('XADD', 'bm:jready', '*', 'id', id)\n"
+	"  redis.call('XCLAIM', 'bm:jready', 'bm:jg', host .. ':' .. pid, 0,\n"
+	"    sid, 'FORCE', 'JUSTID')\n"
+	"  redis.call('HSET', 'bm:job:' .. id, 'sid', sid, 'lease_ms',\n"
+	"    ARGV[7] - ARGV[5])\n"
+	"elseif not head then redis.call('ZADD', 'bm:due', at, id) end\n"
 	"redis.call('SADD', 'bm:ji:' .. ARGV[1], id)\n"
 	"redis.call('ZADD', 'bm:jq', id, id)\n"
 	"redis.call('ZADD', 'bm:jall', id, id)\n"
@@ -66,37 +102,106 @@ const char store__rd_lua_job_add[] =
 	"end\n"
 	"return {id, flags}\n";
 
-/* ARGV now, pid, lease end, host, most to drop.  Returns the job's id and
- * fields, or {0, dropped} when nothing is due. */
-const char store__rd_lua_job_claim[] = RD_LUA_RMJOB
-	"local dropped = 0\n"
-	"while true do\n"
-	"  local r = redis.call('ZRANGEBYSCORE', 'bm:due', '-inf', ARGV[1],\n"
-	"    'LIMIT', 0, 1)\n"
-	"  if #r == 0 then return {0, dropped} end\n"
-	"  local id = r[1]\n"
+/*
+ * ARGV now, pid, lease end, host, most to drop, min idle (the lease
+ * length), promote batch.  Promotes due heads into the stream, then looks
+ * for a job: a silent holder's (XAUTOCLAIM), a lapsed lease's (the PEL,
+ * by the lease end kept in the job), a new entry (XREADGROUP).  Returns
+ * the job's id and fields, or {0, dropped} when nothing is runnable.
+ */
+const char store__rd_lua_job_claim[] = RD_LUA_RMJOB RD_LUA_GROUP
+	"local S, G, now = 'bm:jready', 'bm:jg', tonumber(ARGV[1])\n"
+	"local me = ARGV[4] .. ':' .. ARGV[2]\n"
+	"local dropped, max = 0, tonumber(ARGV[5])\n"
+	"group()\n"
+	"for _, id in ipairs(redis.call('ZRANGEBYSCORE', 'bm:due', '-inf',\n"
+	"    ARGV[1], 'LIMIT', 0, tonumber(ARGV[7]))) do\n"
+	"  redis.call('ZREM', 'bm:due', id)\n"
 	"  local k = 'bm:job:' .. id\n"
-	"  local h = redis.call('HGET', k, 'h')\n"
-	"  if h and (h:sub(1, 1) == '@' or\n"
-	"      redis.call('EXISTS', 'bm:inst:' .. h) == 1) then\n"
-	"    redis.call('HSET', k, 'lease_pid', ARGV[2], 'lease_host',\n"
-	"      ARGV[4], 'next_at', ARGV[3])\n"
-	"    redis.call('ZADD', 'bm:due', ARGV[3], id)\n"
-	"    local f = redis.call('HMGET', k, " RD_JOB_FIELDS ")\n"
-	"    table.insert(f, 1, id)\n"
-	"    return f\n"
+	"  if redis.call('HGET', k, 'dead') == '0' then\n"
+	"    redis.call('HSET', k, 'sid', redis.call('XADD', S, '*', 'id', id))\n"
 	"  end\n"
-	"  if dropped >= tonumber(ARGV[5]) then return {0, dropped} end\n"
-	"  if h then rmjob(id) else redis.call('ZREM', 'bm:due', id) end\n"
-	"  dropped = dropped + 1\n"
-	"end\n";
+	"end\n"
+	/* The entry sid (job id) is in this consumer's PEL: lease it, or
+	 * give it back, or drop it.  Returns the fields or nil. */
+	"local function take(sid, id, auto)\n"
+	"  local k = 'bm:job:' .. id\n"
+	"  local j = redis.call('HMGET', k, 'h', 'dead', 'sid', 'lease_pid',\n"
+	"    'lease_host', 'next_at', 'lease_ms')\n"
+	"  if not j[1] or j[2] ~= '0' or j[3] ~= sid then\n"
+	"    redis.call('XACK', S, G, sid)\n"
+	"    redis.call('XDEL', S, sid)\n"
+	"    return nil\n"
+	"  end\n"
+	"  if j[4] ~= '0' and tonumber(j[6]) > now and not (auto and\n"
+	"      tonumber(j[7] or '0') <= tonumber(ARGV[6])) then\n"
+	"    redis.call('XCLAIM', S, G, j[5] .. ':' .. j[4], 0, sid, 'JUSTID')\n"
+	"    return nil\n"
+	"  end\n"
+	"  if j[1]:sub(1, 1) ~= '@' and\n"
+	"      redis.call('EXISTS', 'bm:inst:' .. j[1]) == 0 then\n"
+	"    rmjob(id)\n"
+	"    dropped = dropped + 1\n"
+	"    return nil\n"
+	"  end\n"
+	/* Taken over: the old holder's consumer goes once it holds
+	 * nothing, so dead processes of other hosts do not pile up. */
+	"  local old = j[5] .. ':' .. j[4]\n"
+	"  if j[4] ~= '0' and old ~= me and\n"
+	"      #redis.call('XPENDING', S, G, '-', '+', 1, old) == 0 then\n"
+	"    redis.call('XGROUP', 'DELCONSUMER', S, G, old)\n"
+	"  end\n"
+	"  redis.call('HSET', k, 'lease_pid', ARGV[2], 'lease_host', ARGV[4],\n"
+	"    'next_at', ARGV[3], 'lease_ms', ARGV[6])\n"
+	"  local f = redis.call('HMGET', k, " RD_JOB_FIELDS ")\n"
+	"  table.insert(f, 1, id)\n"
+	"  return f\n"
+	"end\n"
+	"local cur = '0-0'\n"
+	"for i = 1, 16 do\n"
+	"  if dropped >= max then return {0, dropped} end\n"
+	"  local r = redis.call('XAUTOCLAIM', S, G, me, ARGV[6], cur,\n"
+	"    'COUNT', 1)\n"
+	"  local e = r[2][1]\n"
+	"  if e and type(e[2]) == 'table' then\n"
+	"    local f = take(e[1], e[2][2], true)\n"
+	"    if f then return f end\n"
+	"  end\n"
+	"  cur = r[1]\n"
+	"  if cur == '0-0' then break end\n"
+	"end\n"
+	"for _, p in ipairs(redis.call('XPENDING', S, G, '-', '+', 64)) do\n"
+	"  if dropped >= max then return {0, dropped} end\n"
+	"  local x = redis.call('XRANGE', S, p[1], p[1])\n"
+	"  if #x == 0 then redis.call('XACK', S, G, p[1])\n"
+	"  else\n"
+	"    local j = redis.call('HMGET', 'bm:job:' .. x[1][2][2],\n"
+	"      'next_at', 'sid')\n"
+	"    if not j[1] or j[2] ~= p[1] or tonumber(j[1]) <= now then\n"
+	"      redis.call('XCLAIM', S, G, me, 0, p[1])\n"
+	"      local f = take(p[1], x[1][2][2], false)\n"
+	"      if f then return f end\n"
+	"    end\n"
+	"  end\n"
+	"end\n"
+	"while dropped < max do\n"
+	"  local r = redis.call('XREADGROUP', 'GROUP', G, me, 'COUNT', 1,\n"
+	"    'STREAMS', S, '>')\n"
+	"  if not r then return {0, dropped} end\n"
+	"  local e = r[1][2][1]\n"
+	"  local f = take(e[1], e[2][2], false)\n"
+	"  if f then return f end\n"
+	"end\n"
+	"return {0, dropped}\n";
 
-/* ARGV id, next payload or '', has next, now.  1 done, 0 gone. */
+/* ARGV id, next payload or '', has next, now.  1 done, 0 gone.  A next
+ * step is due now, through bm:due, as a retry is. */
 const char store__rd_lua_job_done[] = RD_LUA_RMJOB
 	"local k = 'bm:job:' .. ARGV[1]\n"
 	"local d = redis.call('HGET', k, 'dead')\n"
 	"if not d or d == '1' then return 0 end\n"
 	"if ARGV[3] == '1' then\n"
+	"  unstream(k)\n"
 	"  redis.call('HSET', k, 'payload', ARGV[2], 'attempts', 0,\n"
 	"    'next_at', ARGV[4], 'lease_pid', 0, 'lease_host', '',\n"
 	"    'last', '')\n"
@@ -113,11 +218,12 @@ const char store__rd_lua_job_done[] = RD_LUA_RMJOB
 	"end\n"
 
 /* ARGV id, pid, next at, last, dead, host.  1 done, 0 not held. */
-const char store__rd_lua_job_retry[] = RD_LUA_HELD
+const char store__rd_lua_job_retry[] = RD_LUA_HELD RD_LUA_UNSTREAM
 	"local k = 'bm:job:' .. ARGV[1]\n"
 	"local j = redis.call('HMGET', k, 'lease_pid', 'dead', 'lease_host',\n"
 	"  'h', 'contact')\n"
 	"if not held(j) then return 0 end\n"
+	"unstream(k)\n"
 	"redis.call('HINCRBY', k, 'attempts', 1)\n"
 	"redis.call('HSET', k, 'last', ARGV[4], 'lease_pid', 0,\n"
 	"  'lease_host', '', 'next_at', ARGV[3])\n"
@@ -138,13 +244,21 @@ const char store__rd_lua_job_retry[] = RD_LUA_HELD
 	"  redis.call('HGET', 'bm:job:' .. nh, 'next_at'), nh) end\n"
 	"return 1\n";
 
-/* ARGV id, pid, lease end, -, -, host.  1 done, 0 not held. */
+/* ARGV id, pid, lease end, -, -, host.  1 done, 0 not held.  XCLAIM by
+ * the holder itself resets the entry's idle time: no XAUTOCLAIM takes a
+ * job whose holder renews.  lease_ms grows by what the renewal adds beyond
+ * a lease length (none when renewed to now + the same length). */
 const char store__rd_lua_job_renew[] = RD_LUA_HELD
 	"local k = 'bm:job:' .. ARGV[1]\n"
-	"local j = redis.call('HMGET', k, 'lease_pid', 'dead', 'lease_host')\n"
+	"local j = redis.call('HMGET', k, 'lease_pid', 'dead', 'lease_host',\n"
+	"  'sid', 'next_at', 'lease_ms')\n"
 	"if not held(j) then return 0 end\n"
-	"redis.call('HSET', k, 'next_at', ARGV[3])\n"
-	"redis.call('ZADD', 'bm:due', ARGV[3], ARGV[1])\n"
+	"local ms = math.max(tonumber(j[6] or '0'), ARGV[3] - tonumber(j[5]))\n"
+	"redis.call('HSET', k, 'next_at', ARGV[3], 'lease_ms', ms)\n"
+	"if j[4] and j[4] ~= '' then\n"
+	"  redis.call('XCLAIM', 'bm:jready', 'bm:jg', ARGV[6] .. ':' .. ARGV[2],\n"
+	"    0, j[4], 'JUSTID')\n"
+	"end\n"
 	"return 1\n";
 
 /* ARGV id, now.  The new id, 0 gone, -1 not dead. */
@@ -161,7 +275,7 @@ const char store__rd_lua_job_revive[] = RD_LUA_RMJOB
 	"redis.call('HSET', 'bm:job:' .. id, 'h', j[2], 'contact', j[3],\n"
 	"  'kind', j[4], 'payload', j[5], 'last', '', 'attempts', 0,\n"
 	"  'next_at', ARGV[2], 'created', ARGV[2], 'lease_pid', 0,\n"
-	"  'lease_host', '', 'dead', 0)\n"
+	"  'lease_host', '', 'dead', 0, 'sid', '')\n"
 	"redis.call('RPUSH', line, id)\n"
 	"if not head then redis.call('ZADD', 'bm:due', ARGV[2], id) end\n"
 	"redis.call('SADD', 'bm:ji:' .. j[2], id)\n"
@@ -170,16 +284,51 @@ const char store__rd_lua_job_revive[] = RD_LUA_RMJOB
 	"redis.call('INCR', 'bm:jpending')\n"
 	"return id\n";
 
-/* ARGV id, pid, now, host: a dead holder's lease ends now.  1 or 0. */
-const char store__rd_lua_job_release[] =
-	"local k = 'bm:job:' .. ARGV[1]\n"
-	"local j = redis.call('HMGET', k, 'lease_pid', 'lease_host', 'dead')\n"
-	"if j[1] ~= ARGV[2] or j[2] ~= ARGV[4] or j[3] ~= '0' then\n"
-	"  return 0 end\n"
-	"redis.call('HSET', k, 'lease_pid', 0, 'lease_host', '',\n"
-	"  'next_at', ARGV[3])\n"
-	"redis.call('ZADD', 'bm:due', ARGV[3], ARGV[1])\n"
-	"return 1\n";
+/* The ready stream's consumers (host:pid), for store_jobs_release(). */
+const char store__rd_lua_job_holders[] = RD_LUA_GROUP
+	"group()\n"
+	"local names = {}\n"
+	"for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', 'bm:jready',\n"
+	"    'bm:jg')) do\n"
+	"  for i = 1, #c, 2 do\n"
+	"    if c[i] == 'name' then table.insert(names, c[i + 1]) end\n"
+	"  end\n"
+	"end\n"
+	"return names\n";
+
+/* ARGV pid, host, now, most: consumer host:pid is dead; the jobs it
+ * leased go back to bm:due, due now (not to the caller: the claim that
+ * follows takes them in order), and the consumer is deleted once it holds
+ * nothing.  Returns how many leases were released. */
+const char store__rd_lua_job_release[] = RD_LUA_UNSTREAM
+	"local S, G = 'bm:jready', 'bm:jg'\n"
+	"local c = ARGV[2] .. ':' .. ARGV[1]\n"
+	"local n = 0\n"
+	"local p = redis.call('XPENDING', S, G, '-', '+', tonumber(ARGV[4]), c)\n"
+	"for _, e in ipairs(p) do\n"
+	"  local x = redis.call('XRANGE', S, e[1], e[1])\n"
+	"  local k = #x > 0 and 'bm:job:' .. x[1][2][2] or nil\n"
+	"  local j = k and redis.call('HMGET', k, 'lease_pid', 'lease_host',\n"
+	"    'dead', 'sid') or {}\n"
+	"  local mine = j[1] == ARGV[1] and j[2] == ARGV[2]\n"
+	"  if not k or j[3] ~= '0' or j[4] ~= e[1] then\n"
+	"    redis.call('XACK', S, G, e[1])\n"
+	"    redis.call('XDEL', S, e[1])\n"
+	"  elseif j[1] ~= '0' and not mine then\n"
+	/* Another's lease: back to its holder. */
+	"    redis.call('XCLAIM', S, G, j[2] .. ':' .. j[1], 0, e[1], 'JUSTID')\n"
+	"  else\n"
+	"    unstream(k)\n"
+	"    redis.call('HSET', k, 'lease_pid', 0, 'lease_host', '',\n"
+	"      'next_at', ARGV[3])\n"
+	"    redis.call('ZADD', 'bm:due', ARGV[3], x[1][2][2])\n"
+	"    if mine then n = n + 1 end\n"
+	"  end\n"
+	"end\n"
+	"if #redis.call('XPENDING', S, G, '-', '+', 1, c) == 0 then\n"
+	"  redis.call('XGROUP', 'DELCONSUMER', S, G, c)\n"
+	"end\n"
+	"return n\n";
 
 static int
 rd_nomem(struct store *s)
@@ -410,6 +559,9 @@ store__rd_job_claim(struct store *s, uint32_t pid, int64_t now,
 		store__rd_int(&a, (long long)lease_until);
 		store__rd_str(&a, store__rd_host(s));
 		store__rd_int(&a, RD_CLAIM_SCAN);
+		/* XAUTOCLAIM's min idle: this claimer's lease length. */
+		store__rd_int(&a, (long long)(lease_until - now));
+		store__rd_int(&a, RD_PROMOTE_BATCH);
 		/* Sent again after a lost answer, it leases the same job
 		 * again to the same holder or the next one: harmless. */
 		if ((rc = store__rd_eval(s, "claiming a job", 1,
@@ -719,65 +871,48 @@ store__rd_jobs_release(struct store *s, int64_t now,
     store_job_alive_fn alive, size_t *count)
 {
 	struct store__rd_args a;
-	redisReply *rep = NULL, *r2 = NULL, *f;
-	size_t i, n, done = 0;
-	char from[32], key[48];
+	redisReply *rep = NULL, *r2 = NULL;
+	const char *host = store__rd_host(s), *name;
+	size_t i, n, hlen = strlen(host), done = 0;
+	unsigned long pid;
+	char *end;
 	int rc = STORE_OK;
 
 	if (count != NULL)
 		*count = 0;
-	/* Leased jobs are due at their lease's end, after now. */
-	snprintf(from, sizeof(from), "(%lld", (long long)now);
 	store__rd_init(&a);
-	store__rd_str(&a, "ZRANGEBYSCORE");
-	store__rd_str(&a, "bm:due");
-	store__rd_str(&a, from);
-	store__rd_str(&a, "+inf");
-	store__rd_str(&a, "LIMIT");
-	store__rd_str(&a, "0");
-	store__rd_int(&a, RD_RELEASE_SCAN);
-	if ((rc = store__rd_cmd(s, "releasing leases", 1, &a, &rep)) !=
-	    STORE_OK)
+	if ((rc = store__rd_eval(s, "releasing leases", 1,
+	    RD_SCRIPT_JOB_HOLDERS, 0, &a, &rep)) != STORE_OK)
 		return rc;
 	n = rep->type == REDIS_REPLY_ARRAY ? rep->elements : 0;
-	for (i = 0; i < n && rc == STORE_OK; i++) {
-		snprintf(key, sizeof(key), "bm:job:%s", rep->element[i]->str);
-		store__rd_init(&a);
-		store__rd_str(&a, "HMGET");
-		store__rd_str(&a, key);
-		store__rd_str(&a, "lease_pid");
-		store__rd_str(&a, "lease_host");
-		if ((rc = store__rd_cmd(s, "releasing leases", 1, &a, &r2)) !=
-		    STORE_OK)
-			break;
-		f = r2;
+	if (n > RD_RELEASE_SCAN)
+		n = RD_RELEASE_SCAN;
+	for (i = 0; i < n; i++) {
+		if (rep->element[i]->type != REDIS_REPLY_STRING)
+			continue;
+		name = rep->element[i]->str;
 		/* Only this host's pids can be asked about. */
-		if (f->type == REDIS_REPLY_ARRAY && f->elements == 2 &&
-		    f->element[0]->type == REDIS_REPLY_STRING &&
-		    f->element[1]->type == REDIS_REPLY_STRING &&
-		    strcmp(f->element[1]->str, store__rd_host(s)) == 0 &&
-		    strtoul(f->element[0]->str, NULL, 10) != 0 &&
-		    !alive((uint32_t)strtoul(f->element[0]->str, NULL, 10))) {
-			redisReply *r3 = NULL;
-
-			store__rd_init(&a);
-			store__rd_add(&a, rep->element[i]->str,
-			    rep->element[i]->len);
-			store__rd_add(&a, f->element[0]->str,
-			    f->element[0]->len);
-			store__rd_int(&a, (long long)now);
-			store__rd_str(&a, store__rd_host(s));
-			if ((rc = store__rd_eval(s, "releasing leases", 1,
-			    RD_SCRIPT_JOB_RELEASE, 0, &a, &r3)) == STORE_OK) {
-				if (r3->type == REDIS_REPLY_INTEGER &&
-				    r3->integer == 1)
-					done++;
-				freeReplyObject(r3);
-			}
-		}
+		if (strncmp(name, host, hlen) != 0 || name[hlen] != ':')
+			continue;
+		errno = 0;
+		pid = strtoul(name + hlen + 1, &end, 10);
+		if (errno != 0 || *end != '\0' || pid == 0 ||
+		    pid > UINT32_MAX || alive((uint32_t)pid))
+			continue;
+		store__rd_init(&a);
+		store__rd_int(&a, (long long)pid);
+		store__rd_str(&a, host);
+		store__rd_int(&a, (long long)now);
+		store__rd_int(&a, RD_RELEASE_SCAN);
+		if ((rc = store__rd_eval(s, "releasing leases", 1,
+		    RD_SCRIPT_JOB_RELEASE, 0, &a, &r2)) != STORE_OK)
+			goto out;
+		if (r2->type == REDIS_REPLY_INTEGER && r2->integer > 0)
+			done += (size_t)r2->integer;
 		freeReplyObject(r2);
 		r2 = NULL;
 	}
+out:
 	freeReplyObject(rep);
 	if (count != NULL)
 		*count = done;

@@ -27,10 +27,13 @@
  *                         EXPIREd at its end
  *   bm:job:<id>           HASH, a job (h, contact, kind, payload, last,
  *                         attempts, next_at, created, lease_pid, lease_host,
- *                         dead); bm:jobseq the last id; bm:jc:<h>:<contact>
- *                         LIST, a contact's pending line; bm:due ZSET of
- *                         the lines' heads by next_at (a lease's end while
- *                         leased); bm:ji:<h> SET, an integration's jobs;
+ *                         dead, sid, lease_ms); bm:jobseq the last id;
+ *                         bm:jc:<h>:<contact> LIST, a contact's pending
+ *                         line; bm:due ZSET of the lines' heads not yet
+ *                         runnable, by next_at; bm:jready STREAM of the
+ *                         runnable heads (field id; a job's entry id is
+ *                         its sid), group bm:jg, consumers host:pid;
+ *                         bm:ji:<h> SET, an integration's jobs;
  *                         bm:jq ZSET of pending ids, bm:jall of all ids;
  *                         bm:jdead SET; bm:jpending, bm:jdeadn counters
  *                         A detached job's h is "@" and its owner's name
@@ -75,18 +78,35 @@ enum store__rd_script {
 	RD_SCRIPT_JOB_REVIVE,
 	RD_SCRIPT_JOBS_CANCEL,
 	RD_SCRIPT_JOB_RELEASE,
+	RD_SCRIPT_JOB_HOLDERS,  /* the ready stream's consumers */
 	RD_SCRIPT__MAX
 };
 
 /*
- * Lua: removes job id (pending or dead) from every index; the next job of
- * its contact becomes runnable.  Returns 1, or 0 if it was not there.
+ * Lua: takes job key k's entry (field sid) out of the ready stream: XACK
+ * (out of the group's PEL) and XDEL (out of the stream, kept short).
  */
-#define RD_LUA_RMJOB \
+#define RD_LUA_UNSTREAM \
+	"local function unstream(k)\n" \
+	"  local sid = redis.call('HGET', k, 'sid')\n" \
+	"  if sid and sid ~= '' then\n" \
+	"    redis.call('XACK', 'bm:jready', 'bm:jg', sid)\n" \
+	"    redis.call('XDEL', 'bm:jready', sid)\n" \
+	"    redis.call('HSET', k, 'sid', '')\n" \
+	"  end\n" \
+	"end\n"
+
+/*
+ * Lua: removes job id (pending or dead) from every index, the ready stream
+ * included; the next job of its contact becomes runnable.  Returns 1, or
+ * 0 if it was not there.
+ */
+#define RD_LUA_RMJOB RD_LUA_UNSTREAM \
 	"local function rmjob(id)\n" \
 	"  local k = 'bm:job:' .. id\n" \
 	"  local j = redis.call('HMGET', k, 'h', 'contact', 'dead')\n" \
 	"  if not j[1] then return 0 end\n" \
+	"  unstream(k)\n" \
 	"  redis.call('DEL', k)\n" \
 	"  redis.call('ZREM', 'bm:jall', id)\n" \
 	"  redis.call('SREM', 'bm:ji:' .. j[1], id)\n" \
@@ -113,7 +133,7 @@ enum store__rd_script {
 extern const char store__rd_lua_job_add[], store__rd_lua_job_claim[],
     store__rd_lua_job_done[], store__rd_lua_job_retry[],
     store__rd_lua_job_renew[], store__rd_lua_job_revive[],
-    store__rd_lua_job_release[];
+    store__rd_lua_job_release[], store__rd_lua_job_holders[];
 
 /* The text of each script (redis-data.c, redis-jobs.c). */
 extern const char *const store__rd_script_text[RD_SCRIPT__MAX];

@@ -6,10 +6,12 @@
  * bounded steps (commands per step counted by Redis), an unreachable Redis
  * (the error, nothing written), reconnection after a restart, scripts
  * reloaded after SCRIPT FLUSH, a dead holder's job released and taken
- * over, delivery claims expired by Redis, and with a replica and a
- * Sentinel: a failover followed, a planned failover (the old master left
- * running) followed by the handle's own check with no acknowledged save
- * lost after its move, and NOREPLICAS.  Without redis-server it is
+ * over, the delivery queue's ready stream and consumer group (the PEL,
+ * XAUTOCLAIM of a killed consumer's job, renewal, nothing left behind),
+ * delivery claims expired by Redis, and with a replica and a Sentinel: a
+ * failover followed, a planned failover (the old master left running)
+ * followed by the handle's own check with no acknowledged save lost after
+ * its move, and NOREPLICAS.  Without redis-server it is
  * skipped.
  */
 #include "config.h"
@@ -581,7 +583,243 @@ test_takeover(struct tap *t, const struct server *sv, const char *home)
 	    store_job_claim(s, 8, T0 + 1000, T0 + 2000, &j) == STORE_OK &&
 	    j->id == id2, "then the contact's second job");
 	store_job_free(j);
+	store_job_done(s, id2, NULL, 0, NULL, T0);
 	store_close(s);
+}
+
+/* The id of the job claimed at now until `until` by pid (0 when none). */
+static uint64_t
+claim_id(struct store *s, uint32_t pid, int64_t now, int64_t until)
+{
+	struct store_job *j = NULL;
+	uint64_t id = 0;
+
+	if (store_job_claim(s, pid, now, until, &j) == STORE_OK)
+		id = j->id;
+	store_job_free(j);
+	return id;
+}
+
+/* XPENDING's summary count for the ready stream (-1 on error). */
+static long long
+pel_count(redisContext *c)
+{
+	redisReply *r = redisCommand(c, "XPENDING bm:jready bm:jg");
+	long long n = -1;
+
+	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+	    r->element[0]->type == REDIS_REPLY_INTEGER)
+		n = r->element[0]->integer;
+	if (r != NULL)
+		freeReplyObject(r);
+	return n;
+}
+
+/* The only PEL entry's consumer (into who) and delivery count, or -1. */
+static long long
+pel_one(redisContext *c, char *who, size_t size)
+{
+	redisReply *r = redisCommand(c, "XPENDING bm:jready bm:jg - + 10");
+	long long n = -1;
+
+	*who = '\0';
+	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+	    r->element[0]->elements == 4) {
+		snprintf(who, size, "%s", r->element[0]->element[1]->str);
+		n = r->element[0]->element[3]->integer;
+	}
+	if (r != NULL)
+		freeReplyObject(r);
+	return n;
+}
+
+/* Whether the group has a consumer of that name (XINFO CONSUMERS). */
+static int
+has_consumer(redisContext *c, const char *name)
+{
+	redisReply *r = redisCommand(c, "XINFO CONSUMERS bm:jready bm:jg");
+	size_t i, k;
+	int found = 0;
+
+	for (i = 0; r != NULL && r->type == REDIS_REPLY_ARRAY &&
+	    i < r->elements; i++)
+		for (k = 0; k + 1 < r->element[i]->elements; k += 2)
+			if (strcmp(r->element[i]->element[k]->str, "name") ==
+			    0 && strcmp(r->element[i]->element[k + 1]->str,
+			    name) == 0)
+				found = 1;
+	if (r != NULL)
+		freeReplyObject(r);
+	return found;
+}
+
+/* Nothing in the ready stream nor in its group's PEL. */
+static int
+stream_empty(redisContext *c)
+{
+	redisReply *r = redisCommand(c, "XLEN bm:jready");
+	int ok = r != NULL && r->type == REDIS_REPLY_INTEGER &&
+	    r->integer == 0;
+
+	if (r != NULL)
+		freeReplyObject(r);
+	return ok && pel_count(c) == 0;
+}
+
+/*
+ * The ready stream and its consumer group: hand-out by XREADGROUP, the
+ * PEL under host:pid, a killed holder's job taken over by XAUTOCLAIM (by
+ * Redis's idle time alone: the claimer's clock says the lease still runs),
+ * a renewal resetting the idle time, contact order across a retry, and no
+ * entry left behind by done, retry or an uninstall.
+ */
+static void
+test_stream(struct tap *t, const struct server *sv, const char *home)
+{
+	struct store *s = open_redis(t, sv, home, 0);
+	struct store_job_spec sp = { .integ = "tokS", .kind = "k",
+	    .contact = "s1", .payload = "{}", .now = T0 };
+	redisContext *c = raw(sv);
+	redisReply *r;
+	char host[200], want[260], who[260], dead[260];
+	uint64_t a = 0, b = 0, c3 = 0, c3b = 0, d1 = 0, d2 = 0, e[3] = { 0 };
+	uint64_t got = 0;
+	long long dc;
+	int status = 0, i, ok;
+	pid_t pid;
+
+	if (s == NULL || c == NULL) {
+		tap_ok(t, 0, "stream: a store and a raw connection");
+		goto out;
+	}
+	memset(host, 0, sizeof(host));
+	gethostname(host, sizeof(host) - 1);
+	store_install_record(s, "tokS", NULL, 0, NULL);
+	store_job_add(s, &sp, &a, NULL);
+	sp.contact = "s2";
+	store_job_add(s, &sp, &b, NULL);
+	got = claim_id(s, 61, T0, T0 + 100);
+	r = redisCommand(c, "XINFO GROUPS bm:jready");
+	ok = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+	    r->element[0]->elements >= 2 &&
+	    strcmp(r->element[0]->element[1]->str, "bm:jg") == 0;
+	if (r != NULL)
+		freeReplyObject(r);
+	tap_ok(t, got == a && ok, "a claim reads the ready stream bm:jready "
+	    "through the consumer group bm:jg (XINFO GROUPS)");
+	snprintf(want, sizeof(want), "%s:61", host);
+	dc = pel_one(c, who, sizeof(who));
+	tap_ok(t, dc == 1 && strcmp(who, want) == 0, "the claimed job is in "
+	    "the group's PEL under the claimer's consumer name (%s, %lld "
+	    "delivery)", who, dc);
+	tap_ok(t, store_job_done(s, a, NULL, 0, NULL, T0) == STORE_OK &&
+	    claim_id(s, 61, T0, T0 + 100) == b &&
+	    store_job_done(s, b, NULL, 0, NULL, T0) == STORE_OK &&
+	    stream_empty(c), "every job done: nothing left in the stream or "
+	    "the PEL (XACK and XDEL with each)");
+
+	/* A consumer killed holding a job. */
+	sp.contact = "s3";
+	store_job_add(s, &sp, &c3, NULL);
+	store_job_add(s, &sp, &c3b, NULL);
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		struct store *cs = open_redis(t, sv, home, 0);
+
+		if (cs == NULL || claim_id(cs, (uint32_t)getpid(), T0,
+		    T0 + 300) != c3)
+			_exit(1);
+		store_close(cs);
+		store_close(s);
+		redisFree(c);
+		kill(getpid(), SIGKILL);
+		_exit(2);
+	}
+	waitpid(pid, &status, 0);
+	snprintf(dead, sizeof(dead), "%s:%ld", host, (long)pid);
+	snprintf(want, sizeof(want), "%s", dead);
+	dc = pel_one(c, who, sizeof(who));
+	tap_ok(t, WIFSIGNALED(status) && dc == 1 && strcmp(who, want) == 0,
+	    "a consumer claimed a job (lease 300 ms) and was killed holding "
+	    "it, in the PEL under its name");
+	/* The claimer's clock stays inside the lease (T0 + 1): only Redis's
+	 * idle time can hand the job over. */
+	for (i = 0, got = 0; i < 200 && got == 0; i++) {
+		got = claim_id(s, 62, T0 + 1, T0 + 301);
+		if (got == 0)
+			usleep(50 * 1000);
+	}
+	snprintf(want, sizeof(want), "%s:62", host);
+	dc = pel_one(c, who, sizeof(who));
+	tap_ok(t, got == c3 && dc == 2 && strcmp(who, want) == 0,
+	    "once idle past the lease another consumer takes it over through "
+	    "XAUTOCLAIM (new owner %s, delivered %lld times)", who, dc);
+	tap_ok(t, has_consumer(c, want) && !has_consumer(c, dead),
+	    "the killed consumer, holding nothing now, left the group");
+	tap_ok(t, store_job_done(s, c3, NULL, 0, NULL, T0) == STORE_OK &&
+	    store_job_done(s, c3, NULL, 0, NULL, T0) == STORE_NOTFOUND &&
+	    pel_count(c) == 0, "the job is done once");
+
+	/* A long job renews its lease. */
+	tap_ok(t, claim_id(s, 63, T0 + 2, T0 + 1002) == c3b,
+	    "the contact's next job is claimed (lease 1000 ms)");
+	usleep(1200 * 1000);
+	tap_ok(t, store_job_renew(s, c3b, 63, T0 + 1002) == STORE_OK &&
+	    claim_id(s, 64, T0 + 3, T0 + 1003) == 0, "renewed (XCLAIM JUSTID "
+	    "resets the idle time), it is not taken though it ran past a "
+	    "lease length");
+	for (i = 0, got = 0; i < 200 && got == 0; i++) {
+		got = claim_id(s, 64, T0 + 3, T0 + 1003);
+		if (got == 0)
+			usleep(50 * 1000);
+	}
+	tap_ok(t, got == c3b && store_job_renew(s, c3b, 63, T0 + 2000) ==
+	    STORE_NOTFOUND, "not renewed, it is taken over and the old holder "
+	    "has lost it");
+	store_job_done(s, c3b, NULL, 0, NULL, T0);
+
+	/* Contact order across a retry of the head. */
+	sp.contact = "s4";
+	store_job_add(s, &sp, &d1, NULL);
+	store_job_add(s, &sp, &d2, NULL);
+	tap_ok(t, claim_id(s, 65, T0 + 10, T0 + 1010) == d1 &&
+	    store_job_retry(s, d1, 65, T0 + 20, "x", 0) == STORE_OK &&
+	    claim_id(s, 65, T0 + 15, T0 + 1015) == 0 && stream_empty(c),
+	    "a retried head leaves the stream; its contact's next waits");
+	ok = claim_id(s, 65, T0 + 20, T0 + 1020) == d1 &&
+	    store_job_done(s, d1, NULL, 0, NULL, T0) == STORE_OK &&
+	    claim_id(s, 65, T0 + 20, T0 + 1020) == d2 &&
+	    store_job_done(s, d2, NULL, 0, NULL, T0) == STORE_OK;
+	tap_ok(t, ok && stream_empty(c), "then the head again, then the next: "
+	    "contact order holds; nothing left in the stream or the PEL");
+
+	/* An uninstall cancels claimed and handed-out jobs. */
+	store_install_record(s, "tokU", NULL, 0, NULL);
+	sp.integ = "tokU";
+	sp.contact = "u1";
+	store_job_add(s, &sp, &e[0], NULL);
+	sp.contact = "u2";
+	store_job_add(s, &sp, &e[1], NULL);
+	sp.contact = "u3";
+	store_job_add(s, &sp, &e[2], NULL);
+	/* Two claimed, the third handed out to the stream, unclaimed. */
+	got = claim_id(s, 66, T0, T0 + 100);
+	ok = e[2] > 0 && got != 0 && claim_id(s, 66, T0, T0 + 100) != got &&
+	    pel_count(c) == 2;
+	r = redisCommand(c, "XLEN bm:jready");
+	ok = ok && r != NULL && r->type == REDIS_REPLY_INTEGER &&
+	    r->integer == 3;
+	if (r != NULL)
+		freeReplyObject(r);
+	tap_ok(t, ok, "three jobs in the stream, two of them claimed");
+	tap_ok(t, store_install_delete(s, "tokU", NULL) == STORE_OK &&
+	    stream_empty(c), "an uninstall of an integration with claimed "
+	    "jobs leaves no entry behind");
+out:
+	if (c != NULL)
+		redisFree(c);
+	if (s != NULL)
+		store_close(s);
 }
 
 static void
@@ -996,6 +1234,7 @@ main(void)
 	test_js_layout(&t, &sv, home);
 	test_own_layout(&t, &sv, home);
 	test_takeover(&t, &sv, home);
+	test_stream(&t, &sv, home);
 	test_claims(&t, &sv, home);
 	test_migrate_services(&t, &sv, sv.dir);
 	test_outage(&t, &sv, home);

@@ -126,7 +126,7 @@ walk(struct store *s, DB *db, DB_TXN *txn, struct export_args *a, int *rc)
 			if ((ret = walk_token(s, txn, key.data, key.size, last,
 			    &tok)) != 0)
 				goto out;
-			if (store__install_decode(tok, &data, &in) != 0) {
+			if (store__install_decode(s, tok, &data, &in) != 0) {
 				ret = EINVAL;
 				goto out;
 			}

@@ -46,11 +46,10 @@ open_with(const char *home, const char *key_file, int *rc, char *err,
 	return s;
 }
 
-/* Files of home (not recursive) holding needle; their count. */
+/* Files of home (not recursive) holding nlen bytes at needle; their count. */
 static int
-files_holding(const char *home, const char *needle)
+files_holding_mem(const char *home, const void *needle, size_t nlen)
 {
-	size_t nlen = strlen(needle);
 	struct dirent *e;
 	char path[1024], *buf;
 	struct stat st;
@@ -75,7 +74,7 @@ files_holding(const char *home, const char *needle)
 		fclose(fp);
 		for (i = 0; i + nlen <= n; i++)
 			if (memcmp(buf + i, needle, nlen) == 0) {
-				tap_diag("%s holds the token at %zu", path, i);
+				tap_diag("%s holds the secret at %zu", path, i);
 				found++;
 				break;
 			}
@@ -83,6 +82,51 @@ files_holding(const char *home, const char *needle)
 	}
 	closedir(d);
 	return found;
+}
+
+static int
+files_holding(const char *home, const char *needle)
+{
+	return files_holding_mem(home, needle, strlen(needle));
+}
+
+/*
+ * Files of home holding a webhook secret (64 hex) in any of its forms: the
+ * hex, its 32 raw bytes, or the base64 of "whsec_" (the bytes, with or
+ * without the prefix); their count.
+ */
+static int
+files_holding_secret(const char *home, const char *hex)
+{
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789+/";
+	unsigned char raw[33];
+	char text[64];
+	unsigned v;
+	size_t i, o = 0;
+	int n;
+
+	for (i = 0; i < 32; i++) {
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+			return -1;
+		raw[i] = (unsigned char)v;
+	}
+	raw[32] = 0;
+	for (i = 0; i < 33; i += 3) {
+		v = (unsigned)raw[i] << 16 | (unsigned)raw[i + 1] << 8 |
+		    raw[i + 2];
+		text[o++] = b64[v >> 18 & 63];
+		text[o++] = b64[v >> 12 & 63];
+		text[o++] = b64[v >> 6 & 63];
+		text[o++] = b64[v & 63];
+	}
+	/* 32 bytes: 42 full characters, then a partial one and '=': search
+	 * the 42 that do not depend on padding. */
+	text[42] = '\0';
+	n = files_holding(home, hex);
+	n += files_holding_mem(home, raw, 32);
+	n += files_holding(home, text);
+	return n;
 }
 
 static int
@@ -165,7 +209,7 @@ test_fresh(struct tap *t, const char *home)
 	    export_state };
 	struct store *s;
 	struct stat st;
-	char err[512], path[1024], *v = NULL;
+	char err[512], path[1024], secret[65] = "", *v = NULL;
 	size_t len;
 	int rc, seen = 0;
 
@@ -194,12 +238,17 @@ test_fresh(struct tap *t, const char *home)
 	tap_ok(t, rc == STORE_OK && seen == 3,
 	    "the export gives the token of the install, pair and state (%d)",
 	    seen);
+	snprintf(secret, sizeof(secret), "%s", in != NULL ? in->secret : "");
 	store_install_free(in);
 	store_close(s);
 	tap_ok(t, files_holding(home, TOKEN) == 0 &&
 	    files_holding(home, TOKEN3) == 0,
 	    "no file of the environment holds the token's bytes (installed, "
 	    "with jobs queued, or only queued)");
+	tap_ok(t, strlen(secret) == 64 &&
+	    files_holding_secret(home, secret) == 0,
+	    "no file of the environment holds the webhook secret (hex, raw "
+	    "or whsec_ base64)");
 	snprintf(path, sizeof(path), "%s/token-hash.key", home);
 	tap_ok(t, stat(path, &st) == 0 && (st.st_mode & 0777) == 0600 &&
 	    st.st_size == 32, "token-hash.key: 32 bytes, mode 0600");
@@ -396,6 +445,44 @@ old_store(const char *home)
 	return ret == 0 ? 0 : -1;
 }
 
+/*
+ * Whether any record of file (a dump of its key/data pairs through BDB)
+ * holds needle: 1, 0, or -1 on error.
+ */
+static int
+dump_holds(const char *home, const char *file, const char *needle)
+{
+	size_t nlen = strlen(needle), i;
+	DB_ENV *env = NULL;
+	DB *db = NULL;
+	DBC *c = NULL;
+	DBT key, data;
+	int ret, found = 0;
+
+	if (db_env_create(&env, 0) != 0)
+		return -1;
+	if ((ret = env->open(env, home, DB_JOINENV, 0)) != 0 ||
+	    (ret = db_create(&db, env, 0)) != 0 ||
+	    (ret = db->open(db, NULL, file, NULL, DB_UNKNOWN, DB_RDONLY,
+	    0)) != 0 || (ret = db->cursor(db, NULL, &c, 0)) != 0)
+		goto out;
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	while ((ret = c->get(c, &key, &data, DB_NEXT)) == 0)
+		for (i = 0; i + nlen <= data.size; i++)
+			if (memcmp((char *)data.data + i, needle, nlen) == 0)
+				found = 1;
+	if (ret == DB_NOTFOUND)
+		ret = 0;
+out:
+	if (c != NULL)
+		c->close(c);
+	if (db != NULL)
+		db->close(db, 0);
+	env->close(env, 0);
+	return ret != 0 ? -1 : found;
+}
+
 static void
 verify_fn_count(void *arg, const char *what, const char *integ,
     const char *bid, const char *eid)
@@ -480,6 +567,11 @@ test_migration(struct tap *t, const char *dir)
 	 * keep old bytes until reused: README says how to get a clean copy. */
 	tap_diag("after migration, %d files still hold old bytes",
 	    files_holding(home, TOKEN2));
+	/* The secret: pages the rewrite freed may keep it too; the records
+	 * themselves (a dump of installs.db) must not. */
+	tap_ok(t, dump_holds(home, "installs.db", SECRET) == 0,
+	    "the migrated installation record holds its secret sealed, not "
+	    "in clear");
 }
 
 /* --- verify names a problem by token ------------------------------------ */
@@ -692,7 +784,7 @@ main(void)
 	test_deliveries(&t, dir);
 	test_verify(&t, dir);
 	test_job_damage(&t, dir);
-	tap_ok(&t, t.n == 36, "all 36 checks ran");
+	tap_ok(&t, t.n == 38, "all 38 checks ran");
 	tap_rmtree(dir);
 	return tap_done(&t);
 }

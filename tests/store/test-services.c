@@ -120,6 +120,7 @@ main(void)
 	char ver[STORE_OAUTH_VERIFIER_LEN + 1];
 	char ver2[STORE_OAUTH_VERIFIER_LEN + 1];
 	char iid[STORE_INSTALL_ID_LEN + 1], st2[STORE_OAUTH_ID_LEN + 1];
+	char whsec[STORE_SECRET_LEN + 1];
 	char longsvc[STORE_SERVICE_NAME_MAX + 1];
 	char longid[STORE_SERVICE_SCOPE_MAX + 1];
 	struct store_service in = { 0 }, *sv = NULL, *b = NULL;
@@ -149,6 +150,7 @@ main(void)
 	rc = store_install_record(s, TOKEN, "{}", 2, &inst);
 	tap_ok(&t, rc == STORE_OK, "an installation");
 	memcpy(iid, inst->install_id, sizeof(iid));
+	memcpy(whsec, inst->secret, sizeof(whsec));
 	store_install_free(inst);
 
 	/* --- upsert ------------------------------------------------------- */
@@ -316,12 +318,16 @@ main(void)
 		    files_holding(where, ver) == 0 &&
 		    files_holding(where, state) == 0,
 		    "no file of the store holds a token, verifier or state");
+		tap_ok(&t, strlen(whsec) == STORE_SECRET_LEN &&
+		    files_holding(where, whsec) == 0,
+		    "nor the installation's webhook secret");
 	}
 	s = open_with(home, key1, &rc, err, sizeof(err));
 	if (rc == STORE_OK)
 		rc = store_rekey(s, key2, &n);
-	/* The installation's token, 2 services, 1 pending verifier. */
-	tap_ok(&t, rc == STORE_OK && n == 4, "rotate-key: %zu secrets "
+	/* The installation's token and webhook secret, 2 services, 1
+	 * pending verifier. */
+	tap_ok(&t, rc == STORE_OK && n == 5, "rotate-key: %zu secrets "
 	    "re-encrypted", n);
 	store_close(s);
 	s = open_with(home, key1, &rc, err, sizeof(err));
@@ -336,8 +342,9 @@ main(void)
 	    "the new key opens the services");
 	store_service_free(sv);
 	sv = NULL;
-	tap_ok(&t, store_install_get(s, TOKEN, &inst) == STORE_OK,
-	    "... and the installation tokens");
+	tap_ok(&t, store_install_get(s, TOKEN, &inst) == STORE_OK &&
+	    strcmp(inst->secret, whsec) == 0,
+	    "... and the installation tokens and webhook secret");
 	store_install_free(inst);
 	tap_ok(&t, store_oauth_state_take(s, state, "github", 300, &b, ver2) ==
 	    STORE_OK && strcmp(ver, ver2) == 0,

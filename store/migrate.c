@@ -4,8 +4,9 @@
  * 2 (keys hold the token's keyed hash, the token is sealed in tokens.db;
  * jobs.c's records and indexes name the hash too, store__jobs_migrate()), in
  * one transaction at the first open by the new code; and from format 2 to
- * format 3 (installation records seal their webhook secret: install.c's
- * store__install_seal_all(), also run after a format 1 rewrite).  tokens.db holds the
+ * format 3 (installation records seal their webhook secret, and the secret
+ * state names their values: install.c's store__install_seal_all() and
+ * state.c's store__state_seal_all(), also run after a format 1 rewrite).  tokens.db holds the
  * format under STORE__FORMAT_KEY; its absence means format 1, or a new
  * store (then there is nothing to rewrite).  The transaction first takes a
  * write lock on that key, so processes opening at once wait for the one
@@ -206,7 +207,8 @@ migrate_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 			return 0;
 		}
 		/* Format 2: only the installation secrets to seal. */
-		if ((ret = store__install_seal_all(s, txn, moved)) != 0)
+		if ((ret = store__install_seal_all(s, txn, moved)) != 0 ||
+		    (ret = store__state_seal_all(s, txn, moved)) != 0)
 			return ret;
 		goto done;
 	}
@@ -220,7 +222,8 @@ migrate_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 	    (ret = mig_db(s, txn, s->gens, MIG_KEY, moved)) != 0 ||
 	    (ret = mig_db(s, txn, s->tombs, MIG_TOMB, moved)) != 0 ||
 	    (ret = store__jobs_migrate(s, txn, moved)) != 0 ||
-	    (ret = store__install_seal_all(s, txn, moved)) != 0)
+	    (ret = store__install_seal_all(s, txn, moved)) != 0 ||
+	    (ret = store__state_seal_all(s, txn, moved)) != 0)
 		return ret;
 done:
 	snprintf(fmt, sizeof(fmt), "%d", STORE__FORMAT);

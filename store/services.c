@@ -925,7 +925,15 @@ rekey_db(struct store *s, DB_TXN *txn, DB *db, int kind, unsigned char *okey,
 			aadlen = STORE_INSTALL_ID_LEN;
 			skip = STORE__INST_SECOFF;
 			olen = STORE__INST_SEALED;
-		} else if (kind == 0) {        /* tokens.db: the hash is the key */
+		} else if (kind == 4) { /* state.db: the secret names' */
+			const char *nul = memrchr(k.data, '\0', k.size);
+
+			if (nul == NULL || d.size == 0 || p[0] != 1 ||
+			    !store__state_secret(nul + 1, k.size -
+			    (size_t)(nul + 1 - (const char *)k.data)))
+				continue;
+			skip = 0;
+		} else if (kind == 0) { /* tokens.db: the hash is the key */
 			if (k.size != STORE__HASH_LEN)
 				continue;       /* "!format" and the like */
 			skip = 0;
@@ -995,8 +1003,9 @@ rekey_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 	memcpy(okey, s->ekey, sizeof(okey));
 	if ((ret = rekey_db(s, txn, s->tokens, 0, okey, a->nkey, &a->n)) == 0 &&
 	    (ret = rekey_db(s, txn, s->svc, 1, okey, a->nkey, &a->n)) == 0 &&
-	    (ret = rekey_db(s, txn, s->oauth, 2, okey, a->nkey, &a->n)) == 0)
-		ret = rekey_db(s, txn, s->inst, 3, okey, a->nkey, &a->n);
+	    (ret = rekey_db(s, txn, s->oauth, 2, okey, a->nkey, &a->n)) == 0 &&
+	    (ret = rekey_db(s, txn, s->inst, 3, okey, a->nkey, &a->n)) == 0)
+		ret = rekey_db(s, txn, s->state, 4, okey, a->nkey, &a->n);
 	OPENSSL_cleanse(okey, sizeof(okey));
 	return ret;
 }

@@ -404,6 +404,29 @@ int store__install_decode(const struct store *s, const char *token,
     const DBT *data, struct store_install *in);
 
 /*
+ * Whether state name (nlen bytes) is one the store seals (store.h's
+ * STORE_STATE_SECRET_*).
+ */
+int store__state_secret(const char *name, size_t nlen);
+
+/*
+ * Seals the value of a secret state name bound to aad (the state.db key on
+ * BDB: prefix, NUL, name): *out new, *outlen bytes.  Opens one into *plain
+ * (new, NUL-terminated), *plen bytes; a value that is not sealed (written
+ * before the store sealed them) is given back as it is.
+ */
+int store__state_seal(const struct store *s, const void *aad, size_t aadlen,
+    const void *val, size_t len, unsigned char **out, size_t *outlen);
+int store__state_open(const struct store *s, const void *aad, size_t aadlen,
+    const void *val, size_t len, char **plain, size_t *plen);
+
+/*
+ * Seals, in txn, every value of a secret state name still in clear; *moved
+ * counts them.  Sealed ones are left alone, so a second run does nothing.
+ */
+int store__state_seal_all(struct store *s, DB_TXN *txn, size_t *moved);
+
+/*
  * Rewrites every version 1 installation record (secret in clear) as the
  * current version (secret sealed), in txn; *moved counts them.  Records
  * already current are left alone, so a second run does nothing.

@@ -34,6 +34,11 @@
 #define IID "0123456789abcdef0123456789abcdef"
 #define SECRET "00112233445566778899aabbccddeeff" \
 	"00112233445566778899aabbccddeeff"
+/* A previous webhook secret and an external service's, kept in state. */
+#define PREV "a1b2c3d4e5f60718293a4b5c6d7e8f90" \
+	"0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+#define PREV_JSON "{\"secret\":\"" PREV "\",\"rotated\":1700000000}"
+#define EXTERNAL "ext-SHOPIFY-SECRET-9d8c7b6a5f4e3d2c1b0a"
 
 static struct store *
 open_with(const char *home, const char *key_file, int *rc, char *err,
@@ -147,15 +152,20 @@ export_pair(void *arg, const char *integ, const char *bid, const char *eid)
 	return 0;
 }
 
+/* Counts TOKEN's values; the secret ones must come in clear. */
 static int
 export_state(void *arg, const char *token, const char *name,
     const char *val, size_t len)
 {
-	(void)name;
-	(void)val;
-	(void)len;
-	if (strcmp(token, TOKEN) == 0)
-		++*(int *)arg;
+	if (strcmp(token, TOKEN) != 0)
+		return 0;
+	if (strcmp(name, STORE_STATE_SECRET_PREVIOUS) == 0 &&
+	    (len != strlen(PREV_JSON) || strcmp(val, PREV_JSON) != 0))
+		return 0;
+	if (strcmp(name, STORE_STATE_SECRET_EXTERNAL) == 0 &&
+	    (len != strlen(EXTERNAL) || strcmp(val, EXTERNAL) != 0))
+		return 0;
+	++*(int *)arg;
 	return 0;
 }
 
@@ -221,6 +231,15 @@ test_fresh(struct tap *t, const char *home)
 	    STORE_OK && store_ids_save(s, TOKEN, "b1", "e1") == STORE_OK &&
 	    store_state_set(s, TOKEN, "cursor", "2", 1) == STORE_OK,
 	    "install, a pair and a state value under a token");
+	tap_ok(t, store_state_set(s, TOKEN, STORE_STATE_SECRET_PREVIOUS,
+	    PREV_JSON, strlen(PREV_JSON)) == STORE_OK &&
+	    store_state_set(s, TOKEN, STORE_STATE_SECRET_EXTERNAL, EXTERNAL,
+	    strlen(EXTERNAL)) == STORE_OK &&
+	    store_state_get(s, TOKEN, STORE_STATE_SECRET_EXTERNAL, &v, &len)
+	    == STORE_OK && len == strlen(EXTERNAL) && strcmp(v, EXTERNAL) == 0,
+	    "the previous and the external secret kept, given back in clear");
+	free(v);
+	v = NULL;
 	tap_ok(t, in != NULL && store_install_get_by_id(s, in->install_id,
 	    &got) == STORE_OK && strcmp(got->token, TOKEN) == 0,
 	    "the install id gives the token back");
@@ -235,9 +254,9 @@ test_fresh(struct tap *t, const char *home)
 	tap_ok(t, queue_jobs(s) == 0, "a pending and a dead job of the "
 	    "installation, and one of a token never installed, dropped");
 	rc = store_export(s, &cbs, &seen);
-	tap_ok(t, rc == STORE_OK && seen == 3,
-	    "the export gives the token of the install, pair and state (%d)",
-	    seen);
+	tap_ok(t, rc == STORE_OK && seen == 5,
+	    "the export gives the token of the install, pair and state, the "
+	    "secret state values in clear (%d)", seen);
 	snprintf(secret, sizeof(secret), "%s", in != NULL ? in->secret : "");
 	store_install_free(in);
 	store_close(s);
@@ -249,6 +268,9 @@ test_fresh(struct tap *t, const char *home)
 	    files_holding_secret(home, secret) == 0,
 	    "no file of the environment holds the webhook secret (hex, raw "
 	    "or whsec_ base64)");
+	tap_ok(t, files_holding_secret(home, PREV) == 0 &&
+	    files_holding(home, EXTERNAL) == 0,
+	    "nor the previous secret (hex, raw, base64) or the external one");
 	snprintf(path, sizeof(path), "%s/token-hash.key", home);
 	tap_ok(t, stat(path, &st) == 0 && (st.st_mode & 0777) == 0600 &&
 	    st.st_size == 32, "token-hash.key: 32 bytes, mode 0600");
@@ -439,6 +461,12 @@ old_store(const char *home)
 	memcpy(k + tl + 1, "cursor", 6);
 	if (ret == 0)
 		ret = old_put(env, "state.db", k, tl + 7, "7", 1);
+	memcpy(k + tl + 1, STORE_STATE_SECRET_EXTERNAL,
+	    strlen(STORE_STATE_SECRET_EXTERNAL));
+	if (ret == 0)
+		ret = old_put(env, "state.db", k, tl + 1 +
+		    strlen(STORE_STATE_SECRET_EXTERNAL), EXTERNAL,
+		    strlen(EXTERNAL));
 	if (ret == 0)
 		ret = old_jobs(env);
 	env->close(env, 0);
@@ -542,6 +570,10 @@ test_migration(struct tap *t, const char *dir)
 	tap_ok(t, store_state_get(s, TOKEN2, "cursor", &v, &len) ==
 	    STORE_OK && len == 1 && v[0] == '7', "the state value is found");
 	free(v);
+	tap_ok(t, store_state_get(s, TOKEN2, STORE_STATE_SECRET_EXTERNAL, &v,
+	    &len) == STORE_OK && len == strlen(EXTERNAL) &&
+	    strcmp(v, EXTERNAL) == 0, "the external secret is found");
+	free(v);
 	tap_ok(t, store_verify(s, verify_fn_count, &problems, NULL) ==
 	    STORE_OK && problems == 0, "verify: both directions agree");
 	/* The job: its record and indexes now name the token's hash. */
@@ -556,6 +588,16 @@ test_migration(struct tap *t, const char *dir)
 	j = NULL;
 	tap_ok(t, store_job_claim(s, 42, 2000, 3000, &j) == STORE_NOTFOUND,
 	    "the contact's line kept its order across the migration");
+	/* The secrets: pages the rewrite freed may keep them too; the
+	 * records themselves (read through BDB) must not. */
+	store_close(s);
+	tap_ok(t, dump_holds(home, "installs.db", SECRET) == 0 &&
+	    dump_holds(home, "state.db", EXTERNAL) == 0,
+	    "the migrated installation record and external secret are "
+	    "sealed, not in clear");
+	s = open_with(home, NULL, &rc, err, sizeof(err));
+	if (rc != STORE_OK)
+		return;
 	tap_ok(t, store_install_delete(s, TOKEN2, &len) == STORE_OK &&
 	    len == 1 && store_ext_id_get(s, TOKEN2, "b9", &v) ==
 	    STORE_NOTFOUND && store_job_get(s, 1, &j) == STORE_NOTFOUND &&
@@ -567,11 +609,7 @@ test_migration(struct tap *t, const char *dir)
 	 * keep old bytes until reused: README says how to get a clean copy. */
 	tap_diag("after migration, %d files still hold old bytes",
 	    files_holding(home, TOKEN2));
-	/* The secret: pages the rewrite freed may keep it too; the records
-	 * themselves (a dump of installs.db) must not. */
-	tap_ok(t, dump_holds(home, "installs.db", SECRET) == 0,
-	    "the migrated installation record holds its secret sealed, not "
-	    "in clear");
+
 }
 
 /* --- verify names a problem by token ------------------------------------ */
@@ -784,7 +822,7 @@ main(void)
 	test_deliveries(&t, dir);
 	test_verify(&t, dir);
 	test_job_damage(&t, dir);
-	tap_ok(&t, t.n == 38, "all 38 checks ran");
+	tap_ok(&t, t.n == 41, "all 41 checks ran");
 	tap_rmtree(dir);
 	return tap_done(&t);
 }

@@ -897,12 +897,76 @@ rd_is_hex(const char *p, size_t n)
 }
 
 /*
+ * Seals secret (64 hex) bound to install id into the tail of *buf (new or
+ * realloc()ed: its first len bytes kept), STORE__INST_SEALED bytes.
+ */
+static int
+rd_seal_secret(struct store *s, const char *install_id, const char *secret,
+    unsigned char **buf, size_t len)
+{
+	unsigned char *sealed = NULL, *nb;
+	size_t slen = 0;
+
+	if (store__seal(s, install_id, STORE_INSTALL_ID_LEN, secret,
+	    STORE_SECRET_LEN, &sealed, &slen) != 0 ||
+	    slen != STORE__INST_SEALED) {
+		free(sealed);
+		snprintf(s->err, sizeof(s->err), "redis: sealing an "
+		    "installation secret failed");
+		return STORE_ERROR;
+	}
+	if ((nb = realloc(*buf, len + slen)) == NULL) {
+		free(sealed);
+		return rd_nomem(s);
+	}
+	memcpy(nb + len, sealed, slen);
+	free(sealed);
+	*buf = nb;
+	return STORE_OK;
+}
+
+/*
+ * Installations written before the store sealed their secret hold it in
+ * clear (64 hex): the first read reseals it, unless it changed meanwhile.
+ */
+#define RD_LUA_RESEAL \
+	"if redis.call('HGET', KEYS[1], 'secret') == ARGV[1] then\n" \
+	"  redis.call('HSET', KEYS[1], 'secret', ARGV[2]) end\n" \
+	"return 0\n"
+
+static int
+rd_install_reseal(struct store *s, const char *key,
+    const struct store_install *in)
+{
+	struct store__rd_args a;
+	redisReply *rep = NULL;
+	unsigned char *sealed = NULL;
+	int rc;
+
+	if ((rc = rd_seal_secret(s, in->install_id, in->secret, &sealed, 0))
+	    != STORE_OK)
+		return rc;
+	store__rd_init(&a);
+	store__rd_str(&a, "EVAL");
+	store__rd_str(&a, RD_LUA_RESEAL);
+	store__rd_str(&a, "1");
+	store__rd_str(&a, key);
+	store__rd_str(&a, in->secret);
+	store__rd_add(&a, sealed, STORE__INST_SEALED);
+	rc = store__rd_cmd(s, "sealing an installation secret", 1, &a, &rep);
+	free(sealed);
+	freeReplyObject(rep);
+	return rc;
+}
+
+/*
  * An installation from HMGET id secret created settings (rep) and its
- * token: *out new.  STORE_NOTFOUND when the record is not there.
+ * token: *out new; *clear (may be NULL) set when its secret was in clear.
+ * STORE_NOTFOUND when the record is not there.
  */
 static int
 rd_install_from(struct store *s, const char *token, const redisReply *rep,
-    struct store_install **out)
+    struct store_install **out, int *clear)
 {
 	struct store_install *in = NULL;
 	redisReply **e;
@@ -913,7 +977,9 @@ rd_install_from(struct store *s, const char *token, const redisReply *rep,
 		return STORE_NOTFOUND;
 	e = rep->element;
 	if (e[0]->len != STORE_INSTALL_ID_LEN ||
-	    e[1]->type != REDIS_REPLY_STRING || e[1]->len != STORE_SECRET_LEN ||
+	    e[1]->type != REDIS_REPLY_STRING ||
+	    (e[1]->len != STORE_SECRET_LEN &&
+	    e[1]->len != STORE__INST_SEALED) ||
 	    e[2]->type != REDIS_REPLY_STRING) {
 		snprintf(s->err, sizeof(s->err), "redis: a malformed "
 		    "installation record");
@@ -923,7 +989,32 @@ rd_install_from(struct store *s, const char *token, const redisReply *rep,
 	    (in->token = strdup(token)) == NULL)
 		goto nomem;
 	memcpy(in->install_id, e[0]->str, STORE_INSTALL_ID_LEN);
-	memcpy(in->secret, e[1]->str, STORE_SECRET_LEN);
+	if (e[1]->len == STORE_SECRET_LEN) {
+		/* Written before the store sealed it: the caller reseals. */
+		memcpy(in->secret, e[1]->str, STORE_SECRET_LEN);
+		if (clear != NULL)
+			*clear = 1;
+	} else {
+		char *plain = NULL;
+		size_t plen = 0;
+
+		if (store__unseal(s, in->install_id, STORE_INSTALL_ID_LEN,
+		    (const unsigned char *)e[1]->str, e[1]->len, &plain,
+		    &plen) != 0 || plen != STORE_SECRET_LEN) {
+			if (plain != NULL)
+				store__crypto_wipe(plain, plen);
+			free(plain);
+			store_install_free(in);
+			snprintf(s->err, sizeof(s->err), "redis: an "
+			    "installation secret does not decrypt: "
+			    "BM_SECRET_KEY_FILE is not the key it was sealed "
+			    "with, or the record is damaged");
+			return STORE_ERROR;
+		}
+		memcpy(in->secret, plain, STORE_SECRET_LEN);
+		store__crypto_wipe(plain, plen);
+		free(plain);
+	}
 	in->created = strtoll(e[2]->str, NULL, 10);
 	in->settings_len = e[3]->type == REDIS_REPLY_STRING ? e[3]->len : 0;
 	if ((in->settings = malloc(in->settings_len + 1)) == NULL)
@@ -945,7 +1036,7 @@ rd_install_read(struct store *s, const char *token, const char *h,
 	char key[RD_KEY_MAX];
 	struct store__rd_args a;
 	redisReply *rep = NULL;
-	int rc;
+	int rc, clear = 0;
 
 	store__rd_key(key, sizeof(key), "bm:inst:", h);
 	store__rd_init(&a);
@@ -958,8 +1049,13 @@ rd_install_read(struct store *s, const char *token, const char *h,
 	if ((rc = store__rd_cmd(s, "getting installation", 1, &a, &rep)) !=
 	    STORE_OK)
 		return rc;
-	rc = rd_install_from(s, token, rep, out);
+	rc = rd_install_from(s, token, rep, out, &clear);
 	freeReplyObject(rep);
+	if (rc == STORE_OK && clear &&
+	    (rc = rd_install_reseal(s, key, *out)) != STORE_OK) {
+		store_install_free(*out);
+		*out = NULL;
+	}
 	return rc;
 }
 
@@ -973,7 +1069,7 @@ store__rd_install_record(struct store *s, const char *token,
 	redisReply *rep = NULL;
 	unsigned char *sealed = NULL;
 	size_t tlen, slen = 0;
-	int rc;
+	int rc, clear = 0;
 
 	if (out != NULL)
 		*out = NULL;
@@ -988,8 +1084,12 @@ store__rd_install_record(struct store *s, const char *token,
 		return STORE_ERROR;
 	}
 	if ((rc = rd_seal_token(s, h, token, tlen, &sealed, &slen)) !=
-	    STORE_OK)
+	    STORE_OK ||
+	    (rc = rd_seal_secret(s, id, secret, &sealed, slen)) != STORE_OK) {
+		store__crypto_wipe(secret, sizeof(secret));
+		free(sealed);
 		return rc;
+	}
 	store__rd_key(key, sizeof(key), "bm:inst:", h);
 	store__rd_key(idkey, sizeof(idkey), "bm:instid:", id);
 	store__rd_init(&a);
@@ -999,7 +1099,7 @@ store__rd_install_record(struct store *s, const char *token,
 	store__rd_str(&a, "bm:tok");
 	store__rd_add(&a, h, STORE__HASH_LEN);
 	store__rd_str(&a, id);
-	store__rd_str(&a, secret);
+	store__rd_add(&a, sealed + slen, STORE__INST_SEALED);
 	store__rd_int(&a, (long long)time(NULL));
 	store__rd_str(&a, settings != NULL ? "1" : "0");
 	store__rd_add(&a, settings != NULL ? settings : "", settings != NULL ?
@@ -1011,13 +1111,18 @@ store__rd_install_record(struct store *s, const char *token,
 	free(sealed);
 	if (rc != STORE_OK)
 		return rc;
-	if (out != NULL && (rc = rd_install_from(s, token, rep, out)) ==
-	    STORE_NOTFOUND) {
+	if (out != NULL && (rc = rd_install_from(s, token, rep, out,
+	    &clear)) == STORE_NOTFOUND) {
 		snprintf(s->err, sizeof(s->err), "redis: recording "
 		    "installation: not found after writing it");
 		rc = STORE_ERROR;
 	}
 	freeReplyObject(rep);
+	if (out != NULL && rc == STORE_OK && clear &&
+	    (rc = rd_install_reseal(s, key, *out)) != STORE_OK) {
+		store_install_free(*out);
+		*out = NULL;
+	}
 	return rc;
 }
 
@@ -1137,7 +1242,8 @@ store__rd_install_settings_update(struct store *s, const char *token,
 	return STORE_ERROR;
 }
 
-/* Prepares install_put's script call; *sealed new. */
+/* Prepares install_put's script call; *sealed new (the sealed token, *slen
+ * bytes, then the sealed secret). */
 static int
 rd_install_put_args(struct store *s, const struct store_install *in,
     char *h, char *key, char *idkey, unsigned char **sealed, size_t *slen,
@@ -1149,7 +1255,9 @@ rd_install_put_args(struct store *s, const struct store_install *in,
 	if ((rc = store__check_install(s, in)) != STORE_OK ||
 	    (rc = rd_hash(s, "token", in->token, &tlen, h)) != STORE_OK ||
 	    (rc = rd_seal_token(s, h, in->token, tlen, sealed, slen)) !=
-	    STORE_OK)
+	    STORE_OK ||
+	    (rc = rd_seal_secret(s, in->install_id, in->secret, sealed,
+	    *slen)) != STORE_OK)
 		return rc;
 	store__rd_key(key, RD_KEY_MAX, "bm:inst:", h);
 	store__rd_key(idkey, RD_KEY_MAX, "bm:instid:", in->install_id);
@@ -1161,7 +1269,7 @@ rd_install_put_args(struct store *s, const struct store_install *in,
 	store__rd_str(a, "bm:tok");
 	store__rd_add(a, h, STORE__HASH_LEN);
 	store__rd_str(a, in->install_id);
-	store__rd_str(a, in->secret);
+	store__rd_add(a, *sealed + *slen, STORE__INST_SEALED);
 	store__rd_str(a, created);
 	store__rd_add(a, in->settings != NULL ? in->settings : "",
 	    in->settings != NULL ? in->settings_len : 0);

@@ -765,6 +765,51 @@ rd_rekey_tokens(struct store *s, struct rd_rekey *r)
 	return rc;
 }
 
+/* Every installation's webhook secret (bound to its install id); one still
+ * in clear (written before the store sealed it) is left to its first
+ * read, which seals it under the key of the day. */
+static int
+rd_rekey_installs(struct store *s, struct rd_rekey *r)
+{
+	struct store__rd_args a;
+	redisReply *hs = NULL, *v = NULL;
+	char key[16 + STORE__HASH_LEN];
+	size_t i;
+	int rc;
+
+	store__rd_init(&a);
+	store__rd_str(&a, "SMEMBERS");
+	store__rd_str(&a, "bm:insts");
+	if ((rc = store__rd_cmd(s, "re-encrypting", 1, &a, &hs)) != STORE_OK)
+		return rc;
+	for (i = 0; hs->type == REDIS_REPLY_ARRAY && i < hs->elements &&
+	    rc == STORE_OK; i++) {
+		if (hs->element[i]->len != STORE__HASH_LEN)
+			continue;
+		snprintf(key, sizeof(key), "bm:inst:%s", hs->element[i]->str);
+		store__rd_init(&a);
+		store__rd_str(&a, "HMGET");
+		store__rd_str(&a, key);
+		store__rd_str(&a, "id");
+		store__rd_str(&a, "secret");
+		if ((rc = store__rd_cmd(s, "re-encrypting", 1, &a, &v)) !=
+		    STORE_OK)
+			break;
+		if (v->type == REDIS_REPLY_ARRAY && v->elements == 2 &&
+		    v->element[0]->type == REDIS_REPLY_STRING &&
+		    v->element[0]->len == STORE_INSTALL_ID_LEN &&
+		    v->element[1]->type == REDIS_REPLY_STRING &&
+		    v->element[1]->len == STORE__INST_SEALED)
+			rc = rd_reseal(s, r, key, strlen(key), "secret", 6,
+			    v->element[1]->str, v->element[1]->len, 0,
+			    v->element[0]->str, STORE_INSTALL_ID_LEN, 0);
+		freeReplyObject(v);
+		v = NULL;
+	}
+	freeReplyObject(hs);
+	return rc;
+}
+
 /* Every service record of every installation. */
 static int
 rd_rekey_services(struct store *s, struct rd_rekey *r)
@@ -923,6 +968,7 @@ store__rd_rekey(struct store *s, const char *new_key_file, size_t *n)
 	/* Read everything, then write it all in one MULTI/EXEC: a failure
 	 * leaves every secret under the old key. */
 	if ((rc = rd_rekey_tokens(s, r)) != STORE_OK ||
+	    (rc = rd_rekey_installs(s, r)) != STORE_OK ||
 	    (rc = rd_rekey_services(s, r)) != STORE_OK ||
 	    (rc = rd_rekey_pending(s, r)) != STORE_OK)
 		goto out;

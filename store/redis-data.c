@@ -1385,6 +1385,44 @@ store__rd_install_foreach(struct store *s, store_install_fn fn, void *arg)
 
 /* --- state ------------------------------------------------------------- */
 
+/* What a secret state value is bound to: the token's hash, NUL, its name;
+ * its length. */
+static size_t
+rd_state_aad(char *buf, const char *h, const char *name, size_t nlen)
+{
+	memcpy(buf, h, STORE__HASH_LEN);
+	buf[STORE__HASH_LEN] = '\0';
+	memcpy(buf + STORE__HASH_LEN + 1, name, nlen);
+	return STORE__HASH_LEN + 1 + nlen;
+}
+
+/* Opens v (vlen bytes) of state name of hash h into *out (new), *olen:
+ * a secret name's sealed value unsealed, any other copied. */
+static int
+rd_state_value(struct store *s, const char *h, const char *name,
+    size_t nlen, const char *v, size_t vlen, char **out, size_t *olen)
+{
+	char aad[STORE__HASH_LEN + 1 + STORE_ID_MAX];
+
+	if (store__state_secret(name, nlen)) {
+		if (store__state_open(s, aad, rd_state_aad(aad, h, name, nlen),
+		    v, vlen, out, olen) != 0) {
+			snprintf(s->err, sizeof(s->err), "redis: a secret "
+			    "state value does not decrypt: BM_SECRET_KEY_FILE "
+			    "is not the key it was sealed with, or it is "
+			    "damaged");
+			return STORE_ERROR;
+		}
+		return STORE_OK;
+	}
+	if ((*out = malloc(vlen + 1)) == NULL)
+		return rd_nomem(s);
+	memcpy(*out, v, vlen);
+	(*out)[vlen] = '\0';
+	*olen = vlen;
+	return STORE_OK;
+}
+
 int
 store__rd_state_get(struct store *s, const char *token, const char *name,
     char **val, size_t *len)
@@ -1410,19 +1448,20 @@ store__rd_state_get(struct store *s, const char *token, const char *name,
 		return rc;
 	if (rep->type != REDIS_REPLY_STRING)
 		rc = STORE_NOTFOUND;
-	else if ((*val = malloc(rep->len + 1)) == NULL)
-		rc = rd_nomem(s);
 	else {
-		memcpy(*val, rep->str, rep->len);
-		(*val)[rep->len] = '\0';
-		if (len != NULL)
-			*len = rep->len;
+		size_t olen = 0;
+
+		rc = rd_state_value(s, h, name, nlen, rep->str, rep->len, val,
+		    &olen);
+		if (rc == STORE_OK && len != NULL)
+			*len = olen;
 	}
 	freeReplyObject(rep);
 	return rc;
 }
 
-/* Prepares a state write (val NULL: a delete): *sealed new. */
+/* Prepares a state write (val NULL: a delete): *sealed new (the sealed
+ * token, *slen bytes, then a secret name's sealed value). */
 static int
 rd_state_args(struct store *s, const char *token, const char *name,
     const void *val, size_t len, char *h, char *key, unsigned char **sealed,
@@ -1445,6 +1484,24 @@ rd_state_args(struct store *s, const char *token, const char *name,
 	if ((rc = store__check_value(s, "state value", len)) != STORE_OK ||
 	    (rc = rd_seal_token(s, h, token, tlen, sealed, slen)) != STORE_OK)
 		return rc;
+	if (store__state_secret(name, nlen)) {
+		char aad[STORE__HASH_LEN + 1 + STORE_ID_MAX];
+		unsigned char *sv = NULL, *nb;
+		size_t svlen = 0;
+
+		if (store__state_seal(s, aad, rd_state_aad(aad, h, name, nlen),
+		    val, len, &sv, &svlen) != 0)
+			return rd_nomem(s);
+		if ((nb = realloc(*sealed, *slen + svlen)) == NULL) {
+			free(sv);
+			return rd_nomem(s);
+		}
+		memcpy(nb + *slen, sv, svlen);
+		free(sv);
+		*sealed = nb;
+		val = nb + *slen;
+		len = svlen;
+	}
 	store__rd_str(a, key);
 	store__rd_str(a, "bm:sts");
 	store__rd_str(a, "bm:tok");
@@ -1703,18 +1760,21 @@ rd_export_state_field(struct store *s, void *arg, const char *f,
     size_t flen, const char *v, size_t vlen)
 {
 	struct rd_export *x = arg;
-	char *name = strndup(f, flen), *val = malloc(vlen + 1);
-	int rc = STORE_OK;
+	char h[STORE__HASH_LEN + 1];
+	char *name = strndup(f, flen), *val = NULL;
+	size_t tlen, olen = 0;
+	int rc;
 
-	if (name == NULL || val == NULL)
+	/* Secret values in clear: the export is the operator's backup. */
+	if (name == NULL)
 		rc = rd_nomem(s);
-	else {
-		memcpy(val, v, vlen);
-		val[vlen] = '\0';
-		if ((x->stop = x->cbs->state(x->arg, x->token, name, val,
-		    vlen)) != 0)
-			rc = 1;
-	}
+	else if ((rc = rd_hash(s, "token", x->token, &tlen, h)) == STORE_OK &&
+	    (rc = rd_state_value(s, h, name, flen, v, vlen, &val, &olen)) ==
+	    STORE_OK && (x->stop = x->cbs->state(x->arg, x->token, name, val,
+	    olen)) != 0)
+		rc = 1;
+	if (val != NULL)
+		store__crypto_wipe(val, olen);
 	free(name);
 	free(val);
 	return rc;

@@ -694,6 +694,149 @@ drop_tokens(const char *home)
 }
 
 /*
+ * Makes home a format 2 store, as the code before sealing webhook secrets
+ * left it: every installation record back to version 1 with secret (64
+ * hex) in clear, state value name of every token set to val in clear, and
+ * "!format" = "2"; in one transaction.  0 or -1.
+ */
+static int
+to_format2(const char *home, const char *secret, const char *name,
+    const char *val)
+{
+	DB_ENV *env = NULL;
+	DB_TXN *txn = NULL;
+	DB *inst = NULL, *st = NULL, *tok = NULL;
+	DBC *c = NULL;
+	DBT key, data, nd;
+	unsigned char buf[1024];
+	size_t nlen = strlen(name), n;
+	int ret, moved = 0;
+
+	if (db_env_create(&env, 0) != 0)
+		return -1;
+	if ((ret = env->open(env, home, DB_CREATE | DB_INIT_LOCK |
+	    DB_INIT_LOG | DB_INIT_MPOOL | DB_INIT_TXN, 0600)) != 0 ||
+	    (ret = db_create(&inst, env, 0)) != 0 ||
+	    (ret = inst->open(inst, NULL, "installs.db", NULL, DB_BTREE,
+	    DB_AUTO_COMMIT, 0600)) != 0 ||
+	    (ret = db_create(&st, env, 0)) != 0 ||
+	    (ret = st->open(st, NULL, "state.db", NULL, DB_BTREE,
+	    DB_AUTO_COMMIT, 0600)) != 0 ||
+	    (ret = db_create(&tok, env, 0)) != 0 ||
+	    (ret = tok->open(tok, NULL, "tokens.db", NULL, DB_BTREE,
+	    DB_AUTO_COMMIT, 0600)) != 0 ||
+	    (ret = env->txn_begin(env, NULL, &txn, 0)) != 0 ||
+	    (ret = inst->cursor(inst, txn, &c, 0)) != 0)
+		goto out;
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	/* version 2: 1 | created 8 | id 32 | sealed 93 | settings */
+	while ((ret = c->get(c, &key, &data, DB_NEXT)) == 0) {
+		if (data.size < 134 || data.size - 134 + 105 > sizeof(buf)) {
+			ret = EINVAL;
+			break;
+		}
+		buf[0] = 1;
+		memcpy(buf + 1, (char *)data.data + 1, 40);
+		memcpy(buf + 41, secret, 64);
+		n = data.size - 134;
+		memcpy(buf + 105, (char *)data.data + 134, n);
+		memset(&nd, 0, sizeof(nd));
+		nd.data = buf;
+		nd.size = (u_int32_t)(105 + n);
+		if ((ret = c->put(c, &key, &nd, DB_CURRENT)) != 0)
+			break;
+		moved++;
+	}
+	c->close(c);
+	c = NULL;
+	if (ret != DB_NOTFOUND || (ret = st->cursor(st, txn, &c, 0)) != 0)
+		goto out;
+	while ((ret = c->get(c, &key, &data, DB_NEXT)) == 0) {
+		if (key.size <= nlen || memcmp((char *)key.data + key.size -
+		    nlen, name, nlen) != 0)
+			continue;
+		memset(&nd, 0, sizeof(nd));
+		nd.data = (void *)val;
+		nd.size = (u_int32_t)strlen(val);
+		if ((ret = c->put(c, &key, &nd, DB_CURRENT)) != 0)
+			break;
+		moved++;
+	}
+	c->close(c);
+	c = NULL;
+	if (ret != DB_NOTFOUND)
+		goto out;
+	memset(&key, 0, sizeof(key));
+	memset(&nd, 0, sizeof(nd));
+	key.data = "!format";
+	key.size = 7;
+	nd.data = "2";
+	nd.size = 1;
+	ret = tok->put(tok, txn, &key, &nd, 0);
+out:
+	if (c != NULL)
+		c->close(c);
+	if (txn != NULL && (ret == 0 ? txn->commit(txn, 0) :
+	    txn->abort(txn)) != 0)
+		ret = -1;
+	if (inst != NULL)
+		inst->close(inst, 0);
+	if (st != NULL)
+		st->close(st, 0);
+	if (tok != NULL)
+		tok->close(tok, 0);
+	env->close(env, 0);
+	return ret == 0 && moved >= 2 ? 0 : -1;
+}
+
+/*
+ * A format 2 store (secrets in clear) is resealed at its first open: the
+ * secrets come back the same, and no record holds them in clear.
+ */
+static void
+test_format2(struct tap *t, const char *dir)
+{
+	struct store_install *in = NULL;
+	char home[600], err[512], secret[65] = "", *v = NULL;
+	struct store *s;
+	size_t len = 0;
+	int rc;
+
+	snprintf(home, sizeof(home), "%s/fmt2", dir);
+	s = open_with(home, NULL, &rc, err, sizeof(err));
+	if (rc == STORE_OK && (rc = store_install_record(s, TOKEN, "{}", 2,
+	    &in)) == STORE_OK)
+		rc = store_state_set(s, TOKEN, STORE_STATE_SECRET_EXTERNAL, "x",
+		    1);
+	if (in != NULL)
+		snprintf(secret, sizeof(secret), "%s", in->secret);
+	store_install_free(in);
+	in = NULL;
+	store_close(s);
+	rc = rc == STORE_OK ? to_format2(home, secret,
+	    STORE_STATE_SECRET_EXTERNAL, EXTERNAL) : -1;
+	tap_ok(t, rc == 0 && dump_holds(home, "installs.db", secret) == 1 &&
+	    dump_holds(home, "state.db", EXTERNAL) == 1,
+	    "a format 2 store: the secrets in clear (the check can see them)");
+	if (rc != 0)
+		return;
+	s = open_with(home, NULL, &rc, err, sizeof(err));
+	tap_ok(t, rc == STORE_OK && store_install_get(s, TOKEN, &in) ==
+	    STORE_OK && strcmp(in->secret, secret) == 0 &&
+	    store_state_get(s, TOKEN, STORE_STATE_SECRET_EXTERNAL, &v, &len)
+	    == STORE_OK && strcmp(v, EXTERNAL) == 0,
+	    "its first open reseals them: the same secrets come back (%s)",
+	    err);
+	store_install_free(in);
+	free(v);
+	store_close(s);
+	tap_ok(t, dump_holds(home, "installs.db", secret) == 0 &&
+	    dump_holds(home, "state.db", EXTERNAL) == 0,
+	    "and no record holds them in clear any more");
+}
+
+/*
  * A job of an installation whose sealed token is gone (damage): the claim
  * keeps it as dead, saying why, and gives the next job instead of failing
  * every claim.
@@ -819,10 +962,11 @@ main(void)
 	test_fresh(&t, home);
 	test_key_file(&t, dir);
 	test_migration(&t, dir);
+	test_format2(&t, dir);
 	test_deliveries(&t, dir);
 	test_verify(&t, dir);
 	test_job_damage(&t, dir);
-	tap_ok(&t, t.n == 41, "all 41 checks ran");
+	tap_ok(&t, t.n == 44, "all 44 checks ran");
 	tap_rmtree(dir);
 	return tap_done(&t);
 }

@@ -24,7 +24,7 @@
 /* What the server's events part names them (app/events/). */
 #define HOOKS_STATE "bm:hooks"
 #define HOOKS_KIND "hooks_reconcile"
-#define EXTERNAL_STATE "bm:webhook-secret-external"
+#define EXTERNAL_STATE STORE_STATE_SECRET_EXTERNAL
 /* Longest secret an external service may give, bytes. */
 #define EXTERNAL_MAX 256
 

@@ -971,7 +971,7 @@ cmd_secret(struct store *s, const char *what, const char *install_id)
 	ops[0].install = &next;
 	ops[1].kind = STORE_OP_STATE_SET;
 	ops[1].a = in->token;
-	ops[1].b = "bm:webhook-secret-previous";
+	ops[1].b = STORE_STATE_SECRET_PREVIOUS;
 	ops[1].val = prev;
 	ops[1].len = strlen(prev);
 	rc = store_apply(s, ops, 2, NULL);

@@ -33,6 +33,8 @@
 #define SEAL_NONCE 12
 #define SEAL_TAG 16
 #define SEAL_OVERHEAD (1 + SEAL_NONCE + SEAL_TAG)
+_Static_assert(SEAL_OVERHEAD == STORE__SEAL_OVERHEAD,
+    "store_int.h's copy of the seal overhead");
 
 static int
 crypto_random(unsigned char *buf, size_t n)

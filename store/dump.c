@@ -126,7 +126,7 @@ walk(struct store *s, DB *db, DB_TXN *txn, struct export_args *a, int *rc)
 			if ((ret = walk_token(s, txn, key.data, key.size, last,
 			    &tok)) != 0)
 				goto out;
-			if (store__install_decode(tok, &data, &in) != 0) {
+			if (store__install_decode(s, tok, &data, &in) != 0) {
 				ret = EINVAL;
 				goto out;
 			}
@@ -155,17 +155,28 @@ walk(struct store *s, DB *db, DB_TXN *txn, struct export_args *a, int *rc)
 			vbuf[data.size] = '\0';
 			t = a->cbs->pair(a->arg, tok, id, vbuf);
 		} else {
-			/* Values get a NUL past their end, as promised. */
-			char *v = malloc((size_t)data.size + 1);
+			/* Values get a NUL past their end, as promised;
+			 * secret ones in clear (the export is the
+			 * operator's backup). */
+			char *v = NULL;
+			size_t vlen = data.size;
 
-			if (v == NULL) {
+			if (store__state_secret(id, strlen(id))) {
+				if ((ret = store__state_open(s, key.data,
+				    key.size, data.data, data.size, &v,
+				    &vlen)) != 0)
+					goto out;
+			} else if ((v = malloc((size_t)data.size + 1)) ==
+			    NULL) {
 				ret = ENOMEM;
 				goto out;
+			} else {
+				if (data.size > 0)
+					memcpy(v, data.data, data.size);
+				v[data.size] = '\0';
 			}
-			if (data.size > 0)
-				memcpy(v, data.data, data.size);
-			v[data.size] = '\0';
-			t = a->cbs->state(a->arg, tok, id, v, data.size);
+			t = a->cbs->state(a->arg, tok, id, v, vlen);
+			explicit_bzero(v, vlen);
 			free(v);
 		}
 		if (t != 0) {

@@ -4,8 +4,10 @@
  * same transactions.  The token itself comes back from tokens.db, sealed.
  *
  * Record layout (big-endian, so a dump reads the same on any host):
- *   version (1 byte) | created (8) | install id (32 hex) | secret (64 hex) |
+ *   version (1 byte, 2) | created (8) | install id (32 hex) |
+ *   secret (64 hex, sealed bound to the install id: 93 bytes) |
  *   settings (the rest)
+ * Version 1 held the secret in clear; migrate.c reseals those at open.
  */
 #include "config.h"
 
@@ -54,52 +56,83 @@ is_hex(const char *p, size_t len)
 }
 
 int
-store__install_decode(const char *token, const DBT *data,
-    struct store_install *in)
+store__install_decode(const struct store *s, const char *token,
+    const DBT *data, struct store_install *in)
 {
 	const unsigned char *p = data->data;
+	size_t i, n, head, slen = 0;
+	char *secret = NULL;
 	uint64_t t = 0;
-	size_t i, n;
 
 	memset(in, 0, sizeof(*in));
-	if (data->size < STORE__INST_HEAD || p[0] != STORE__INST_VERSION)
+	if (data->size < 1)
+		return -1;
+	head = p[0] == STORE__INST_VERSION ? STORE__INST_HEAD :
+	    p[0] == STORE__INST_V1 ? STORE__INST_HEAD_V1 : 0;
+	if (head == 0 || data->size < head)
 		return -1;
 	for (i = 0; i < 8; i++)
 		t = t << 8 | p[1 + i];
 	in->created = (int64_t)t;
-	memcpy(in->install_id, p + 9, STORE_INSTALL_ID_LEN);
-	memcpy(in->secret, p + 9 + STORE_INSTALL_ID_LEN, STORE_SECRET_LEN);
-	n = data->size - STORE__INST_HEAD;
+	memcpy(in->install_id, p + STORE__INST_IDOFF, STORE_INSTALL_ID_LEN);
+	if (p[0] == STORE__INST_V1)
+		memcpy(in->secret, p + STORE__INST_SECOFF, STORE_SECRET_LEN);
+	else {
+		/* Bound to the install id: a secret moved to another
+		 * record does not open there. */
+		if (store__unseal(s, in->install_id, STORE_INSTALL_ID_LEN,
+		    p + STORE__INST_SECOFF, STORE__INST_SEALED, &secret,
+		    &slen) != 0)
+			return -1;
+		if (slen != STORE_SECRET_LEN) {
+			explicit_bzero(secret, slen);
+			free(secret);
+			return -1;
+		}
+		memcpy(in->secret, secret, STORE_SECRET_LEN);
+		explicit_bzero(secret, slen);
+		free(secret);
+	}
+	n = data->size - head;
 	if ((in->token = strdup(token)) == NULL ||
 	    (in->settings = malloc(n + 1)) == NULL) {
 		free(in->token);
-		in->token = NULL;
+		explicit_bzero(in, sizeof(*in));
 		return -1;
 	}
-	memcpy(in->settings, p + STORE__INST_HEAD, n);
+	memcpy(in->settings, p + head, n);
 	in->settings[n] = '\0';
 	in->settings_len = n;
 	return 0;
 }
 
-/* Writes in's record under hash, its token's. */
+/* Writes in's record under hash, its token's, the secret sealed. */
 static int
 put_record(struct store *s, DB_TXN *txn, const struct store_install *in,
     const char *hash)
 {
-	unsigned char *buf;
+	unsigned char *buf = NULL, *sealed = NULL;
 	uint64_t t = (uint64_t)in->created;
+	size_t i, slen = 0;
 	DBT key, data;
-	size_t i;
 	int ret;
 
-	if ((buf = malloc(STORE__INST_HEAD + in->settings_len + 1)) == NULL)
-		return ENOMEM;
+	if ((ret = store__seal(s, in->install_id, STORE_INSTALL_ID_LEN,
+	    in->secret, STORE_SECRET_LEN, &sealed, &slen)) != 0)
+		return ret;
+	if (slen != STORE__INST_SEALED) {
+		ret = EINVAL;
+		goto out;
+	}
+	if ((buf = malloc(STORE__INST_HEAD + in->settings_len + 1)) == NULL) {
+		ret = ENOMEM;
+		goto out;
+	}
 	buf[0] = STORE__INST_VERSION;
 	for (i = 0; i < 8; i++)
 		buf[1 + i] = (unsigned char)(t >> (56 - 8 * i));
-	memcpy(buf + 9, in->install_id, STORE_INSTALL_ID_LEN);
-	memcpy(buf + 9 + STORE_INSTALL_ID_LEN, in->secret, STORE_SECRET_LEN);
+	memcpy(buf + STORE__INST_IDOFF, in->install_id, STORE_INSTALL_ID_LEN);
+	memcpy(buf + STORE__INST_SECOFF, sealed, STORE__INST_SEALED);
 	if (in->settings_len > 0)
 		memcpy(buf + STORE__INST_HEAD, in->settings, in->settings_len);
 	memset(&key, 0, sizeof(key));
@@ -109,7 +142,55 @@ put_record(struct store *s, DB_TXN *txn, const struct store_install *in,
 	data.data = buf;
 	data.size = (u_int32_t)(STORE__INST_HEAD + in->settings_len);
 	ret = s->inst->put(s->inst, txn, &key, &data, 0);
+out:
+	free(sealed);
 	free(buf);
+	return ret;
+}
+
+int
+store__install_seal_all(struct store *s, DB_TXN *txn, size_t *moved)
+{
+	struct store_install in;
+	char hash[STORE__HASH_LEN + 1];
+	DBC *c = NULL;
+	DBT key, data;
+	int ret, t;
+
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	key.flags = DB_DBT_REALLOC;
+	data.flags = DB_DBT_REALLOC;
+	if ((ret = s->inst->cursor(s->inst, txn, &c, 0)) != 0)
+		goto out;
+	/* Rewriting under the same key: the walk does not meet it again. */
+	while ((ret = c->get(c, &key, &data, DB_NEXT | DB_RMW)) == 0) {
+		if (data.size < 1 ||
+		    ((unsigned char *)data.data)[0] != STORE__INST_V1)
+			continue;
+		if (key.size != STORE__HASH_LEN ||
+		    store__install_decode(s, "", &data, &in) != 0) {
+			ret = EINVAL;
+			goto out;
+		}
+		memcpy(hash, key.data, STORE__HASH_LEN);
+		hash[STORE__HASH_LEN] = '\0';
+		ret = put_record(s, txn, &in, hash);
+		free(in.token);
+		free(in.settings);
+		explicit_bzero(&in, sizeof(in));
+		explicit_bzero(data.data, data.size);
+		if (ret != 0)
+			goto out;
+		(*moved)++;
+	}
+	if (ret == DB_NOTFOUND)
+		ret = 0;
+out:
+	if (c != NULL && (t = c->close(c)) != 0 && ret == 0)
+		ret = t;
+	free(key.data);
+	free(data.data);
 	return ret;
 }
 
@@ -132,7 +213,7 @@ get_record(struct store *s, DB_TXN *txn, const char *hash, const char *token,
 	if ((ret = s->inst->get(s->inst, txn, &key, &data, flags)) != 0)
 		return ret;
 	/* A record that does not decode is damage, not absence. */
-	ret = store__install_decode(token, &data, in) == 0 ? 0 : EINVAL;
+	ret = store__install_decode(s, token, &data, in) == 0 ? 0 : EINVAL;
 	free(data.data);
 	return ret;
 }
@@ -575,7 +656,7 @@ foreach_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 		hash[STORE__HASH_LEN] = '\0';
 		if ((ret = store__token_lookup(s, txn, hash, &tok)) != 0)
 			goto out;
-		t = store__install_decode(tok, &data, &in);
+		t = store__install_decode(s, tok, &data, &in);
 		explicit_bzero(tok, strlen(tok));
 		free(tok);
 		if (t != 0) {

@@ -3,7 +3,10 @@
  * generation of purge.c's prefixes, and in gens.db and tombs.db) to format
  * 2 (keys hold the token's keyed hash, the token is sealed in tokens.db;
  * jobs.c's records and indexes name the hash too, store__jobs_migrate()), in
- * one transaction at the first open by the new code.  tokens.db holds the
+ * one transaction at the first open by the new code; and from format 2 to
+ * format 3 (installation records seal their webhook secret, and the secret
+ * state names their values: install.c's store__install_seal_all() and
+ * state.c's store__state_seal_all(), also run after a format 1 rewrite).  tokens.db holds the
  * format under STORE__FORMAT_KEY; its absence means format 1, or a new
  * store (then there is nothing to rewrite).  The transaction first takes a
  * write lock on that key, so processes opening at once wait for the one
@@ -198,9 +201,16 @@ migrate_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 		fmt[data.size] = '\0';
 		if (atoi(fmt) == STORE__FORMAT)
 			return 0;
-		*rc = store__einval(s, "store format %s is newer than this "
-		    "program's (%d)", fmt, STORE__FORMAT);
-		return 0;
+		if (atoi(fmt) > STORE__FORMAT || atoi(fmt) < 2) {
+			*rc = store__einval(s, "store format %s is not this "
+			    "program's (%d)", fmt, STORE__FORMAT);
+			return 0;
+		}
+		/* Format 2: only the installation secrets to seal. */
+		if ((ret = store__install_seal_all(s, txn, moved)) != 0 ||
+		    (ret = store__state_seal_all(s, txn, moved)) != 0)
+			return ret;
+		goto done;
 	}
 	if (ret != DB_NOTFOUND)
 		return ret;
@@ -211,8 +221,11 @@ migrate_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 	    (ret = mig_db(s, txn, s->state, MIG_PREFIX, moved)) != 0 ||
 	    (ret = mig_db(s, txn, s->gens, MIG_KEY, moved)) != 0 ||
 	    (ret = mig_db(s, txn, s->tombs, MIG_TOMB, moved)) != 0 ||
-	    (ret = store__jobs_migrate(s, txn, moved)) != 0)
+	    (ret = store__jobs_migrate(s, txn, moved)) != 0 ||
+	    (ret = store__install_seal_all(s, txn, moved)) != 0 ||
+	    (ret = store__state_seal_all(s, txn, moved)) != 0)
 		return ret;
+done:
 	snprintf(fmt, sizeof(fmt), "%d", STORE__FORMAT);
 	memset(&data, 0, sizeof(data));
 	data.data = fmt;
@@ -226,7 +239,7 @@ store__migrate(struct store *s)
 	size_t moved = 0;
 	int rc;
 
-	rc = store__run(s, STORE__RUN_TXN, "migrating to keyed token hashes",
+	rc = store__run(s, STORE__RUN_TXN, "migrating the store format",
 	    migrate_fn, &moved);
 	/* The log files that still hold raw tokens can go at once. */
 	if (rc == STORE_OK && moved > 0)

@@ -29,6 +29,14 @@ store_open(struct store **out, const struct store_opts *o, char *err,
 	case STORE_BACKEND_BDB:
 		return store__bdb_open(out, o, err, errlen);
 	case STORE_BACKEND_REDIS:
+		/* Never the key beside what it seals: a Redis dump or AOF
+		 * would open every secret. */
+		if (o->key_file == NULL || o->key_file[0] == '\0') {
+			snprintf(err, errlen, "BM_SECRET_KEY_FILE: required "
+			    "with BM_STORE=redis (the sealing key is never "
+			    "kept in Redis)");
+			return STORE_EINVAL;
+		}
 		return store__redis_open(out, o, err, errlen);
 	default:
 		snprintf(err, errlen, "store: unknown backend %d",

@@ -898,12 +898,76 @@ rd_is_hex(const char *p, size_t n)
 }
 
 /*
+ * Seals secret (64 hex) bound to install id into the tail of *buf (new or
+ * realloc()ed: its first len bytes kept), STORE__INST_SEALED bytes.
+ */
+static int
+rd_seal_secret(struct store *s, const char *install_id, const char *secret,
+    unsigned char **buf, size_t len)
+{
+	unsigned char *sealed = NULL, *nb;
+	size_t slen = 0;
+
+	if (store__seal(s, install_id, STORE_INSTALL_ID_LEN, secret,
+	    STORE_SECRET_LEN, &sealed, &slen) != 0 ||
+	    slen != STORE__INST_SEALED) {
+		free(sealed);
+		snprintf(s->err, sizeof(s->err), "redis: sealing an "
+		    "installation secret failed");
+		return STORE_ERROR;
+	}
+	if ((nb = realloc(*buf, len + slen)) == NULL) {
+		free(sealed);
+		return rd_nomem(s);
+	}
+	memcpy(nb + len, sealed, slen);
+	free(sealed);
+	*buf = nb;
+	return STORE_OK;
+}
+
+/*
+ * Installations written before the store sealed their secret hold it in
+ * clear (64 hex): the first read reseals it, unless it changed meanwhile.
+ */
+#define RD_LUA_RESEAL \
+	"if redis.call('HGET', KEYS[1], 'secret') == ARGV[1] then\n" \
+	"  redis.call('HSET', KEYS[1], 'secret', ARGV[2]) end\n" \
+	"return 0\n"
+
+static int
+rd_install_reseal(struct store *s, const char *key,
+    const struct store_install *in)
+{
+	struct store__rd_args a;
+	redisReply *rep = NULL;
+	unsigned char *sealed = NULL;
+	int rc;
+
+	if ((rc = rd_seal_secret(s, in->install_id, in->secret, &sealed, 0))
+	    != STORE_OK)
+		return rc;
+	store__rd_init(&a);
+	store__rd_str(&a, "EVAL");
+	store__rd_str(&a, RD_LUA_RESEAL);
+	store__rd_str(&a, "1");
+	store__rd_str(&a, key);
+	store__rd_str(&a, in->secret);
+	store__rd_add(&a, sealed, STORE__INST_SEALED);
+	rc = store__rd_cmd(s, "sealing an installation secret", 1, &a, &rep);
+	free(sealed);
+	freeReplyObject(rep);
+	return rc;
+}
+
+/*
  * An installation from HMGET id secret created settings (rep) and its
- * token: *out new.  STORE_NOTFOUND when the record is not there.
+ * token: *out new; *clear (may be NULL) set when its secret was in clear.
+ * STORE_NOTFOUND when the record is not there.
  */
 static int
 rd_install_from(struct store *s, const char *token, const redisReply *rep,
-    struct store_install **out)
+    struct store_install **out, int *clear)
 {
 	struct store_install *in = NULL;
 	redisReply **e;
@@ -914,7 +978,9 @@ rd_install_from(struct store *s, const char *token, const redisReply *rep,
 		return STORE_NOTFOUND;
 	e = rep->element;
 	if (e[0]->len != STORE_INSTALL_ID_LEN ||
-	    e[1]->type != REDIS_REPLY_STRING || e[1]->len != STORE_SECRET_LEN ||
+	    e[1]->type != REDIS_REPLY_STRING ||
+	    (e[1]->len != STORE_SECRET_LEN &&
+	    e[1]->len != STORE__INST_SEALED) ||
 	    e[2]->type != REDIS_REPLY_STRING) {
 		snprintf(s->err, sizeof(s->err), "redis: a malformed "
 		    "installation record");
@@ -924,7 +990,32 @@ rd_install_from(struct store *s, const char *token, const redisReply *rep,
 	    (in->token = strdup(token)) == NULL)
 		goto nomem;
 	memcpy(in->install_id, e[0]->str, STORE_INSTALL_ID_LEN);
-	memcpy(in->secret, e[1]->str, STORE_SECRET_LEN);
+	if (e[1]->len == STORE_SECRET_LEN) {
+		/* Written before the store sealed it: the caller reseals. */
+		memcpy(in->secret, e[1]->str, STORE_SECRET_LEN);
+		if (clear != NULL)
+			*clear = 1;
+	} else {
+		char *plain = NULL;
+		size_t plen = 0;
+
+		if (store__unseal(s, in->install_id, STORE_INSTALL_ID_LEN,
+		    (const unsigned char *)e[1]->str, e[1]->len, &plain,
+		    &plen) != 0 || plen != STORE_SECRET_LEN) {
+			if (plain != NULL)
+				store__crypto_wipe(plain, plen);
+			free(plain);
+			store_install_free(in);
+			snprintf(s->err, sizeof(s->err), "redis: an "
+			    "installation secret does not decrypt: "
+			    "BM_SECRET_KEY_FILE is not the key it was sealed "
+			    "with, or the record is damaged");
+			return STORE_ERROR;
+		}
+		memcpy(in->secret, plain, STORE_SECRET_LEN);
+		store__crypto_wipe(plain, plen);
+		free(plain);
+	}
 	in->created = strtoll(e[2]->str, NULL, 10);
 	in->settings_len = e[3]->type == REDIS_REPLY_STRING ? e[3]->len : 0;
 	if ((in->settings = malloc(in->settings_len + 1)) == NULL)
@@ -946,7 +1037,7 @@ rd_install_read(struct store *s, const char *token, const char *h,
 	char key[RD_KEY_MAX];
 	struct store__rd_args a;
 	redisReply *rep = NULL;
-	int rc;
+	int rc, clear = 0;
 
 	store__rd_key(key, sizeof(key), "bm:inst:", h);
 	store__rd_init(&a);
@@ -959,8 +1050,13 @@ rd_install_read(struct store *s, const char *token, const char *h,
 	if ((rc = store__rd_cmd(s, "getting installation", 1, &a, &rep)) !=
 	    STORE_OK)
 		return rc;
-	rc = rd_install_from(s, token, rep, out);
+	rc = rd_install_from(s, token, rep, out, &clear);
 	freeReplyObject(rep);
+	if (rc == STORE_OK && clear &&
+	    (rc = rd_install_reseal(s, key, *out)) != STORE_OK) {
+		store_install_free(*out);
+		*out = NULL;
+	}
 	return rc;
 }
 
@@ -974,7 +1070,7 @@ store__rd_install_record(struct store *s, const char *token,
 	redisReply *rep = NULL;
 	unsigned char *sealed = NULL;
 	size_t tlen, slen = 0;
-	int rc;
+	int rc, clear = 0;
 
 	if (out != NULL)
 		*out = NULL;
@@ -989,8 +1085,12 @@ store__rd_install_record(struct store *s, const char *token,
 		return STORE_ERROR;
 	}
 	if ((rc = rd_seal_token(s, h, token, tlen, &sealed, &slen)) !=
-	    STORE_OK)
+	    STORE_OK ||
+	    (rc = rd_seal_secret(s, id, secret, &sealed, slen)) != STORE_OK) {
+		store__crypto_wipe(secret, sizeof(secret));
+		free(sealed);
 		return rc;
+	}
 	store__rd_key(key, sizeof(key), "bm:inst:", h);
 	store__rd_key(idkey, sizeof(idkey), "bm:instid:", id);
 	store__rd_init(&a);
@@ -1000,7 +1100,7 @@ store__rd_install_record(struct store *s, const char *token,
 	store__rd_str(&a, "bm:tok");
 	store__rd_add(&a, h, STORE__HASH_LEN);
 	store__rd_str(&a, id);
-	store__rd_str(&a, secret);
+	store__rd_add(&a, sealed + slen, STORE__INST_SEALED);
 	store__rd_int(&a, (long long)time(NULL));
 	store__rd_str(&a, settings != NULL ? "1" : "0");
 	store__rd_add(&a, settings != NULL ? settings : "", settings != NULL ?
@@ -1012,13 +1112,18 @@ store__rd_install_record(struct store *s, const char *token,
 	free(sealed);
 	if (rc != STORE_OK)
 		return rc;
-	if (out != NULL && (rc = rd_install_from(s, token, rep, out)) ==
-	    STORE_NOTFOUND) {
+	if (out != NULL && (rc = rd_install_from(s, token, rep, out,
+	    &clear)) == STORE_NOTFOUND) {
 		snprintf(s->err, sizeof(s->err), "redis: recording "
 		    "installation: not found after writing it");
 		rc = STORE_ERROR;
 	}
 	freeReplyObject(rep);
+	if (out != NULL && rc == STORE_OK && clear &&
+	    (rc = rd_install_reseal(s, key, *out)) != STORE_OK) {
+		store_install_free(*out);
+		*out = NULL;
+	}
 	return rc;
 }
 
@@ -1138,7 +1243,8 @@ store__rd_install_settings_update(struct store *s, const char *token,
 	return STORE_ERROR;
 }
 
-/* Prepares install_put's script call; *sealed new. */
+/* Prepares install_put's script call; *sealed new (the sealed token, *slen
+ * bytes, then the sealed secret). */
 static int
 rd_install_put_args(struct store *s, const struct store_install *in,
     char *h, char *key, char *idkey, unsigned char **sealed, size_t *slen,
@@ -1150,7 +1256,9 @@ rd_install_put_args(struct store *s, const struct store_install *in,
 	if ((rc = store__check_install(s, in)) != STORE_OK ||
 	    (rc = rd_hash(s, "token", in->token, &tlen, h)) != STORE_OK ||
 	    (rc = rd_seal_token(s, h, in->token, tlen, sealed, slen)) !=
-	    STORE_OK)
+	    STORE_OK ||
+	    (rc = rd_seal_secret(s, in->install_id, in->secret, sealed,
+	    *slen)) != STORE_OK)
 		return rc;
 	store__rd_key(key, RD_KEY_MAX, "bm:inst:", h);
 	store__rd_key(idkey, RD_KEY_MAX, "bm:instid:", in->install_id);
@@ -1162,7 +1270,7 @@ rd_install_put_args(struct store *s, const struct store_install *in,
 	store__rd_str(a, "bm:tok");
 	store__rd_add(a, h, STORE__HASH_LEN);
 	store__rd_str(a, in->install_id);
-	store__rd_str(a, in->secret);
+	store__rd_add(a, *sealed + *slen, STORE__INST_SEALED);
 	store__rd_str(a, created);
 	store__rd_add(a, in->settings != NULL ? in->settings : "",
 	    in->settings != NULL ? in->settings_len : 0);
@@ -1278,6 +1386,44 @@ store__rd_install_foreach(struct store *s, store_install_fn fn, void *arg)
 
 /* --- state ------------------------------------------------------------- */
 
+/* What a secret state value is bound to: the token's hash, NUL, its name;
+ * its length. */
+static size_t
+rd_state_aad(char *buf, const char *h, const char *name, size_t nlen)
+{
+	memcpy(buf, h, STORE__HASH_LEN);
+	buf[STORE__HASH_LEN] = '\0';
+	memcpy(buf + STORE__HASH_LEN + 1, name, nlen);
+	return STORE__HASH_LEN + 1 + nlen;
+}
+
+/* Opens v (vlen bytes) of state name of hash h into *out (new), *olen:
+ * a secret name's sealed value unsealed, any other copied. */
+static int
+rd_state_value(struct store *s, const char *h, const char *name,
+    size_t nlen, const char *v, size_t vlen, char **out, size_t *olen)
+{
+	char aad[STORE__HASH_LEN + 1 + STORE_ID_MAX];
+
+	if (store__state_secret(name, nlen)) {
+		if (store__state_open(s, aad, rd_state_aad(aad, h, name, nlen),
+		    v, vlen, out, olen) != 0) {
+			snprintf(s->err, sizeof(s->err), "redis: a secret "
+			    "state value does not decrypt: BM_SECRET_KEY_FILE "
+			    "is not the key it was sealed with, or it is "
+			    "damaged");
+			return STORE_ERROR;
+		}
+		return STORE_OK;
+	}
+	if ((*out = malloc(vlen + 1)) == NULL)
+		return rd_nomem(s);
+	memcpy(*out, v, vlen);
+	(*out)[vlen] = '\0';
+	*olen = vlen;
+	return STORE_OK;
+}
+
 int
 store__rd_state_get(struct store *s, const char *token, const char *name,
     char **val, size_t *len)
@@ -1303,19 +1449,20 @@ store__rd_state_get(struct store *s, const char *token, const char *name,
 		return rc;
 	if (rep->type != REDIS_REPLY_STRING)
 		rc = STORE_NOTFOUND;
-	else if ((*val = malloc(rep->len + 1)) == NULL)
-		rc = rd_nomem(s);
 	else {
-		memcpy(*val, rep->str, rep->len);
-		(*val)[rep->len] = '\0';
-		if (len != NULL)
-			*len = rep->len;
+		size_t olen = 0;
+
+		rc = rd_state_value(s, h, name, nlen, rep->str, rep->len, val,
+		    &olen);
+		if (rc == STORE_OK && len != NULL)
+			*len = olen;
 	}
 	freeReplyObject(rep);
 	return rc;
 }
 
-/* Prepares a state write (val NULL: a delete): *sealed new. */
+/* Prepares a state write (val NULL: a delete): *sealed new (the sealed
+ * token, *slen bytes, then a secret name's sealed value). */
 static int
 rd_state_args(struct store *s, const char *token, const char *name,
     const void *val, size_t len, char *h, char *key, unsigned char **sealed,
@@ -1338,6 +1485,24 @@ rd_state_args(struct store *s, const char *token, const char *name,
 	if ((rc = store__check_value(s, "state value", len)) != STORE_OK ||
 	    (rc = rd_seal_token(s, h, token, tlen, sealed, slen)) != STORE_OK)
 		return rc;
+	if (store__state_secret(name, nlen)) {
+		char aad[STORE__HASH_LEN + 1 + STORE_ID_MAX];
+		unsigned char *sv = NULL, *nb;
+		size_t svlen = 0;
+
+		if (store__state_seal(s, aad, rd_state_aad(aad, h, name, nlen),
+		    val, len, &sv, &svlen) != 0)
+			return rd_nomem(s);
+		if ((nb = realloc(*sealed, *slen + svlen)) == NULL) {
+			free(sv);
+			return rd_nomem(s);
+		}
+		memcpy(nb + *slen, sv, svlen);
+		free(sv);
+		*sealed = nb;
+		val = nb + *slen;
+		len = svlen;
+	}
 	store__rd_str(a, key);
 	store__rd_str(a, "bm:sts");
 	store__rd_str(a, "bm:tok");
@@ -1596,18 +1761,21 @@ rd_export_state_field(struct store *s, void *arg, const char *f,
     size_t flen, const char *v, size_t vlen)
 {
 	struct rd_export *x = arg;
-	char *name = strndup(f, flen), *val = malloc(vlen + 1);
-	int rc = STORE_OK;
+	char h[STORE__HASH_LEN + 1];
+	char *name = strndup(f, flen), *val = NULL;
+	size_t tlen, olen = 0;
+	int rc;
 
-	if (name == NULL || val == NULL)
+	/* Secret values in clear: the export is the operator's backup. */
+	if (name == NULL)
 		rc = rd_nomem(s);
-	else {
-		memcpy(val, v, vlen);
-		val[vlen] = '\0';
-		if ((x->stop = x->cbs->state(x->arg, x->token, name, val,
-		    vlen)) != 0)
-			rc = 1;
-	}
+	else if ((rc = rd_hash(s, "token", x->token, &tlen, h)) == STORE_OK &&
+	    (rc = rd_state_value(s, h, name, flen, v, vlen, &val, &olen)) ==
+	    STORE_OK && (x->stop = x->cbs->state(x->arg, x->token, name, val,
+	    olen)) != 0)
+		rc = 1;
+	if (val != NULL)
+		store__crypto_wipe(val, olen);
 	free(name);
 	free(val);
 	return rc;

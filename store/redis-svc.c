@@ -765,6 +765,105 @@ rd_rekey_tokens(struct store *s, struct rd_rekey *r)
 	return rc;
 }
 
+/* Every installation's webhook secret (bound to its install id); one still
+ * in clear (written before the store sealed it) is left to its first
+ * read, which seals it under the key of the day. */
+static int
+rd_rekey_installs(struct store *s, struct rd_rekey *r)
+{
+	struct store__rd_args a;
+	redisReply *hs = NULL, *v = NULL;
+	char key[16 + STORE__HASH_LEN];
+	size_t i;
+	int rc;
+
+	store__rd_init(&a);
+	store__rd_str(&a, "SMEMBERS");
+	store__rd_str(&a, "bm:insts");
+	if ((rc = store__rd_cmd(s, "re-encrypting", 1, &a, &hs)) != STORE_OK)
+		return rc;
+	for (i = 0; hs->type == REDIS_REPLY_ARRAY && i < hs->elements &&
+	    rc == STORE_OK; i++) {
+		if (hs->element[i]->len != STORE__HASH_LEN)
+			continue;
+		snprintf(key, sizeof(key), "bm:inst:%s", hs->element[i]->str);
+		store__rd_init(&a);
+		store__rd_str(&a, "HMGET");
+		store__rd_str(&a, key);
+		store__rd_str(&a, "id");
+		store__rd_str(&a, "secret");
+		if ((rc = store__rd_cmd(s, "re-encrypting", 1, &a, &v)) !=
+		    STORE_OK)
+			break;
+		if (v->type == REDIS_REPLY_ARRAY && v->elements == 2 &&
+		    v->element[0]->type == REDIS_REPLY_STRING &&
+		    v->element[0]->len == STORE_INSTALL_ID_LEN &&
+		    v->element[1]->type == REDIS_REPLY_STRING &&
+		    v->element[1]->len == STORE__INST_SEALED)
+			rc = rd_reseal(s, r, key, strlen(key), "secret", 6,
+			    v->element[1]->str, v->element[1]->len, 0,
+			    v->element[0]->str, STORE_INSTALL_ID_LEN, 0);
+		freeReplyObject(v);
+		v = NULL;
+	}
+	freeReplyObject(hs);
+	return rc;
+}
+
+/* Every sealed value of a secret state name (store.h), bound to the
+ * token's hash, NUL, the name. */
+static int
+rd_rekey_states(struct store *s, struct rd_rekey *r)
+{
+	static const char *const names[] = { STORE_STATE_SECRET_PREVIOUS,
+	    STORE_STATE_SECRET_EXTERNAL };
+	char key[16 + STORE__HASH_LEN], aad[STORE__HASH_LEN + 1 + 64];
+	struct store__rd_args a;
+	redisReply *hs = NULL, *v = NULL;
+	size_t i, j, nlen;
+	int rc;
+
+	store__rd_init(&a);
+	store__rd_str(&a, "SMEMBERS");
+	store__rd_str(&a, "bm:sts");
+	if ((rc = store__rd_cmd(s, "re-encrypting", 1, &a, &hs)) != STORE_OK)
+		return rc;
+	for (i = 0; hs->type == REDIS_REPLY_ARRAY && i < hs->elements &&
+	    rc == STORE_OK; i++) {
+		if (hs->element[i]->len != STORE__HASH_LEN)
+			continue;
+		snprintf(key, sizeof(key), "bm:st:%s", hs->element[i]->str);
+		store__rd_init(&a);
+		store__rd_str(&a, "HMGET");
+		store__rd_str(&a, key);
+		for (j = 0; j < 2; j++)
+			store__rd_str(&a, names[j]);
+		if ((rc = store__rd_cmd(s, "re-encrypting", 1, &a, &v)) !=
+		    STORE_OK)
+			break;
+		for (j = 0; v->type == REDIS_REPLY_ARRAY && j < v->elements &&
+		    j < 2 && rc == STORE_OK; j++) {
+			/* Sealed ones only (crypto.c's version byte): a clear
+			 * one from before is sealed at its next write. */
+			if (v->element[j]->type != REDIS_REPLY_STRING ||
+			    v->element[j]->len == 0 || v->element[j]->str[0] !=
+			    1)
+				continue;
+			nlen = strlen(names[j]);
+			memcpy(aad, hs->element[i]->str, STORE__HASH_LEN);
+			aad[STORE__HASH_LEN] = '\0';
+			memcpy(aad + STORE__HASH_LEN + 1, names[j], nlen);
+			rc = rd_reseal(s, r, key, strlen(key), names[j], nlen,
+			    v->element[j]->str, v->element[j]->len, 0, aad,
+			    STORE__HASH_LEN + 1 + nlen, 0);
+		}
+		freeReplyObject(v);
+		v = NULL;
+	}
+	freeReplyObject(hs);
+	return rc;
+}
+
 /* Every service record of every installation. */
 static int
 rd_rekey_services(struct store *s, struct rd_rekey *r)
@@ -923,6 +1022,8 @@ store__rd_rekey(struct store *s, const char *new_key_file, size_t *n)
 	/* Read everything, then write it all in one MULTI/EXEC: a failure
 	 * leaves every secret under the old key. */
 	if ((rc = rd_rekey_tokens(s, r)) != STORE_OK ||
+	    (rc = rd_rekey_installs(s, r)) != STORE_OK ||
+	    (rc = rd_rekey_states(s, r)) != STORE_OK ||
 	    (rc = rd_rekey_services(s, r)) != STORE_OK ||
 	    (rc = rd_rekey_pending(s, r)) != STORE_OK)
 		goto out;

@@ -899,7 +899,7 @@ rekey_db(struct store *s, DB_TXN *txn, DB *db, int kind, unsigned char *okey,
     unsigned char *nkey, size_t *n)
 {
 	unsigned char *sealed = NULL, *buf;
-	size_t skip, plen = 0, slen = 0, klen;
+	size_t skip, plen = 0, slen = 0, klen, olen, tail;
 	char *plain = NULL;
 	DBC *c = NULL;
 	DBT k, d, nd;
@@ -916,7 +916,24 @@ rekey_db(struct store *s, DB_TXN *txn, DB *db, int kind, unsigned char *okey,
 
 		aad = k.data;
 		aadlen = k.size;
-		if (kind == 0) {        /* tokens.db: the hash is the key */
+		olen = 0; /* the sealed part runs to the end */
+		if (kind == 3) {        /* installs.db: the webhook secret */
+			if (d.size < STORE__INST_HEAD ||
+			    p[0] != STORE__INST_VERSION)
+				continue;
+			aad = p + STORE__INST_IDOFF;
+			aadlen = STORE_INSTALL_ID_LEN;
+			skip = STORE__INST_SECOFF;
+			olen = STORE__INST_SEALED;
+		} else if (kind == 4) { /* state.db: the secret names' */
+			const char *nul = memrchr(k.data, '\0', k.size);
+
+			if (nul == NULL || d.size == 0 || p[0] != 1 ||
+			    !store__state_secret(nul + 1, k.size -
+			    (size_t)(nul + 1 - (const char *)k.data)))
+				continue;
+			skip = 0;
+		} else if (kind == 0) { /* tokens.db: the hash is the key */
 			if (k.size != STORE__HASH_LEN)
 				continue;       /* "!format" and the like */
 			skip = 0;
@@ -932,9 +949,12 @@ rekey_db(struct store *s, DB_TXN *txn, DB *db, int kind, unsigned char *okey,
 			if (skip >= d.size)
 				continue;
 		}
+		if (olen == 0)
+			olen = d.size - skip;
+		tail = d.size - skip - olen;
 		memcpy(s->ekey, okey, STORE__KEY_BYTES);
 		if ((ret = store__unseal(s, aad, aadlen, p + skip,
-		    d.size - skip, &plain, &plen)) != 0) {
+		    olen, &plain, &plen)) != 0) {
 			ret = STORE__ESEAL;
 			break;
 		}
@@ -945,17 +965,18 @@ rekey_db(struct store *s, DB_TXN *txn, DB *db, int kind, unsigned char *okey,
 		plain = NULL;
 		if (ret != 0)
 			break;
-		if ((buf = malloc(skip + slen)) == NULL) {
+		if ((buf = malloc(skip + slen + tail)) == NULL) {
 			free(sealed);
 			ret = ENOMEM;
 			break;
 		}
 		memcpy(buf, p, skip);
 		memcpy(buf + skip, sealed, slen);
+		memcpy(buf + skip + slen, p + skip + olen, tail);
 		free(sealed);
 		memset(&nd, 0, sizeof(nd));
 		nd.data = buf;
-		nd.size = (u_int32_t)(skip + slen);
+		nd.size = (u_int32_t)(skip + slen + tail);
 		ret = c->put(c, &k, &nd, DB_CURRENT);
 		free(buf);
 		if (ret != 0)
@@ -981,8 +1002,10 @@ rekey_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 	a->n = 0;
 	memcpy(okey, s->ekey, sizeof(okey));
 	if ((ret = rekey_db(s, txn, s->tokens, 0, okey, a->nkey, &a->n)) == 0 &&
-	    (ret = rekey_db(s, txn, s->svc, 1, okey, a->nkey, &a->n)) == 0)
-		ret = rekey_db(s, txn, s->oauth, 2, okey, a->nkey, &a->n);
+	    (ret = rekey_db(s, txn, s->svc, 1, okey, a->nkey, &a->n)) == 0 &&
+	    (ret = rekey_db(s, txn, s->oauth, 2, okey, a->nkey, &a->n)) == 0 &&
+	    (ret = rekey_db(s, txn, s->inst, 3, okey, a->nkey, &a->n)) == 0)
+		ret = rekey_db(s, txn, s->state, 4, okey, a->nkey, &a->n);
 	OPENSSL_cleanse(okey, sizeof(okey));
 	return ret;
 }

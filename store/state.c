@@ -1,6 +1,9 @@
 /*
  * store/state.c - named values per integration, keyed "token\0name" so that
- * store_install_delete() removes them with one range walk.
+ * store_install_delete() removes them with one range walk.  The values of
+ * the secret names (store.h) are sealed (crypto.c) bound to that key;
+ * ones written before the store sealed them are in clear, and the format 3
+ * migration (migrate.c) seals them.
  */
 #include "config.h"
 
@@ -9,6 +12,96 @@
 #include <string.h>
 
 #include "store/store_int.h"
+
+/* crypto.c's seal starts with its version byte; a clear secret value (JSON,
+ * or printable text: cli-hooks.c refuses control characters) never does. */
+#define SEALED_BYTE 1
+
+int
+store__state_secret(const char *name, size_t nlen)
+{
+	static const char *const names[] = { STORE_STATE_SECRET_PREVIOUS,
+	    STORE_STATE_SECRET_EXTERNAL };
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strlen(names[i]) == nlen && memcmp(names[i], name, nlen)
+		    == 0)
+			return 1;
+	return 0;
+}
+
+int
+store__state_seal(const struct store *s, const void *aad, size_t aadlen,
+    const void *val, size_t len, unsigned char **out, size_t *outlen)
+{
+	return store__seal(s, aad, aadlen, val, len, out, outlen);
+}
+
+int
+store__state_open(const struct store *s, const void *aad, size_t aadlen,
+    const void *val, size_t len, char **plain, size_t *plen)
+{
+	const unsigned char *p = val;
+
+	if (len > 0 && p[0] == SEALED_BYTE)
+		return store__unseal(s, aad, aadlen, p, len, plain, plen) == 0 ?
+		    0 : STORE__ESEAL;
+	if ((*plain = malloc(len + 1)) == NULL)
+		return ENOMEM;
+	if (len > 0)
+		memcpy(*plain, val, len);
+	(*plain)[len] = '\0';
+	*plen = len;
+	return 0;
+}
+
+/* Whether key (a state.db key: prefix, NUL, name) names a secret. */
+static int
+key_secret(const DBT *key)
+{
+	const char *k = key->data, *nul;
+
+	nul = memrchr(k, '\0', key->size);
+	return nul != NULL && store__state_secret(nul + 1,
+	    key->size - (size_t)(nul + 1 - k));
+}
+
+int
+store__state_seal_all(struct store *s, DB_TXN *txn, size_t *moved)
+{
+	unsigned char *sealed = NULL;
+	size_t slen = 0;
+	DBC *c = NULL;
+	DBT key, data, nd;
+	int ret, t;
+
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	if ((ret = s->state->cursor(s->state, txn, &c, 0)) != 0)
+		return ret;
+	while ((ret = c->get(c, &key, &data, DB_NEXT | DB_RMW)) == 0) {
+		if (!key_secret(&key) || (data.size > 0 &&
+		    ((unsigned char *)data.data)[0] == SEALED_BYTE))
+			continue;
+		if ((ret = store__state_seal(s, key.data, key.size, data.data,
+		    data.size, &sealed, &slen)) != 0)
+			break;
+		memset(&nd, 0, sizeof(nd));
+		nd.data = sealed;
+		nd.size = (u_int32_t)slen;
+		ret = c->put(c, &key, &nd, DB_CURRENT);
+		free(sealed);
+		if (ret != 0)
+			break;
+		(*moved)++;
+	}
+	if (ret == DB_NOTFOUND)
+		ret = 0;
+	if ((t = c->close(c)) != 0 && ret == 0)
+		ret = t;
+	return ret;
+}
 
 struct state_args {
 	const char *token, *name;
@@ -35,6 +128,7 @@ store__state_set(struct store *s, DB_TXN *txn, const char *token,
     size_t tlen, const char *name, size_t nlen, const void *val, size_t len)
 {
 	char k[STORE__KEY_MAX], pfx[STORE__PFX_MAX], th[STORE__HASH_LEN + 1];
+	unsigned char *sealed = NULL;
 	DBT key, data;
 	int ret;
 
@@ -46,7 +140,16 @@ store__state_set(struct store *s, DB_TXN *txn, const char *token,
 	memset(&data, 0, sizeof(data));
 	data.data = (void *)val;
 	data.size = (u_int32_t)len;
-	return s->state->put(s->state, txn, &key, &data, 0);
+	if (store__state_secret(name, nlen)) {
+		if ((ret = store__state_seal(s, key.data, key.size, val, len,
+		    &sealed, &len)) != 0)
+			return ret;
+		data.data = sealed;
+		data.size = (u_int32_t)len;
+	}
+	ret = s->state->put(s->state, txn, &key, &data, 0);
+	free(sealed);
+	return ret;
 }
 
 int
@@ -90,6 +193,13 @@ get_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 	}
 	if (ret != 0)
 		return ret;
+	if (store__state_secret(a->name, a->nlen)) {
+		ret = store__state_open(s, key.data, key.size, data.data,
+		    data.size, a->out, a->outlen);
+		explicit_bzero(data.data, data.size);
+		free(data.data);
+		return ret;
+	}
 	/* Room for the NUL callers may rely on. */
 	if ((*a->out = malloc((size_t)data.size + 1)) == NULL) {
 		free(data.data);

@@ -296,7 +296,14 @@ int store_install_foreach(struct store *s, store_install_fn fn, void *arg);
  * STORE_OK.  Values of a token go when store_install_delete(token) runs,
  * whether or not the installation was recorded.  Return STORE_OK,
  * STORE_NOTFOUND (get, delete) or an error.
+ *
+ * The values of the names below are secrets: the store seals them
+ * (AES-256-GCM under the sealing key, bound to their installation and
+ * name) in every backend, and get and the export give them back in clear.
+ * Other names are kept as given.
  */
+#define STORE_STATE_SECRET_PREVIOUS "bm:webhook-secret-previous"
+#define STORE_STATE_SECRET_EXTERNAL "bm:webhook-secret-external"
 int store_state_get(struct store *s, const char *token, const char *name,
     char **val, size_t *len);
 int store_state_set(struct store *s, const char *token, const char *name,

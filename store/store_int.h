@@ -30,11 +30,22 @@
 #define STORE__ESEAL (-30500)
 /* The format of the store, kept under this key of tokens.db. */
 #define STORE__FORMAT_KEY "!format"
-#define STORE__FORMAT 2
+#define STORE__FORMAT 3
 
-/* An installation record as stored: version, created, ids, settings. */
-#define STORE__INST_VERSION 1
-#define STORE__INST_HEAD (1 + 8 + STORE_INSTALL_ID_LEN + STORE_SECRET_LEN)
+/*
+ * An installation record as stored: version, created, install id, the
+ * webhook secret sealed bound to the install id (crypto.c), settings.
+ * Version 1 (format 2 stores) held the secret in clear; migrate.c reseals.
+ */
+#define STORE__INST_VERSION 2
+#define STORE__INST_V1 1
+/* crypto.c's seal: a version byte, a 12-byte nonce, the text, a 16-byte tag */
+#define STORE__SEAL_OVERHEAD (1 + 12 + 16)
+#define STORE__INST_SEALED (STORE_SECRET_LEN + STORE__SEAL_OVERHEAD)
+#define STORE__INST_IDOFF (1 + 8)
+#define STORE__INST_SECOFF (STORE__INST_IDOFF + STORE_INSTALL_ID_LEN)
+#define STORE__INST_HEAD (STORE__INST_SECOFF + STORE__INST_SEALED)
+#define STORE__INST_HEAD_V1 (STORE__INST_SECOFF + STORE_SECRET_LEN)
 
 /*
  * A backend: what every public function of store.h that takes a handle
@@ -386,10 +397,41 @@ int store__services_forget(struct store *s, DB_TXN *txn,
  */
 int store__migrate(struct store *s);
 
-/* Decodes an installation record of token (borrowed, copied); returns 0, or
- * -1 if it is malformed. */
-int store__install_decode(const char *token, const DBT *data,
-    struct store_install *in);
+/* Decodes an installation record of token (borrowed, copied), unsealing its
+ * secret (a version 1 record's is in clear); returns 0, or -1 if it is
+ * malformed or its secret does not open. */
+int store__install_decode(const struct store *s, const char *token,
+    const DBT *data, struct store_install *in);
+
+/*
+ * Whether state name (nlen bytes) is one the store seals (store.h's
+ * STORE_STATE_SECRET_*).
+ */
+int store__state_secret(const char *name, size_t nlen);
+
+/*
+ * Seals the value of a secret state name bound to aad (the state.db key on
+ * BDB: prefix, NUL, name): *out new, *outlen bytes.  Opens one into *plain
+ * (new, NUL-terminated), *plen bytes; a value that is not sealed (written
+ * before the store sealed them) is given back as it is.
+ */
+int store__state_seal(const struct store *s, const void *aad, size_t aadlen,
+    const void *val, size_t len, unsigned char **out, size_t *outlen);
+int store__state_open(const struct store *s, const void *aad, size_t aadlen,
+    const void *val, size_t len, char **plain, size_t *plen);
+
+/*
+ * Seals, in txn, every value of a secret state name still in clear; *moved
+ * counts them.  Sealed ones are left alone, so a second run does nothing.
+ */
+int store__state_seal_all(struct store *s, DB_TXN *txn, size_t *moved);
+
+/*
+ * Rewrites every version 1 installation record (secret in clear) as the
+ * current version (secret sealed), in txn; *moved counts them.  Records
+ * already current are left alone, so a second run does nothing.
+ */
+int store__install_seal_all(struct store *s, DB_TXN *txn, size_t *moved);
 
 /*
  * Creates and configures an environment handle exactly as every process

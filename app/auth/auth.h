@@ -115,6 +115,7 @@ int app_wh_verify(const struct app_wh_delivery *d,
     const char *body, size_t len, int64_t now, const char **why);
 
 /* The name of the state value holding a secret the external service gave. */
+/* (store.h's STORE_STATE_SECRET_EXTERNAL: the store seals its value) */
 #define APP_WH_EXTERNAL_STATE "bm:webhook-secret-external"
 
 /* A delivery id is remembered this long: a replay within it is not applied

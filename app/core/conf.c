@@ -942,6 +942,15 @@ app_conf_load(struct app_conf *conf, char *const *envp, char *err,
 		    "BM_STORE=redis (or BM_REDIS_SENTINELS)");
 		goto out;
 	}
+	/* Redis must never hold the key beside what it seals (a dump or
+	 * its AOF would then open every secret). */
+	if (strcmp(conf->store, "redis") == 0 &&
+	    (conf->secret_key_file == NULL || conf->secret_key_file[0] ==
+	    '\0')) {
+		snprintf(err, errlen, "BM_SECRET_KEY_FILE: required with "
+		    "BM_STORE=redis (the sealing key is never kept in Redis)");
+		goto out;
+	}
 	if (conf->redis_sentinels != NULL && conf->redis_master == NULL) {
 		snprintf(err, errlen, "BM_REDIS_MASTER: required with "
 		    "BM_REDIS_SENTINELS");

@@ -28,6 +28,7 @@ struct store;
 #define APP_KS_TOKEN_MAX 512
 /* The state holding the secret a rotation replaced: {"secret": hex,
  * "rotated": unix time}.  botmatic-keys writes it. */
+/* (store.h's STORE_STATE_SECRET_PREVIOUS: the store seals its value) */
 #define APP_KS_PREVIOUS_SECRET "bm:webhook-secret-previous"
 /* An install id: 128 random bits as 32 lowercase hex digits (store/). */
 #define APP_KS_INSTALL_ID_LEN 32

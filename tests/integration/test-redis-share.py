@@ -93,6 +93,25 @@ def get(ngx, bid, token=TOKEN):
 # --- 1. two servers on one Redis ------------------------------------------
 SHARED = dict(COMMON, BM_REDIS_URL=rd.url)
 a = t.server(SHARED, name="a")
+
+# Without BM_SECRET_KEY_FILE a Redis store is refused (the sealing key is
+# never kept in Redis): by botmatic-fcgi -t and by botmatic-keys, in one
+# line naming the variable; and no sealing key is in Redis.
+nokey = {k: v for k, v in a.env.items() if k != "BM_SECRET_KEY_FILE"}
+chk = subprocess.run([t.build_file("botmatic-fcgi"), "-t"], env=nokey,
+                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                     timeout=60)
+out = chk.stdout.decode("utf-8", "replace").strip()
+t.ok(chk.returncode != 0 and
+     any("BM_SECRET_KEY_FILE: required with BM_STORE=redis" in line
+         for line in out.splitlines()),
+     "BM_STORE=redis without BM_SECRET_KEY_FILE: -t refuses, naming it", out)
+kp = keys({"BM_STORE": "redis", "BM_REDIS_URL": rd.url,
+           "BM_DB_HOME": os.path.join(t.tmp, "nokey")}, "outbox")
+err = kp.stderr.decode("utf-8", "replace").strip()
+t.ok(kp.returncode == 2 and "BM_SECRET_KEY_FILE" in err and
+     len(err.splitlines()) == 1,
+     "... and so does botmatic-keys", err)
 na = t.nginx(a, name="nginx-a")
 b = t.server(SHARED, name="b")
 nb = t.nginx(b, name="nginx-b")

@@ -23,7 +23,11 @@ test_redis(void)
 	return v != NULL && strcmp(v, "redis") == 0;
 }
 
-/* Fills o's backend from the environment; bails out if it is bad. */
+/*
+ * Fills o's backend from the environment, and on Redis its key file
+ * (BM_SECRET_KEY_FILE, which with-redis.sh writes: required there) unless
+ * the test set one; bails out if it is bad.
+ */
 static inline void
 test_opts(struct store_opts *o)
 {
@@ -33,6 +37,8 @@ test_opts(struct store_opts *o)
 		printf("Bail out! %s\n", err);
 		exit(1);
 	}
+	if (test_redis() && (o->key_file == NULL || o->key_file[0] == '\0'))
+		o->key_file = getenv("BM_SECRET_KEY_FILE");
 }
 
 #endif /* BM_TESTS_STORE_BACKEND_H */

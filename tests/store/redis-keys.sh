@@ -66,6 +66,28 @@ printf '%s\n' '{"type":"install","token":"tokHq81","install_id":"0123456789abcde
 echo "shpss_given-by-the-shop" | $R secret set $IID; ok $? "secret set on Redis"
 $R export | grep -q '"name":"bm:webhook-secret-external","value":"{\\"secret\\":\\"shpss_given-by-the-shop\\"'
 ok $? "kept as the installation's external secret"
+# Sealed at rest: no value of any key, nor the AOF, holds either secret.
+leaks=0
+for k in $(rcli --scan); do
+	case "$(rcli TYPE "$k")" in
+	hash) v=$(rcli --raw HGETALL "$k") ;;
+	string) v=$(rcli --raw GET "$k") ;;
+	*) v=$(rcli --raw DUMP "$k") ;;
+	esac
+	case "$v" in
+	*shpss_given-by-the-shop*|*00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff*)
+		echo "# $k holds a secret in clear"; leaks=$((leaks + 1)) ;;
+	esac
+done
+is "$leaks" 0 "no Redis value holds the webhook or the external secret"
+grep -rqa -e shpss_given-by-the-shop \
+	-e 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff \
+	"$REDIS_DIR"/appendonly*
+is $? 1 "nor the AOF"
+BM_SECRET_KEY_FILE= $R outbox 2>"$T/nokey"; is $? 2 "no BM_SECRET_KEY_FILE on Redis: 2"
+grep -q 'BM_SECRET_KEY_FILE.*required' "$T/nokey" && [ "$(wc -l < "$T/nokey")" -eq 1 ]
+ok $? "one line naming BM_SECRET_KEY_FILE"
+is "$(rcli EXISTS bm:sealkey)" 0 "no sealing key kept in Redis"
 echo | $R secret set $IID; ok $? "secret set of an empty line"
 $R export | grep -q 'bm:webhook-secret-external'; is $? 1 "forgets it"
 printf 'a\001b\n' | $R secret set $IID 2>/dev/null; is $? 2 "a control character: 2"

@@ -166,13 +166,16 @@ server_stop(struct server *sv)
 	sv->pid = 0;
 }
 
+/* The sealing key file every open is given: required on Redis. */
+static char seal_key[700];
+
 static struct store *
 open_redis(struct tap *t, const struct server *sv, const char *home,
     int js)
 {
 	struct store_opts o = { .home = home, .backend = STORE_BACKEND_REDIS,
 	    .redis_url = sv->url, .redis_js_keys = js,
-	    .redis_timeout_ms = 5000 };
+	    .redis_timeout_ms = 5000, .key_file = seal_key };
 	struct store *s = NULL;
 	char err[512];
 
@@ -486,7 +489,8 @@ test_outage(struct tap *t, struct server *sv, const char *home)
 	struct store *s = open_redis(t, sv, home, 0);
 	struct store *s2 = NULL;
 	struct store_opts o = { .home = home, .backend = STORE_BACKEND_REDIS,
-	    .redis_url = sv->url, .redis_timeout_ms = 1000 };
+	    .redis_url = sv->url, .redis_timeout_ms = 1000,
+	    .key_file = seal_key };
 	redisContext *c;
 	redisReply *r;
 	char err[512];
@@ -866,7 +870,8 @@ test_sentinel(struct tap *t, const char *dir, const char *home)
 {
 	struct server m, rp, sn;
 	struct store_opts o = { .home = home, .backend = STORE_BACKEND_REDIS,
-	    .redis_master = "mm", .redis_timeout_ms = 2000 };
+	    .redis_master = "mm", .redis_timeout_ms = 2000,
+	    .key_file = seal_key };
 	struct store *s = NULL;
 	redisContext *c;
 	redisReply *r;
@@ -1207,6 +1212,56 @@ out:
 	store_close(b);
 }
 
+/* 32 random bytes, 0600, as crypto.c reads a key file. */
+static int
+write_seal_key(const char *path)
+{
+	unsigned char k[32];
+	FILE *in, *out;
+	int ok;
+
+	if ((in = fopen("/dev/urandom", "rb")) == NULL)
+		return -1;
+	ok = fread(k, 1, sizeof(k), in) == sizeof(k);
+	fclose(in);
+	if (!ok || (out = fopen(path, "wb")) == NULL)
+		return -1;
+	ok = fwrite(k, 1, sizeof(k), out) == sizeof(k);
+	if (fclose(out) != 0 || chmod(path, 0600) != 0)
+		ok = 0;
+	return ok ? 0 : -1;
+}
+
+/* Without BM_SECRET_KEY_FILE a Redis store is refused, saying so: the
+ * sealing key is never kept in Redis beside what it seals. */
+static void
+test_key_required(struct tap *t, const struct server *sv, const char *home)
+{
+	struct store_opts o = { .home = home, .backend = STORE_BACKEND_REDIS,
+	    .redis_url = sv->url, .redis_timeout_ms = 5000 };
+	struct store *s = NULL;
+	char err[512];
+	redisContext *c;
+	redisReply *r;
+	int rc, n = -1;
+
+	rc = store_open(&s, &o, err, sizeof(err));
+	tap_ok(t, rc == STORE_EINVAL && s == NULL &&
+	    strstr(err, "BM_SECRET_KEY_FILE") != NULL &&
+	    strchr(err, '\n') == NULL,
+	    "no key file: refused, one line naming BM_SECRET_KEY_FILE (%s)",
+	    err);
+	store_close(s);
+	if ((c = redisConnect("127.0.0.1", sv->port)) != NULL && !c->err &&
+	    (r = redisCommand(c, "EXISTS bm:sealkey")) != NULL) {
+		n = r->type == REDIS_REPLY_INTEGER ? (int)r->integer : -1;
+		freeReplyObject(r);
+	}
+	if (c != NULL)
+		redisFree(c);
+	tap_ok(t, n == 0, "and no sealing key is kept in Redis");
+}
+
 int
 main(void)
 {
@@ -1226,11 +1281,18 @@ main(void)
 	}
 	snprintf(sv.url, sizeof(sv.url), "redis://127.0.0.1:%d", sv.port);
 	snprintf(home, sizeof(home), "%.500s/home", sv.dir);
+	snprintf(seal_key, sizeof(seal_key), "%.500s/seal.key", sv.dir);
+	if (write_seal_key(seal_key) < 0) {
+		printf("Bail out! %s: %s\n", seal_key, strerror(errno));
+		tap_rmtree(sv.dir);
+		return 1;
+	}
 	if (server_start(&sv) < 0) {
 		printf("Bail out! redis-server did not start (%s)\n", sv.dir);
 		tap_rmtree(sv.dir);
 		return 1;
 	}
+	test_key_required(&t, &sv, home);
 	test_js_layout(&t, &sv, home);
 	test_own_layout(&t, &sv, home);
 	test_takeover(&t, &sv, home);

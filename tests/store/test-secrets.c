@@ -34,6 +34,11 @@
 #define IID "0123456789abcdef0123456789abcdef"
 #define SECRET "00112233445566778899aabbccddeeff" \
 	"00112233445566778899aabbccddeeff"
+/* A previous webhook secret and an external service's, kept in state. */
+#define PREV "a1b2c3d4e5f60718293a4b5c6d7e8f90" \
+	"0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+#define PREV_JSON "{\"secret\":\"" PREV "\",\"rotated\":1700000000}"
+#define EXTERNAL "ext-SHOPIFY-SECRET-9d8c7b6a5f4e3d2c1b0a"
 
 static struct store *
 open_with(const char *home, const char *key_file, int *rc, char *err,
@@ -46,11 +51,10 @@ open_with(const char *home, const char *key_file, int *rc, char *err,
 	return s;
 }
 
-/* Files of home (not recursive) holding needle; their count. */
+/* Files of home (not recursive) holding nlen bytes at needle; their count. */
 static int
-files_holding(const char *home, const char *needle)
+files_holding_mem(const char *home, const void *needle, size_t nlen)
 {
-	size_t nlen = strlen(needle);
 	struct dirent *e;
 	char path[1024], *buf;
 	struct stat st;
@@ -75,7 +79,7 @@ files_holding(const char *home, const char *needle)
 		fclose(fp);
 		for (i = 0; i + nlen <= n; i++)
 			if (memcmp(buf + i, needle, nlen) == 0) {
-				tap_diag("%s holds the token at %zu", path, i);
+				tap_diag("%s holds the secret at %zu", path, i);
 				found++;
 				break;
 			}
@@ -83,6 +87,51 @@ files_holding(const char *home, const char *needle)
 	}
 	closedir(d);
 	return found;
+}
+
+static int
+files_holding(const char *home, const char *needle)
+{
+	return files_holding_mem(home, needle, strlen(needle));
+}
+
+/*
+ * Files of home holding a webhook secret (64 hex) in any of its forms: the
+ * hex, its 32 raw bytes, or the base64 of "whsec_" (the bytes, with or
+ * without the prefix); their count.
+ */
+static int
+files_holding_secret(const char *home, const char *hex)
+{
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789+/";
+	unsigned char raw[33];
+	char text[64];
+	unsigned v;
+	size_t i, o = 0;
+	int n;
+
+	for (i = 0; i < 32; i++) {
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+			return -1;
+		raw[i] = (unsigned char)v;
+	}
+	raw[32] = 0;
+	for (i = 0; i < 33; i += 3) {
+		v = (unsigned)raw[i] << 16 | (unsigned)raw[i + 1] << 8 |
+		    raw[i + 2];
+		text[o++] = b64[v >> 18 & 63];
+		text[o++] = b64[v >> 12 & 63];
+		text[o++] = b64[v >> 6 & 63];
+		text[o++] = b64[v & 63];
+	}
+	/* 32 bytes: 42 full characters, then a partial one and '=': search
+	 * the 42 that do not depend on padding. */
+	text[42] = '\0';
+	n = files_holding(home, hex);
+	n += files_holding_mem(home, raw, 32);
+	n += files_holding(home, text);
+	return n;
 }
 
 static int
@@ -103,15 +152,20 @@ export_pair(void *arg, const char *integ, const char *bid, const char *eid)
 	return 0;
 }
 
+/* Counts TOKEN's values; the secret ones must come in clear. */
 static int
 export_state(void *arg, const char *token, const char *name,
     const char *val, size_t len)
 {
-	(void)name;
-	(void)val;
-	(void)len;
-	if (strcmp(token, TOKEN) == 0)
-		++*(int *)arg;
+	if (strcmp(token, TOKEN) != 0)
+		return 0;
+	if (strcmp(name, STORE_STATE_SECRET_PREVIOUS) == 0 &&
+	    (len != strlen(PREV_JSON) || strcmp(val, PREV_JSON) != 0))
+		return 0;
+	if (strcmp(name, STORE_STATE_SECRET_EXTERNAL) == 0 &&
+	    (len != strlen(EXTERNAL) || strcmp(val, EXTERNAL) != 0))
+		return 0;
+	++*(int *)arg;
 	return 0;
 }
 
@@ -165,7 +219,7 @@ test_fresh(struct tap *t, const char *home)
 	    export_state };
 	struct store *s;
 	struct stat st;
-	char err[512], path[1024], *v = NULL;
+	char err[512], path[1024], secret[65] = "", *v = NULL;
 	size_t len;
 	int rc, seen = 0;
 
@@ -177,6 +231,15 @@ test_fresh(struct tap *t, const char *home)
 	    STORE_OK && store_ids_save(s, TOKEN, "b1", "e1") == STORE_OK &&
 	    store_state_set(s, TOKEN, "cursor", "2", 1) == STORE_OK,
 	    "install, a pair and a state value under a token");
+	tap_ok(t, store_state_set(s, TOKEN, STORE_STATE_SECRET_PREVIOUS,
+	    PREV_JSON, strlen(PREV_JSON)) == STORE_OK &&
+	    store_state_set(s, TOKEN, STORE_STATE_SECRET_EXTERNAL, EXTERNAL,
+	    strlen(EXTERNAL)) == STORE_OK &&
+	    store_state_get(s, TOKEN, STORE_STATE_SECRET_EXTERNAL, &v, &len)
+	    == STORE_OK && len == strlen(EXTERNAL) && strcmp(v, EXTERNAL) == 0,
+	    "the previous and the external secret kept, given back in clear");
+	free(v);
+	v = NULL;
 	tap_ok(t, in != NULL && store_install_get_by_id(s, in->install_id,
 	    &got) == STORE_OK && strcmp(got->token, TOKEN) == 0,
 	    "the install id gives the token back");
@@ -191,15 +254,23 @@ test_fresh(struct tap *t, const char *home)
 	tap_ok(t, queue_jobs(s) == 0, "a pending and a dead job of the "
 	    "installation, and one of a token never installed, dropped");
 	rc = store_export(s, &cbs, &seen);
-	tap_ok(t, rc == STORE_OK && seen == 3,
-	    "the export gives the token of the install, pair and state (%d)",
-	    seen);
+	tap_ok(t, rc == STORE_OK && seen == 5,
+	    "the export gives the token of the install, pair and state, the "
+	    "secret state values in clear (%d)", seen);
+	snprintf(secret, sizeof(secret), "%s", in != NULL ? in->secret : "");
 	store_install_free(in);
 	store_close(s);
 	tap_ok(t, files_holding(home, TOKEN) == 0 &&
 	    files_holding(home, TOKEN3) == 0,
 	    "no file of the environment holds the token's bytes (installed, "
 	    "with jobs queued, or only queued)");
+	tap_ok(t, strlen(secret) == 64 &&
+	    files_holding_secret(home, secret) == 0,
+	    "no file of the environment holds the webhook secret (hex, raw "
+	    "or whsec_ base64)");
+	tap_ok(t, files_holding_secret(home, PREV) == 0 &&
+	    files_holding(home, EXTERNAL) == 0,
+	    "nor the previous secret (hex, raw, base64) or the external one");
 	snprintf(path, sizeof(path), "%s/token-hash.key", home);
 	tap_ok(t, stat(path, &st) == 0 && (st.st_mode & 0777) == 0600 &&
 	    st.st_size == 32, "token-hash.key: 32 bytes, mode 0600");
@@ -390,10 +461,54 @@ old_store(const char *home)
 	memcpy(k + tl + 1, "cursor", 6);
 	if (ret == 0)
 		ret = old_put(env, "state.db", k, tl + 7, "7", 1);
+	memcpy(k + tl + 1, STORE_STATE_SECRET_EXTERNAL,
+	    strlen(STORE_STATE_SECRET_EXTERNAL));
+	if (ret == 0)
+		ret = old_put(env, "state.db", k, tl + 1 +
+		    strlen(STORE_STATE_SECRET_EXTERNAL), EXTERNAL,
+		    strlen(EXTERNAL));
 	if (ret == 0)
 		ret = old_jobs(env);
 	env->close(env, 0);
 	return ret == 0 ? 0 : -1;
+}
+
+/*
+ * Whether any record of file (a dump of its key/data pairs through BDB)
+ * holds needle: 1, 0, or -1 on error.
+ */
+static int
+dump_holds(const char *home, const char *file, const char *needle)
+{
+	size_t nlen = strlen(needle), i;
+	DB_ENV *env = NULL;
+	DB *db = NULL;
+	DBC *c = NULL;
+	DBT key, data;
+	int ret, found = 0;
+
+	if (db_env_create(&env, 0) != 0)
+		return -1;
+	if ((ret = env->open(env, home, DB_JOINENV, 0)) != 0 ||
+	    (ret = db_create(&db, env, 0)) != 0 ||
+	    (ret = db->open(db, NULL, file, NULL, DB_UNKNOWN, DB_RDONLY,
+	    0)) != 0 || (ret = db->cursor(db, NULL, &c, 0)) != 0)
+		goto out;
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	while ((ret = c->get(c, &key, &data, DB_NEXT)) == 0)
+		for (i = 0; i + nlen <= data.size; i++)
+			if (memcmp((char *)data.data + i, needle, nlen) == 0)
+				found = 1;
+	if (ret == DB_NOTFOUND)
+		ret = 0;
+out:
+	if (c != NULL)
+		c->close(c);
+	if (db != NULL)
+		db->close(db, 0);
+	env->close(env, 0);
+	return ret != 0 ? -1 : found;
 }
 
 static void
@@ -455,6 +570,10 @@ test_migration(struct tap *t, const char *dir)
 	tap_ok(t, store_state_get(s, TOKEN2, "cursor", &v, &len) ==
 	    STORE_OK && len == 1 && v[0] == '7', "the state value is found");
 	free(v);
+	tap_ok(t, store_state_get(s, TOKEN2, STORE_STATE_SECRET_EXTERNAL, &v,
+	    &len) == STORE_OK && len == strlen(EXTERNAL) &&
+	    strcmp(v, EXTERNAL) == 0, "the external secret is found");
+	free(v);
 	tap_ok(t, store_verify(s, verify_fn_count, &problems, NULL) ==
 	    STORE_OK && problems == 0, "verify: both directions agree");
 	/* The job: its record and indexes now name the token's hash. */
@@ -469,6 +588,16 @@ test_migration(struct tap *t, const char *dir)
 	j = NULL;
 	tap_ok(t, store_job_claim(s, 42, 2000, 3000, &j) == STORE_NOTFOUND,
 	    "the contact's line kept its order across the migration");
+	/* The secrets: pages the rewrite freed may keep them too; the
+	 * records themselves (read through BDB) must not. */
+	store_close(s);
+	tap_ok(t, dump_holds(home, "installs.db", SECRET) == 0 &&
+	    dump_holds(home, "state.db", EXTERNAL) == 0,
+	    "the migrated installation record and external secret are "
+	    "sealed, not in clear");
+	s = open_with(home, NULL, &rc, err, sizeof(err));
+	if (rc != STORE_OK)
+		return;
 	tap_ok(t, store_install_delete(s, TOKEN2, &len) == STORE_OK &&
 	    len == 1 && store_ext_id_get(s, TOKEN2, "b9", &v) ==
 	    STORE_NOTFOUND && store_job_get(s, 1, &j) == STORE_NOTFOUND &&
@@ -480,6 +609,7 @@ test_migration(struct tap *t, const char *dir)
 	 * keep old bytes until reused: README says how to get a clean copy. */
 	tap_diag("after migration, %d files still hold old bytes",
 	    files_holding(home, TOKEN2));
+
 }
 
 /* --- verify names a problem by token ------------------------------------ */
@@ -561,6 +691,149 @@ drop_tokens(const char *home)
 		db->close(db, 0);
 	env->close(env, 0);
 	return ret == DB_NOTFOUND && n > 0 ? 0 : -1;
+}
+
+/*
+ * Makes home a format 2 store, as the code before sealing webhook secrets
+ * left it: every installation record back to version 1 with secret (64
+ * hex) in clear, state value name of every token set to val in clear, and
+ * "!format" = "2"; in one transaction.  0 or -1.
+ */
+static int
+to_format2(const char *home, const char *secret, const char *name,
+    const char *val)
+{
+	DB_ENV *env = NULL;
+	DB_TXN *txn = NULL;
+	DB *inst = NULL, *st = NULL, *tok = NULL;
+	DBC *c = NULL;
+	DBT key, data, nd;
+	unsigned char buf[1024];
+	size_t nlen = strlen(name), n;
+	int ret, moved = 0;
+
+	if (db_env_create(&env, 0) != 0)
+		return -1;
+	if ((ret = env->open(env, home, DB_CREATE | DB_INIT_LOCK |
+	    DB_INIT_LOG | DB_INIT_MPOOL | DB_INIT_TXN, 0600)) != 0 ||
+	    (ret = db_create(&inst, env, 0)) != 0 ||
+	    (ret = inst->open(inst, NULL, "installs.db", NULL, DB_BTREE,
+	    DB_AUTO_COMMIT, 0600)) != 0 ||
+	    (ret = db_create(&st, env, 0)) != 0 ||
+	    (ret = st->open(st, NULL, "state.db", NULL, DB_BTREE,
+	    DB_AUTO_COMMIT, 0600)) != 0 ||
+	    (ret = db_create(&tok, env, 0)) != 0 ||
+	    (ret = tok->open(tok, NULL, "tokens.db", NULL, DB_BTREE,
+	    DB_AUTO_COMMIT, 0600)) != 0 ||
+	    (ret = env->txn_begin(env, NULL, &txn, 0)) != 0 ||
+	    (ret = inst->cursor(inst, txn, &c, 0)) != 0)
+		goto out;
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	/* version 2: 1 | created 8 | id 32 | sealed 93 | settings */
+	while ((ret = c->get(c, &key, &data, DB_NEXT)) == 0) {
+		if (data.size < 134 || data.size - 134 + 105 > sizeof(buf)) {
+			ret = EINVAL;
+			break;
+		}
+		buf[0] = 1;
+		memcpy(buf + 1, (char *)data.data + 1, 40);
+		memcpy(buf + 41, secret, 64);
+		n = data.size - 134;
+		memcpy(buf + 105, (char *)data.data + 134, n);
+		memset(&nd, 0, sizeof(nd));
+		nd.data = buf;
+		nd.size = (u_int32_t)(105 + n);
+		if ((ret = c->put(c, &key, &nd, DB_CURRENT)) != 0)
+			break;
+		moved++;
+	}
+	c->close(c);
+	c = NULL;
+	if (ret != DB_NOTFOUND || (ret = st->cursor(st, txn, &c, 0)) != 0)
+		goto out;
+	while ((ret = c->get(c, &key, &data, DB_NEXT)) == 0) {
+		if (key.size <= nlen || memcmp((char *)key.data + key.size -
+		    nlen, name, nlen) != 0)
+			continue;
+		memset(&nd, 0, sizeof(nd));
+		nd.data = (void *)val;
+		nd.size = (u_int32_t)strlen(val);
+		if ((ret = c->put(c, &key, &nd, DB_CURRENT)) != 0)
+			break;
+		moved++;
+	}
+	c->close(c);
+	c = NULL;
+	if (ret != DB_NOTFOUND)
+		goto out;
+	memset(&key, 0, sizeof(key));
+	memset(&nd, 0, sizeof(nd));
+	key.data = "!format";
+	key.size = 7;
+	nd.data = "2";
+	nd.size = 1;
+	ret = tok->put(tok, txn, &key, &nd, 0);
+out:
+	if (c != NULL)
+		c->close(c);
+	if (txn != NULL && (ret == 0 ? txn->commit(txn, 0) :
+	    txn->abort(txn)) != 0)
+		ret = -1;
+	if (inst != NULL)
+		inst->close(inst, 0);
+	if (st != NULL)
+		st->close(st, 0);
+	if (tok != NULL)
+		tok->close(tok, 0);
+	env->close(env, 0);
+	return ret == 0 && moved >= 2 ? 0 : -1;
+}
+
+/*
+ * A format 2 store (secrets in clear) is resealed at its first open: the
+ * secrets come back the same, and no record holds them in clear.
+ */
+static void
+test_format2(struct tap *t, const char *dir)
+{
+	struct store_install *in = NULL;
+	char home[600], err[512], secret[65] = "", *v = NULL;
+	struct store *s;
+	size_t len = 0;
+	int rc;
+
+	snprintf(home, sizeof(home), "%s/fmt2", dir);
+	s = open_with(home, NULL, &rc, err, sizeof(err));
+	if (rc == STORE_OK && (rc = store_install_record(s, TOKEN, "{}", 2,
+	    &in)) == STORE_OK)
+		rc = store_state_set(s, TOKEN, STORE_STATE_SECRET_EXTERNAL, "x",
+		    1);
+	if (in != NULL)
+		snprintf(secret, sizeof(secret), "%s", in->secret);
+	store_install_free(in);
+	in = NULL;
+	store_close(s);
+	rc = rc == STORE_OK ? to_format2(home, secret,
+	    STORE_STATE_SECRET_EXTERNAL, EXTERNAL) : -1;
+	tap_ok(t, rc == 0 && dump_holds(home, "installs.db", secret) == 1 &&
+	    dump_holds(home, "state.db", EXTERNAL) == 1,
+	    "a format 2 store: the secrets in clear (the check can see them)");
+	if (rc != 0)
+		return;
+	s = open_with(home, NULL, &rc, err, sizeof(err));
+	tap_ok(t, rc == STORE_OK && store_install_get(s, TOKEN, &in) ==
+	    STORE_OK && strcmp(in->secret, secret) == 0 &&
+	    store_state_get(s, TOKEN, STORE_STATE_SECRET_EXTERNAL, &v, &len)
+	    == STORE_OK && strcmp(v, EXTERNAL) == 0,
+	    "its first open reseals them: the same secrets come back (%s)",
+	    err);
+	store_install_free(in);
+	free(v);
+	store_close(s);
+	tap_ok(t, dump_holds(home, "installs.db", secret) == 0 &&
+	    dump_holds(home, "state.db", EXTERNAL) == 0,
+	    "and no record holds them in clear any more");
 }
 
 /*
@@ -689,10 +962,11 @@ main(void)
 	test_fresh(&t, home);
 	test_key_file(&t, dir);
 	test_migration(&t, dir);
+	test_format2(&t, dir);
 	test_deliveries(&t, dir);
 	test_verify(&t, dir);
 	test_job_damage(&t, dir);
-	tap_ok(&t, t.n == 36, "all 36 checks ran");
+	tap_ok(&t, t.n == 44, "all 44 checks ran");
 	tap_rmtree(dir);
 	return tap_done(&t);
 }

@@ -23,6 +23,11 @@
 #include "tests/store/backend.h"
 #include "tests/tap.h"
 
+/* A previous webhook secret and an external service's, kept in state. */
+#define PREV "a1b2c3d4e5f60718293a4b5c6d7e8f90" \
+	"0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+#define PREV_JSON "{\"secret\":\"" PREV "\",\"rotated\":1700000000}"
+#define EXTERNAL "ext-SHOPIFY-SECRET-9d8c7b6a5f4e3d2c1b0a"
 #define TOKEN "tok-services-installation-1"
 #define ACCESS "AT-in-clear-never-e5b2d4068a1c3e"
 #define REFRESH "RT-in-clear-never-7f3a9c1e5b2d40"
@@ -120,6 +125,7 @@ main(void)
 	char ver[STORE_OAUTH_VERIFIER_LEN + 1];
 	char ver2[STORE_OAUTH_VERIFIER_LEN + 1];
 	char iid[STORE_INSTALL_ID_LEN + 1], st2[STORE_OAUTH_ID_LEN + 1];
+	char whsec[STORE_SECRET_LEN + 1];
 	char longsvc[STORE_SERVICE_NAME_MAX + 1];
 	char longid[STORE_SERVICE_SCOPE_MAX + 1];
 	struct store_service in = { 0 }, *sv = NULL, *b = NULL;
@@ -149,7 +155,13 @@ main(void)
 	rc = store_install_record(s, TOKEN, "{}", 2, &inst);
 	tap_ok(&t, rc == STORE_OK, "an installation");
 	memcpy(iid, inst->install_id, sizeof(iid));
+	memcpy(whsec, inst->secret, sizeof(whsec));
 	store_install_free(inst);
+	tap_ok(&t, store_state_set(s, TOKEN, STORE_STATE_SECRET_PREVIOUS,
+	    PREV_JSON, strlen(PREV_JSON)) == STORE_OK &&
+	    store_state_set(s, TOKEN, STORE_STATE_SECRET_EXTERNAL, EXTERNAL,
+	    strlen(EXTERNAL)) == STORE_OK,
+	    "the previous and the external webhook secrets kept in state");
 
 	/* --- upsert ------------------------------------------------------- */
 	memcpy(in.install_id, iid, sizeof(iid));
@@ -316,12 +328,19 @@ main(void)
 		    files_holding(where, ver) == 0 &&
 		    files_holding(where, state) == 0,
 		    "no file of the store holds a token, verifier or state");
+		tap_ok(&t, strlen(whsec) == STORE_SECRET_LEN &&
+		    files_holding(where, whsec) == 0,
+		    "nor the installation's webhook secret");
+		tap_ok(&t, files_holding(where, PREV) == 0 &&
+		    files_holding(where, EXTERNAL) == 0,
+		    "nor the previous or the external secret");
 	}
 	s = open_with(home, key1, &rc, err, sizeof(err));
 	if (rc == STORE_OK)
 		rc = store_rekey(s, key2, &n);
-	/* The installation's token, 2 services, 1 pending verifier. */
-	tap_ok(&t, rc == STORE_OK && n == 4, "rotate-key: %zu secrets "
+	/* The installation's token and webhook secret, its previous and
+	 * external secrets, 2 services, 1 pending verifier. */
+	tap_ok(&t, rc == STORE_OK && n == 7, "rotate-key: %zu secrets "
 	    "re-encrypted", n);
 	store_close(s);
 	s = open_with(home, key1, &rc, err, sizeof(err));
@@ -336,8 +355,22 @@ main(void)
 	    "the new key opens the services");
 	store_service_free(sv);
 	sv = NULL;
-	tap_ok(&t, store_install_get(s, TOKEN, &inst) == STORE_OK,
-	    "... and the installation tokens");
+	tap_ok(&t, store_install_get(s, TOKEN, &inst) == STORE_OK &&
+	    strcmp(inst->secret, whsec) == 0,
+	    "... and the installation tokens and webhook secret");
+	{
+		char *v1 = NULL, *v2 = NULL;
+		size_t l1 = 0, l2 = 0;
+
+		tap_ok(&t, store_state_get(s, TOKEN,
+		    STORE_STATE_SECRET_PREVIOUS, &v1, &l1) == STORE_OK &&
+		    strcmp(v1, PREV_JSON) == 0 && store_state_get(s, TOKEN,
+		    STORE_STATE_SECRET_EXTERNAL, &v2, &l2) == STORE_OK &&
+		    l2 == strlen(EXTERNAL) && strcmp(v2, EXTERNAL) == 0,
+		    "... and the previous and external secrets");
+		free(v1);
+		free(v2);
+	}
 	store_install_free(inst);
 	tap_ok(&t, store_oauth_state_take(s, state, "github", 300, &b, ver2) ==
 	    STORE_OK && strcmp(ver, ver2) == 0,

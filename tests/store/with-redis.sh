@@ -28,7 +28,13 @@ redis_start() {
 	done
 	BM_STORE=redis
 	BM_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
-	export BM_STORE BM_REDIS_URL REDIS_PORT REDIS_PID REDIS_DIR
+	# Required on Redis (the sealing key is never kept there): 32 random
+	# bytes, 0600, outside the Redis dir the tests search for secrets.
+	BM_SECRET_KEY_FILE="$REDIS_DIR.seal.key"
+	(umask 077 && head -c 32 /dev/urandom >"$BM_SECRET_KEY_FILE") ||
+		return 1
+	export BM_STORE BM_REDIS_URL BM_SECRET_KEY_FILE REDIS_PORT REDIS_PID \
+		REDIS_DIR
 }
 
 redis_stop() {
@@ -37,7 +43,7 @@ redis_stop() {
 		wait "$REDIS_PID" 2>/dev/null
 		REDIS_PID=
 	fi
-	[ -n "${REDIS_DIR:-}" ] && rm -rf "$REDIS_DIR"
+	[ -n "${REDIS_DIR:-}" ] && rm -rf "$REDIS_DIR" "$REDIS_DIR.seal.key"
 	REDIS_DIR=
 }
 

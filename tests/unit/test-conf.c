@@ -224,7 +224,18 @@ main(void)
 		const char *env[] = { "BM_DB_HOME=/d", "BM_STORE=redis",
 		    "BM_REDIS_URL=redis://10.0.0.5:6380/2",
 		    "BM_REDIS_KEYS=js-redis-key-store",
-		    "BM_REDIS_TIMEOUT_MS=500", NULL };
+		    "BM_REDIS_TIMEOUT_MS=500", "BM_SECRET_KEY_FILE=/k",
+		    NULL };
+		const char *nokey[] = { "BM_DB_HOME=/d", "BM_STORE=redis",
+		    "BM_REDIS_URL=redis://10.0.0.5:6380/2", NULL };
+		int r0 = load(&c, err, sizeof(err), nokey);
+
+		if (r0 == 0)
+			app_conf_free(&c);
+		tap_ok(t, r0 != 0 && strstr(err, "BM_SECRET_KEY_FILE") == err &&
+		    strchr(err, '\n') == NULL,
+		    "BM_STORE=redis without BM_SECRET_KEY_FILE refused (%s)",
+		    err);
 		tap_ok(t, load(&c, err, sizeof(err), env) == 0 &&
 		    strcmp(c.store, "redis") == 0 && c.redis_url != NULL &&
 		    strcmp(c.redis_url, "redis://10.0.0.5:6380/2") == 0 &&
@@ -298,6 +309,6 @@ main(void)
 	}
 	unlink(path);
 	/* A check that silently stopped running is a failure too. */
-	tap_ok(t, t->n == 44, "all 44 checks ran");
+	tap_ok(t, t->n == 45, "all 45 checks ran");
 	return tap_done(t);
 }

@@ -950,18 +950,16 @@ store__redis_open(struct store **out, const struct store_opts *o, char *err,
 	}
 	rc = STORE_ERROR;
 	/*
-	 * The keys every host must share live in Redis: the hash key always,
-	 * the sealing key unless BM_SECRET_KEY_FILE names one (then every
-	 * host must be given the same file).
+	 * The hash key every host must share lives in Redis (SET NX by the
+	 * first opener); the sealing key never does: it is BM_SECRET_KEY_FILE,
+	 * the same file on every host (store_open refused a Redis store
+	 * without one), so a dump of Redis holds nothing it could open.
 	 */
-	if (rd_shared_key(s, "bm:hashkey", s->hkey) != STORE_OK ||
-	    ((o->key_file == NULL || o->key_file[0] == '\0') &&
-	    rd_shared_key(s, "bm:sealkey", s->ekey) != STORE_OK)) {
+	if (rd_shared_key(s, "bm:hashkey", s->hkey) != STORE_OK) {
 		snprintf(err, errlen, "%s", s->err);
 		goto out;
 	}
-	if (store__crypto_init(s, STORE__KEYS_HASH | (o->key_file == NULL ||
-	    o->key_file[0] == '\0' ? STORE__KEYS_SEAL : 0), o->key_file, err,
+	if (store__crypto_init(s, STORE__KEYS_HASH, o->key_file, err,
 	    errlen) < 0)
 		goto out;
 	*out = s;

@@ -7,8 +7,6 @@
  * digits, so no key holds a token):
  *   bm:hashkey            the HMAC key of token hashes (32 bytes, SET NX
  *                         by the first opener: every host hashes alike)
- *   bm:sealkey            likewise the key sealing tokens, used unless
- *                         BM_SECRET_KEY_FILE names one
  *   bm:tok                HASH h -> the token, sealed (crypto.c)
  *   bm:b2e:<h>, bm:e2b:<h> HASH bid -> eid and eid -> bid of integration h
  *   bm:pairs              SET of the h that have pairs (export, verify)

@@ -31,9 +31,10 @@
  * Every record is keyed by its keyed hash (HMAC-SHA256 under the store's
  * token-hash.key, created 0600 in home at the first open), and the token
  * is kept once, sealed with AES-256-GCM under opts->key_file or the
- * store's token-seal.key (store/crypto.c).  On Redis both store keys
- * are kept in Redis instead (bm:hashkey, bm:sealkey), so every host has
- * the same.  Callers pass and get tokens as
+ * store's token-seal.key (store/crypto.c).  On Redis the hash key is
+ * kept in Redis (bm:hashkey), so every host hashes alike, and the sealing
+ * key must be opts->key_file (BM_SECRET_KEY_FILE, the same on every
+ * host): it is never kept in Redis.  Callers pass and get tokens as
  * before.  A store written with raw tokens in its keys is rewritten at its
  * first open, in one transaction.
  *

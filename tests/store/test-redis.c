@@ -1022,7 +1022,7 @@ test_failover_writes(struct tap *t, const char *dir, const char *home)
 	struct server m, rp, sn;
 	struct store_opts o = { .home = home, .backend = STORE_BACKEND_REDIS,
 	    .redis_master = "mm", .redis_timeout_ms = 2000,
-	    .redis_js_keys = 1 };
+	    .redis_js_keys = 1, .key_file = seal_key };
 	struct store *s = NULL;
 	redisContext *c = NULL;
 	redisReply *r;

@@ -216,6 +216,7 @@ int
 store_cli_migrate(struct store *src, struct store *dst)
 {
 	struct store_export_cbs cbs = { mig_install, mig_pair, mig_state };
+	struct store_jobs_stats st;
 	struct migrate *m;
 	char *v = NULL;
 	size_t len = 0, problems = 0;
@@ -227,6 +228,24 @@ store_cli_migrate(struct store *src, struct store *dst)
 		return 2;
 	}
 	m->dst = dst;
+	/*
+	 * Queued jobs are not copied (their leases, order and ids belong to
+	 * the backend): a migrate that left them behind would lose events, so
+	 * it starts only once the source's queue has drained.
+	 */
+	if (store_jobs_stats(src, &st) != STORE_OK) {
+		fprintf(stderr, "botmatic-keys: migrate: %s\n",
+		    store_strerror(src));
+		goto out;
+	}
+	if (st.pending > 0 || st.dead > 0) {
+		fprintf(stderr, "botmatic-keys: migrate: the source holds %llu "
+		    "queued and %llu dead jobs: let the queue drain (see "
+		    "botmatic-keys outbox) before migrating; nothing copied\n",
+		    (unsigned long long)st.pending,
+		    (unsigned long long)st.dead);
+		goto out;
+	}
 	rc = store_state_get(dst, STORE_CLI_MIGRATE_TOKEN, CURSOR_NAME, &v,
 	    &len);
 	if (rc == STORE_OK) {

@@ -108,6 +108,14 @@ rcli FLUSHALL >/dev/null
 printf '%s\n' '{"type":"install","token":"tokI","install_id":"0123456789abcdef0123456789abcdef","created":1700000000,"secret":"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff","settings":"{\"x\":1}"}' \
 	'{"type":"state","integration":"tokI","name":"cursor","value":"7"}' |
 	"$K" import -; ok $? "an installation and state"
+# A queued job in the source: the migrate refuses (it would be lost).
+"$K" hooks reconcile 0123456789abcdef0123456789abcdef >/dev/null
+"$K" -r "$URL" migrate bdb-to-redis 2> "$T/m0"
+is $? 2 "migrate refuses while the source holds a queued job"
+grep -q "let the queue drain" "$T/m0"; ok $? "... saying why"
+is "$("$K" -r "$URL" get-ext small b1)" "" "... and copies nothing"
+JOB=$("$K" outbox | sed -n 's/.*"id":\([0-9][0-9]*\).*/\1/p' | head -n 1)
+"$K" outbox cancel "$JOB" >/dev/null; ok $? "the job cancelled (the queue drained)"
 "$K" -r "$URL" migrate bdb-to-redis 2> "$T/m1" &
 MPID=$!
 # Killed once the migrate has written part of the pairs (a bound, not a

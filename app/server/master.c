@@ -860,6 +860,13 @@ master_check_store(struct master *m)
 	char err[512];
 	int rc;
 
+	/*
+	 * A Redis store leaves nothing a dead child could hold (no lock, no
+	 * shared region): a responder that could not reach Redis and exited
+	 * must not cost every other one its requests.
+	 */
+	if (m->cur.conf.store != NULL && strcmp(m->cur.conf.store, "redis") == 0)
+		return;
 	rc = store_check_after_death(m->cur.conf.db_home,
 	    MASTER_CHECK_TIMEOUT_MS, err, sizeof(err));
 	switch (rc) {

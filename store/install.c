@@ -14,35 +14,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "store/store_int.h"
-
-static int
-random_hex(char *out, size_t hexlen)
-{
-	static const char digits[] = "0123456789abcdef";
-	unsigned char raw[STORE_SECRET_LEN / 2];
-	size_t n = hexlen / 2, got = 0, i;
-	ssize_t r;
-
-	while (got < n) {
-		r = getrandom(raw + got, n - got, 0);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno;
-		}
-		got += (size_t)r;
-	}
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[raw[i] >> 4];
-		out[2 * i + 1] = digits[raw[i] & 15];
-	}
-	out[hexlen] = '\0';
-	return 0;
-}
 
 static int
 is_hex(const char *p, size_t len)
@@ -283,7 +257,7 @@ record_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 		data.data = hash;
 		data.size = STORE__HASH_LEN;
 		for (tries = 0;; tries++) {
-			if ((ret = random_hex(r->install_id,
+			if ((ret = store__svc_random_hex(r->install_id,
 			    STORE_INSTALL_ID_LEN)) != 0)
 				return ret;
 			ret = s->instid->put(s->instid, txn, &key, &data,
@@ -293,7 +267,8 @@ record_fn(struct store *s, DB_TXN *txn, void *arg, int *rc)
 		}
 		if (ret != 0)
 			return ret;
-		if ((ret = random_hex(r->secret, STORE_SECRET_LEN)) != 0)
+		if ((ret = store__svc_random_hex(r->secret,
+		    STORE_SECRET_LEN)) != 0)
 			return ret;
 	} else if (a->settings == NULL)
 		return 0; /* same token, no new settings: nothing changes */

@@ -868,24 +868,6 @@ store__rd_ids_delete_all(struct store *s, const char *integ, size_t *deleted)
 /* --- installations ----------------------------------------------------- */
 
 static int
-rd_random_hex(char *out, size_t ndigits)
-{
-	static const char digits[] = "0123456789abcdef";
-	unsigned char raw[STORE_SECRET_LEN / 2];
-	size_t i;
-
-	if (store__crypto_random(raw, ndigits / 2) < 0)
-		return -1;
-	for (i = 0; i < ndigits / 2; i++) {
-		out[2 * i] = digits[raw[i] >> 4];
-		out[2 * i + 1] = digits[raw[i] & 15];
-	}
-	out[ndigits] = '\0';
-	store__crypto_wipe(raw, sizeof(raw));
-	return 0;
-}
-
-static int
 rd_is_hex(const char *p, size_t n)
 {
 	size_t i;
@@ -1078,8 +1060,8 @@ store__rd_install_record(struct store *s, const char *token,
 	    (rc = store__check_value(s, "settings", settings_len)) !=
 	    STORE_OK)
 		return rc;
-	if (rd_random_hex(id, STORE_INSTALL_ID_LEN) < 0 ||
-	    rd_random_hex(secret, STORE_SECRET_LEN) < 0) {
+	if (store__svc_random_hex(id, STORE_INSTALL_ID_LEN) != 0 ||
+	    store__svc_random_hex(secret, STORE_SECRET_LEN) != 0) {
 		snprintf(s->err, sizeof(s->err), "redis: getrandom: %s",
 		    strerror(errno));
 		return STORE_ERROR;
